@@ -1,0 +1,278 @@
+//! Writing cache files.
+//!
+//! `CacheWriter` populates a new file: it writes to a temporary file in the target
+//! directory and renames it into place only when complete, with the data and the
+//! directory fsynced, so a crash leaves either no cache or the previous one.
+//! `CacheAppender` extends an existing file: new frames go after the committed end,
+//! are made durable, and only then does the header's commit slot move, so a crash
+//! mid-append leaves the previous commit in force (the torn tail is ignored and cut
+//! off by the next appender).
+
+use std::fs::{File, OpenOptions};
+use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use super::format::{frame_header, Commit, Header, Metadata, META_OFFSET, MAX_META_LEN};
+use super::reader::CacheReader;
+use crate::error::{Error, Result};
+use crate::tensor::{parse_wire, wire_header_len, TensorRef, WireHeader};
+
+const WRITE_BUFFER: usize = 4 << 20;
+
+/// Frames records onto the end of a file. Shared by the writer and the appender.
+#[derive(Debug)]
+struct FrameSink {
+    out: BufWriter<File>,
+    path: PathBuf,
+    /// Absolute file offset where the next frame starts.
+    offset: u64,
+    records: u64,
+    data_start: u64,
+    scratch: Vec<u8>,
+}
+
+impl FrameSink {
+    /// Appends one record. Hot path: no allocation once `scratch` has grown.
+    fn push(&mut self, t: TensorRef<'_>) -> Result<()> {
+        let hl = wire_header_len(t.shape.len());
+        let mut wire_head = [0u8; crate::tensor::wire_header_len(crate::tensor::MAX_NDIMS)];
+        self.scratch.clear();
+        t.write_wire_header(&mut self.scratch)?;
+        wire_head[..hl].copy_from_slice(&self.scratch);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&wire_head[..hl]);
+        crc.update(t.data);
+        self.write_frame(&wire_head[..hl], t.data, crc.finalize())
+    }
+
+    /// Appends one record given as validated wire bytes.
+    fn push_wire(&mut self, wire: &[u8], h: WireHeader) -> Result<()> {
+        let crc = crc32fast::hash(wire);
+        self.write_frame(&wire[..h.data_offset], &wire[h.data_offset..h.record_len()], crc)
+    }
+
+    fn write_frame(&mut self, wire_head: &[u8], data: &[u8], crc: u32) -> Result<()> {
+        let wire_len = wire_head.len() + data.len();
+        if u32::try_from(wire_len).is_err() {
+            return Err(Error::InvalidArgument(format!("record of {wire_len} bytes exceeds 4 GiB")));
+        }
+        self.scratch.clear();
+        frame_header(self.offset, wire_head.len(), wire_len, crc, &mut self.scratch);
+        let io = |e| Error::io("cannot write cache", &self.path, e);
+        self.out.write_all(&self.scratch).map_err(io)?;
+        self.out.write_all(wire_head).map_err(io)?;
+        self.out.write_all(data).map_err(io)?;
+        self.offset += (self.scratch.len() + wire_len) as u64;
+        self.records += 1;
+        Ok(())
+    }
+
+    fn commit(&self, seq: u64) -> Commit {
+        Commit {
+            seq,
+            records: self.records,
+            data_len: self.offset - self.data_start,
+        }
+    }
+
+    /// Flushes buffered frames and makes them durable.
+    fn sync(&mut self) -> Result<()> {
+        self.out.flush().map_err(|e| Error::io("cannot write cache", &self.path, e))?;
+        self.out
+            .get_ref()
+            .sync_data()
+            .map_err(|e| Error::io("cannot sync cache", &self.path, e))
+    }
+}
+
+/// Populates a new cache file, published atomically by `finish`.
+#[derive(Debug)]
+pub struct CacheWriter {
+    sink: FrameSink,
+    tmp: tempfile::TempPath,
+    final_path: PathBuf,
+    meta: Metadata,
+}
+
+impl CacheWriter {
+    /// Starts a new cache that will replace `final_path` when finished. Nothing is
+    /// visible at `final_path` until then; dropping the writer removes the temp file.
+    pub fn create(final_path: impl AsRef<Path>, meta: Metadata) -> Result<CacheWriter> {
+        let final_path = final_path.as_ref().to_path_buf();
+        let dir = parent_dir(&final_path);
+        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create cache directory", dir, e))?;
+        let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{name}."))
+            .suffix(".tmp")
+            .tempfile_in(dir)
+            .map_err(|e| Error::io("cannot create temporary cache file in", dir, e))?;
+        let (file, tmp) = tmp.into_parts();
+        let header = Header::encode(&meta, Commit::default());
+        let data_start = header.len() as u64;
+        let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+        out.write_all(&header).map_err(|e| Error::io("cannot write cache", &*tmp, e))?;
+        Ok(CacheWriter {
+            sink: FrameSink {
+                out,
+                path: tmp.to_path_buf(),
+                offset: data_start,
+                records: 0,
+                data_start,
+                scratch: Vec::with_capacity(64),
+            },
+            tmp,
+            final_path,
+            meta,
+        })
+    }
+
+    pub fn push(&mut self, t: TensorRef<'_>) -> Result<()> {
+        self.sink.push(t)
+    }
+
+    /// Adds a record given as raw wire bytes (validated here).
+    pub fn push_wire(&mut self, wire: &[u8]) -> Result<()> {
+        let h = parse_wire(wire, &mut Vec::new())?;
+        if h.record_len() != wire.len() {
+            return Err(Error::Wire(format!("{} trailing bytes after the record", wire.len() - h.record_len())));
+        }
+        self.sink.push_wire(wire, h)
+    }
+
+    pub fn records(&self) -> u64 {
+        self.sink.records
+    }
+
+    /// Bytes written so far (header included).
+    pub fn bytes(&self) -> u64 {
+        self.sink.offset
+    }
+
+    /// The temporary file being written (for readers that follow a download).
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Makes every record pushed so far readable through `temp_path` (no fsync).
+    pub fn flush(&mut self) -> Result<()> {
+        let path = &self.sink.path;
+        self.sink.out.flush().map_err(|e| Error::io("cannot write cache", path, e))
+    }
+
+    fn write_header(&mut self) -> Result<()> {
+        self.sink.sync()?;
+        let header = Header::encode(&self.meta, self.sink.commit(1));
+        let file = self.sink.out.get_ref();
+        file.write_all_at(&header, 0)
+            .and_then(|_| file.sync_all())
+            .map_err(|e| Error::io("cannot write cache", &self.sink.path, e))
+    }
+
+    /// Writes the header, makes everything durable and renames the file into place.
+    pub fn finish(mut self) -> Result<PathBuf> {
+        self.write_header()?;
+        let final_path = self.final_path.clone();
+        self.tmp
+            .persist(&final_path)
+            .map_err(|e| Error::io("cannot rename cache into place at", &final_path, e.error))?;
+        sync_dir(parent_dir(&final_path))?;
+        Ok(final_path)
+    }
+
+    /// Completes the file but never publishes it: the name is removed and the reader
+    /// keeps the data alive (for a producer that must not leave a cache behind).
+    pub fn finish_anonymous(mut self) -> Result<CacheReader> {
+        self.write_header()?;
+        let reader = CacheReader::from_file(self.sink.out.get_ref(), &self.final_path)?;
+        drop(self.tmp);
+        Ok(reader)
+    }
+}
+
+/// Appends records to an existing current-format cache file.
+#[derive(Debug)]
+pub struct CacheAppender {
+    sink: FrameSink,
+    header: Header,
+}
+
+impl CacheAppender {
+    /// Opens `path` for appending after its committed records; cuts off any
+    /// uncommitted tail. The caller holds the cache's exclusive lock.
+    pub fn open(path: impl AsRef<Path>) -> Result<CacheAppender> {
+        let path = path.as_ref();
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path)
+            .map_err(|e| Error::io("cannot open cache for append", path, e))?;
+        let mut head = Vec::new();
+        (&mut file)
+            .take((META_OFFSET + MAX_META_LEN) as u64)
+            .read_to_end(&mut head)
+            .map_err(|e| Error::io("cannot read cache", path, e))?;
+        let header = Header::decode(&head, path)?;
+        let end = header.data_start + header.commit.data_len;
+        let len = file.metadata().map_err(|e| Error::io("cannot stat cache", path, e))?.len();
+        if len < end {
+            return Err(Error::corrupt(path, format!("file is {len} bytes, shorter than its committed length {end}")));
+        }
+        if len > end {
+            file.set_len(end).map_err(|e| Error::io("cannot cut torn tail of", path, e))?;
+        }
+        file.seek(SeekFrom::Start(end)).map_err(|e| Error::io("cannot seek in", path, e))?;
+        Ok(CacheAppender {
+            sink: FrameSink {
+                out: BufWriter::with_capacity(WRITE_BUFFER, file),
+                path: path.to_path_buf(),
+                offset: end,
+                records: header.commit.records,
+                data_start: header.data_start,
+                scratch: Vec::with_capacity(64),
+            },
+            header,
+        })
+    }
+
+    pub fn metadata(&self) -> &Metadata {
+        &self.header.meta
+    }
+
+    /// Records committed plus pushed so far.
+    pub fn records(&self) -> u64 {
+        self.sink.records
+    }
+
+    pub fn push(&mut self, t: TensorRef<'_>) -> Result<()> {
+        self.sink.push(t)
+    }
+
+    /// Makes the pushed records durable, then publishes them by writing the other
+    /// commit slot (and syncing again).
+    pub fn commit(&mut self) -> Result<()> {
+        self.sink.sync()?;
+        let c = self.sink.commit(self.header.commit.seq + 1);
+        let file = self.sink.out.get_ref();
+        file.write_all_at(&c.encode(), c.slot_offset())
+            .and_then(|_| file.sync_data())
+            .map_err(|e| Error::io("cannot commit cache", &self.sink.path, e))?;
+        self.header.commit = c;
+        Ok(())
+    }
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// fsyncs a directory so a rename in it is durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("cannot sync directory", dir, e))
+}

@@ -1,0 +1,280 @@
+//! `DiskCacheProducer`: wraps any producer and persists its records in a cache file,
+//! so later runs read the file instead of the source.
+//!
+//! On open, under the cache's exclusive lock (so concurrent processes populate once):
+//! - no cache, a damaged one, a different token, or a source that shrank: the cache
+//!   is (re)built from the source into a temp file and renamed into place;
+//! - the source grew from N to N+k records: exactly records N..N+k-1 are appended;
+//! - otherwise the cache is used as it is and the source is not read.
+//!
+//! While reading, a record whose CRC or framing is damaged is never served: the cache
+//! is rebuilt from the source (with a warning on stderr) and reading continues at the
+//! same record; if the source cannot be read, the error names the file and the cause.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::cache::{
+    resolve_cache_path, CacheAppender, CacheLock, CacheReader, CacheWriter, Format, Metadata,
+};
+use crate::error::{Error, Result};
+use crate::producer::Producer;
+use crate::tensor::{Tensor, TensorRef};
+
+/// A token callback: its value is stored with the cache; a different value later
+/// discards the cache. An empty string means "no token".
+pub type TokenFn = Box<dyn FnMut() -> Result<String> + Send>;
+
+/// What opening (or refreshing) the cache did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CacheOutcome {
+    /// The cache was complete; the source was not read.
+    Reused,
+    /// There was no cache; it was populated from the source.
+    Created,
+    /// The source had grown: records `from..to` were appended.
+    Appended { from: u64, to: u64 },
+    /// The cache was discarded and rebuilt, for the reason given.
+    Rebuilt(String),
+}
+
+pub struct DiskCacheProducer {
+    base: Box<dyn Producer>,
+    path: PathBuf,
+    token: Option<TokenFn>,
+    reader: CacheReader,
+    /// Position of the base producer's cursor (records it has handed out, mod its size).
+    base_cursor: u64,
+    outcome: CacheOutcome,
+}
+
+impl std::fmt::Debug for DiskCacheProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskCacheProducer")
+            .field("path", &self.path)
+            .field("records", &self.reader.len())
+            .field("outcome", &self.outcome)
+            .finish()
+    }
+}
+
+impl DiskCacheProducer {
+    /// Caches `base` under `name` (resolved by `resolve_cache_path`).
+    pub fn open(base: impl Producer + 'static, name: &str) -> Result<DiskCacheProducer> {
+        Self::open_with_token(Box::new(base), name, None)
+    }
+
+    /// Caches `base` under `name`, invalidated when `token` returns a new value.
+    pub fn open_with_token(
+        base: Box<dyn Producer>,
+        name: &str,
+        token: Option<TokenFn>,
+    ) -> Result<DiskCacheProducer> {
+        let path = resolve_cache_path(name)?;
+        Self::open_at(base, path, token)
+    }
+
+    /// Like `open_with_token`, at an explicit path.
+    pub fn open_at(base: Box<dyn Producer>, path: PathBuf, token: Option<TokenFn>) -> Result<DiskCacheProducer> {
+        let mut p = DiskCacheProducer {
+            base,
+            path,
+            token,
+            reader: CacheReader::empty(),
+            base_cursor: 0,
+            outcome: CacheOutcome::Reused,
+        };
+        p.refresh()?;
+        Ok(p)
+    }
+
+    /// Re-checks the token and the source's size, updating the cache as on open.
+    /// Reading restarts at record 0.
+    pub fn refresh(&mut self) -> Result<&CacheOutcome> {
+        let token = match &mut self.token {
+            Some(f) => f()?,
+            None => String::new(),
+        };
+        let _lock = CacheLock::exclusive(&self.path)?;
+        self.outcome = self.sync_with_source(&token, None)?;
+        self.reader = CacheReader::open(&self.path)?;
+        Ok(&self.outcome)
+    }
+
+    /// What the last open or refresh did.
+    pub fn outcome(&self) -> &CacheOutcome {
+        &self.outcome
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn metadata(&self) -> &Metadata {
+        self.reader.metadata()
+    }
+
+    /// Brings the file at `self.path` in line with the source. Caller holds the lock.
+    /// `damaged` forces a rebuild, for the reason given.
+    fn sync_with_source(&mut self, token: &str, damaged: Option<String>) -> Result<CacheOutcome> {
+        let n = self.base.size()? as u64;
+        let existing = match damaged {
+            Some(reason) => Err(reason),
+            None => match CacheReader::open(&self.path) {
+                Ok(r) => Ok(r),
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    return self.populate(token, None).map(|_| CacheOutcome::Created)
+                }
+                Err(e @ Error::Corrupt { .. }) => Err(e.to_string()),
+                Err(e) => return Err(e),
+            },
+        };
+        let reason = match existing {
+            Err(reason) => reason,
+            Ok(r) if r.format() == Format::Legacy => {
+                if token.is_empty() && r.len() <= n {
+                    let from = r.len();
+                    self.populate(token, Some(r))?;
+                    return Ok(if from == n {
+                        CacheOutcome::Reused
+                    } else {
+                        CacheOutcome::Appended { from, to: n }
+                    });
+                }
+                if !token.is_empty() {
+                    "the legacy cache has no token".to_string()
+                } else {
+                    format!("the source shrank from {} to {n} records", r.len())
+                }
+            }
+            Ok(r) if r.metadata().token != token => "the token changed".to_string(),
+            Ok(r) if r.len() == n => return Ok(CacheOutcome::Reused),
+            Ok(r) if r.len() < n => {
+                let from = r.len();
+                drop(r);
+                return self.append(from, n).map(|_| CacheOutcome::Appended { from, to: n });
+            }
+            Ok(r) => format!("the source shrank from {} to {n} records", r.len()),
+        };
+        warn(&format!("{}: {reason}; rebuilding it from {}", self.path.display(), self.base.source()));
+        self.populate(token, None)?;
+        Ok(CacheOutcome::Rebuilt(reason))
+    }
+
+    /// Moves the base cursor to record `index`.
+    fn seek_base(&mut self, index: u64, n: u64) -> Result<()> {
+        if n > 0 {
+            let skip = (index + n - self.base_cursor % n) % n;
+            self.base.skip(skip as usize)?;
+            self.base_cursor = index % n;
+        }
+        Ok(())
+    }
+
+    /// Takes records `from..to` from the base and hands each to `sink`.
+    fn copy_from_base(
+        &mut self,
+        from: u64,
+        to: u64,
+        mut sink: impl FnMut(TensorRef<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.seek_base(from, to)?;
+        for _ in from..to {
+            let t = self.base.next_view()?;
+            sink(t)?;
+            self.base_cursor += 1;
+        }
+        self.base_cursor %= to.max(1);
+        Ok(())
+    }
+
+    /// Writes a complete new cache: the records of `legacy` (a headerless file being
+    /// upgraded) if given, then the rest from the source. Published by rename.
+    fn populate(&mut self, token: &str, legacy: Option<CacheReader>) -> Result<()> {
+        let n = self.base.size()? as u64;
+        let mut w = CacheWriter::create(&self.path, Metadata::new(token, &self.base.source()))?;
+        let mut from = 0;
+        if let Some(mut old) = legacy {
+            for _ in 0..old.len() {
+                w.push(old.next_view()?)?;
+            }
+            from = old.len();
+        }
+        self.copy_from_base(from, n, |t| w.push(t))?;
+        w.finish()?;
+        Ok(())
+    }
+
+    /// Appends records `from..to` of the source and commits them.
+    fn append(&mut self, from: u64, to: u64) -> Result<()> {
+        let mut a = CacheAppender::open(&self.path)?;
+        self.copy_from_base(from, to, |t| a.push(t))?;
+        a.commit()
+    }
+
+    /// Rebuilds after damage was found while reading, then returns to record `index`.
+    fn recover(&mut self, damage: Error, index: u64) -> Result<()> {
+        let token = match &mut self.token {
+            Some(f) => f()?,
+            None => String::new(),
+        };
+        let _lock = CacheLock::exclusive(&self.path)?;
+        // Another process may have rebuilt the file while we waited for the lock.
+        let replaced = match (std::fs::metadata(&self.path), self.reader.inode()) {
+            (Ok(m), Some(ino)) => (m.dev(), m.ino()) != ino,
+            _ => false,
+        };
+        let damaged = if replaced { None } else { Some(damage.to_string()) };
+        self.outcome = self.sync_with_source(&token, damaged).map_err(|e| {
+            Error::Foreign(format!("{damage}; rebuilding it from the source failed: {e}"))
+        })?;
+        self.reader = CacheReader::open(&self.path)?;
+        self.reader.seek(index)
+    }
+
+    /// The next record, borrowed until the next call. Hot path: no allocation.
+    pub fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        let index = self.reader.position() % self.reader.len().max(1);
+        let loc = match self.reader.advance() {
+            Ok(loc) => loc,
+            Err(e) if e.is_corruption() => {
+                self.recover(e, index)?;
+                self.reader.advance()?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(self.reader.view(loc))
+    }
+
+    pub fn len(&self) -> usize {
+        self.reader.len() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reader.is_empty()
+    }
+
+    pub fn next(&mut self) -> Result<Tensor> {
+        Ok(self.next_view()?.to_owned())
+    }
+}
+
+impl Producer for DiskCacheProducer {
+    fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        DiskCacheProducer::next_view(self)
+    }
+    fn size(&mut self) -> Result<usize> {
+        Ok(self.len())
+    }
+    fn skip(&mut self, n: usize) -> Result<()> {
+        let target = self.reader.position() + n as u64;
+        self.reader.seek(target)
+    }
+    fn source(&self) -> String {
+        format!("cache:{}", self.path.display())
+    }
+}
+
+pub(crate) fn warn(msg: &str) {
+    eprintln!("harmonics-dataset: warning: {msg}");
+}

@@ -1,0 +1,24 @@
+//! harmonics-dataset: the dataset caching layer of the harmonics ML runtime.
+//!
+//! - [`tensor`]: `Tensor`, `DType` and the wire codec of the original `write_tensor`.
+//! - [`Producer`]: a cycling source of records; [`CsvProducer`], [`VecProducer`].
+//! - [`cache`]: cache directory, versioned CRC-framed cache files, locking.
+//! - [`DiskCacheProducer`]: persists any producer's records, appends what is new,
+//!   drops the cache when the token changes, rebuilds it when it is damaged.
+//! - [`http`]: `HttpProducer` and `AsyncHttpProducer`, streaming into the cache.
+//! - `ffi`: the C ABI (`include/harmonics_dataset.h`).
+
+pub mod cache;
+mod csv_producer;
+mod disk_cache;
+mod error;
+pub mod ffi;
+pub mod http;
+mod producer;
+pub mod tensor;
+
+pub use csv_producer::CsvProducer;
+pub use disk_cache::{CacheOutcome, DiskCacheProducer, TokenFn};
+pub use error::{Error, Result};
+pub use producer::{Producer, ShapeCheck, VecProducer};
+pub use tensor::{DType, Tensor, TensorRef};

@@ -1,0 +1,155 @@
+//! The `Producer` trait — a source of records that cycles back to the first after
+//! the last — and the simple in-memory producer.
+
+use crate::error::{Error, Result};
+use crate::tensor::{describe, DType, Tensor, TensorRef};
+
+/// A dataset: `size()` records, handed out in order by `next_view()`, cycling back to
+/// record 0 after the last one (as the original runtime's producers did).
+pub trait Producer: Send {
+    /// The next record, borrowed until the next call on this producer.
+    fn next_view(&mut self) -> Result<TensorRef<'_>>;
+
+    /// The next record, owned.
+    fn next(&mut self) -> Result<Tensor> {
+        Ok(self.next_view()?.to_owned())
+    }
+
+    /// Number of records.
+    fn size(&mut self) -> Result<usize>;
+
+    /// Advances past `n` records. Producers that can seek override this.
+    fn skip(&mut self, n: usize) -> Result<()> {
+        for _ in 0..n {
+            self.next_view()?;
+        }
+        Ok(())
+    }
+
+    /// A one-line description of where the records come from (stored in cache metadata).
+    fn source(&self) -> String;
+}
+
+impl<P: Producer + ?Sized> Producer for Box<P> {
+    fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        (**self).next_view()
+    }
+    fn next(&mut self) -> Result<Tensor> {
+        (**self).next()
+    }
+    fn size(&mut self) -> Result<usize> {
+        (**self).size()
+    }
+    fn skip(&mut self, n: usize) -> Result<()> {
+        (**self).skip(n)
+    }
+    fn source(&self) -> String {
+        (**self).source()
+    }
+}
+
+/// Records held in memory. Useful in tests and for small generated datasets.
+#[derive(Clone, Debug, Default)]
+pub struct VecProducer {
+    records: Vec<Tensor>,
+    cursor: usize,
+    name: String,
+}
+
+impl VecProducer {
+    pub fn new(records: Vec<Tensor>) -> VecProducer {
+        VecProducer {
+            records,
+            cursor: 0,
+            name: "memory".into(),
+        }
+    }
+
+    /// Sets the description returned by `source()`.
+    pub fn with_source(mut self, name: impl Into<String>) -> VecProducer {
+        self.name = name.into();
+        self
+    }
+
+    pub fn push(&mut self, t: Tensor) {
+        self.records.push(t);
+    }
+}
+
+impl Producer for VecProducer {
+    fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        if self.records.is_empty() {
+            return Err(Error::Empty(self.name.clone()));
+        }
+        let i = self.cursor % self.records.len();
+        self.cursor = (i + 1) % self.records.len();
+        Ok(self.records[i].as_ref())
+    }
+
+    fn size(&mut self) -> Result<usize> {
+        Ok(self.records.len())
+    }
+
+    fn skip(&mut self, n: usize) -> Result<()> {
+        if !self.records.is_empty() {
+            self.cursor = (self.cursor + n) % self.records.len();
+        }
+        Ok(())
+    }
+
+    fn source(&self) -> String {
+        self.name.clone()
+    }
+}
+
+/// Checks records against the first one's dtype and shape (the `validate` option).
+#[derive(Debug, Default, Clone)]
+pub struct ShapeCheck {
+    first: Option<(DType, Vec<usize>)>,
+}
+
+impl ShapeCheck {
+    /// Checks record `index`; the first record checked sets the expectation.
+    pub fn check(&mut self, index: u64, t: TensorRef<'_>) -> Result<()> {
+        match &self.first {
+            None => {
+                self.first = Some((t.dtype, t.shape.to_vec()));
+                Ok(())
+            }
+            Some((dtype, shape)) if *dtype == t.dtype && shape.as_slice() == t.shape => Ok(()),
+            Some((dtype, shape)) => Err(Error::ShapeMismatch {
+                index,
+                expected: describe(*dtype, shape),
+                found: t.describe(),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vec_producer_cycles_and_skips() {
+        let mut p = VecProducer::new((0..3).map(|i| Tensor::from_f32(&[i as f32])).collect());
+        assert_eq!(p.size().unwrap(), 3);
+        let got: Vec<f32> = (0..5).map(|_| p.next().unwrap().to_f32()[0]).collect();
+        assert_eq!(got, [0.0, 1.0, 2.0, 0.0, 1.0]);
+        p.skip(4).unwrap();
+        assert_eq!(p.next().unwrap().to_f32()[0], 0.0);
+    }
+
+    #[test]
+    fn shape_check_names_index_and_both_shapes() {
+        let mut c = ShapeCheck::default();
+        c.check(0, Tensor::from_f32(&[1.0, 2.0]).as_ref()).unwrap();
+        let err = c.check(7, Tensor::from_f32(&[1.0]).as_ref()).unwrap_err().to_string();
+        assert_eq!(err, "record 7: shape float32[1] differs from the first record's float32[2]");
+    }
+
+    #[test]
+    fn empty_producer_is_an_error() {
+        assert!(VecProducer::new(vec![]).next().is_err());
+    }
+}

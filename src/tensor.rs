@@ -1,0 +1,401 @@
+//! `Tensor`, `DType` and the wire codec: byte for byte what the original runtime's
+//! `write_tensor` wrote, little-endian:
+//! `u8 dtype | u32 ndims | u32 dim × ndims | u32 nbytes | nbytes of data`.
+//!
+//! Decoding never allocates more than the input actually holds: a record that claims
+//! 4 GiB of data is an error as soon as the bytes run out, not an allocation.
+
+use std::fmt;
+use std::io::{Read, Write};
+
+use crate::error::{Error, Result};
+
+/// Most dimensions a record may declare. The format itself has no limit; anything
+/// above this is damage, and refusing it keeps a hostile header from costing memory.
+pub const MAX_NDIMS: usize = 64;
+
+/// Element type codes, as the original runtime numbered them.
+#[repr(u8)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    Float32 = 0,
+    Float64 = 1,
+    Int32 = 2,
+    Int64 = 3,
+    UInt8 = 4,
+}
+
+impl DType {
+    pub fn from_code(code: u8) -> Option<DType> {
+        Some(match code {
+            0 => DType::Float32,
+            1 => DType::Float64,
+            2 => DType::Int32,
+            3 => DType::Int64,
+            4 => DType::UInt8,
+            _ => return None,
+        })
+    }
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// Size of one element in bytes.
+    pub fn size(self) -> usize {
+        match self {
+            DType::Float32 | DType::Int32 => 4,
+            DType::Float64 | DType::Int64 => 8,
+            DType::UInt8 => 1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DType::Float32 => "float32",
+            DType::Float64 => "float64",
+            DType::Int32 => "int32",
+            DType::Int64 => "int64",
+            DType::UInt8 => "uint8",
+        }
+    }
+}
+
+/// An owned tensor: element type, shape and raw little-endian bytes.
+///
+/// Like the original `HTensor`, the byte length is not forced to match the shape.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tensor {
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+/// A borrowed tensor: what the zero-copy read path hands out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TensorRef<'a> {
+    pub dtype: DType,
+    pub shape: &'a [usize],
+    pub data: &'a [u8],
+}
+
+impl Tensor {
+    pub fn new(dtype: DType, shape: Vec<usize>, data: Vec<u8>) -> Tensor {
+        Tensor { dtype, shape, data }
+    }
+
+    /// A 1-D float32 tensor of `values`.
+    pub fn from_f32(values: &[f32]) -> Tensor {
+        let mut data = Vec::with_capacity(values.len() * 4);
+        for v in values {
+            data.extend_from_slice(&v.to_le_bytes());
+        }
+        Tensor::new(DType::Float32, vec![values.len()], data)
+    }
+
+    pub fn as_ref(&self) -> TensorRef<'_> {
+        TensorRef {
+            dtype: self.dtype,
+            shape: &self.shape,
+            data: &self.data,
+        }
+    }
+
+    /// Reads the data as float32 values (little-endian). Panics if the dtype is not Float32.
+    pub fn to_f32(&self) -> Vec<f32> {
+        assert_eq!(self.dtype, DType::Float32, "to_f32 on a {} tensor", self.dtype.name());
+        self.data
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect()
+    }
+
+    /// The wire encoding of this tensor as a new vector.
+    pub fn to_wire(&self) -> Result<Vec<u8>> {
+        self.as_ref().to_wire()
+    }
+}
+
+impl<'a> TensorRef<'a> {
+    pub fn to_owned(&self) -> Tensor {
+        Tensor::new(self.dtype, self.shape.to_vec(), self.data.to_vec())
+    }
+
+    /// Length of the wire encoding.
+    pub fn wire_len(&self) -> usize {
+        wire_header_len(self.shape.len()) + self.data.len()
+    }
+
+    /// Writes the wire header (everything before the data) into `out`.
+    pub fn write_wire_header(&self, out: &mut Vec<u8>) -> Result<()> {
+        if self.shape.len() > MAX_NDIMS {
+            return Err(Error::InvalidArgument(format!(
+                "tensor has {} dimensions; at most {MAX_NDIMS} are supported",
+                self.shape.len()
+            )));
+        }
+        out.push(self.dtype.code());
+        out.extend_from_slice(&(self.shape.len() as u32).to_le_bytes());
+        for &d in self.shape {
+            let d = u32::try_from(d).map_err(|_| {
+                Error::InvalidArgument(format!("dimension {d} does not fit the wire format's u32"))
+            })?;
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        let n = u32::try_from(self.data.len()).map_err(|_| {
+            Error::InvalidArgument(format!(
+                "{} data bytes do not fit the wire format's u32 length",
+                self.data.len()
+            ))
+        })?;
+        out.extend_from_slice(&n.to_le_bytes());
+        Ok(())
+    }
+
+    pub fn to_wire(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.wire_len());
+        self.write_wire_header(&mut out)?;
+        out.extend_from_slice(self.data);
+        Ok(out)
+    }
+
+    /// `dtype[d0, d1, …]`, for messages.
+    pub fn describe(&self) -> String {
+        describe(self.dtype, self.shape)
+    }
+}
+
+pub(crate) fn describe(dtype: DType, shape: &[usize]) -> String {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    format!("{}[{}]", dtype.name(), dims.join(", "))
+}
+
+impl fmt::Display for Tensor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({} bytes)", self.as_ref().describe(), self.data.len())
+    }
+}
+
+/// Bytes before the data in a record with `ndims` dimensions.
+pub const fn wire_header_len(ndims: usize) -> usize {
+    1 + 4 + 4 * ndims + 4
+}
+
+/// The parsed header of one wire record found in a byte slice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireHeader {
+    pub dtype: DType,
+    /// Offset of the data from the start of the record.
+    pub data_offset: usize,
+    pub nbytes: usize,
+}
+
+impl WireHeader {
+    pub fn record_len(&self) -> usize {
+        self.data_offset + self.nbytes
+    }
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// Parses the record at the start of `bytes`, writing its dimensions into `shape`
+/// (cleared first). Checks that the whole record, data included, lies inside
+/// `bytes`. Hot path: allocates nothing once `shape` has capacity.
+pub fn parse_wire(bytes: &[u8], shape: &mut Vec<usize>) -> Result<WireHeader> {
+    if bytes.len() < 5 {
+        return Err(Error::Wire(format!(
+            "record header needs 5 bytes, {} remain",
+            bytes.len()
+        )));
+    }
+    let dtype = DType::from_code(bytes[0])
+        .ok_or_else(|| Error::Wire(format!("unknown dtype code {}", bytes[0])))?;
+    let ndims = read_u32(bytes, 1) as usize;
+    if ndims > MAX_NDIMS {
+        return Err(Error::Wire(format!(
+            "record declares {ndims} dimensions (at most {MAX_NDIMS})"
+        )));
+    }
+    let data_offset = wire_header_len(ndims);
+    if bytes.len() < data_offset {
+        return Err(Error::Wire(format!(
+            "record header with {ndims} dimensions needs {data_offset} bytes, {} remain",
+            bytes.len()
+        )));
+    }
+    shape.clear();
+    for i in 0..ndims {
+        shape.push(read_u32(bytes, 5 + 4 * i) as usize);
+    }
+    let nbytes = read_u32(bytes, 5 + 4 * ndims) as usize;
+    let available = bytes.len() - data_offset;
+    if nbytes > available {
+        return Err(Error::Wire(format!(
+            "record declares {nbytes} data bytes, {available} remain"
+        )));
+    }
+    Ok(WireHeader {
+        dtype,
+        data_offset,
+        nbytes,
+    })
+}
+
+/// Decodes one record from the start of `bytes`; returns it and its length.
+pub fn decode_wire(bytes: &[u8]) -> Result<(Tensor, usize)> {
+    let mut shape = Vec::new();
+    let h = parse_wire(bytes, &mut shape)?;
+    let data = bytes[h.data_offset..h.record_len()].to_vec();
+    Ok((Tensor::new(h.dtype, shape, data), h.record_len()))
+}
+
+/// Writes one record in wire format (the original `write_tensor`).
+pub fn write_tensor<W: Write + ?Sized>(out: &mut W, t: TensorRef<'_>) -> Result<()> {
+    let mut header = Vec::with_capacity(wire_header_len(t.shape.len()));
+    t.write_wire_header(&mut header)?;
+    let io = |e| Error::Wire(format!("writing record: {e}"));
+    out.write_all(&header).map_err(io)?;
+    out.write_all(t.data).map_err(io)?;
+    Ok(())
+}
+
+/// Reads exactly `buf.len()` bytes; `Ok(false)` if the stream ended before the first byte.
+fn read_exact_or_eof<R: Read + ?Sized>(input: &mut R, buf: &mut [u8]) -> Result<bool> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) if filled == 0 => return Ok(false),
+            Ok(0) => {
+                return Err(Error::Wire(format!(
+                    "stream ended inside a record header ({filled} of {} bytes)",
+                    buf.len()
+                )))
+            }
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::Wire(format!("reading record: {e}"))),
+        }
+    }
+    Ok(true)
+}
+
+/// Reads `n` bytes into `data` (cleared first), growing it only as bytes arrive,
+/// so a header that lies about its length cannot make us allocate the lie.
+fn read_data<R: Read + ?Sized>(input: &mut R, n: usize, data: &mut Vec<u8>) -> Result<()> {
+    const CHUNK: usize = 1 << 20;
+    data.clear();
+    while data.len() < n {
+        let want = (n - data.len()).min(CHUNK);
+        let start = data.len();
+        data.resize(start + want, 0);
+        let mut got = 0;
+        while got < want {
+            match input.read(&mut data[start + got..start + want]) {
+                Ok(0) => {
+                    return Err(Error::Wire(format!(
+                        "record declares {n} data bytes, stream ended after {}",
+                        start + got
+                    )))
+                }
+                Ok(k) => got += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(Error::Wire(format!("reading record data: {e}"))),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Reads one record from a stream (the original `read_tensor`).
+/// Returns `Ok(None)` at a clean end of stream (no byte of a new record).
+pub fn read_tensor<R: Read + ?Sized>(input: &mut R) -> Result<Option<Tensor>> {
+    let mut wire = Vec::new();
+    match read_wire(input, &mut wire)? {
+        None => Ok(None),
+        Some(_) => Ok(Some(decode_wire(&wire)?.0)),
+    }
+}
+
+/// Reads one record's raw wire bytes from a stream into `wire` (cleared first),
+/// validating the header. `Ok(None)` at a clean end of stream, else the header.
+pub fn read_wire<R: Read + ?Sized>(input: &mut R, wire: &mut Vec<u8>) -> Result<Option<WireHeader>> {
+    let mut head = [0u8; 5];
+    if !read_exact_or_eof(input, &mut head)? {
+        return Ok(None);
+    }
+    let dtype =
+        DType::from_code(head[0]).ok_or_else(|| Error::Wire(format!("unknown dtype code {}", head[0])))?;
+    let ndims = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
+    if ndims > MAX_NDIMS {
+        return Err(Error::Wire(format!(
+            "record declares {ndims} dimensions (at most {MAX_NDIMS})"
+        )));
+    }
+    let data_offset = wire_header_len(ndims);
+    let mut rest = [0u8; 4 * MAX_NDIMS + 4];
+    let rest = &mut rest[..4 * ndims + 4];
+    if !read_exact_or_eof(input, rest)? {
+        return Err(Error::Wire("stream ended inside a record header".into()));
+    }
+    let nbytes = read_u32(rest, 4 * ndims) as usize;
+    let mut data = std::mem::take(wire);
+    read_data(input, nbytes, &mut data)?;
+    // Assemble header + data; the data vector is reused as the output buffer.
+    data.splice(0..0, head.iter().chain(rest.iter()).copied());
+    *wire = data;
+    Ok(Some(WireHeader {
+        dtype,
+        data_offset,
+        nbytes,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_format_matches_original_layout_byte_for_byte() {
+        let t = Tensor::new(DType::Int32, vec![2, 3], (0u8..24).collect());
+        let w = t.to_wire().unwrap();
+        let mut expected = vec![2u8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 24, 0, 0, 0];
+        expected.extend(0u8..24);
+        assert_eq!(w, expected);
+        assert_eq!(decode_wire(&w).unwrap(), (t, w.len()));
+    }
+
+    #[test]
+    fn stream_round_trip_and_clean_eof() {
+        let a = Tensor::from_f32(&[1.0, 2.0]);
+        let b = Tensor::new(DType::UInt8, vec![], vec![]);
+        let mut buf = Vec::new();
+        write_tensor(&mut buf, a.as_ref()).unwrap();
+        write_tensor(&mut buf, b.as_ref()).unwrap();
+        let mut r = &buf[..];
+        assert_eq!(read_tensor(&mut r).unwrap(), Some(a));
+        assert_eq!(read_tensor(&mut r).unwrap(), Some(b));
+        assert_eq!(read_tensor(&mut r).unwrap(), None);
+    }
+
+    #[test]
+    fn record_claiming_4_gib_is_an_error_not_an_allocation() {
+        let mut w = vec![0u8, 1, 0, 0, 0, 1, 0, 0, 0];
+        w.extend_from_slice(&u32::MAX.to_le_bytes());
+        w.extend_from_slice(&[1, 2, 3]);
+        let err = read_tensor(&mut &w[..]).unwrap_err().to_string();
+        assert!(err.contains("4294967295"), "{err}");
+        let err = decode_wire(&w).unwrap_err().to_string();
+        assert!(err.contains("4294967295 data bytes, 3 remain"), "{err}");
+    }
+
+    #[test]
+    fn bad_dtype_and_absurd_ndims_are_refused() {
+        assert!(decode_wire(&[9, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        let err = decode_wire(&[0, 255, 255, 255, 255]).unwrap_err().to_string();
+        assert!(err.contains("dimensions"), "{err}");
+        let err = read_tensor(&mut &[0u8, 1, 0][..]).unwrap_err().to_string();
+        assert!(err.contains("inside a record header"), "{err}");
+    }
+}
