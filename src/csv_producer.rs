@@ -173,6 +173,9 @@ mod tests {
     fn validate_rejects_a_row_of_another_length() {
         assert!(parse("1,2\n3,4\n", true).is_ok());
         let err = parse("1,2\n3,4\n5\n", true).unwrap_err().to_string();
-        assert_eq!(err, "record 2: shape float32[1] differs from the first record's float32[2]");
+        assert_eq!(
+            err,
+            "record 2: shape float32[1] differs from the first record's float32[2]"
+        );
     }
 }

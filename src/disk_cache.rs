@@ -75,7 +75,11 @@ impl DiskCacheProducer {
     }
 
     /// Like `open_with_token`, at an explicit path.
-    pub fn open_at(base: Box<dyn Producer>, path: PathBuf, token: Option<TokenFn>) -> Result<DiskCacheProducer> {
+    pub fn open_at(
+        base: Box<dyn Producer>,
+        path: PathBuf,
+        token: Option<TokenFn>,
+    ) -> Result<DiskCacheProducer> {
         let mut p = DiskCacheProducer {
             base,
             path,
@@ -152,11 +156,17 @@ impl DiskCacheProducer {
             Ok(r) if r.len() < n => {
                 let from = r.len();
                 drop(r);
-                return self.append(from, n).map(|_| CacheOutcome::Appended { from, to: n });
+                return self
+                    .append(from, n)
+                    .map(|_| CacheOutcome::Appended { from, to: n });
             }
             Ok(r) => format!("the source shrank from {} to {n} records", r.len()),
         };
-        warn(&format!("{}: {reason}; rebuilding it from {}", self.path.display(), self.base.source()));
+        warn(&format!(
+            "{}: {reason}; rebuilding it from {}",
+            self.path.display(),
+            self.base.source()
+        ));
         self.populate(token, None)?;
         Ok(CacheOutcome::Rebuilt(reason))
     }
@@ -224,9 +234,15 @@ impl DiskCacheProducer {
             (Ok(m), Some(ino)) => (m.dev(), m.ino()) != ino,
             _ => false,
         };
-        let damaged = if replaced { None } else { Some(damage.to_string()) };
+        let damaged = if replaced {
+            None
+        } else {
+            Some(damage.to_string())
+        };
         self.outcome = self.sync_with_source(&token, damaged).map_err(|e| {
-            Error::Foreign(format!("{damage}; rebuilding it from the source failed: {e}"))
+            Error::Foreign(format!(
+                "{damage}; rebuilding it from the source failed: {e}"
+            ))
         })?;
         self.reader = CacheReader::open(&self.path)?;
         self.reader.seek(index)

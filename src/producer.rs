@@ -144,8 +144,14 @@ mod tests {
     fn shape_check_names_index_and_both_shapes() {
         let mut c = ShapeCheck::default();
         c.check(0, Tensor::from_f32(&[1.0, 2.0]).as_ref()).unwrap();
-        let err = c.check(7, Tensor::from_f32(&[1.0]).as_ref()).unwrap_err().to_string();
-        assert_eq!(err, "record 7: shape float32[1] differs from the first record's float32[2]");
+        let err = c
+            .check(7, Tensor::from_f32(&[1.0]).as_ref())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "record 7: shape float32[1] differs from the first record's float32[2]"
+        );
     }
 
     #[test]

@@ -103,7 +103,12 @@ impl Tensor {
 
     /// Reads the data as float32 values (little-endian). Panics if the dtype is not Float32.
     pub fn to_f32(&self) -> Vec<f32> {
-        assert_eq!(self.dtype, DType::Float32, "to_f32 on a {} tensor", self.dtype.name());
+        assert_eq!(
+            self.dtype,
+            DType::Float32,
+            "to_f32 on a {} tensor",
+            self.dtype.name()
+        );
         self.data
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
@@ -172,7 +177,12 @@ pub(crate) fn describe(dtype: DType, shape: &[usize]) -> String {
 
 impl fmt::Display for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({} bytes)", self.as_ref().describe(), self.data.len())
+        write!(
+            f,
+            "{} ({} bytes)",
+            self.as_ref().describe(),
+            self.data.len()
+        )
     }
 }
 
@@ -320,13 +330,16 @@ pub fn read_tensor<R: Read + ?Sized>(input: &mut R) -> Result<Option<Tensor>> {
 
 /// Reads one record's raw wire bytes from a stream into `wire` (cleared first),
 /// validating the header. `Ok(None)` at a clean end of stream, else the header.
-pub fn read_wire<R: Read + ?Sized>(input: &mut R, wire: &mut Vec<u8>) -> Result<Option<WireHeader>> {
+pub fn read_wire<R: Read + ?Sized>(
+    input: &mut R,
+    wire: &mut Vec<u8>,
+) -> Result<Option<WireHeader>> {
     let mut head = [0u8; 5];
     if !read_exact_or_eof(input, &mut head)? {
         return Ok(None);
     }
-    let dtype =
-        DType::from_code(head[0]).ok_or_else(|| Error::Wire(format!("unknown dtype code {}", head[0])))?;
+    let dtype = DType::from_code(head[0])
+        .ok_or_else(|| Error::Wire(format!("unknown dtype code {}", head[0])))?;
     let ndims = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
     if ndims > MAX_NDIMS {
         return Err(Error::Wire(format!(
@@ -393,7 +406,9 @@ mod tests {
     #[test]
     fn bad_dtype_and_absurd_ndims_are_refused() {
         assert!(decode_wire(&[9, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
-        let err = decode_wire(&[0, 255, 255, 255, 255]).unwrap_err().to_string();
+        let err = decode_wire(&[0, 255, 255, 255, 255])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("dimensions"), "{err}");
         let err = read_tensor(&mut &[0u8, 1, 0][..]).unwrap_err().to_string();
         assert!(err.contains("inside a record header"), "{err}");

@@ -76,7 +76,9 @@ impl Metadata {
     fn decode(mut bytes: &[u8]) -> Option<Metadata> {
         let mut field = || -> Option<String> {
             let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
-            let s = std::str::from_utf8(bytes.get(4..4 + len)?).ok()?.to_string();
+            let s = std::str::from_utf8(bytes.get(4..4 + len)?)
+                .ok()?
+                .to_string();
             bytes = &bytes[4 + len..];
             Some(s)
         };
@@ -163,13 +165,18 @@ impl Header {
     pub fn decode(bytes: &[u8], path: &Path) -> Result<Header> {
         let bad = |d: String| Error::corrupt(path, d);
         if bytes.len() < META_OFFSET {
-            return Err(bad(format!("header is {} bytes, needs {META_OFFSET}", bytes.len())));
+            return Err(bad(format!(
+                "header is {} bytes, needs {META_OFFSET}",
+                bytes.len()
+            )));
         }
         let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
         let version = u32_at(8);
         let meta_len = u32_at(16) as usize;
         if meta_len > MAX_META_LEN || META_OFFSET + meta_len > bytes.len() {
-            return Err(bad(format!("metadata length {meta_len} does not fit the file")));
+            return Err(bad(format!(
+                "metadata length {meta_len} does not fit the file"
+            )));
         }
         let meta_bytes = &bytes[META_OFFSET..META_OFFSET + meta_len];
         let mut h = crc32fast::Hasher::new();
@@ -179,7 +186,9 @@ impl Header {
             return Err(bad("header checksum mismatch".into()));
         }
         if version != VERSION {
-            return Err(bad(format!("unsupported format version {version} (this library reads {VERSION})")));
+            return Err(bad(format!(
+                "unsupported format version {version} (this library reads {VERSION})"
+            )));
         }
         let meta = Metadata::decode(meta_bytes).ok_or_else(|| bad("malformed metadata".into()))?;
         let slots = [
@@ -217,7 +226,11 @@ pub fn sniff(first: &[u8]) -> Sniff {
     if first.len() >= 8 && first[..8] == MAGIC {
         return Sniff::Current;
     }
-    let matching = first.iter().zip(MAGIC.iter()).filter(|(a, b)| a == b).count();
+    let matching = first
+        .iter()
+        .zip(MAGIC.iter())
+        .filter(|(a, b)| a == b)
+        .count();
     // A legacy file starts with a dtype code 0..4, never with 'H'; five matching
     // bytes out of eight cannot happen by chance in a wire record header.
     if matching >= 5 {
@@ -236,7 +249,13 @@ pub fn frame_pad(frame_start: u64, wire_header_len: usize) -> usize {
 
 /// Writes a frame header for `wire` (CRC included) into `out`: the bytes that go
 /// before the wire bytes themselves.
-pub fn frame_header(frame_start: u64, wire_header_len: usize, wire_len: usize, crc: u32, out: &mut Vec<u8>) {
+pub fn frame_header(
+    frame_start: u64,
+    wire_header_len: usize,
+    wire_len: usize,
+    crc: u32,
+    out: &mut Vec<u8>,
+) {
     let pad = frame_pad(frame_start, wire_header_len);
     out.extend_from_slice(&(wire_len as u32).to_le_bytes());
     out.extend_from_slice(&crc.to_le_bytes());
@@ -257,12 +276,20 @@ mod tests {
             last_modified: String::new(),
             created: 42,
         };
-        let c1 = Commit { seq: 1, records: 3, data_len: 100 };
+        let c1 = Commit {
+            seq: 1,
+            records: 3,
+            data_len: 100,
+        };
         let mut b = Header::encode(&meta, c1);
         assert_eq!(b.len() % DATA_ALIGN, 0);
         let h = Header::decode(&b, Path::new("x")).unwrap();
         assert_eq!((h.meta, h.commit), (meta.clone(), c1));
-        let c2 = Commit { seq: 2, records: 5, data_len: 180 };
+        let c2 = Commit {
+            seq: 2,
+            records: 5,
+            data_len: 180,
+        };
         let at = c2.slot_offset() as usize;
         b[at..at + SLOT_LEN].copy_from_slice(&c2.encode());
         assert_eq!(Header::decode(&b, Path::new("x")).unwrap().commit, c2);
@@ -272,7 +299,14 @@ mod tests {
 
     #[test]
     fn damaged_header_bytes_are_detected() {
-        let b = Header::encode(&Metadata::new("t", "s"), Commit { seq: 1, records: 1, data_len: 9 });
+        let b = Header::encode(
+            &Metadata::new("t", "s"),
+            Commit {
+                seq: 1,
+                records: 1,
+                data_len: 9,
+            },
+        );
         for i in 0..META_OFFSET + 10 {
             if (SLOT0..SLOT0 + SLOT_LEN).contains(&i) {
                 continue; // seq 1 lives in slot 1; damage in unused slot 0 changes nothing
@@ -294,7 +328,10 @@ mod tests {
             for hl in [9usize, 13, 17, 21] {
                 let pad = frame_pad(start, hl);
                 assert!(pad < DATA_ALIGNMENT);
-                assert_eq!((start as usize + FRAME_HEADER + pad + hl) % DATA_ALIGNMENT, 0);
+                assert_eq!(
+                    (start as usize + FRAME_HEADER + pad + hl) % DATA_ALIGNMENT,
+                    0
+                );
             }
         }
     }

@@ -76,7 +76,8 @@ impl CacheLock {
     pub fn exclusive(cache_path: &Path) -> Result<CacheLock> {
         let lock_path = lock_path(cache_path);
         if let Some(dir) = lock_path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create cache directory", dir, e))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io("cannot create cache directory", dir, e))?;
         }
         let file = OpenOptions::new()
             .read(true)
@@ -101,7 +102,10 @@ impl CacheLock {
 
 /// The lock file companion of a cache file.
 pub fn lock_path(cache_path: &Path) -> PathBuf {
-    let name = cache_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = cache_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     cache_path.with_file_name(format!(".{name}.lock"))
 }
 
@@ -117,19 +121,34 @@ mod tests {
     #[test]
     fn names_resolve_under_the_directory_and_bad_ones_are_refused() {
         let d = Path::new("/tmp/hc");
-        assert_eq!(resolve_cache_path_in(d, "train.cache").unwrap(), d.join("train.cache"));
-        assert_eq!(resolve_cache_path_in(d, "sub/a.cache").unwrap(), d.join("sub/a.cache"));
-        assert_eq!(resolve_cache_path_in(d, "/abs/x").unwrap(), PathBuf::from("/abs/x"));
+        assert_eq!(
+            resolve_cache_path_in(d, "train.cache").unwrap(),
+            d.join("train.cache")
+        );
+        assert_eq!(
+            resolve_cache_path_in(d, "sub/a.cache").unwrap(),
+            d.join("sub/a.cache")
+        );
+        assert_eq!(
+            resolve_cache_path_in(d, "/abs/x").unwrap(),
+            PathBuf::from("/abs/x")
+        );
         for bad in ["", "../x", "a/../../x", "a\0b", "dir/", ".."] {
             let err = resolve_cache_path_in(d, bad).unwrap_err();
             assert!(matches!(err, Error::InvalidName { .. }), "{bad:?} accepted");
         }
-        assert!(resolve_cache_path_in(d, "../x").unwrap_err().to_string().contains("'..'"));
+        assert!(resolve_cache_path_in(d, "../x")
+            .unwrap_err()
+            .to_string()
+            .contains("'..'"));
     }
 
     #[test]
     fn lock_file_is_a_hidden_companion() {
-        assert_eq!(lock_path(Path::new("/d/train.cache")), PathBuf::from("/d/.train.cache.lock"));
+        assert_eq!(
+            lock_path(Path::new("/d/train.cache")),
+            PathBuf::from("/d/.train.cache.lock")
+        );
         assert!(is_internal_file(".train.cache.lock"));
         assert!(!is_internal_file("train.cache"));
     }

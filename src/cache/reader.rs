@@ -62,7 +62,9 @@ impl CacheReader {
     }
 
     pub(crate) fn from_file(file: &File, path: &Path) -> Result<CacheReader> {
-        let stat = file.metadata().map_err(|e| Error::io("cannot stat cache", path, e))?;
+        let stat = file
+            .metadata()
+            .map_err(|e| Error::io("cannot stat cache", path, e))?;
         let file_len = stat.len();
         let mut r = CacheReader {
             inode: Some((stat.dev(), stat.ino())),
@@ -180,6 +182,10 @@ impl CacheReader {
     pub fn is_empty(&self) -> bool {
         self.records == 0
     }
+    /// Offset of the first record in the file.
+    pub fn data_start(&self) -> u64 {
+        self.data_start as u64
+    }
     /// Bytes of committed record data (frames included).
     pub fn data_len(&self) -> u64 {
         (self.data_end - self.data_start) as u64
@@ -234,11 +240,17 @@ impl CacheReader {
             Err(e) => return Err(self.damage(at, e.to_string())),
         };
         if self.format == Format::Current && h.record_len() != wire_len {
-            return Err(self.damage(at, format!("record is {} bytes, frame says {wire_len}", h.record_len())));
+            return Err(self.damage(
+                at,
+                format!("record is {} bytes, frame says {wire_len}", h.record_len()),
+            ));
         }
         let next = at + wire_at + h.record_len();
         if self.index + 1 == self.records && next != self.data_end {
-            return Err(self.damage(next, "committed length does not end at a record boundary".into()));
+            return Err(self.damage(
+                next,
+                "committed length does not end at a record boundary".into(),
+            ));
         }
         self.cursor = next;
         self.index += 1;
@@ -283,7 +295,10 @@ impl CacheReader {
     }
 
     fn damage(&self, offset: usize, detail: String) -> Error {
-        Error::corrupt(&self.path, format!("record {} at offset {offset}: {detail}", self.index))
+        Error::corrupt(
+            &self.path,
+            format!("record {} at offset {offset}: {detail}", self.index),
+        )
     }
 
     /// Drops resident pages well behind `keep_from`, so iterating a file larger than
@@ -302,7 +317,9 @@ impl CacheReader {
             // SAFETY: the mapping is a read-only file mapping; MADV_DONTNEED only drops
             // the page-table entries and later reads fault the same bytes back in.
             // No reference into [start, end) is alive: views end before `keep_from`.
-            let _ = unsafe { map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start) };
+            let _ = unsafe {
+                map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
+            };
         }
         self.trimmed_to = end;
     }
@@ -311,7 +328,10 @@ impl CacheReader {
 /// Splits a frame at the start of `region` into (offset of the wire bytes, wire length).
 fn frame_bounds(region: &[u8]) -> std::result::Result<(usize, usize), String> {
     if region.len() < FRAME_HEADER {
-        return Err(format!("frame header needs {FRAME_HEADER} bytes, {} remain", region.len()));
+        return Err(format!(
+            "frame header needs {FRAME_HEADER} bytes, {} remain",
+            region.len()
+        ));
     }
     let wire_len = u32::from_le_bytes(region[0..4].try_into().unwrap()) as usize;
     let pad = region[8] as usize;
@@ -320,7 +340,10 @@ fn frame_bounds(region: &[u8]) -> std::result::Result<(usize, usize), String> {
     }
     let wire_at = FRAME_HEADER + pad;
     if wire_len > region.len() - wire_at.min(region.len()) {
-        return Err(format!("frame claims {wire_len} bytes, {} remain", region.len().saturating_sub(wire_at)));
+        return Err(format!(
+            "frame claims {wire_len} bytes, {} remain",
+            region.len().saturating_sub(wire_at)
+        ));
     }
     Ok((wire_at, wire_len))
 }

@@ -13,7 +13,7 @@ use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::format::{frame_header, Commit, Header, Metadata, META_OFFSET, MAX_META_LEN};
+use super::format::{frame_header, Commit, Header, Metadata, MAX_META_LEN, META_OFFSET};
 use super::reader::CacheReader;
 use crate::error::{Error, Result};
 use crate::tensor::{parse_wire, wire_header_len, TensorRef, WireHeader};
@@ -49,16 +49,28 @@ impl FrameSink {
     /// Appends one record given as validated wire bytes.
     fn push_wire(&mut self, wire: &[u8], h: WireHeader) -> Result<()> {
         let crc = crc32fast::hash(wire);
-        self.write_frame(&wire[..h.data_offset], &wire[h.data_offset..h.record_len()], crc)
+        self.write_frame(
+            &wire[..h.data_offset],
+            &wire[h.data_offset..h.record_len()],
+            crc,
+        )
     }
 
     fn write_frame(&mut self, wire_head: &[u8], data: &[u8], crc: u32) -> Result<()> {
         let wire_len = wire_head.len() + data.len();
         if u32::try_from(wire_len).is_err() {
-            return Err(Error::InvalidArgument(format!("record of {wire_len} bytes exceeds 4 GiB")));
+            return Err(Error::InvalidArgument(format!(
+                "record of {wire_len} bytes exceeds 4 GiB"
+            )));
         }
         self.scratch.clear();
-        frame_header(self.offset, wire_head.len(), wire_len, crc, &mut self.scratch);
+        frame_header(
+            self.offset,
+            wire_head.len(),
+            wire_len,
+            crc,
+            &mut self.scratch,
+        );
         let io = |e| Error::io("cannot write cache", &self.path, e);
         self.out.write_all(&self.scratch).map_err(io)?;
         self.out.write_all(wire_head).map_err(io)?;
@@ -78,7 +90,9 @@ impl FrameSink {
 
     /// Flushes buffered frames and makes them durable.
     fn sync(&mut self) -> Result<()> {
-        self.out.flush().map_err(|e| Error::io("cannot write cache", &self.path, e))?;
+        self.out
+            .flush()
+            .map_err(|e| Error::io("cannot write cache", &self.path, e))?;
         self.out
             .get_ref()
             .sync_data()
@@ -101,8 +115,12 @@ impl CacheWriter {
     pub fn create(final_path: impl AsRef<Path>, meta: Metadata) -> Result<CacheWriter> {
         let final_path = final_path.as_ref().to_path_buf();
         let dir = parent_dir(&final_path);
-        std::fs::create_dir_all(dir).map_err(|e| Error::io("cannot create cache directory", dir, e))?;
-        let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::io("cannot create cache directory", dir, e))?;
+        let name = final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let tmp = tempfile::Builder::new()
             .prefix(&format!(".{name}."))
             .suffix(".tmp")
@@ -112,7 +130,8 @@ impl CacheWriter {
         let header = Header::encode(&meta, Commit::default());
         let data_start = header.len() as u64;
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
-        out.write_all(&header).map_err(|e| Error::io("cannot write cache", &*tmp, e))?;
+        out.write_all(&header)
+            .map_err(|e| Error::io("cannot write cache", &*tmp, e))?;
         Ok(CacheWriter {
             sink: FrameSink {
                 out,
@@ -136,7 +155,10 @@ impl CacheWriter {
     pub fn push_wire(&mut self, wire: &[u8]) -> Result<()> {
         let h = parse_wire(wire, &mut Vec::new())?;
         if h.record_len() != wire.len() {
-            return Err(Error::Wire(format!("{} trailing bytes after the record", wire.len() - h.record_len())));
+            return Err(Error::Wire(format!(
+                "{} trailing bytes after the record",
+                wire.len() - h.record_len()
+            )));
         }
         self.sink.push_wire(wire, h)
     }
@@ -158,7 +180,10 @@ impl CacheWriter {
     /// Makes every record pushed so far readable through `temp_path` (no fsync).
     pub fn flush(&mut self) -> Result<()> {
         let path = &self.sink.path;
-        self.sink.out.flush().map_err(|e| Error::io("cannot write cache", path, e))
+        self.sink
+            .out
+            .flush()
+            .map_err(|e| Error::io("cannot write cache", path, e))
     }
 
     fn write_header(&mut self) -> Result<()> {
@@ -215,14 +240,22 @@ impl CacheAppender {
             .map_err(|e| Error::io("cannot read cache", path, e))?;
         let header = Header::decode(&head, path)?;
         let end = header.data_start + header.commit.data_len;
-        let len = file.metadata().map_err(|e| Error::io("cannot stat cache", path, e))?.len();
+        let len = file
+            .metadata()
+            .map_err(|e| Error::io("cannot stat cache", path, e))?
+            .len();
         if len < end {
-            return Err(Error::corrupt(path, format!("file is {len} bytes, shorter than its committed length {end}")));
+            return Err(Error::corrupt(
+                path,
+                format!("file is {len} bytes, shorter than its committed length {end}"),
+            ));
         }
         if len > end {
-            file.set_len(end).map_err(|e| Error::io("cannot cut torn tail of", path, e))?;
+            file.set_len(end)
+                .map_err(|e| Error::io("cannot cut torn tail of", path, e))?;
         }
-        file.seek(SeekFrom::Start(end)).map_err(|e| Error::io("cannot seek in", path, e))?;
+        file.seek(SeekFrom::Start(end))
+            .map_err(|e| Error::io("cannot seek in", path, e))?;
         Ok(CacheAppender {
             sink: FrameSink {
                 out: BufWriter::with_capacity(WRITE_BUFFER, file),
