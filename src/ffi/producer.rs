@@ -1,0 +1,360 @@
+//! Producers at the C boundary: one opaque `HarmonicsProducer` handle for every kind
+//! (CSV, disk cache, HTTP, foreign callbacks), with size/next/next_view/skip/free.
+//!
+//! A handle is a Box owned by C around an `Arc<Mutex<…>>`, so one producer can be both
+//! used directly and wrapped by a disk cache (as `std::shared_ptr` is in C++).
+
+use std::ffi::{c_char, c_void};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::error::{guard, take_callback_error, Failure, HarmonicsStatus};
+use super::handle::{arg_bytes, arg_ref, arg_str, check_out, write_out, BoxHandle};
+use super::tensor::{HarmonicsTensor, HarmonicsTensorView};
+use crate::error::{Error, Result};
+use crate::producer::Producer;
+use crate::tensor::{Tensor, TensorRef};
+use crate::{CsvProducer, DiskCacheProducer};
+
+/// The producers a handle can hold. Typed variants give access to kind-specific calls.
+pub(crate) enum ProducerKind {
+    DiskCache(DiskCacheProducer),
+    Any(Box<dyn Producer>),
+}
+
+impl ProducerKind {
+    fn producer(&mut self) -> &mut dyn Producer {
+        match self {
+            ProducerKind::DiskCache(p) => p,
+            ProducerKind::Any(p) => p.as_mut(),
+        }
+    }
+}
+
+type Shared = Arc<Mutex<ProducerKind>>;
+
+fn lock(p: &Shared) -> Result<MutexGuard<'_, ProducerKind>> {
+    p.lock().map_err(|_| {
+        Error::InvalidArgument("producer is unusable after an earlier internal error".into())
+    })
+}
+
+/// An opaque producer handle. Free with `harmonics_producer_free`.
+pub struct HarmonicsProducer {
+    pub(crate) inner: Shared,
+}
+
+impl BoxHandle for HarmonicsProducer {}
+
+impl HarmonicsProducer {
+    pub(crate) fn new(kind: ProducerKind) -> HarmonicsProducer {
+        HarmonicsProducer {
+            inner: Arc::new(Mutex::new(kind)),
+        }
+    }
+
+    /// A Rust `Producer` over the same shared producer, for wrapping in a cache.
+    pub(crate) fn share(&self) -> SharedBase {
+        SharedBase {
+            inner: self.inner.clone(),
+            scratch: Tensor::new(crate::DType::UInt8, Vec::new(), Vec::new()),
+        }
+    }
+}
+
+/// A producer shared with a C handle. Records are copied once into `scratch` (inside
+/// Rust: a Rust-backed base never round-trips through C++).
+pub(crate) struct SharedBase {
+    inner: Shared,
+    scratch: Tensor,
+}
+
+impl Producer for SharedBase {
+    fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        let mut g = lock(&self.inner)?;
+        let t = g.producer().next_view()?;
+        self.scratch.dtype = t.dtype;
+        self.scratch.shape.clear();
+        self.scratch.shape.extend_from_slice(t.shape);
+        self.scratch.data.clear();
+        self.scratch.data.extend_from_slice(t.data);
+        drop(g);
+        Ok(self.scratch.as_ref())
+    }
+    fn size(&mut self) -> Result<usize> {
+        lock(&self.inner)?.producer().size()
+    }
+    fn skip(&mut self, n: usize) -> Result<()> {
+        lock(&self.inner)?.producer().skip(n)
+    }
+    fn source(&self) -> String {
+        lock(&self.inner)
+            .map(|mut g| g.producer().source())
+            .unwrap_or_default()
+    }
+}
+
+/// Callbacks through which any C or C++ producer feeds the Rust side.
+///
+/// Ownership: from the call of `harmonics_producer_from_callbacks` on, the library
+/// owns `userdata` and calls `free(userdata)` (if non-null) exactly once: when the last
+/// user of the producer is gone, or before returning if the call fails. The callbacks are
+/// called from the thread that called into the library, never concurrently.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct HarmonicsProducerCallbacks {
+    pub userdata: *mut c_void,
+    /// Fills `*out` with the next record (cycling after the last). The memory the view
+    /// points to must stay valid until the next call of `next` or `free`. A non-OK
+    /// status (after `harmonics_callback_error` for a message) reports a failure.
+    pub next: Option<
+        unsafe extern "C" fn(
+            userdata: *mut c_void,
+            out: *mut HarmonicsTensorView,
+        ) -> HarmonicsStatus,
+    >,
+    /// Stores the number of records in `*out`.
+    pub size:
+        Option<unsafe extern "C" fn(userdata: *mut c_void, out: *mut usize) -> HarmonicsStatus>,
+    /// Releases `userdata`. May be null.
+    pub free: Option<unsafe extern "C" fn(userdata: *mut c_void)>,
+}
+
+/// A producer implemented by C callbacks.
+struct ForeignProducer {
+    cb: HarmonicsProducerCallbacks,
+    source: String,
+}
+
+// SAFETY: the callbacks are only called with the handle's mutex held, one thread at a
+// time; the C side agrees to that by handing the callbacks over.
+unsafe impl Send for ForeignProducer {}
+
+fn foreign_error(what: &str, status: HarmonicsStatus) -> Error {
+    Error::Foreign(take_callback_error().unwrap_or_else(|| {
+        format!(
+            "foreign producer's {what} failed with status {}",
+            status as u32
+        )
+    }))
+}
+
+impl Producer for ForeignProducer {
+    fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        let next = self.cb.next.expect("checked at creation");
+        let mut view = HarmonicsTensorView {
+            dtype: 0,
+            ndims: 0,
+            shape: std::ptr::null(),
+            data: std::ptr::null(),
+            nbytes: 0,
+        };
+        take_callback_error();
+        // SAFETY: the callback contract (see HarmonicsProducerCallbacks).
+        let status = unsafe { next(self.cb.userdata, &mut view) };
+        if status != HarmonicsStatus::Ok {
+            return Err(foreign_error("next", status));
+        }
+        // SAFETY: the view stays valid until the next call of `next` or `free`, which
+        // needs `&mut self`: the returned borrow cannot outlive it.
+        unsafe { view.as_ref() }
+            .map_err(|f| Error::Foreign(format!("foreign producer's next returned {}", f.message)))
+    }
+
+    fn size(&mut self) -> Result<usize> {
+        let size = self.cb.size.expect("checked at creation");
+        let mut n = 0usize;
+        take_callback_error();
+        // SAFETY: the callback contract.
+        match unsafe { size(self.cb.userdata, &mut n) } {
+            HarmonicsStatus::Ok => Ok(n),
+            s => Err(foreign_error("size", s)),
+        }
+    }
+
+    fn source(&self) -> String {
+        self.source.clone()
+    }
+}
+
+impl Drop for ForeignProducer {
+    fn drop(&mut self) {
+        if let Some(free) = self.cb.free {
+            // SAFETY: called once; the library owns userdata since creation.
+            unsafe { free(self.cb.userdata) };
+        }
+    }
+}
+
+pub(crate) fn new_handle(
+    out: *mut *mut HarmonicsProducer,
+    kind: ProducerKind,
+) -> std::result::Result<(), Failure> {
+    write_out(out, "out", HarmonicsProducer::new(kind).into_raw())
+}
+
+/// Makes a producer from C callbacks. `source` (may be null) describes the data in
+/// cache metadata.
+///
+/// # Safety
+/// `callbacks` is readable; `source` is null or NUL-terminated; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_from_callbacks(
+    callbacks: *const HarmonicsProducerCallbacks,
+    source: *const c_char,
+    out: *mut *mut HarmonicsProducer,
+) -> HarmonicsStatus {
+    guard(|| {
+        let cb = *arg_ref(callbacks, "callbacks")?;
+        // Owned from here on: dropping `p` on any failure below frees userdata once.
+        let mut p = ForeignProducer {
+            cb,
+            source: "foreign producer".into(),
+        };
+        if cb.next.is_none() || cb.size.is_none() {
+            return Err(Failure::null("callbacks.next or callbacks.size"));
+        }
+        if !source.is_null() {
+            p.source = arg_str(source, "source")?.to_string();
+        }
+        check_out(out, "out")?;
+        new_handle(out, ProducerKind::Any(Box::new(p)))
+    })
+}
+
+/// Reads a CSV file: one 1-D float32 record per line. With `validate`, every record
+/// must have the first record's length.
+///
+/// # Safety
+/// `path` is NUL-terminated; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_csv_producer_new(
+    path: *const c_char,
+    validate: bool,
+    out: *mut *mut HarmonicsProducer,
+) -> HarmonicsStatus {
+    guard(|| {
+        let path = arg_str(path, "path")?;
+        check_out(out, "out")?;
+        let p = CsvProducer::open(path, validate)?;
+        new_handle(out, ProducerKind::Any(Box::new(p)))
+    })
+}
+
+/// Parses CSV text held in memory (`len` bytes, copied). `name` (may be null) is used
+/// in messages.
+///
+/// # Safety
+/// `data` points to `len` bytes; `name` is null or NUL-terminated; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_csv_producer_from_memory(
+    data: *const u8,
+    len: usize,
+    name: *const c_char,
+    validate: bool,
+    out: *mut *mut HarmonicsProducer,
+) -> HarmonicsStatus {
+    guard(|| {
+        let bytes = arg_bytes(data, len, "data")?;
+        let name = if name.is_null() {
+            "<stream>"
+        } else {
+            arg_str(name, "name")?
+        };
+        check_out(out, "out")?;
+        let p = CsvProducer::from_reader(bytes, name, validate)?;
+        new_handle(out, ProducerKind::Any(Box::new(p)))
+    })
+}
+
+/// Stores the number of records in `*out`.
+///
+/// # Safety
+/// `producer` is null or a live handle; `out` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_size(
+    producer: *const HarmonicsProducer,
+    out: *mut usize,
+) -> HarmonicsStatus {
+    guard(|| {
+        let p = arg_ref(producer, "producer")?;
+        check_out(out, "out")?;
+        let n = lock(&p.inner)?.producer().size()?;
+        write_out(out, "out", n)
+    })
+}
+
+/// Zero-copy read: fills `*out` with a view of the next record. The memory is owned
+/// by the producer and valid until the next call on it (or its free).
+///
+/// # Safety
+/// `producer` is null or a live handle; `out` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_next_view(
+    producer: *const HarmonicsProducer,
+    out: *mut HarmonicsTensorView,
+) -> HarmonicsStatus {
+    guard(|| {
+        let p = arg_ref(producer, "producer")?;
+        check_out(out, "out")?;
+        let mut g = lock(&p.inner)?;
+        let view = HarmonicsTensorView::from_ref(g.producer().next_view()?);
+        write_out(out, "out", view)
+    })
+}
+
+/// Copying read: the next record as a new tensor owned by the caller.
+///
+/// # Safety
+/// `producer` is null or a live handle; `out` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_next(
+    producer: *const HarmonicsProducer,
+    out: *mut *mut HarmonicsTensor,
+) -> HarmonicsStatus {
+    guard(|| {
+        let p = arg_ref(producer, "producer")?;
+        check_out(out, "out")?;
+        let tensor = lock(&p.inner)?.producer().next()?;
+        write_out(out, "out", HarmonicsTensor { tensor }.into_raw())
+    })
+}
+
+/// Advances past `n` records.
+///
+/// # Safety
+/// `producer` is null or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_skip(
+    producer: *const HarmonicsProducer,
+    n: usize,
+) -> HarmonicsStatus {
+    guard(|| {
+        let p = arg_ref(producer, "producer")?;
+        lock(&p.inner)?.producer().skip(n).map_err(Failure::from)
+    })
+}
+
+/// Releases a handle; null is a no-op. A cache wrapping this producer keeps it alive.
+///
+/// # Safety
+/// `producer` is null or a live handle not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_free(producer: *mut HarmonicsProducer) {
+    guard(|| {
+        // SAFETY: per the contract above.
+        unsafe { HarmonicsProducer::free_raw(producer) };
+        Ok(())
+    });
+}
+
+pub(crate) fn with_disk_cache<R>(
+    producer: *const HarmonicsProducer,
+    f: impl FnOnce(&mut DiskCacheProducer) -> Result<R>,
+) -> std::result::Result<R, Failure> {
+    let p = arg_ref(producer, "producer")?;
+    let mut g = lock(&p.inner)?;
+    match &mut *g {
+        ProducerKind::DiskCache(d) => f(d).map_err(Failure::from),
+        _ => Err(Failure::invalid("producer is not a disk cache".into())),
+    }
+}
