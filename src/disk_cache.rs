@@ -136,17 +136,24 @@ impl DiskCacheProducer {
         let reason = match existing {
             Err(reason) => reason,
             Ok(r) if r.format() == Format::Legacy => {
-                if token.is_empty() && r.len() <= n {
+                // The old runtime kept the token beside the cache, in `<cache>.token`,
+                // and skipped the check when the current token was empty.
+                let side = legacy_token_path(&self.path);
+                let old_token = std::fs::read_to_string(&side).unwrap_or_default();
+                let old_token = old_token.lines().next().unwrap_or("");
+                if (token.is_empty() || token == old_token) && r.len() <= n {
                     let from = r.len();
                     self.populate(token, Some(r))?;
+                    // The token now lives in the header; a stale side file would mislead.
+                    let _ = std::fs::remove_file(&side);
                     return Ok(if from == n {
                         CacheOutcome::Reused
                     } else {
                         CacheOutcome::Appended { from, to: n }
                     });
                 }
-                if !token.is_empty() {
-                    "the legacy cache has no token".to_string()
+                if token != old_token {
+                    "the token changed since the legacy cache was written".to_string()
                 } else {
                     format!("the source shrank from {} to {n} records", r.len())
                 }
@@ -289,6 +296,13 @@ impl Producer for DiskCacheProducer {
     fn source(&self) -> String {
         format!("cache:{}", self.path.display())
     }
+}
+
+/// Where the original runtime stored a cache's token: `<cache>.token`.
+fn legacy_token_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_os_string();
+    p.push(".token");
+    PathBuf::from(p)
 }
 
 pub(crate) fn warn(msg: &str) {

@@ -255,3 +255,32 @@ fn no_source_and_a_damaged_cache_is_a_clear_error_naming_the_file() {
         "{err}"
     );
 }
+
+#[test]
+fn legacy_token_side_file_is_honoured_then_folded_into_the_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.cache");
+    let mut bytes = Vec::new();
+    for i in 0..2 {
+        write_tensor(&mut bytes, record(i, 1.0).as_ref()).unwrap();
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::write(dir.path().join("old.cache.token"), "7").unwrap();
+
+    // Same token as the old runtime stored: the records are kept (upgraded in place).
+    let (base, reads) = Counting::new(2, 50.0);
+    let mut p = DiskCacheProducer::open_at(Box::new(base), path.clone(), token("7")).unwrap();
+    assert_eq!(p.outcome(), &CacheOutcome::Reused);
+    assert_eq!(p.next().unwrap(), record(0, 1.0));
+    assert_eq!(reads.load(Ordering::SeqCst), 0);
+    assert_eq!(CacheReader::open(&path).unwrap().metadata().token, "7");
+    assert!(!dir.path().join("old.cache.token").exists());
+
+    // A different token than the legacy one: discarded.
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::write(dir.path().join("old.cache.token"), "7").unwrap();
+    let (base, _) = Counting::new(2, 50.0);
+    let mut p = DiskCacheProducer::open_at(Box::new(base), path, token("8")).unwrap();
+    assert!(matches!(p.outcome(), CacheOutcome::Rebuilt(_)));
+    assert_eq!(p.next().unwrap(), record(0, 50.0));
+}

@@ -1,0 +1,126 @@
+// harmonics-dataset C++ wrapper: HTensor and the Producer interface, as the original
+// runtime declared them, plus the zero-copy TensorView.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include <harmonics/error.hpp>
+
+namespace harmonics {
+
+/// A tensor: element type, shape and raw little-endian bytes (owned).
+class HTensor {
+  public:
+    /// Element types; the codes 0..4 are the wire format's.
+    enum class DType { Float32, Float64, Int32, Int64, UInt8 };
+    using Shape = std::vector<std::size_t>;
+
+    HTensor() = default;
+    HTensor(DType dtype, Shape shape, std::vector<std::byte> data = {})
+        : dtype_{dtype}, shape_{std::move(shape)}, data_{std::move(data)} {}
+
+    const Shape& shape() const { return shape_; }
+    DType dtype() const { return dtype_; }
+    const std::vector<std::byte>& data() const { return data_; }
+    std::vector<std::byte>& data() { return data_; }
+
+  private:
+    DType dtype_{DType::Float32};
+    Shape shape_{};
+    std::vector<std::byte> data_{};
+};
+
+/// A borrowed record from the zero-copy read path: valid until the next call on the
+/// producer that returned it.
+struct TensorView {
+    HTensor::DType dtype{HTensor::DType::Float32};
+    const std::size_t* shape_data{nullptr};
+    std::size_t ndims{0};
+    const std::byte* data{nullptr};
+    std::size_t nbytes{0};
+
+    HTensor::Shape shape() const { return HTensor::Shape(shape_data, shape_data + ndims); }
+    /// The data as elements of T (tensor data is 8-byte aligned in cache files).
+    template <class T>
+    const T* as() const {
+        return reinterpret_cast<const T*>(data);
+    }
+    /// An owned copy.
+    HTensor to_tensor() const {
+        HTensor t(dtype, shape());
+        t.data().assign(data, data + nbytes);
+        return t;
+    }
+};
+
+/// A source of records: `next()` cycles back to the first record after the last.
+class Producer {
+  public:
+    virtual ~Producer() = default;
+    virtual HTensor next() = 0;
+    virtual std::size_t size() const = 0;
+
+    /// The library's handle when this producer is implemented in Rust (the library's
+    /// own producers); null for user subclasses. Lets a DiskCacheProducer read a Rust
+    /// producer directly instead of through C++.
+    virtual HarmonicsProducer* native_handle() const noexcept { return nullptr; }
+};
+
+namespace detail {
+
+inline TensorView to_view(const HarmonicsTensorView& v) {
+    TensorView t;
+    t.dtype = static_cast<HTensor::DType>(v.dtype);
+    t.shape_data = v.shape;
+    t.ndims = v.ndims;
+    t.data = reinterpret_cast<const std::byte*>(v.data);
+    t.nbytes = v.nbytes;
+    return t;
+}
+
+/// A C view of `t`, borrowing its memory.
+inline HarmonicsTensorView c_view_of(const HTensor& t) {
+    HarmonicsTensorView v;
+    v.dtype = static_cast<std::uint8_t>(t.dtype());
+    v.ndims = t.shape().size();
+    v.shape = t.shape().data();
+    v.data = reinterpret_cast<const std::uint8_t*>(t.data().data());
+    v.nbytes = t.data().size();
+    return v;
+}
+
+}  // namespace detail
+
+/// Base of the producers implemented by the library: owns one C handle.
+class NativeProducer : public Producer {
+  public:
+    HTensor next() override { return next_view().to_tensor(); }
+
+    std::size_t size() const override {
+        std::size_t n = 0;
+        detail::check(harmonics_producer_size(handle_.get(), &n));
+        return n;
+    }
+
+    /// Zero-copy read: the next record, borrowed until the next call on this producer.
+    TensorView next_view() {
+        HarmonicsTensorView v;
+        detail::check(harmonics_producer_next_view(handle_.get(), &v));
+        return detail::to_view(v);
+    }
+
+    HarmonicsProducer* native_handle() const noexcept override { return handle_.get(); }
+
+  protected:
+    NativeProducer() = default;
+    explicit NativeProducer(HarmonicsProducer* handle) : handle_{handle} {}
+    void reset(HarmonicsProducer* handle) { handle_.reset(handle); }
+
+  private:
+    detail::ProducerHandle handle_{};
+};
+
+}  // namespace harmonics

@@ -1,0 +1,8 @@
+// harmonics-dataset C++ wrapper: everything the dataset caching layer offers.
+#pragma once
+
+#include <harmonics/core.hpp>
+#include <harmonics/csv_producer.hpp>
+#include <harmonics/disk_cache_producer.hpp>
+#include <harmonics/error.hpp>
+#include <harmonics/serialization.hpp>

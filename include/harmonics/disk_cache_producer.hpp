@@ -1,0 +1,145 @@
+// harmonics-dataset C++ wrapper: DiskCacheProducer, persisting any producer's records.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include <harmonics/core.hpp>
+#include <harmonics/serialization.hpp>
+
+namespace harmonics {
+
+namespace detail {
+
+/// What a foreign (C++) producer hands to the library: the producer, kept alive, and
+/// the record returned last, whose memory the library borrows until the next call.
+struct ForeignProducerContext {
+    std::shared_ptr<Producer> producer;
+    HTensor current{};
+};
+
+// Trampolines: no C++ exception may unwind through Rust frames, so each one catches
+// everything and hands the message back through harmonics_callback_error.
+inline HarmonicsStatus report_exception() noexcept {
+    try {
+        throw;
+    } catch (const std::exception& e) {
+        harmonics_callback_error(e.what());
+    } catch (...) {
+        harmonics_callback_error("unknown C++ exception");
+    }
+    return HARMONICS_STATUS_FOREIGN;
+}
+
+inline HarmonicsStatus foreign_next(void* userdata, HarmonicsTensorView* out) noexcept {
+    try {
+        auto* c = static_cast<ForeignProducerContext*>(userdata);
+        c->current = c->producer->next();
+        *out = c_view_of(c->current);
+        return HARMONICS_STATUS_OK;
+    } catch (...) {
+        return report_exception();
+    }
+}
+
+inline HarmonicsStatus foreign_size(void* userdata, std::size_t* out) noexcept {
+    try {
+        *out = static_cast<ForeignProducerContext*>(userdata)->producer->size();
+        return HARMONICS_STATUS_OK;
+    } catch (...) {
+        return report_exception();
+    }
+}
+
+inline void foreign_free(void* userdata) noexcept { delete static_cast<ForeignProducerContext*>(userdata); }
+
+struct TokenContext {
+    std::function<std::string()> fn;
+    std::string value{};
+};
+
+inline HarmonicsStatus token_get(void* userdata, const char** ptr, std::size_t* len) noexcept {
+    try {
+        auto* c = static_cast<TokenContext*>(userdata);
+        c->value = c->fn();
+        *ptr = c->value.data();
+        *len = c->value.size();
+        return HARMONICS_STATUS_OK;
+    } catch (...) {
+        return report_exception();
+    }
+}
+
+inline void token_free(void* userdata) noexcept { delete static_cast<TokenContext*>(userdata); }
+
+/// A library handle reading `base`: its own handle when it is a library producer
+/// (records never round-trip through C++), else a callback bridge to its C++ code.
+inline ProducerHandle bridge(const std::shared_ptr<Producer>& base) {
+    if (!base) throw Error(HARMONICS_STATUS_NULL_ARGUMENT, "DiskCacheProducer: base producer is null");
+    HarmonicsProducerCallbacks cb;
+    cb.userdata = new ForeignProducerContext{base};
+    cb.next = &foreign_next;
+    cb.size = &foreign_size;
+    cb.free = &foreign_free;
+    HarmonicsProducer* h = nullptr;
+    check(harmonics_producer_from_callbacks(&cb, "C++ producer", &h));  // owns userdata from here
+    return ProducerHandle{h};
+}
+
+}  // namespace detail
+
+/// What opening (or refreshing) a cache did.
+enum class CacheOutcome { Reused, Created, Appended, Rebuilt };
+
+/// Caches the records of `base` in the file `name` (relative names live under
+/// `$HARMONICS_CACHE_DIR`, default `.harmonics/cache`). The first run populates the
+/// cache; later runs read it without touching `base`; when `base` grows only the new
+/// records are appended; when `token()` returns a different value the cache is
+/// discarded and repopulated; a damaged cache is detected and rebuilt.
+class DiskCacheProducer : public NativeProducer {
+  public:
+    using TokenFn = std::function<std::string()>;
+
+    DiskCacheProducer(std::shared_ptr<Producer> base, const std::string& name, TokenFn token = {})
+        : base_{std::move(base)} {
+        detail::ProducerHandle bridged;
+        HarmonicsProducer* source = base_ ? base_->native_handle() : nullptr;
+        if (!source) {
+            bridged = detail::bridge(base_);
+            source = bridged.get();
+        }
+        HarmonicsTokenCallback cb;
+        HarmonicsTokenCallback* cb_ptr = nullptr;
+        if (token) {
+            cb.userdata = new detail::TokenContext{std::move(token)};
+            cb.token = &detail::token_get;
+            cb.free = &detail::token_free;
+            cb_ptr = &cb;  // the library owns userdata from the call on
+        }
+        HarmonicsProducer* h = nullptr;
+        detail::check(harmonics_disk_cache_new(
+            source, detail::c_string(name, "invalid cache name: the name", HARMONICS_STATUS_INVALID_NAME), cb_ptr, &h));
+        reset(h);
+    }
+
+    /// What the construction (or the last refresh) did.
+    CacheOutcome outcome() const {
+        HarmonicsCacheOutcome o;
+        detail::check(harmonics_disk_cache_outcome(native_handle(), &o));
+        return static_cast<CacheOutcome>(o.kind);
+    }
+
+    /// Re-checks the token and the base's size now (construction does it once);
+    /// reading restarts at the first record.
+    CacheOutcome refresh() {
+        HarmonicsCacheOutcome o;
+        detail::check(harmonics_disk_cache_refresh(native_handle(), &o));
+        return static_cast<CacheOutcome>(o.kind);
+    }
+
+  private:
+    std::shared_ptr<Producer> base_;
+};
+
+}  // namespace harmonics
