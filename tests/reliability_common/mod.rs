@@ -113,7 +113,11 @@ pub fn spawn_child(test: &str, role: &str, envs: &[(&str, String)]) -> Child {
     c.args(["--exact", test, "--nocapture", "--test-threads=1"])
         .env(ROLE, role)
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stderr(if std::env::var_os("HRM_REL_VERBOSE").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        });
     for (k, v) in envs {
         c.env(k, v);
     }
