@@ -299,9 +299,12 @@ impl CacheAppender {
 /// lock of a killed process).
 fn create_locked_temp(dir: &Path, prefix: &str) -> Result<(File, tempfile::TempPath)> {
     loop {
+        // 0666 minus the umask, as any file a program creates (tempfile's default,
+        // 0600, would make a published cache unreadable to other users of the dir).
         let tmp = tempfile::Builder::new()
             .prefix(prefix)
             .suffix(".tmp")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
             .tempfile_in(dir)
             .map_err(|e| Error::io("cannot create temporary cache file in", dir, e))?;
         let (file, tmp) = tmp.into_parts();
