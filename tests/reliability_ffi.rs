@@ -49,12 +49,7 @@ fn header_functions() -> BTreeMap<String, Vec<String>> {
             .map(str::trim)
             .filter(|p| *p != "void" && !p.is_empty())
             .filter(|p| p.contains('*') || p.split_whitespace().next().unwrap().ends_with("Fn"))
-            .map(|p| {
-                p.rsplit(|c: char| c == ' ' || c == '*')
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
+            .map(|p| p.rsplit([' ', '*']).next().unwrap().to_string())
             .collect();
         out.insert(name.to_string(), ptrs);
     }

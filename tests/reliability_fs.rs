@@ -4,6 +4,7 @@
 //!   with EFBIG, exactly as a full disk fails them mid-file;
 //! - permissions: the child drops to uid/gid 65534 (nobody) before touching a
 //!   root-owned cache directory.
+//!
 //! Every failure must be a clear `Error::Io` naming the path, the existing cache must
 //! stay intact and servable, and no temp file may be left behind.
 
