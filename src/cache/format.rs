@@ -191,9 +191,13 @@ impl Header {
             )));
         }
         let meta = Metadata::decode(meta_bytes).ok_or_else(|| bad("malformed metadata".into()))?;
+        // Decode from a copy: another process may be writing a slot of a mapped file
+        // right now, and the CRC and the fields must come from the same bytes.
+        let mut copy = [0u8; 2 * SLOT_LEN];
+        copy.copy_from_slice(&bytes[SLOT0..SLOT0 + 2 * SLOT_LEN]);
         let slots = [
-            Commit::decode(&bytes[SLOT0..SLOT0 + SLOT_LEN]),
-            Commit::decode(&bytes[SLOT0 + SLOT_LEN..SLOT0 + 2 * SLOT_LEN]),
+            Commit::decode(&copy[..SLOT_LEN]),
+            Commit::decode(&copy[SLOT_LEN..]),
         ];
         let commit = slots
             .into_iter()
@@ -206,6 +210,19 @@ impl Header {
             data_start: data_start_for(meta_len) as u64,
         })
     }
+}
+
+/// True if a commit slot holds bytes (it is not the never-written all-zero slot) that
+/// fail their CRC: damage, or a slot another process is writing at this moment.
+pub fn slot_in_flux(bytes: &[u8]) -> bool {
+    (0..2).any(|i| {
+        let at = SLOT0 + i * SLOT_LEN;
+        bytes.get(at..at + SLOT_LEN).is_some_and(|b| {
+            let mut copy = [0u8; SLOT_LEN];
+            copy.copy_from_slice(b);
+            copy.iter().any(|&x| x != 0) && Commit::decode(&copy).is_none()
+        })
+    })
 }
 
 fn data_start_for(meta_len: usize) -> usize {

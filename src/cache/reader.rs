@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapOptions, UncheckedAdvice};
 
-use super::format::{sniff, Header, Metadata, Sniff, FRAME_HEADER};
+use super::format::{slot_in_flux, sniff, Header, Metadata, Sniff, FRAME_HEADER};
 use crate::error::{Error, Result};
 use crate::tensor::{parse_wire, TensorRef};
 
@@ -94,7 +94,18 @@ impl CacheReader {
         let mut file_len = file_len;
         match sniff(&map[..map.len().min(8)]) {
             Sniff::Current => {
-                let h = Header::decode(&map, path)?;
+                // A commit slot that fails its CRC may be one an appender is writing
+                // this instant: look again (the other slot is complete by then)
+                // before taking the older commit or reporting damage.
+                let mut attempt = 0;
+                let h = loop {
+                    let h = Header::decode(&map, path);
+                    if attempt == 3 || (h.is_ok() && !slot_in_flux(&map)) {
+                        break h?;
+                    }
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_micros(50 << attempt));
+                };
                 let end = h.data_start.saturating_add(h.commit.data_len);
                 if end > file_len {
                     // An appender may have committed between our stat and our reading
