@@ -44,8 +44,11 @@ fn child_process() {
         "opener" => {
             std::fs::write(dir.join(format!("ready.{id}")), b"").unwrap();
             wait_file(&dir.join("go"));
-            let base = Slow::new(env_num("N"), GEN)
+            let mut base = Slow::new(env_num("N"), GEN)
                 .with_marker(&env_path("LOG"), Duration::from_millis(2));
+            if let Ok(k) = std::env::var("STALL_AT") {
+                base = base.stall_at(k.parse().unwrap());
+            }
             let mut p = DiskCacheProducer::open_at(Box::new(base), cache, None).unwrap();
             let recs: Vec<Tensor> = (0..p.len()).map(|_| p.next().unwrap()).collect();
             let outcome = match p.outcome() {
@@ -192,7 +195,9 @@ fn a_writer_killed_while_holding_the_lock_releases_it_and_the_waiter_recovers() 
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("locked.cache");
     let log: PathBuf = dir.path().join("writer.log");
-    let mut writer = spawn_child(CHILD, "opener", &env(&cache, &log, N, 0));
+    let mut e = env(&cache, &log, N, 0);
+    e.push(("STALL_AT", "5".into())); // holds the lock until killed
+    let mut writer = spawn_child(CHILD, "opener", &e);
     std::fs::write(dir.path().join("go"), b"").unwrap();
     assert!(
         wait_for_marker(&log, 5, &mut writer),
@@ -227,8 +232,8 @@ fn a_writer_killed_while_holding_the_lock_releases_it_and_the_waiter_recovers() 
         "{:?}",
         temps_in(dir.path())
     );
+    assert_eq!(file_len(&log), 5);
     println!(
-        "writer killed after {} of {N} records while holding the lock; waiter populated all {N}",
-        file_len(&log)
+        "writer killed after 5 of {N} records while holding the lock; waiter populated all {N}"
     );
 }

@@ -49,6 +49,8 @@ pub struct Slow {
     cur: Tensor,
     marker: Option<File>,
     delay: Duration,
+    handed_out: usize,
+    stall_at: Option<usize>,
 }
 
 impl Slow {
@@ -60,6 +62,8 @@ impl Slow {
             cur: record(0, gen),
             marker: None,
             delay: Duration::ZERO,
+            handed_out: 0,
+            stall_at: None,
         }
     }
 
@@ -74,6 +78,12 @@ impl Slow {
         self.delay = delay;
         self
     }
+
+    /// After handing out `k` records, blocks for good (until killed).
+    pub fn stall_at(mut self, k: usize) -> Slow {
+        self.stall_at = Some(k);
+        self
+    }
 }
 
 impl Producer for Slow {
@@ -84,6 +94,12 @@ impl Producer for Slow {
         if let Some(m) = &mut self.marker {
             m.write_all(b"r").unwrap();
             std::thread::sleep(self.delay);
+        }
+        self.handed_out += 1;
+        if self.stall_at == Some(self.handed_out) {
+            loop {
+                std::thread::sleep(Duration::from_secs(1));
+            }
         }
         Ok(self.cur.as_ref())
     }
