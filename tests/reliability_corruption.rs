@@ -269,3 +269,26 @@ fn every_flipped_byte_and_truncation_is_detected_before_a_record_is_served() {
     );
     assert_eq!(tails.producer_reused, 4);
 }
+
+/// Found by the `cache_reader` fuzz target: a frame whose padding runs past the
+/// committed end (wire length 0, pad 4, 12 bytes committed) made the reader slice out
+/// of bounds and panic instead of reporting damage.
+#[test]
+fn a_frame_whose_padding_runs_past_the_end_is_damage_not_a_panic() {
+    use harmonics_dataset::cache::{Commit, Header, Metadata};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fuzz.cache");
+    let body = [0u8, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0];
+    let commit = Commit {
+        seq: 1,
+        records: 1,
+        data_len: body.len() as u64,
+    };
+    let mut file = Header::encode(&Metadata::new("tok", "fuzz"), commit);
+    file.extend_from_slice(&body);
+    std::fs::write(&path, &file).unwrap();
+    let mut r = CacheReader::open(&path).unwrap();
+    let err = r.next_view().unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+    assert!(err.to_string().contains("fuzz.cache"), "{err}");
+}

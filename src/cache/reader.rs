@@ -370,7 +370,7 @@ fn frame_bounds(region: &[u8]) -> std::result::Result<(usize, usize), String> {
         return Err(format!("invalid frame padding {pad}"));
     }
     let wire_at = FRAME_HEADER + pad;
-    if wire_len > region.len() - wire_at.min(region.len()) {
+    if wire_at > region.len() || wire_len > region.len() - wire_at {
         return Err(format!(
             "frame claims {wire_len} bytes, {} remain",
             region.len().saturating_sub(wire_at)
