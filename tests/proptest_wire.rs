@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Read;
 
-use harmonics_dataset::cache::{CacheReader, CacheWriter, Metadata};
+use harmonics_dataset::cache::{CacheReader, CacheWriter, Commit, Header, Metadata};
 use harmonics_dataset::tensor::{
     decode_wire, parse_wire, read_tensor, read_wire, write_tensor, MAX_NDIMS,
 };
@@ -221,6 +221,31 @@ proptest! {
                     Ok(t) => prop_assert_eq!(t.to_owned(), ts[i % ts.len()].clone()),
                     Err(_) => break,
                 }
+            }
+        }
+    }
+
+    /// A valid header whose commit claims arbitrary bytes (what the `cache_reader` fuzz
+    /// target does, here in every `cargo test`): framing is checked, never trusted.
+    #[test]
+    fn cache_reader_never_panics_on_arbitrary_frames(
+        records in 0u64..8,
+        body in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..200),
+            prop::collection::vec(prop_oneof![3 => Just(0u8), 1 => 1u8..8, 1 => any::<u8>()], 0..24),
+        ],
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f.cache");
+        let commit = Commit { seq: 1, records, data_len: body.len() as u64 };
+        let mut file = Header::encode(&Metadata::new("t", "s"), commit);
+        file.extend_from_slice(&body);
+        std::fs::write(&path, &file).unwrap();
+        let mut r = CacheReader::open(&path).unwrap();
+        for _ in 0..2 * records {
+            if let Err(e) = r.next_view() {
+                prop_assert!(e.is_corruption(), "{}", e);
+                break;
             }
         }
     }
