@@ -162,12 +162,12 @@ fn sigkill_during_first_population_append_and_token_rebuild() {
         State {
             token: "",
             gen: 1,
-            n: 10,
+            n: 12,
         },
-        &points(10),
+        &points(12),
     );
     let app = scenario(
-        "append 8 -> 14",
+        "append 8 -> 16",
         Some(State {
             token: "",
             gen: 1,
@@ -176,9 +176,9 @@ fn sigkill_during_first_population_append_and_token_rebuild() {
         State {
             token: "",
             gen: 1,
-            n: 14,
+            n: 16,
         },
-        &points(6),
+        &points(8),
     );
     let reb = scenario(
         "token rebuild t1 -> t2",
