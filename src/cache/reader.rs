@@ -58,7 +58,9 @@ impl CacheReader {
     pub fn open(path: impl AsRef<Path>) -> Result<CacheReader> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| Error::io("cannot open cache", path, e))?;
-        Self::from_file(&file, path)
+        let r = Self::from_file(&file, path)?;
+        mark_used(&file);
+        Ok(r)
     }
 
     pub(crate) fn from_file(file: &File, path: &Path) -> Result<CacheReader> {
@@ -323,6 +325,25 @@ impl CacheReader {
         }
         self.trimmed_to = end;
     }
+}
+
+/// Records that the cache was used: sets its atime to now (mtime untouched), so
+/// `cache_cli prune` can evict the least recently used caches even on filesystems
+/// mounted `relatime`/`noatime`. Best effort: a read-only file simply keeps its atime.
+fn mark_used(file: &File) {
+    use std::os::unix::io::AsRawFd;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+    ];
+    // SAFETY: futimens on a descriptor we own, with a two-element array as required.
+    let _ = unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
 }
 
 /// Splits a frame at the start of `region` into (offset of the wire bytes, wire length).
