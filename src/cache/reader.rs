@@ -63,6 +63,16 @@ impl CacheReader {
         Ok(r)
     }
 
+    /// Opens a cache file like `open`, for inspection: the file's access time is
+    /// left as it was (where permitted), so looking at a cache does not count as
+    /// using it.
+    pub fn inspect(path: impl AsRef<Path>) -> Result<CacheReader> {
+        let path = path.as_ref();
+        let file = super::inventory::open_noatime(path)
+            .map_err(|e| Error::io("cannot open cache", path, e))?;
+        Self::from_file(&file, path)
+    }
+
     pub(crate) fn from_file(file: &File, path: &Path) -> Result<CacheReader> {
         let stat = file
             .metadata()
