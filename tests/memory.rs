@@ -56,12 +56,20 @@ fn iterating_a_512_mib_cache_keeps_peak_rss_far_below_its_size() {
     let size = std::fs::metadata(&path).unwrap().len();
 
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["iterating_a_512_mib_cache_keeps_peak_rss_far_below_its_size", "--exact", "--nocapture"])
+        .args([
+            "iterating_a_512_mib_cache_keeps_peak_rss_far_below_its_size",
+            "--exact",
+            "--nocapture",
+        ])
         .env(CHILD_ENV, &path)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "child failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "child failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let peak: u64 = stdout
         .split("peak_rss_kib=")
         .nth(1)
@@ -74,5 +82,8 @@ fn iterating_a_512_mib_cache_keeps_peak_rss_far_below_its_size() {
         peak >> 10,
         100.0 * (peak << 10) as f64 / size as f64
     );
-    assert!(peak << 10 < size / 4, "peak RSS {peak} KiB is not far below the {size}-byte cache");
+    assert!(
+        peak << 10 < size / 4,
+        "peak RSS {peak} KiB is not far below the {size}-byte cache"
+    );
 }
