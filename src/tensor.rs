@@ -291,29 +291,20 @@ fn read_exact_or_eof<R: Read + ?Sized>(input: &mut R, buf: &mut [u8]) -> Result<
     Ok(true)
 }
 
-/// Reads `n` bytes into `data` (cleared first), growing it only as bytes arrive,
-/// so a header that lies about its length cannot make us allocate the lie.
+/// Reads `n` bytes into `data` (cleared first), growing it only as bytes arrive
+/// (reusing its capacity first), so a header that lies about its length cannot make
+/// us allocate the lie: memory stays within about twice the bytes actually read.
 fn read_data<R: Read + ?Sized>(input: &mut R, n: usize, data: &mut Vec<u8>) -> Result<()> {
-    const CHUNK: usize = 1 << 20;
     data.clear();
-    while data.len() < n {
-        let want = (n - data.len()).min(CHUNK);
-        let start = data.len();
-        data.resize(start + want, 0);
-        let mut got = 0;
-        while got < want {
-            match input.read(&mut data[start + got..start + want]) {
-                Ok(0) => {
-                    return Err(Error::Wire(format!(
-                        "record declares {n} data bytes, stream ended after {}",
-                        start + got
-                    )))
-                }
-                Ok(k) => got += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(Error::Wire(format!("reading record data: {e}"))),
-            }
-        }
+    input
+        .take(n as u64)
+        .read_to_end(data)
+        .map_err(|e| Error::Wire(format!("reading record data: {e}")))?;
+    if data.len() < n {
+        return Err(Error::Wire(format!(
+            "record declares {n} data bytes, stream ended after {}",
+            data.len()
+        )));
     }
     Ok(())
 }

@@ -68,9 +68,15 @@ pub fn resolve_cache_path_in(dir: &Path, name: &str) -> Result<PathBuf> {
 /// The lock is taken on a companion file `.<name>.lock` rather than on the cache
 /// itself, because the cache file is replaced by rename and a lock on the old inode
 /// would not exclude a process that opens the new one.
+///
+/// Where the lock file cannot be opened for writing (a read-only directory or file
+/// system, another user's cache), an existing lock file is locked through a read-only
+/// descriptor (flock does not care); if there is none and none can be created, the
+/// lock is empty: this process cannot write there anyway, and reading without the lock
+/// is safe (files are published by rename, appends by a commit after the data).
 #[derive(Debug)]
 pub struct CacheLock {
-    _file: File,
+    _file: Option<File>,
 }
 
 impl CacheLock {
@@ -81,18 +87,30 @@ impl CacheLock {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io("cannot create cache directory", dir, e))?;
         }
-        let file = OpenOptions::new()
+        let opened = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .open(&lock_path)
-            .map_err(|e| Error::io("cannot open lock file", &lock_path, e))?;
+            .open(&lock_path);
+        let file = match opened {
+            Ok(f) => f,
+            Err(e)
+                if e.kind() == std::io::ErrorKind::PermissionDenied
+                    || e.raw_os_error() == Some(libc::EROFS) =>
+            {
+                match File::open(&lock_path) {
+                    Ok(f) => f,
+                    Err(_) => return Ok(CacheLock { _file: None }),
+                }
+            }
+            Err(e) => return Err(Error::io("cannot open lock file", &lock_path, e)),
+        };
         loop {
             // SAFETY: flock on a file descriptor we own.
             let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
             if rc == 0 {
-                return Ok(CacheLock { _file: file });
+                return Ok(CacheLock { _file: Some(file) });
             }
             let err = std::io::Error::last_os_error();
             if err.kind() != std::io::ErrorKind::Interrupted {

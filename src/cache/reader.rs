@@ -101,11 +101,31 @@ impl CacheReader {
         // SAFETY: cache files are replaced by rename and only ever grow past their
         // committed length, so the mapped bytes do not change under us (a file
         // truncated by hand while mapped is outside what we can defend against).
-        let map = unsafe { MmapOptions::new().len(usize_len).map(file) }
+        let mut map = unsafe { MmapOptions::new().len(usize_len).map(file) }
             .map_err(|e| Error::io("cannot map cache", path, e))?;
+        let mut file_len = file_len;
         match sniff(&map[..map.len().min(8)]) {
             Sniff::Current => {
                 let h = Header::decode(&map, path)?;
+                let end = h.data_start.saturating_add(h.commit.data_len);
+                if end > file_len {
+                    // An appender may have committed between our stat and our reading
+                    // of the header: its data was written before the commit, so the
+                    // file is long enough now. Map it again; the commit we decoded
+                    // stays our snapshot (committed bytes never change).
+                    let now = file
+                        .metadata()
+                        .map_err(|e| Error::io("cannot stat cache", path, e))?
+                        .len();
+                    if now >= end {
+                        if let Ok(len) = usize::try_from(now) {
+                            // SAFETY: as above.
+                            map = unsafe { MmapOptions::new().len(len).map(file) }
+                                .map_err(|e| Error::io("cannot map cache", path, e))?;
+                            file_len = now;
+                        }
+                    }
+                }
                 let end = h
                     .data_start
                     .checked_add(h.commit.data_len)

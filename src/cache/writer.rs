@@ -121,12 +121,9 @@ impl CacheWriter {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{name}."))
-            .suffix(".tmp")
-            .tempfile_in(dir)
-            .map_err(|e| Error::io("cannot create temporary cache file in", dir, e))?;
-        let (file, tmp) = tmp.into_parts();
+        let prefix = format!(".{name}.");
+        let (file, tmp) = create_locked_temp(dir, &prefix)?;
+        remove_dead_temps(dir, &prefix, &tmp);
         let header = Header::encode(&meta, Commit::default());
         let data_start = header.len() as u64;
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
@@ -293,6 +290,79 @@ impl CacheAppender {
             .map_err(|e| Error::io("cannot commit cache", &self.sink.path, e))?;
         self.header.commit = c;
         Ok(())
+    }
+}
+
+/// Creates `<dir>/<prefix>XXXXXX.tmp` and holds an exclusive `flock` on it for as long
+/// as the file stays open: the lock is how other processes tell a temp file that is
+/// being written from one left behind by a writer that died (the kernel releases the
+/// lock of a killed process).
+fn create_locked_temp(dir: &Path, prefix: &str) -> Result<(File, tempfile::TempPath)> {
+    loop {
+        // 0666 minus the umask, as any file a program creates (tempfile's default,
+        // 0600, would make a published cache unreadable to other users of the dir).
+        let tmp = tempfile::Builder::new()
+            .prefix(prefix)
+            .suffix(".tmp")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .tempfile_in(dir)
+            .map_err(|e| Error::io("cannot create temporary cache file in", dir, e))?;
+        let (file, tmp) = tmp.into_parts();
+        flock(&file, libc::LOCK_EX).map_err(|e| Error::io("cannot lock", &*tmp, e))?;
+        // Between creation and the lock, a sweeper may have taken the file for a dead
+        // writer's and unlinked it: then start again with a new name.
+        if same_file(&file, &tmp) {
+            return Ok((file, tmp));
+        }
+        // The name is no longer ours; do not let TempPath remove someone else's file.
+        let _ = tmp.keep();
+    }
+}
+
+/// Removes temp files of this cache whose writer is gone: a file nobody holds the
+/// `flock` of was left by a process that died mid-population (SIGKILL, power loss).
+/// Best effort: a failure here never fails the population.
+fn remove_dead_temps(dir: &Path, prefix: &str, own: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !name.starts_with(prefix) || !name.ends_with(".tmp") {
+            continue;
+        }
+        let path = entry.path();
+        if path == own {
+            continue;
+        }
+        let Ok(f) = File::open(&path) else { continue };
+        if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok() && same_file(&f, &path) {
+            let _ = std::fs::remove_file(&path);
+        }
+    }
+}
+
+fn flock(f: &File, op: libc::c_int) -> std::io::Result<()> {
+    use std::os::unix::io::AsRawFd;
+    loop {
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// True if `path` still names the file open as `f`.
+fn same_file(f: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (f.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
+        _ => false,
     }
 }
 

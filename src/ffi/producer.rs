@@ -185,6 +185,12 @@ impl Drop for ForeignProducer {
     }
 }
 
+/// Hands a Rust producer to C or C++ code: a new handle that owns it, to be released
+/// with `harmonics_producer_free` (for Rust programs that drive a C/C++ consumer).
+pub fn producer_into_handle(producer: Box<dyn Producer>) -> *mut HarmonicsProducer {
+    HarmonicsProducer::new(ProducerKind::Any(producer)).into_raw()
+}
+
 pub(crate) fn new_handle(
     out: *mut *mut HarmonicsProducer,
     kind: ProducerKind,
@@ -351,7 +357,7 @@ pub(crate) fn with_disk_cache<R>(
     producer: *const HarmonicsProducer,
     f: impl FnOnce(&mut DiskCacheProducer) -> Result<R>,
 ) -> std::result::Result<R, Failure> {
-    let p = arg_ref(producer, "producer")?;
+    let p = arg_ref(producer, "cache")?;
     let mut g = lock(&p.inner)?;
     match &mut *g {
         ProducerKind::DiskCache(d) => f(d).map_err(Failure::from),
