@@ -6,7 +6,7 @@
 # Each consumer runs twice: the first run creates its cache, the second reuses it.
 #
 # Inputs (-D): HD_BUILD_DIR HD_CONFIG HD_CONSUMER_SOURCE HD_WORK_DIR HD_GENERATOR
-#              HD_C_COMPILER HD_CXX_COMPILER HD_LIBDIR
+#              HD_CXX_COMPILER HD_LIBDIR
 
 function(run_step what)
   execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
