@@ -79,7 +79,7 @@ pub(crate) enum Download {
     /// A conditional request was answered 304.
     NotModified,
     /// The whole body was decoded into the writer (not yet finished/published).
-    Complete(CacheWriter),
+    Complete(Box<CacheWriter>),
 }
 
 /// What went wrong in one attempt, and whether another attempt may help.
@@ -274,7 +274,7 @@ fn attempt_once(
     };
     let mut check = opts.validate.then(ShapeCheck::default);
     match decode_body(&mut body, &mut writer, check.as_mut(), obs) {
-        Ok(()) => Ok(Download::Complete(writer)),
+        Ok(()) => Ok(Download::Complete(Box::new(writer))),
         Err(DecodeError::Other(e)) => Err(AttemptError::Other(e)),
         Err(DecodeError::Body(d)) => {
             if stopped(stop) {
