@@ -15,7 +15,7 @@ use harmonics_dataset::cache::{CacheWriter, Metadata};
 use harmonics_dataset::{
     AsyncHttpProducer, Error, HttpOptions, HttpOutcome, HttpProducer, Producer, Tensor,
 };
-use http_server::{records, wire_body, TestServer};
+use http_server::{records, wire_body, wire_chunks, TestServer};
 
 fn opts(cache_path: &Path) -> HttpOptions {
     HttpOptions {
@@ -34,37 +34,13 @@ fn files(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Serves `chunks` one after the other, `every` apart, with a Content-Length for the
-/// whole body; `sent` counts the chunks written so far. With `truncate`, the
-/// connection is closed after the chunks (the length announcing one more chunk).
 fn slow_server(
     chunks: Vec<Vec<u8>>,
     every: Duration,
     sent: Arc<AtomicUsize>,
     truncate: bool,
 ) -> TestServer {
-    TestServer::start(move |c| {
-        let total: usize =
-            chunks.iter().map(Vec::len).sum::<usize>() + if truncate { 100 } else { 0 };
-        c.head("200 OK", total, &[]);
-        sent.store(0, Ordering::SeqCst);
-        for (i, chunk) in chunks.iter().enumerate() {
-            if i > 0 && !c.sleep(every) {
-                return;
-            }
-            if c.stream.write_all(chunk).is_err() {
-                return;
-            }
-            let _ = c.stream.flush();
-            sent.store(i + 1, Ordering::SeqCst);
-        }
-    })
-}
-
-fn wire_chunks(data: &[Tensor]) -> Vec<Vec<u8>> {
-    data.iter()
-        .map(|t| wire_body(std::slice::from_ref(t)))
-        .collect()
+    http_server::slow(chunks, every, sent, truncate)
 }
 
 #[test]

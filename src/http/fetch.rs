@@ -315,7 +315,11 @@ impl ResumableBody<'_> {
         let mut req = self
             .client
             .get(self.url)
-            .header(header::RANGE, format!("bytes={}-", self.pos));
+            .header(header::RANGE, format!("bytes={}-", self.pos))
+            // `pos` counts decoded bytes: ask for the identity representation, whose
+            // byte offsets are those (a range of a gzip body would count compressed
+            // bytes, and the client would otherwise offer gzip).
+            .header(header::ACCEPT_ENCODING, "identity");
         // If-Range needs a strong validator: a weak ETag (W/…) never matches.
         if !self.etag.is_empty() && !self.etag.starts_with("W/") {
             req = req.header(header::IF_RANGE, &self.etag);
