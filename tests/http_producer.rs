@@ -645,3 +645,50 @@ fn a_dropped_gzip_body_resumes_at_the_decoded_offset() {
     assert!(at > 0);
     assert_eq!(reqs[1].header("accept-encoding"), Some("identity"));
 }
+
+/// A relative `cache_path` resolves under `$HARMONICS_CACHE_DIR` (checked in a child
+/// process, since the variable is process-wide).
+#[test]
+fn a_relative_cache_path_lives_under_harmonics_cache_dir() {
+    const CHILD: &str = "HARMONICS_HTTP_TEST_CHILD_URL";
+    if let Ok(url) = std::env::var(CHILD) {
+        let p = HttpProducer::from_url(
+            &url,
+            HttpOptions {
+                cache_path: "sub/dataset.cache".into(),
+                retries: 0,
+                ..HttpOptions::default()
+            },
+        )
+        .unwrap();
+        println!("CHILD-OK {} {}", p.len(), p.cache_path().unwrap().display());
+        return;
+    }
+    let data = records(3, 2);
+    let server = TestServer::serving(wire_body(&data));
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "a_relative_cache_path_lives_under_harmonics_cache_dir",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD, server.url("/d"))
+        .env("HARMONICS_CACHE_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = dir.path().join("sub/dataset.cache");
+    assert!(
+        stdout.contains(&format!("CHILD-OK 3 {}", expected.display())),
+        "{stdout}"
+    );
+    let mut p = HttpProducer::from_url(&server.url("/d"), opts(&expected)).unwrap();
+    assert_eq!(p.outcome(), HttpOutcome::FromCache);
+    assert_eq!(all(&mut p), data);
+}
