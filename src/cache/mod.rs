@@ -136,7 +136,7 @@ impl CacheLock {
             // SAFETY: flock on a file descriptor we own.
             let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
             if rc == 0 {
-                return Ok(Some(CacheLock { _file: file }));
+                return Ok(Some(CacheLock { _file: Some(file) }));
             }
             let err = std::io::Error::last_os_error();
             match err.raw_os_error() {
