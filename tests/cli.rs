@@ -415,6 +415,36 @@ fn clear_removes_the_directory_but_keeps_caches_in_use() {
     assert_eq!(o.status.code(), Some(0), "a missing directory is fine");
 }
 
+#[test]
+fn clear_refuses_to_remove_more_than_a_cache_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("users/me");
+    std::fs::create_dir_all(home.join("keep")).unwrap();
+    let inner = tmp.path().join("work/inner");
+    std::fs::create_dir_all(&inner).unwrap();
+    let home_s = home.to_str().unwrap().to_string();
+    for (cwd, value) in [
+        (&inner, "/".to_string()),
+        (&inner, "/tmp".to_string()),
+        (&inner, "/usr/".to_string()),
+        (&inner, home_s.clone()),
+        (&inner, format!("{home_s}/keep/..")),
+        (&inner, ".".to_string()),
+        (&inner, "..".to_string()),
+    ] {
+        let o = Command::new(BIN)
+            .arg("clear")
+            .current_dir(cwd)
+            .env("HOME", &home)
+            .env("HARMONICS_CACHE_DIR", &value)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{value:?} not refused");
+        assert!(stderr(&o).contains("refusing to remove"), "{}", stderr(&o));
+    }
+    assert!(home.join("keep").exists() && inner.exists());
+}
+
 fn set_times(path: &Path, atime: SystemTime, mtime: SystemTime) {
     let ts = |t: SystemTime| {
         let d = t.duration_since(UNIX_EPOCH).unwrap();

@@ -475,7 +475,38 @@ fn rm(name: &str) -> Outcome {
     }
 }
 
+/// Why removing `dir` as a whole would remove more than a cache directory, if it would:
+/// `/` or a directory directly under it, the home directory, or the working directory
+/// or one above it (the same rules as `scripts/clear-cache.sh`).
+fn dangerous_to_remove(dir: &Path) -> Option<String> {
+    let real = std::fs::canonicalize(dir).ok()?;
+    if real.components().count() <= 2 {
+        return Some(format!(
+            "it resolves to the top-level directory {}",
+            real.display()
+        ));
+    }
+    if let Some(home) = std::env::var_os("HOME").and_then(|h| std::fs::canonicalize(h).ok()) {
+        if real == home {
+            return Some("it resolves to the home directory".into());
+        }
+    }
+    if let Ok(cwd) = std::env::current_dir().and_then(std::fs::canonicalize) {
+        if cwd.starts_with(&real) {
+            return Some("it contains the working directory".into());
+        }
+    }
+    None
+}
+
 fn clear(dir: &Path) -> Outcome {
+    if let Some(why) = dangerous_to_remove(dir) {
+        eprintln!(
+            "cache_cli: error: refusing to remove {CACHE_DIR_ENV}={}: {why}",
+            dir.display()
+        );
+        std::process::exit(2);
+    }
     let files = match scan_cache_dir(dir) {
         Ok(v) => v,
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
