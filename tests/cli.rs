@@ -686,6 +686,14 @@ fn clear_script_refuses_dangerous_values_and_removes_a_real_directory() {
 
     let dir = tmp.path().join("hc");
     populated(&dir);
+    // A cache being populated (its lock held by this process) is not removed under it.
+    let busy = CacheLock::exclusive(&dir.join("sub/c.cache")).unwrap();
+    let o = clear_script(&work, &home, Some(dir.to_str().unwrap()));
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("sub/c.cache is in use") && err.contains("nothing removed"), "{err}");
+    assert!(dir.join("a.cache").exists() && dir.join("sub/c.cache").exists());
+    drop(busy);
     let o = clear_script(&work, &home, Some(dir.to_str().unwrap()));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), format!("removed {}\n", dir.display()));
