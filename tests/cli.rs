@@ -237,7 +237,7 @@ fn list_json_gives_every_field_per_cache() {
         a["size"].as_u64().unwrap(),
         std::fs::metadata(tmp.path().join("a.cache")).unwrap().len()
     );
-    assert!(a["age_seconds"].as_u64().unwrap() < 3600);
+    assert!(a["age"].as_u64().unwrap() < 3600);
     assert_eq!(a["path"], tmp.path().join("a.cache").to_str().unwrap());
     let old = get("old.cache");
     assert_eq!(
@@ -691,7 +691,10 @@ fn clear_script_refuses_dangerous_values_and_removes_a_real_directory() {
     let o = clear_script(&work, &home, Some(dir.to_str().unwrap()));
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("sub/c.cache is in use") && err.contains("nothing removed"), "{err}");
+    assert!(
+        err.contains("sub/c.cache is in use") && err.contains("nothing removed"),
+        "{err}"
+    );
     assert!(dir.join("a.cache").exists() && dir.join("sub/c.cache").exists());
     drop(busy);
     let o = clear_script(&work, &home, Some(dir.to_str().unwrap()));

@@ -41,7 +41,10 @@ enum Command {
         /// Print the table (name, size, records, format, token, source, age) even when piped.
         #[arg(short, long)]
         long: bool,
-        /// Print a JSON array of objects, one per cache.
+        /// Print a JSON array of objects, one per cache: name, path, size (bytes),
+        /// records, format, token, source, etag, last_modified, created, age (seconds
+        /// since created), modified, last_used (unix seconds), uncommitted_tail, error.
+        /// Fields a format does not have are null.
         #[arg(long, conflicts_with = "long")]
         json: bool,
     },
@@ -174,7 +177,7 @@ impl Inspection {
             "etag": text(|m| &m.etag),
             "last_modified": text(|m| &m.last_modified),
             "created": unix(self.created()),
-            "age_seconds": since(self.created()).as_secs(),
+            "age": since(self.created()).as_secs(),
             "modified": unix(self.entry.modified),
             "last_used": unix(self.entry.last_used()),
             "uncommitted_tail": uncommitted,
