@@ -237,7 +237,7 @@ fn list_json_gives_every_field_per_cache() {
         a["size"].as_u64().unwrap(),
         std::fs::metadata(tmp.path().join("a.cache")).unwrap().len()
     );
-    assert!(a["age_seconds"].as_u64().unwrap() < 3600);
+    assert!(a["age"].as_u64().unwrap() < 3600);
     assert_eq!(a["path"], tmp.path().join("a.cache").to_str().unwrap());
     let old = get("old.cache");
     assert_eq!(
@@ -413,6 +413,36 @@ fn clear_removes_the_directory_but_keeps_caches_in_use() {
     assert!(!dir.exists());
     let o = run(&dir, &["clear"]);
     assert_eq!(o.status.code(), Some(0), "a missing directory is fine");
+}
+
+#[test]
+fn clear_refuses_to_remove_more_than_a_cache_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let home = tmp.path().join("users/me");
+    std::fs::create_dir_all(home.join("keep")).unwrap();
+    let inner = tmp.path().join("work/inner");
+    std::fs::create_dir_all(&inner).unwrap();
+    let home_s = home.to_str().unwrap().to_string();
+    for (cwd, value) in [
+        (&inner, "/".to_string()),
+        (&inner, "/tmp".to_string()),
+        (&inner, "/usr/".to_string()),
+        (&inner, home_s.clone()),
+        (&inner, format!("{home_s}/keep/..")),
+        (&inner, ".".to_string()),
+        (&inner, "..".to_string()),
+    ] {
+        let o = Command::new(BIN)
+            .arg("clear")
+            .current_dir(cwd)
+            .env("HOME", &home)
+            .env("HARMONICS_CACHE_DIR", &value)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{value:?} not refused");
+        assert!(stderr(&o).contains("refusing to remove"), "{}", stderr(&o));
+    }
+    assert!(home.join("keep").exists() && inner.exists());
 }
 
 fn set_times(path: &Path, atime: SystemTime, mtime: SystemTime) {
@@ -656,6 +686,17 @@ fn clear_script_refuses_dangerous_values_and_removes_a_real_directory() {
 
     let dir = tmp.path().join("hc");
     populated(&dir);
+    // A cache being populated (its lock held by this process) is not removed under it.
+    let busy = CacheLock::exclusive(&dir.join("sub/c.cache")).unwrap();
+    let o = clear_script(&work, &home, Some(dir.to_str().unwrap()));
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.contains("sub/c.cache is in use") && err.contains("nothing removed"),
+        "{err}"
+    );
+    assert!(dir.join("a.cache").exists() && dir.join("sub/c.cache").exists());
+    drop(busy);
     let o = clear_script(&work, &home, Some(dir.to_str().unwrap()));
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), format!("removed {}\n", dir.display()));

@@ -41,7 +41,10 @@ enum Command {
         /// Print the table (name, size, records, format, token, source, age) even when piped.
         #[arg(short, long)]
         long: bool,
-        /// Print a JSON array of objects, one per cache.
+        /// Print a JSON array of objects, one per cache: name, path, size (bytes),
+        /// records, format, token, source, etag, last_modified, created, age (seconds
+        /// since created), modified, last_used (unix seconds), uncommitted_tail, error.
+        /// Fields a format does not have are null.
         #[arg(long, conflicts_with = "long")]
         json: bool,
     },
@@ -174,7 +177,7 @@ impl Inspection {
             "etag": text(|m| &m.etag),
             "last_modified": text(|m| &m.last_modified),
             "created": unix(self.created()),
-            "age_seconds": since(self.created()).as_secs(),
+            "age": since(self.created()).as_secs(),
             "modified": unix(self.entry.modified),
             "last_used": unix(self.entry.last_used()),
             "uncommitted_tail": uncommitted,
@@ -475,7 +478,38 @@ fn rm(name: &str) -> Outcome {
     }
 }
 
+/// Why removing `dir` as a whole would remove more than a cache directory, if it would:
+/// `/` or a directory directly under it, the home directory, or the working directory
+/// or one above it (the same rules as `scripts/clear-cache.sh`).
+fn dangerous_to_remove(dir: &Path) -> Option<String> {
+    let real = std::fs::canonicalize(dir).ok()?;
+    if real.components().count() <= 2 {
+        return Some(format!(
+            "it resolves to the top-level directory {}",
+            real.display()
+        ));
+    }
+    if let Some(home) = std::env::var_os("HOME").and_then(|h| std::fs::canonicalize(h).ok()) {
+        if real == home {
+            return Some("it resolves to the home directory".into());
+        }
+    }
+    if let Ok(cwd) = std::env::current_dir().and_then(std::fs::canonicalize) {
+        if cwd.starts_with(&real) {
+            return Some("it contains the working directory".into());
+        }
+    }
+    None
+}
+
 fn clear(dir: &Path) -> Outcome {
+    if let Some(why) = dangerous_to_remove(dir) {
+        eprintln!(
+            "cache_cli: error: refusing to remove {CACHE_DIR_ENV}={}: {why}",
+            dir.display()
+        );
+        std::process::exit(2);
+    }
     let files = match scan_cache_dir(dir) {
         Ok(v) => v,
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
