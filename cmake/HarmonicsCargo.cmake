@@ -18,6 +18,9 @@ endif()
 set(HARMONICS_CARGO_TARGET_DIR "${_hd_default_target_dir}" CACHE PATH
     "Cargo target dir for the crate (shared with `cargo test` by default)")
 
+set(HARMONICS_CARGO_ARGS "" CACHE STRING
+    "Extra arguments for the cargo build step, e.g. --locked or --offline (a ;-list)")
+
 include("${CMAKE_CURRENT_LIST_DIR}/HarmonicsNativeLibs.cmake")
 
 set(_hd_shared_name "${CMAKE_SHARED_LIBRARY_PREFIX}harmonics_dataset${CMAKE_SHARED_LIBRARY_SUFFIX}")
@@ -46,7 +49,7 @@ endif()
 add_custom_target(harmonics_dataset_cargo_build ALL
   COMMAND "${HARMONICS_CARGO}" build --lib ${_hd_profile_flag}
           --manifest-path "${PROJECT_SOURCE_DIR}/Cargo.toml"
-          --target-dir "${HARMONICS_CARGO_TARGET_DIR}"
+          --target-dir "${HARMONICS_CARGO_TARGET_DIR}" ${HARMONICS_CARGO_ARGS}
   WORKING_DIRECTORY "${PROJECT_SOURCE_DIR}"
   BYPRODUCTS ${_hd_byproducts}
   COMMENT "cargo build --lib ${_hd_profile_flag} (harmonics-dataset)"
