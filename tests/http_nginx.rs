@@ -427,6 +427,56 @@ fn server_claiming_ranges_but_ignoring_them_restarts_from_zero_without_duplicate
     );
 }
 
+#[test]
+fn file_replaced_between_cut_and_resume_is_downloaded_anew_not_spliced() {
+    // While the client is cut off, the file on the server is replaced (same length,
+    // new mtime). A resume guarded by If-Range gets the whole new file (200), not
+    // the tail of the new one appended to the head of the old one.
+    let server = Nginx::start();
+    let old = dataset(400, 12);
+    let new = dataset(400, 13);
+    let (old_body, new_body) = (wire_body(&old), wire_body(&new));
+    assert_eq!(old_body.len(), new_body.len());
+    server.publish_with_mtime("data.bin", &old_body, past(7200));
+    let www = server.www();
+    let faults = Faults {
+        cut: vec![(0, old_body.len() as u64 / 2)],
+        on_cut: Some(std::sync::Arc::new(move || {
+            nginx::publish_file(&www, "data.bin", &new_body, Some(past(60)));
+        })),
+        ..Faults::none()
+    };
+    let proxy = FaultProxy::start(server.port(), faults);
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("data.cache");
+
+    let mut p = HttpProducer::with_options(
+        "127.0.0.1",
+        proxy.port(),
+        "/identity/data.bin",
+        options(&cache),
+    )
+    .unwrap();
+    let got = epoch(&mut p);
+    drop(p);
+    let ex = proxy.exchanges();
+    assert_records(&got, &new, "records after the file changed mid-download");
+    assert!(ex[0].cut);
+    assert!(
+        ex.iter().all(|e| e.status != 206),
+        "a byte range of a different file was used: {ex:#?}"
+    );
+    assert!(
+        ex[1].range_start().is_some() && ex[1].request_header("if-range").is_some(),
+        "the resume was guarded by If-Range: {:#?}",
+        ex[1]
+    );
+    // The cache carries the validators of the new file.
+    let new_etag = ex.last().unwrap().response_header("etag").unwrap();
+    assert_ne!(Some(new_etag), ex[0].response_header("etag"));
+    assert_eq!(CacheReader::open(&cache).unwrap().metadata().etag, new_etag);
+}
+
 // ---------------------------------------------------------------------------
 // Revalidation
 
@@ -753,6 +803,73 @@ fn not_found_is_an_error_naming_the_url_and_leaves_nothing_behind() {
         },
     };
     assert!(err.contains(&url), "the async error names the URL: {err}");
+    assert!(!cache.exists());
+    assert_eq!(leftovers(cache_dir.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn server_error_is_retried_then_reported_naming_the_url() {
+    let server = Nginx::start();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("data.cache");
+    let url = server.url("/error500/data.bin");
+    let opts = HttpOptions {
+        retries: 2,
+        ..options(&cache)
+    };
+    let err = match HttpProducer::from_url(&url, opts) {
+        Ok(_) => panic!("a 500 produced a producer"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(&url), "the error names the URL: {err}");
+    assert!(err.contains("500"), "the error gives the status: {err}");
+    let log = server.wait_log("three attempts", |l| l.len() >= 3);
+    assert_eq!(log.len(), 3, "1 attempt + 2 retries: {log:#?}");
+    assert!(log.iter().all(|l| l.status == 500));
+    assert!(!cache.exists());
+    assert_eq!(leftovers(cache_dir.path()), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn redirect_from_nginx_is_followed_and_cached() {
+    let mut server = Nginx::start();
+    let records = dataset(50, 14);
+    server.publish("data.bin", &wire_body(&records));
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("data.cache");
+    let url = server.url("/moved/data.bin");
+
+    let mut p = HttpProducer::from_url(&url, options(&cache)).unwrap();
+    assert_eq!(p.url(), url);
+    assert_records(&epoch(&mut p), &records, "through a redirect");
+    drop(p);
+    let log = server.wait_log("redirect and download", |l| l.len() == 2);
+    assert_eq!((log[0].status, log[0].path()), (302, "/moved/data.bin"));
+    assert_eq!((log[1].status, log[1].path()), (200, "/data.bin"));
+
+    server.stop();
+    let mut offline = HttpProducer::from_url(&url, options(&cache)).unwrap();
+    assert!(matches!(offline.outcome(), HttpOutcome::FromCache));
+    assert_records(&epoch(&mut offline), &records, "redirected, offline");
+}
+
+#[test]
+fn stopped_nginx_without_a_cache_is_an_error_naming_the_url() {
+    let mut server = Nginx::start();
+    let port = server.port();
+    server.stop();
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("data.cache");
+    let opts = HttpOptions {
+        retries: 1,
+        ..options(&cache)
+    };
+    let url = format!("http://127.0.0.1:{port}/data.bin");
+    let err = match HttpProducer::with_options("127.0.0.1", port, "/data.bin", opts) {
+        Ok(_) => panic!("no server and no cache, yet a producer"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(&url), "the error names the URL: {err}");
     assert!(!cache.exists());
     assert_eq!(leftovers(cache_dir.path()), Vec::<PathBuf>::new());
 }

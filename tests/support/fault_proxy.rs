@@ -21,8 +21,12 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+/// Runs in the proxy thread after a cut response's last byte was forwarded and
+/// before the connection is closed, i.e. before the client can react to the cut.
+pub type OnCut = Arc<dyn Fn() + Send + Sync>;
+
 /// What the proxy does to traffic. Set before or while the proxy runs.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Faults {
     /// `(exchange index, n)`: the response of that exchange (0-based, in the order
     /// requests reach the proxy) is cut after `n` body bytes.
@@ -31,6 +35,19 @@ pub struct Faults {
     pub strip_response_headers: Vec<String>,
     /// Response headers added (after stripping).
     pub add_response_headers: Vec<(String, String)>,
+    /// Called on each cut (e.g. to change the file on the server in between).
+    pub on_cut: Option<OnCut>,
+}
+
+impl std::fmt::Debug for Faults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Faults")
+            .field("cut", &self.cut)
+            .field("strip_response_headers", &self.strip_response_headers)
+            .field("add_response_headers", &self.add_response_headers)
+            .field("on_cut", &self.on_cut.is_some())
+            .finish()
+    }
 }
 
 impl Faults {
@@ -235,11 +252,8 @@ fn serve_connection(st: Arc<State>, client: TcpStream, connection: usize, upstre
         let _ = upstream.shutdown(Shutdown::Both);
     };
 
-    loop {
-        // Request head.
-        let Some(head) = read_head(&mut from_client) else {
-            break;
-        };
+    // One exchange per request head, until the client closes.
+    while let Some(head) = read_head(&mut from_client) {
         let index = st.next_exchange.fetch_add(1, Ordering::SeqCst);
         let (request_line, request_headers) = parse_head(&head);
         let mut ex = Exchange {
@@ -316,6 +330,10 @@ fn serve_connection(st: Arc<State>, client: TcpStream, connection: usize, upstre
             }
             Err(Cut) => {
                 ex.cut = true;
+                let _ = to_client.flush();
+                if let Some(hook) = &faults.on_cut {
+                    hook();
+                }
                 false
             }
         };

@@ -13,7 +13,9 @@
 //! - `/…`           gzip on for `application/octet-stream` (`.bin`), ETag on;
 //! - `/identity/…`  gzip off (so Range requests are honoured: nginx never serves a
 //!   byte range of a gzipped response);
-//! - `/noranges/…`  gzip off and `max_ranges 0` (a server without Range support).
+//! - `/noranges/…`  gzip off and `max_ranges 0` (a server without Range support);
+//! - `/error500/…`  always HTTP 500;
+//! - `/moved/X`     a 302 redirect to `/X`.
 
 #![allow(dead_code)]
 
@@ -165,23 +167,13 @@ impl Nginx {
     /// Publishes `bytes` as `www/<name>` atomically (write beside, then rename), so
     /// nginx never serves a half-written file. Returns the file's path.
     pub fn publish(&self, name: &str, bytes: &[u8]) -> PathBuf {
-        let path = self.www().join(name);
-        let tmp = self.www().join(format!(".{name}.publishing"));
-        let mut f = std::fs::File::create(&tmp).unwrap();
-        f.write_all(bytes).unwrap();
-        f.sync_all().unwrap();
-        drop(f);
-        std::fs::rename(&tmp, &path).unwrap();
-        path
+        publish_file(&self.www(), name, bytes, None)
     }
 
-    /// Like [`publish`](Self::publish), then sets the file's modification time, which
+    /// Like [`publish`](Self::publish), with the file's modification time set, which
     /// nginx turns into Last-Modified and the ETag (`"mtime-size"`).
     pub fn publish_with_mtime(&self, name: &str, bytes: &[u8], mtime: SystemTime) -> PathBuf {
-        let path = self.publish(name, bytes);
-        let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
-        f.set_modified(mtime).unwrap();
-        path
+        publish_file(&self.www(), name, bytes, Some(mtime))
     }
 
     /// Every access-log line written so far.
@@ -240,6 +232,22 @@ impl Drop for Nginx {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Atomically replaces `dir/name` with `bytes` (and `mtime`, if given); usable
+/// from any thread (e.g. a proxy hook) with just the document root.
+pub fn publish_file(dir: &Path, name: &str, bytes: &[u8], mtime: Option<SystemTime>) -> PathBuf {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.publishing"));
+    let mut f = std::fs::File::create(&tmp).unwrap();
+    f.write_all(bytes).unwrap();
+    if let Some(t) = mtime {
+        f.set_modified(t).unwrap();
+    }
+    f.sync_all().unwrap();
+    drop(f);
+    std::fs::rename(&tmp, &path).unwrap();
+    path
 }
 
 fn nginx_binary() -> PathBuf {
@@ -329,6 +337,12 @@ http {{
             alias {d}/www/;
             gzip off;
             max_ranges 0;
+        }}
+        location /error500/ {{
+            return 500;
+        }}
+        location /moved/ {{
+            rewrite ^/moved/(.*)$ /$1 redirect;
         }}
     }}
 }}
