@@ -428,6 +428,52 @@ fn server_claiming_ranges_but_ignoring_them_restarts_from_zero_without_duplicate
 }
 
 #[test]
+fn gzip_response_cut_mid_body_resumes_with_an_identity_range() {
+    // nginx gzips `/data.bin` (chunked, weak ETag, no ranges on the gzipped form).
+    // After a cut the client can still resume: a Range request carries no
+    // Accept-Encoding, so nginx serves the identity bytes from the decoded offset.
+    let server = Nginx::start();
+    let records = dataset(400, 11);
+    let body = wire_body(&records);
+    server.publish("data.bin", &body);
+    let proxy = FaultProxy::start(server.port(), Faults::cut_first_response_after(50_000));
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("data.cache");
+
+    let mut p = HttpProducer::with_options("127.0.0.1", proxy.port(), "/data.bin", options(&cache))
+        .unwrap();
+    assert_records(&epoch(&mut p), &records, "gzip download resumed");
+
+    let ex = proxy.exchanges();
+    assert_eq!(ex[0].response_header("content-encoding"), Some("gzip"));
+    assert!(ex[0].cut && ex[0].body_bytes == 50_000, "{:#?}", ex[0]);
+    let resume = &ex[1];
+    assert!(resume.range_start().is_some(), "{resume:#?}");
+    let encoding = resume.request_header("accept-encoding");
+    assert!(
+        !encoding.is_some_and(|e| e.contains("gzip")),
+        "the Range request advertised Accept-Encoding {encoding:?}: nginx then answers \
+         200 with the whole gzipped body (it has no ranges of a gzipped response), so \
+         the download restarts from zero; a resume must ask for the identity \
+         encoding. Exchanges: {:?}",
+        ex.iter()
+            .map(|e| (e.request_header("range"), e.status, e.body_bytes))
+            .collect::<Vec<_>>()
+    );
+    let resumed: Vec<_> = ex.iter().filter(|e| e.status == 206).collect();
+    assert_eq!(resumed.len(), 1, "{ex:#?}");
+    let start = resumed[0].range_start().expect("Range on the resume");
+    assert!(start > 0, "resumed from {start}");
+    assert_eq!(resumed[0].response_header("content-encoding"), None);
+    assert_eq!(resumed[0].body_bytes, body.len() as u64 - start);
+    assert_eq!(ex.len(), 2, "{ex:#?}");
+    println!(
+        "gzip cut after 50000 compressed bytes; resumed at decoded byte {start} of {}",
+        body.len()
+    );
+}
+
+#[test]
 fn file_replaced_between_cut_and_resume_is_downloaded_anew_not_spliced() {
     // While the client is cut off, the file on the server is replaced (same length,
     // new mtime). A resume guarded by If-Range gets the whole new file (200), not
