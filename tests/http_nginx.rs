@@ -682,6 +682,32 @@ fn revalidation_without_an_etag_uses_if_modified_since() {
     assert_eq!(stamp(&cache), before);
 }
 
+#[test]
+fn revalidation_with_nginx_stopped_keeps_serving_the_cache() {
+    // Offline-first still holds when revalidation is on: no server, the cache is used.
+    let mut server = Nginx::start();
+    let records = dataset(40, 17);
+    server.publish("data.bin", &wire_body(&records));
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("data.cache");
+    let mut first =
+        HttpProducer::with_options("127.0.0.1", server.port(), "/data.bin", options(&cache))
+            .unwrap();
+    assert_records(&epoch(&mut first), &records, "download");
+    drop(first);
+    let before = stamp(&cache);
+    server.stop();
+    let opts = HttpOptions {
+        retries: 0,
+        ..revalidating(&cache)
+    };
+    let mut p = HttpProducer::with_options("127.0.0.1", server.port(), "/data.bin", opts)
+        .expect("an unreachable server does not make a valid cache unusable");
+    assert!(matches!(p.outcome(), HttpOutcome::FromCache));
+    assert_records(&epoch(&mut p), &records, "revalidation offline");
+    assert_eq!(stamp(&cache), before);
+}
+
 // ---------------------------------------------------------------------------
 // gzip and chunked
 
@@ -748,6 +774,11 @@ fn published_cache_file_served_by_nginx_is_accepted_by_url() {
     assert!(matches!(p.outcome(), HttpOutcome::Downloaded));
     assert_records(&epoch(&mut p), &records, "published cache by URL");
     drop(p);
+    // Revalidating it against the unchanged file is a 304, like any other body.
+    let mut p = HttpProducer::from_url(&url, revalidating(&cache)).unwrap();
+    assert!(matches!(p.outcome(), HttpOutcome::NotModified));
+    assert_records(&epoch(&mut p), &records, "published cache after 304");
+    drop(p);
 
     // Offline afterwards, like any other download.
     let port = server.port();
@@ -806,6 +837,75 @@ fn published_cache_file_with_a_flipped_data_byte_is_rejected_and_leaves_no_cache
     assert!(!cache.exists(), "a rejected download left a cache file");
     assert_eq!(leftovers(rejected_dir.path()), Vec::<PathBuf>::new());
     println!("flipped byte: {err}");
+}
+
+// ---------------------------------------------------------------------------
+// Sharing one cache
+
+#[test]
+fn concurrent_opens_of_one_cache_make_a_single_request() {
+    // Data-parallel ranks on one node open the same dataset at once: one downloads
+    // under the cache lock, the others wait and read its cache. The proxy holds the
+    // first response back a moment so the other ranks really arrive mid-download.
+    let server = Nginx::start();
+    let records = dataset(300, 18);
+    server.publish("data.bin", &wire_body(&records));
+    let slow = Faults {
+        delay_response: vec![(0, Duration::from_millis(300))],
+        ..Faults::none()
+    };
+    let proxy = FaultProxy::start(server.port(), slow);
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("data.cache");
+    let barrier = std::sync::Barrier::new(4);
+    let results: Vec<(Vec<Tensor>, bool)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    barrier.wait();
+                    let mut p = HttpProducer::with_options(
+                        "127.0.0.1",
+                        proxy.port(),
+                        "/data.bin",
+                        options(&cache),
+                    )
+                    .unwrap();
+                    let downloaded = matches!(p.outcome(), HttpOutcome::Downloaded);
+                    (epoch(&mut p), downloaded)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (i, (got, _)) in results.iter().enumerate() {
+        assert_records(got, &records, &format!("rank {i}"));
+    }
+    let downloads = results.iter().filter(|(_, d)| *d).count();
+    assert_eq!(downloads, 1, "exactly one rank downloads");
+    let log = server.wait_log("the download", |l| !l.is_empty());
+    assert_eq!(log.len(), 1, "nginx served the dataset once: {log:#?}");
+    assert_eq!(proxy.requests(), 1);
+}
+
+#[test]
+fn without_a_cache_every_open_downloads_again() {
+    let server = Nginx::start();
+    let records = dataset(40, 19);
+    server.publish("data.bin", &wire_body(&records));
+    let opts = HttpOptions {
+        cache: false,
+        ..HttpOptions::default()
+    };
+    for round in 1..=2 {
+        let mut p =
+            HttpProducer::with_options("127.0.0.1", server.port(), "/data.bin", opts.clone())
+                .unwrap();
+        assert_eq!(p.cache_path(), None);
+        assert!(matches!(p.outcome(), HttpOutcome::Downloaded));
+        assert_records(&epoch(&mut p), &records, "no cache");
+        drop(p);
+        server.wait_log("a request per open", |l| l.len() == round);
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -960,7 +1060,23 @@ fn async_producer_over_nginx_gives_the_same_records_as_the_blocking_one() {
     assert_records(&streamed, &records, "async, streamed");
     assert_records(&from_async, &records, "async, second epoch");
     assert!(async_cache.is_file(), "the async download left its cache");
-    // Both caches hold the same records (the files may differ in metadata only).
+    // The blocking producer's cache file holds the same records, read by the async one.
+    let proxy = FaultProxy::start(server.port(), Faults::none());
+    let mut cached = AsyncHttpProducer::with_options(
+        "127.0.0.1",
+        proxy.port(),
+        "/data.bin",
+        options(&blocking_cache),
+    )
+    .unwrap();
+    assert!(matches!(cached.outcome(), HttpOutcome::FromCache));
+    assert_records(
+        &epoch(&mut cached),
+        &records,
+        "async, from the blocking cache",
+    );
+    assert_eq!(proxy.connections(), 0, "a valid cache makes no request");
+
     server.stop();
     let mut offline = AsyncHttpProducer::with_options(
         "127.0.0.1",
@@ -974,4 +1090,39 @@ fn async_producer_over_nginx_gives_the_same_records_as_the_blocking_one() {
         &records,
         "async, offline from its cache",
     );
+}
+
+#[test]
+fn async_producer_revalidates_like_the_blocking_one() {
+    let server = Nginx::start();
+    let old = dataset(80, 15);
+    let new = dataset(80, 16);
+    server.publish_with_mtime("data.bin", &wire_body(&old), past(7200));
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("data.cache");
+    let open = |opts| {
+        AsyncHttpProducer::with_options("127.0.0.1", server.port(), "/data.bin", opts).unwrap()
+    };
+
+    assert_records(&epoch(&mut open(options(&cache))), &old, "async download");
+    let before = stamp(&cache);
+    let mut unchanged = open(revalidating(&cache));
+    assert_records(&epoch(&mut unchanged), &old, "async, after 304");
+    assert!(matches!(unchanged.outcome(), HttpOutcome::NotModified));
+    drop(unchanged);
+    assert_eq!(
+        stamp(&cache),
+        before,
+        "a 304 leaves the cache file untouched"
+    );
+
+    server.publish_with_mtime("data.bin", &wire_body(&new), past(3600));
+    let mut changed = open(revalidating(&cache));
+    assert_records(&epoch(&mut changed), &new, "async, after the file changed");
+    assert!(matches!(changed.outcome(), HttpOutcome::Downloaded));
+    drop(changed);
+    let log = server.wait_log("three requests", |l| l.len() == 3);
+    let statuses: Vec<u16> = log.iter().map(|l| l.status).collect();
+    assert_eq!(statuses, [200, 304, 200], "{log:#?}");
+    assert_records(&epoch(&mut open(options(&cache))), &new, "async, new cache");
 }

@@ -37,6 +37,9 @@ pub struct Faults {
     pub add_response_headers: Vec<(String, String)>,
     /// Called on each cut (e.g. to change the file on the server in between).
     pub on_cut: Option<OnCut>,
+    /// `(exchange index, pause)`: the response head of that exchange is held back
+    /// this long (a slow server), so other clients can pile up meanwhile.
+    pub delay_response: Vec<(usize, std::time::Duration)>,
 }
 
 impl std::fmt::Debug for Faults {
@@ -46,6 +49,7 @@ impl std::fmt::Debug for Faults {
             .field("strip_response_headers", &self.strip_response_headers)
             .field("add_response_headers", &self.add_response_headers)
             .field("on_cut", &self.on_cut.is_some())
+            .field("delay_response", &self.delay_response)
             .finish()
     }
 }
@@ -292,6 +296,9 @@ fn serve_connection(st: Arc<State>, client: TcpStream, connection: usize, upstre
         ex.response_headers = response_headers;
         publish(&st, &ex);
         let faults = st.faults.lock().unwrap().clone();
+        if let Some((_, pause)) = faults.delay_response.iter().find(|(i, _)| *i == index) {
+            std::thread::sleep(*pause);
+        }
         let out_head = rewrite_head(&status_line, &ex.response_headers, &faults);
         if to_client.write_all(&out_head).is_err() {
             record(&st, ex);
