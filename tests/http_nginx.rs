@@ -954,6 +954,56 @@ fn not_found_is_an_error_naming_the_url_and_leaves_nothing_behind() {
 }
 
 #[test]
+fn dropped_connection_with_no_retries_is_an_error_and_leaves_nothing_behind() {
+    let server = Nginx::start();
+    let records = dataset(400, 20);
+    let body = wire_body(&records);
+    server.publish("data.bin", &body);
+    let cut = body.len() as u64 * 2 / 5;
+    let proxy = FaultProxy::start(server.port(), Faults::cut_first_response_after(cut));
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = cache_dir.path().join("data.cache");
+    let url = proxy.url("/identity/data.bin");
+    let opts = HttpOptions {
+        retries: 0,
+        ..options(&cache)
+    };
+
+    let err = match HttpProducer::from_url(&url, opts.clone()) {
+        Ok(_) => panic!("a truncated body produced a producer"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains(&url), "the error names the URL: {err}");
+    assert_eq!(proxy.requests(), 1, "retries: 0 means one request");
+    assert!(!cache.exists());
+    assert_eq!(leftovers(cache_dir.path()), Vec::<PathBuf>::new());
+
+    // The async producer: the background failure surfaces from the next call,
+    // after the records that did arrive, and nothing is left behind either.
+    proxy.set_faults(Faults {
+        cut: vec![(1, cut)],
+        ..Faults::none()
+    });
+    let mut p = AsyncHttpProducer::from_url(&url, opts).unwrap();
+    let mut served = 0;
+    let err = loop {
+        match p.next() {
+            Ok(t) => {
+                assert_eq!(t, records[served], "record {served} before the failure");
+                served += 1;
+                assert!(served < records.len(), "all records served from a cut body");
+            }
+            Err(e) => break e.to_string(),
+        }
+    };
+    assert!(err.contains(&url), "the async error names the URL: {err}");
+    drop(p);
+    assert!(!cache.exists());
+    assert_eq!(leftovers(cache_dir.path()), Vec::<PathBuf>::new());
+    println!("cut with no retries: {served} records served before: {err}");
+}
+
+#[test]
 fn server_error_is_retried_then_reported_naming_the_url() {
     let server = Nginx::start();
     let cache_dir = tempfile::tempdir().unwrap();
