@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use harmonics_dataset::cache::{CacheReader, CacheWriter, Metadata};
 use harmonics_dataset::{Error, HttpOptions, HttpOutcome, HttpProducer, Producer, Tensor};
-use http_server::{dropping_once_with_range, records, wire_body, TestServer};
+use http_server::{dropping_once_with_range, gzip_stored, records, wire_body, TestServer};
 
 fn opts(cache_path: &Path) -> HttpOptions {
     HttpOptions {
@@ -130,25 +130,15 @@ fn failures_name_the_url_and_leave_no_cache() {
     let body = wire_body(&data);
 
     let cases: Vec<(&str, TestServer, &str)> = vec![
-        (
-            "404",
-            TestServer::start(|c| c.respond("404 Not Found", &[], b"no such dataset")),
-            "404",
-        ),
+        ("404", http_server::status("404 Not Found"), "404"),
         (
             "500",
-            TestServer::start(|c| c.respond("500 Internal Server Error", &[], b"")),
+            http_server::status("500 Internal Server Error"),
             "500",
         ),
         (
             "truncated mid-record (Content-Length announces more)",
-            {
-                let b = body.clone();
-                TestServer::start(move |c| {
-                    c.head("200 OK", b.len(), &[]);
-                    let _ = c.stream.write_all(&b[..b.len() - 5]);
-                })
-            },
+            http_server::truncated(body.clone(), body.len() - 5),
             "truncated",
         ),
         (
@@ -211,11 +201,7 @@ fn connection_refused_is_an_http_error_after_the_retries() {
 fn a_stalled_server_hits_the_read_timeout() {
     let dir = tempfile::tempdir().unwrap();
     let body = wire_body(&records(3, 4));
-    let server = TestServer::start(move |c| {
-        c.head("200 OK", body.len(), &[]);
-        let _ = c.stream.write_all(&body[..10]);
-        c.sleep(Duration::from_secs(60)); // until the server stops
-    });
+    let server = http_server::stalling(body, 10);
     let o = HttpOptions {
         read_timeout: Duration::from_millis(300),
         ..opts(&dir.path().join("c.cache"))
@@ -574,4 +560,135 @@ fn without_range_support_a_dropped_download_restarts() {
     assert_eq!(reqs.len(), 2);
     assert!(reqs.iter().all(|r| r.header("range").is_none()));
     assert_eq!(files(dir.path()), [".c.cache.lock", "c.cache"]);
+}
+
+#[test]
+fn gzip_bodies_are_decoded() {
+    let data = records(30, 40);
+    let body = wire_body(&data);
+    let gz = gzip_stored(&body);
+    let server = TestServer::start(move |c| {
+        let gzip_ok = c
+            .req
+            .header("accept-encoding")
+            .is_some_and(|e| e.contains("gzip"));
+        if gzip_ok {
+            c.respond("200 OK", &[("Content-Encoding", "gzip".into())], &gz);
+        } else {
+            c.respond("200 OK", &[], &body);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut p =
+        HttpProducer::from_url(&server.url("/gz"), opts(&dir.path().join("c.cache"))).unwrap();
+    assert_eq!(all(&mut p), data);
+    let reqs = server.requests();
+    assert!(
+        reqs[0]
+            .header("accept-encoding")
+            .unwrap_or("")
+            .contains("gzip"),
+        "{reqs:?}"
+    );
+}
+
+#[test]
+fn a_dropped_gzip_body_resumes_at_the_decoded_offset() {
+    // The first response is gzip and dies mid-body; the resumed request asks for the
+    // identity bytes from the decoded offset (a Range on a gzip body would count
+    // compressed bytes).
+    let data = records(40, 100);
+    let body = wire_body(&data);
+    let gz = gzip_stored(&body);
+    let server = TestServer::start(move |c| {
+        let etag = ("ETag", "\"v1\"".to_string());
+        if let Some(r) = c.req.header("range") {
+            let start: usize = r
+                .trim_start_matches("bytes=")
+                .trim_end_matches('-')
+                .parse()
+                .unwrap();
+            let cr = (
+                "Content-Range",
+                format!("bytes {start}-{}/{}", body.len() - 1, body.len()),
+            );
+            c.respond("206 Partial Content", &[etag, cr], &body[start..]);
+        } else {
+            c.head(
+                "200 OK",
+                gz.len(),
+                &[
+                    etag,
+                    ("Content-Encoding", "gzip".into()),
+                    ("Accept-Ranges", "bytes".into()),
+                ],
+            );
+            let _ = c.stream.write_all(&gz[..gz.len() / 2]);
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let o = HttpOptions {
+        retries: 2,
+        ..opts(&dir.path().join("c.cache"))
+    };
+    let mut p = HttpProducer::from_url(&server.url("/gz"), o).unwrap();
+    assert_eq!(all(&mut p), data);
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 2, "{reqs:?}");
+    let range = reqs[1].header("range").expect("resumed with Range");
+    let at: usize = range
+        .trim_start_matches("bytes=")
+        .trim_end_matches('-')
+        .parse()
+        .unwrap();
+    println!("resumed at decoded byte {at} of {}", wire_body(&data).len());
+    assert!(at > 0);
+    assert_eq!(reqs[1].header("accept-encoding"), Some("identity"));
+}
+
+/// A relative `cache_path` resolves under `$HARMONICS_CACHE_DIR` (checked in a child
+/// process, since the variable is process-wide).
+#[test]
+fn a_relative_cache_path_lives_under_harmonics_cache_dir() {
+    const CHILD: &str = "HARMONICS_HTTP_TEST_CHILD_URL";
+    if let Ok(url) = std::env::var(CHILD) {
+        let p = HttpProducer::from_url(
+            &url,
+            HttpOptions {
+                cache_path: "sub/dataset.cache".into(),
+                retries: 0,
+                ..HttpOptions::default()
+            },
+        )
+        .unwrap();
+        println!("CHILD-OK {} {}", p.len(), p.cache_path().unwrap().display());
+        return;
+    }
+    let data = records(3, 2);
+    let server = TestServer::serving(wire_body(&data));
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "a_relative_cache_path_lives_under_harmonics_cache_dir",
+            "--exact",
+            "--nocapture",
+        ])
+        .env(CHILD, server.url("/d"))
+        .env("HARMONICS_CACHE_DIR", dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected = dir.path().join("sub/dataset.cache");
+    assert!(
+        stdout.contains(&format!("CHILD-OK 3 {}", expected.display())),
+        "{stdout}"
+    );
+    let mut p = HttpProducer::from_url(&server.url("/d"), opts(&expected)).unwrap();
+    assert_eq!(p.outcome(), HttpOutcome::FromCache);
+    assert_eq!(all(&mut p), data);
 }

@@ -79,7 +79,7 @@ pub(crate) enum Download {
     /// A conditional request was answered 304.
     NotModified,
     /// The whole body was decoded into the writer (not yet finished/published).
-    Complete(CacheWriter),
+    Complete(Box<CacheWriter>),
 }
 
 /// What went wrong in one attempt, and whether another attempt may help.
@@ -274,7 +274,7 @@ fn attempt_once(
     };
     let mut check = opts.validate.then(ShapeCheck::default);
     match decode_body(&mut body, &mut writer, check.as_mut(), obs) {
-        Ok(()) => Ok(Download::Complete(writer)),
+        Ok(()) => Ok(Download::Complete(Box::new(writer))),
         Err(DecodeError::Other(e)) => Err(AttemptError::Other(e)),
         Err(DecodeError::Body(d)) => {
             if stopped(stop) {
@@ -315,7 +315,11 @@ impl ResumableBody<'_> {
         let mut req = self
             .client
             .get(self.url)
-            .header(header::RANGE, format!("bytes={}-", self.pos));
+            .header(header::RANGE, format!("bytes={}-", self.pos))
+            // `pos` counts decoded bytes: ask for the identity representation, whose
+            // byte offsets are those (a range of a gzip body would count compressed
+            // bytes, and the client would otherwise offer gzip).
+            .header(header::ACCEPT_ENCODING, "identity");
         // If-Range needs a strong validator: a weak ETag (W/…) never matches.
         if !self.etag.is_empty() && !self.etag.starts_with("W/") {
             req = req.header(header::IF_RANGE, &self.etag);

@@ -101,7 +101,7 @@ pub(crate) fn check_url(url: &str) -> Result<String> {
             "invalid URL {url:?}: only http:// and https:// are supported"
         )));
     }
-    if parsed.host_str().is_none_or(str::is_empty) {
+    if parsed.host_str().map_or(true, str::is_empty) {
         return Err(Error::InvalidArgument(format!(
             "invalid URL {url:?}: no host"
         )));

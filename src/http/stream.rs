@@ -14,7 +14,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
 use super::fetch::Observer;
 use super::{url_from_parts, HttpOptions, HttpOutcome, Served, Source, StopFlag};
@@ -39,8 +38,6 @@ struct State {
     outcome: HttpOutcome,
     /// The finished download (or its failure), taken by the reader.
     done: Option<Result<(CacheReader, HttpOutcome)>>,
-    /// A reader is waiting for the next record: flush now.
-    waiting: bool,
 }
 
 struct Shared {
@@ -58,13 +55,7 @@ impl Shared {
 /// Publishes the download's progress to the reader.
 struct Publisher {
     shared: Arc<Shared>,
-    /// Bytes written when the writer was last flushed.
-    unflushed: u64,
-    last_flush: Instant,
 }
-
-const FLUSH_BYTES: u64 = 1 << 20;
-const FLUSH_EVERY: Duration = Duration::from_millis(20);
 
 impl Observer for Publisher {
     fn outcome(&mut self, o: HttpOutcome) {
@@ -81,7 +72,6 @@ impl Observer for Publisher {
         s.committed = 0;
         s.end = w.bytes();
         s.total = None;
-        self.unflushed = w.bytes();
         Ok(())
     }
 
@@ -94,21 +84,15 @@ impl Observer for Publisher {
         if self.shared.stop.load(Ordering::Relaxed) {
             return Err(Error::InvalidArgument("download stopped".into()));
         }
-        let waiting = self.shared.lock().waiting;
-        if waiting
-            || w.bytes() - self.unflushed >= FLUSH_BYTES
-            || self.last_flush.elapsed() >= FLUSH_EVERY
-        {
-            w.flush()?;
-            self.unflushed = w.bytes();
-            self.last_flush = Instant::now();
-            let mut s = self.shared.lock();
-            s.committed = w.records();
-            s.end = w.bytes();
-            s.waiting = false;
-            drop(s);
-            self.shared.cv.notify_all();
-        }
+        // Every record is flushed and published at once: a record may be the last
+        // one for a long while (a slow or stalled server), and the reader must not
+        // wait for the next one to see it. (One write per record.)
+        w.flush()?;
+        let mut s = self.shared.lock();
+        s.committed = w.records();
+        s.end = w.bytes();
+        drop(s);
+        self.shared.cv.notify_all();
         Ok(())
     }
 }
@@ -127,7 +111,7 @@ struct Follow {
 
 enum Mode {
     Following,
-    Serving(Served),
+    Serving(Box<Served>),
     /// The background failure was returned once; later calls repeat its message.
     Failed(String),
 }
@@ -197,7 +181,6 @@ impl AsyncHttpProducer {
                 total: None,
                 outcome: HttpOutcome::Downloaded,
                 done: None,
-                waiting: false,
             }),
             cv: Condvar::new(),
             stop: Arc::new(AtomicBool::new(false)),
@@ -222,7 +205,11 @@ impl AsyncHttpProducer {
         };
         if let Some(reader) = cached {
             shared.lock().outcome = HttpOutcome::FromCache;
-            p.mode = Mode::Serving(Served::new(source, reader, HttpOutcome::FromCache));
+            p.mode = Mode::Serving(Box::new(Served::new(
+                source,
+                reader,
+                HttpOutcome::FromCache,
+            )));
             return Ok(p);
         }
         let mut bg_source = source;
@@ -231,8 +218,6 @@ impl AsyncHttpProducer {
             .spawn(move || {
                 let mut publisher = Publisher {
                     shared: shared.clone(),
-                    unflushed: 0,
-                    last_flush: Instant::now(),
                 };
                 let stop = shared.stop.clone();
                 let result = bg_source.acquire(false, &mut publisher, Some(&stop));
@@ -282,7 +267,7 @@ impl AsyncHttpProducer {
                 if let Some(c) = self.check.take() {
                     served.set_check(c);
                 }
-                self.mode = Mode::Serving(served);
+                self.mode = Mode::Serving(Box::new(served));
                 self.follow.file = None;
                 Ok(())
             }
@@ -300,10 +285,15 @@ impl AsyncHttpProducer {
         let shared = self.shared.clone();
         let mut s = shared.lock();
         loop {
-            if let Some(done) = s.done.take() {
-                drop(s);
-                self.take_done(done)?;
-                return Ok(None);
+            // A finished download switches to the cache; a failed one is reported
+            // once the records that did arrive have been served.
+            let failed_and_behind = matches!(s.done, Some(Err(_))) && self.index < s.committed;
+            if !failed_and_behind {
+                if let Some(done) = s.done.take() {
+                    drop(s);
+                    self.take_done(done)?;
+                    return Ok(None);
+                }
             }
             if s.generation != self.follow.generation {
                 self.follow.generation = s.generation;
@@ -325,7 +315,6 @@ impl AsyncHttpProducer {
                 }
                 return Ok(self.follow.file.clone());
             }
-            s.waiting = true;
             s = shared.cv.wait(s).unwrap_or_else(|p| p.into_inner());
         }
     }

@@ -287,3 +287,81 @@ pub fn dropping_once_with_range(body: Vec<u8>, drop_after: usize) -> TestServer 
         }
     })
 }
+
+/// Answers every request with `status` (e.g. "404 Not Found") and a short body.
+pub fn status(status: &'static str) -> TestServer {
+    TestServer::start(move |c| c.respond(status, &[], status.as_bytes()))
+}
+
+/// Announces all of `body` but sends only its first `keep` bytes, then closes.
+pub fn truncated(body: Vec<u8>, keep: usize) -> TestServer {
+    TestServer::start(move |c| {
+        c.head("200 OK", body.len(), &[]);
+        let _ = c.stream.write_all(&body[..keep]);
+    })
+}
+
+/// Sends the first `keep` bytes of `body`, then stalls until the server stops.
+pub fn stalling(body: Vec<u8>, keep: usize) -> TestServer {
+    TestServer::start(move |c| {
+        c.head("200 OK", body.len(), &[]);
+        let _ = c.stream.write_all(&body[..keep]);
+        let _ = c.stream.flush();
+        c.sleep(Duration::from_secs(600));
+    })
+}
+
+/// Sends `chunks` one after another, `every` apart, with a Content-Length for the
+/// whole body (plus 100 bytes never sent when `truncate`); `sent` counts the chunks
+/// written so far on the current request.
+pub fn slow(
+    chunks: Vec<Vec<u8>>,
+    every: Duration,
+    sent: Arc<AtomicUsize>,
+    truncate: bool,
+) -> TestServer {
+    TestServer::start(move |c| {
+        let total: usize =
+            chunks.iter().map(Vec::len).sum::<usize>() + if truncate { 100 } else { 0 };
+        c.head("200 OK", total, &[]);
+        sent.store(0, Ordering::SeqCst);
+        for (i, chunk) in chunks.iter().enumerate() {
+            if i > 0 && !c.sleep(every) {
+                return;
+            }
+            if c.stream.write_all(chunk).is_err() {
+                return;
+            }
+            let _ = c.stream.flush();
+            sent.store(i + 1, Ordering::SeqCst);
+        }
+    })
+}
+
+/// One wire record per chunk (for `slow`).
+pub fn wire_chunks(records: &[Tensor]) -> Vec<Vec<u8>> {
+    records
+        .iter()
+        .map(|t| wire_body(std::slice::from_ref(t)))
+        .collect()
+}
+
+/// `data` as a gzip stream made of stored (uncompressed) deflate blocks: a valid
+/// `Content-Encoding: gzip` body without a compression library.
+pub fn gzip_stored(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255];
+    let mut blocks = data.chunks(65535).peekable();
+    if blocks.peek().is_none() {
+        out.extend_from_slice(&[1, 0, 0, 0xff, 0xff]);
+    }
+    while let Some(b) = blocks.next() {
+        out.push(u8::from(blocks.peek().is_none()));
+        let len = b.len() as u16;
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(b);
+    }
+    out.extend_from_slice(&crc32fast::hash(data).to_le_bytes());
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out
+}
