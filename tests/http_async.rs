@@ -269,3 +269,129 @@ fn validate_applies_while_streaming() {
         "{msg}"
     );
 }
+
+/// The C ABI: options, both producers by URL and by host/port/path, the ordinary
+/// producer calls on the handles, a disk cache over an HTTP handle, null arguments.
+#[test]
+fn the_c_abi_drives_both_producers() {
+    use harmonics_dataset::ffi::disk_cache::harmonics_disk_cache_new;
+    use harmonics_dataset::ffi::error::harmonics_last_error_message;
+    use harmonics_dataset::ffi::http::*;
+    use harmonics_dataset::ffi::producer::*;
+    use harmonics_dataset::ffi::{HarmonicsStatus, HarmonicsTensorView};
+    use std::ffi::{CStr, CString};
+
+    let data = records(4, 3);
+    let server = TestServer::serving(wire_body(&data));
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CString::new(dir.path().join("c.cache").to_str().unwrap()).unwrap();
+    let url = CString::new(server.url("/d")).unwrap();
+    let host = CString::new("127.0.0.1").unwrap();
+    let last_error = || {
+        unsafe { CStr::from_ptr(harmonics_last_error_message()) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    unsafe {
+        let mut o = std::mem::zeroed::<HarmonicsHttpOptions>();
+        harmonics_http_options_default(&mut o);
+        assert!(o.cache && o.cache_path.is_null() && o.retries == 3);
+        assert_eq!((o.connect_timeout_ms, o.read_timeout_ms), (10_000, 30_000));
+        o.cache_path = cache.as_ptr();
+        o.retries = 0;
+
+        type Ctor = unsafe extern "C" fn(
+            *const std::ffi::c_char,
+            *const HarmonicsHttpOptions,
+            *mut *mut HarmonicsProducer,
+        ) -> HarmonicsStatus;
+        for ctor in [
+            harmonics_http_producer_from_url as Ctor,
+            harmonics_async_http_producer_from_url as Ctor,
+        ] {
+            let mut p = std::ptr::null_mut();
+            assert_eq!(
+                ctor(url.as_ptr(), &o, &mut p),
+                HarmonicsStatus::Ok,
+                "{}",
+                last_error()
+            );
+            let mut n = 0usize;
+            assert_eq!(harmonics_producer_size(p, &mut n), HarmonicsStatus::Ok);
+            assert_eq!(n, 4);
+            for t in data.iter().chain(data.iter().take(1)) {
+                let mut v = std::mem::zeroed::<HarmonicsTensorView>();
+                assert_eq!(harmonics_producer_next_view(p, &mut v), HarmonicsStatus::Ok);
+                let bytes = std::slice::from_raw_parts(v.data, v.nbytes);
+                assert_eq!(bytes, t.data.as_slice());
+            }
+            harmonics_producer_free(p);
+        }
+        // Host/port/path, no cache (NULL options = defaults, path NULL = "/").
+        for ctor in [
+            harmonics_http_producer_new,
+            harmonics_async_http_producer_new,
+        ] {
+            let mut p = std::ptr::null_mut();
+            let path = CString::new("d").unwrap();
+            assert_eq!(
+                ctor(
+                    host.as_ptr(),
+                    server.port(),
+                    path.as_ptr(),
+                    std::ptr::null(),
+                    &mut p
+                ),
+                HarmonicsStatus::Ok,
+                "{}",
+                last_error()
+            );
+            // A disk cache over the HTTP handle reads it Rust-side.
+            let name = CString::new(dir.path().join("dc.cache").to_str().unwrap()).unwrap();
+            let mut dc = std::ptr::null_mut();
+            assert_eq!(
+                harmonics_disk_cache_new(p, name.as_ptr(), std::ptr::null(), &mut dc),
+                HarmonicsStatus::Ok,
+                "{}",
+                last_error()
+            );
+            let mut n = 0usize;
+            assert_eq!(harmonics_producer_size(dc, &mut n), HarmonicsStatus::Ok);
+            assert_eq!(n, 4);
+            harmonics_producer_free(dc);
+            harmonics_producer_free(p);
+        }
+        // Errors: null arguments, an HTTP failure naming the URL.
+        let mut p = std::ptr::null_mut();
+        assert_eq!(
+            harmonics_http_producer_from_url(std::ptr::null(), &o, &mut p),
+            HarmonicsStatus::NullArgument
+        );
+        assert!(last_error().contains("url"));
+        assert_eq!(
+            harmonics_http_producer_from_url(url.as_ptr(), &o, std::ptr::null_mut()),
+            HarmonicsStatus::NullArgument
+        );
+        let status_server = http_server::status("404 Not Found");
+        let missing404 = CString::new(status_server.url("/missing")).unwrap();
+        o.cache_path = std::ptr::null();
+        assert_eq!(
+            harmonics_async_http_producer_from_url(missing404.as_ptr(), &o, &mut p),
+            HarmonicsStatus::Ok
+        );
+        let mut n = 0usize;
+        assert_eq!(harmonics_producer_size(p, &mut n), HarmonicsStatus::Http);
+        assert!(
+            last_error().contains(missing404.to_str().unwrap()),
+            "{}",
+            last_error()
+        );
+        harmonics_producer_free(p);
+        assert_eq!(
+            harmonics_http_producer_from_url(missing404.as_ptr(), &o, &mut p),
+            HarmonicsStatus::Http
+        );
+        assert!(last_error().contains("404"), "{}", last_error());
+        harmonics_http_options_default(std::ptr::null_mut());
+    }
+}

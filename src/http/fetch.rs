@@ -21,7 +21,7 @@ use super::{HttpOptions, HttpOutcome};
 use crate::cache::{CacheWriter, Header, Metadata, MAGIC};
 use crate::error::{Error, Result};
 use crate::producer::ShapeCheck;
-use crate::tensor::{parse_wire, read_wire, TensorRef};
+use crate::tensor::{parse_wire, read_wire, DType, TensorRef, MAX_NDIMS};
 
 // Layout constants of the cache file format (see cache/format.rs, version 1).
 const META_OFFSET: usize = 88;
@@ -506,6 +506,56 @@ fn push_record(
     obs.record(writer).map_err(DecodeError::Other)
 }
 
+/// Reads one wire record (header and data) into `wire`, reusing its allocation.
+/// `Ok(false)` at a clean end of the body. Like `tensor::read_wire`, it never
+/// allocates what a header merely claims: the data buffer grows as bytes arrive
+/// (`Take::read_to_end`), so a record claiming 4 GiB costs what was actually sent.
+/// Unlike it, the data is read straight after the header (no move of the data).
+fn read_record<R: Read>(input: &mut R, wire: &mut Vec<u8>) -> std::result::Result<bool, String> {
+    wire.clear();
+    let mut head = [0u8; 5];
+    let n = read_full(input, &mut head).map_err(|e| format!("reading record: {e}"))?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if n < head.len() {
+        return Err(format!(
+            "body ended inside a record header ({n} of 5 bytes)"
+        ));
+    }
+    if DType::from_code(head[0]).is_none() {
+        return Err(format!("malformed record: unknown dtype code {}", head[0]));
+    }
+    let ndims = u32::from_le_bytes(head[1..5].try_into().unwrap()) as usize;
+    if ndims > MAX_NDIMS {
+        return Err(format!(
+            "malformed record: record declares {ndims} dimensions (at most {MAX_NDIMS})"
+        ));
+    }
+    wire.extend_from_slice(&head);
+    let rest = 4 * ndims + 4;
+    wire.resize(5 + rest, 0);
+    let got = read_full(input, &mut wire[5..]).map_err(|e| format!("reading record: {e}"))?;
+    if got < rest {
+        return Err(format!(
+            "body ended inside a record header ({} of {} bytes)",
+            5 + got,
+            5 + rest
+        ));
+    }
+    let nbytes = u32::from_le_bytes(wire[1 + rest..5 + rest].try_into().unwrap()) as u64;
+    let got = input
+        .take(nbytes)
+        .read_to_end(wire)
+        .map_err(|e| format!("reading record data: {e}"))? as u64;
+    if got < nbytes {
+        return Err(format!(
+            "malformed record: record declares {nbytes} data bytes, body ended after {got}"
+        ));
+    }
+    Ok(true)
+}
+
 /// Concatenated wire records, as the original runtime's servers sent them.
 fn decode_records<R: Read>(
     input: &mut Counting<R>,
@@ -518,9 +568,9 @@ fn decode_records<R: Read>(
     let mut index = 0u64;
     loop {
         let at = input.n;
-        match read_wire(input, &mut wire) {
-            Ok(None) => break,
-            Ok(Some(_)) => {}
+        match read_record(input, &mut wire) {
+            Ok(false) => break,
+            Ok(true) => {}
             Err(e) => {
                 return Err(DecodeError::Body(format!(
                     "record {index} at byte {at} of the body: {e}"

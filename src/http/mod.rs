@@ -413,3 +413,37 @@ impl Producer for HttpProducer {
 
 /// `stopped` flag shared with a background download.
 pub(crate) type StopFlag = std::sync::Arc<AtomicBool>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_from_host_port_path() {
+        let u = |h, p, path| url_from_parts(h, p, path).unwrap();
+        assert_eq!(u("127.0.0.1", 8080, "/data"), "http://127.0.0.1:8080/data");
+        assert_eq!(u("example.org", 80, "data"), "http://example.org:80/data");
+        assert_eq!(u("::1", 9000, "/"), "http://[::1]:9000/");
+        assert_eq!(u("[::1]", 9000, ""), "http://[::1]:9000/");
+        assert!(url_from_parts("", 1, "/").is_err());
+        for ok in [
+            "http://[::1]:8/x",
+            "https://example.org/d.cache",
+            "http://h/p?q=1",
+        ] {
+            assert_eq!(check_url(ok).unwrap(), ok);
+        }
+        for bad in ["ftp://h/x", "http://", "relative/path", "file:///x"] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_options() {
+        let o = HttpOptions::default();
+        assert!(o.cache && !o.validate && !o.revalidate && o.cache_path.is_empty());
+        assert_eq!(o.connect_timeout, Duration::from_secs(10));
+        assert_eq!(o.read_timeout, Duration::from_secs(30));
+        assert_eq!(o.retries, 3);
+    }
+}

@@ -220,7 +220,17 @@ impl AsyncHttpProducer {
                     shared: shared.clone(),
                 };
                 let stop = shared.stop.clone();
-                let result = bg_source.acquire(false, &mut publisher, Some(&stop));
+                let url = bg_source.url.clone();
+                // A panic must not leave the reader waiting forever: it becomes an error.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    bg_source.acquire(false, &mut publisher, Some(&stop))
+                }))
+                .unwrap_or_else(|_| {
+                    Err(Error::Http {
+                        url,
+                        detail: "internal error: the download thread panicked".into(),
+                    })
+                });
                 let mut s = shared.lock();
                 if let Ok((r, o)) = &result {
                     s.total = Some(r.len());
