@@ -277,6 +277,8 @@ impl DiskCacheProducer {
         self.reader.is_empty()
     }
 
+    // Not an Iterator: next() cycles forever, as the C++ API's does.
+    #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Tensor> {
         Ok(self.next_view()?.to_owned())
     }

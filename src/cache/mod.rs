@@ -2,10 +2,12 @@
 //! appending, and the advisory lock that lets several processes share one cache.
 
 mod format;
+mod inventory;
 mod reader;
 mod writer;
 
 pub use format::{Commit, Header, Metadata, Sniff, MAGIC, VERSION};
+pub use inventory::{list_caches, scan_cache_dir, DirEntry, EntryKind};
 pub use reader::{CacheReader, Format, RecordLoc};
 pub use writer::{CacheAppender, CacheWriter};
 
@@ -113,6 +115,34 @@ impl CacheLock {
             let err = std::io::Error::last_os_error();
             if err.kind() != std::io::ErrorKind::Interrupted {
                 return Err(Error::io("cannot lock", &lock_path, err));
+            }
+        }
+    }
+}
+
+impl CacheLock {
+    /// Takes the lock if no other process holds it: `Ok(None)` when the cache is in
+    /// use. Unlike `exclusive`, never creates the cache directory.
+    pub fn try_exclusive(cache_path: &Path) -> Result<Option<CacheLock>> {
+        let lock_path = lock_path(cache_path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(|e| Error::io("cannot open lock file", &lock_path, e))?;
+        loop {
+            // SAFETY: flock on a file descriptor we own.
+            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+            if rc == 0 {
+                return Ok(Some(CacheLock { _file: Some(file) }));
+            }
+            let err = std::io::Error::last_os_error();
+            match err.raw_os_error() {
+                Some(libc::EWOULDBLOCK) => return Ok(None),
+                Some(libc::EINTR) => continue,
+                _ => return Err(Error::io("cannot lock", &lock_path, err)),
             }
         }
     }

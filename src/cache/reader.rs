@@ -58,6 +58,18 @@ impl CacheReader {
     pub fn open(path: impl AsRef<Path>) -> Result<CacheReader> {
         let path = path.as_ref();
         let file = File::open(path).map_err(|e| Error::io("cannot open cache", path, e))?;
+        let r = Self::from_file(&file, path)?;
+        mark_used(&file);
+        Ok(r)
+    }
+
+    /// Opens a cache file like `open`, for inspection: the file's access time is
+    /// left as it was (where permitted), so looking at a cache does not count as
+    /// using it.
+    pub fn inspect(path: impl AsRef<Path>) -> Result<CacheReader> {
+        let path = path.as_ref();
+        let file = super::inventory::open_noatime(path)
+            .map_err(|e| Error::io("cannot open cache", path, e))?;
         Self::from_file(&file, path)
     }
 
@@ -354,6 +366,25 @@ impl CacheReader {
         }
         self.trimmed_to = end;
     }
+}
+
+/// Records that the cache was used: sets its atime to now (mtime untouched), so
+/// `cache_cli prune` can evict the least recently used caches even on filesystems
+/// mounted `relatime`/`noatime`. Best effort: a read-only file simply keeps its atime.
+fn mark_used(file: &File) {
+    use std::os::unix::io::AsRawFd;
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_NOW,
+        },
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+    ];
+    // SAFETY: futimens on a descriptor we own, with a two-element array as required.
+    let _ = unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
 }
 
 /// Splits a frame at the start of `region` into (offset of the wire bytes, wire length).

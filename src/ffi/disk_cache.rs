@@ -127,7 +127,7 @@ pub unsafe extern "C" fn harmonics_disk_cache_new(
         write_out(
             out,
             "out",
-            HarmonicsProducer::new(ProducerKind::DiskCache(p)).into_raw(),
+            HarmonicsProducer::new(ProducerKind::DiskCache(Box::new(p))).into_raw(),
         )
     })
 }

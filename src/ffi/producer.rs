@@ -17,7 +17,7 @@ use crate::{CsvProducer, DiskCacheProducer};
 
 /// The producers a handle can hold. Typed variants give access to kind-specific calls.
 pub(crate) enum ProducerKind {
-    DiskCache(DiskCacheProducer),
+    DiskCache(Box<DiskCacheProducer>),
     Any(Box<dyn Producer>),
 }
 

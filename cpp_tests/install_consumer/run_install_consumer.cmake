@@ -1,0 +1,89 @@
+# ctest test install_consumer (cmake -P): installs the build tree into a scratch prefix,
+# then builds and runs this directory's consumer two ways against that prefix:
+#   1. a CMake project: find_package(harmonics_dataset CONFIG REQUIRED) + harmonics::dataset
+#      (and harmonics::dataset_static);
+#   2. a plain compiler command from `pkg-config --cflags --libs harmonics_dataset`.
+# Each consumer runs twice: the first run creates its cache, the second reuses it.
+#
+# Inputs (-D): HD_BUILD_DIR HD_CONFIG HD_CONSUMER_SOURCE HD_WORK_DIR HD_GENERATOR
+#              HD_CXX_COMPILER HD_LIBDIR
+
+function(run_step what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "install_consumer: ${what} failed (${rc})\n${out}\n${err}")
+  endif()
+  set(step_output "${out}" PARENT_SCOPE)
+endfunction()
+
+set(prefix "${HD_WORK_DIR}/prefix")
+file(REMOVE_RECURSE "${HD_WORK_DIR}")
+file(MAKE_DIRECTORY "${HD_WORK_DIR}")
+
+set(config_args "")
+if(HD_CONFIG)
+  set(config_args --config "${HD_CONFIG}")
+endif()
+run_step("cmake --install" "${CMAKE_COMMAND}" --install "${HD_BUILD_DIR}" --prefix "${prefix}" ${config_args})
+
+foreach(f "${HD_LIBDIR}/libharmonics_dataset.so" "${HD_LIBDIR}/libharmonics_dataset.a"
+          include/harmonics_dataset.h include/harmonics/dataset.hpp
+          "${HD_LIBDIR}/cmake/harmonics_dataset/harmonics_datasetConfig.cmake"
+          "${HD_LIBDIR}/cmake/harmonics_dataset/harmonics_datasetConfigVersion.cmake"
+          "${HD_LIBDIR}/pkgconfig/harmonics_dataset.pc")
+  if(NOT EXISTS "${prefix}/${f}")
+    message(FATAL_ERROR "install_consumer: ${f} was not installed")
+  endif()
+endforeach()
+
+set(expected_records "record 0: 0.5 1\nrecord 1: 2 3\nrecord 2: 4 5.25\n")
+
+# run_consumer(<label> <cache dir> <command>...): runs it twice, checks both outputs.
+function(run_consumer label cache_dir)
+  foreach(round created reused)
+    run_step("${label} (${round} run)" "${CMAKE_COMMAND}" -E env "HARMONICS_CACHE_DIR=${cache_dir}" ${ARGN})
+    if(NOT step_output STREQUAL "${expected_records}cache ${round}\n")
+      message(FATAL_ERROR "install_consumer: ${label} printed\n${step_output}\nexpected\n"
+                          "${expected_records}cache ${round}")
+    endif()
+  endforeach()
+  message(STATUS "${label}: 3 records cached and read back")
+endfunction()
+
+# 1. find_package()
+set(build "${HD_WORK_DIR}/build")
+set(build_type_args "")
+if(HD_CONFIG)
+  set(build_type_args "-DCMAKE_BUILD_TYPE=${HD_CONFIG}")
+endif()
+run_step("configuring the find_package consumer"
+  "${CMAKE_COMMAND}" -S "${HD_CONSUMER_SOURCE}" -B "${build}" -G "${HD_GENERATOR}"
+  "-DCMAKE_PREFIX_PATH=${prefix}" "-DCMAKE_CXX_COMPILER=${HD_CXX_COMPILER}" ${build_type_args})
+run_step("building the find_package consumer" "${CMAKE_COMMAND}" --build "${build}" ${config_args})
+set(exe_dir "${build}")
+if(EXISTS "${build}/${HD_CONFIG}/consumer")  # multi-config generators
+  set(exe_dir "${build}/${HD_CONFIG}")
+endif()
+run_consumer("find_package consumer (harmonics::dataset)" "${HD_WORK_DIR}/cache-shared" "${exe_dir}/consumer")
+run_consumer("find_package consumer (harmonics::dataset_static)" "${HD_WORK_DIR}/cache-static"
+             "${exe_dir}/consumer_static")
+
+# 2. pkg-config
+find_program(PKG_CONFIG_EXECUTABLE NAMES pkg-config pkgconf)
+if(NOT PKG_CONFIG_EXECUTABLE)
+  message(FATAL_ERROR "install_consumer: pkg-config not found (apt-get install pkg-config)")
+endif()
+set(ENV{PKG_CONFIG_PATH} "${prefix}/${HD_LIBDIR}/pkgconfig")
+run_step("pkg-config --cflags --libs harmonics_dataset"
+  "${PKG_CONFIG_EXECUTABLE}" --cflags --libs harmonics_dataset)
+string(STRIP "${step_output}" pc_flags)
+separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+message(STATUS "pkg-config flags: ${pc_flags}")
+set(pc_exe "${HD_WORK_DIR}/consumer_pkgconfig")
+run_step("compiling the pkg-config consumer"
+  "${HD_CXX_COMPILER}" -std=c++17 -Wall -Wextra -Werror "${HD_CONSUMER_SOURCE}/main.cpp" -o "${pc_exe}"
+  ${pc_flags})
+run_consumer("pkg-config consumer" "${HD_WORK_DIR}/cache-pkgconfig"
+             "LD_LIBRARY_PATH=${prefix}/${HD_LIBDIR}" "${pc_exe}")
+
+message("install_consumer: find_package and pkg-config consumers passed")

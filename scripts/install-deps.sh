@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, whatever a fresh machine lacks for the build,
+# the tests, the demo and the benchmarks. Does nothing when all is present.
+set -euo pipefail
+
+missing=()
+need() { # need <package> <test...>
+    local pkg=$1; shift
+    if ! "$@" >/dev/null 2>&1; then missing+=("$pkg"); fi
+}
+need cmake          command -v cmake
+need libgtest-dev   test -e /usr/include/gtest/gtest.h
+need nginx-light    test -x /usr/sbin/nginx
+need valgrind       command -v valgrind
+need pkg-config     command -v pkg-config
+need curl           command -v curl
+need g++            command -v g++
+need python3        command -v python3
+
+if ((${#missing[@]} == 0)); then
+    exit 0
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+if [[ $(id -u) -ne 0 ]]; then
+    SUDO=sudo
+else
+    SUDO=
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# nginx-light's package starts a system nginx on port 80; the tests start their own.
+if command -v systemctl >/dev/null 2>&1; then $SUDO systemctl stop nginx 2>/dev/null || true; fi
+$SUDO service nginx stop >/dev/null 2>&1 || true

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The test command (README.md; .ci/run calls exactly this).
+# Installs what a fresh machine lacks, then runs every suite: cargo test (Rust unit,
+# end-to-end, reliability, HTTP against in-process servers and a real nginx), the
+# CMake build with ctest (GoogleTest suites, the C99 test, valgrind runs, header
+# checks, install consumer), and checks that the committed C header is fresh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/install-deps.sh
+
+step() { printf '\n==> %s\n' "$*"; }
+start=$SECONDS
+
+step "cargo test"
+cargo test --locked
+
+step "cmake build + ctest"
+cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug >/dev/null
+cmake --build build/test -j2
+ctest --test-dir build/test --output-on-failure -j2
+
+if [[ -e .git ]]; then
+    step "the committed C header is what cbindgen generates"
+    git diff --exit-code -- include/
+fi
+
+step "all tests passed in $((SECONDS - start)) s"

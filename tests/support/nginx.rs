@@ -1,0 +1,393 @@
+//! A real nginx (Debian's `nginx-light`) started by a test on a free loopback port,
+//! in its own temporary directory with its own configuration, logs and document
+//! root; killed when the handle is dropped. Each test starts its own server, so
+//! tests share nothing and need no lock.
+//!
+//! The access log records, per request, the headers that matter to the HTTP
+//! producer (Range, If-Range, If-None-Match, If-Modified-Since, Accept-Encoding)
+//! and what nginx did about them (status, body bytes, gzip ratio, Content-Encoding,
+//! Transfer-Encoding, ETag), one tab-separated line each; [`Nginx::access_log`]
+//! parses it.
+//!
+//! Document root layout (all the same files under `www/`):
+//! - `/…`           gzip on for `application/octet-stream` (`.bin`), ETag on;
+//! - `/identity/…`  gzip off (so Range requests are honoured: nginx never serves a
+//!   byte range of a gzipped response);
+//! - `/noranges/…`  gzip off and `max_ranges 0` (a server without Range support);
+//! - `/error500/…`  always HTTP 500;
+//! - `/moved/X`     a 302 redirect to `/X`.
+
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+/// Where nginx is looked for; `HARMONICS_NGINX` overrides.
+const NGINX_BIN: &str = "/usr/sbin/nginx";
+
+/// How long startup may take before the harness gives up with nginx's error log.
+/// (A harness guard against a hung child, not a limit on the behaviour under test.)
+const STARTUP_GUARD: Duration = Duration::from_secs(20);
+
+/// Fields of the access log line, in order (see `log_format` in the config).
+const LOG_FIELDS: &[&str] = &[
+    "$request",
+    "$status",
+    "$http_range",
+    "$http_if_range",
+    "$http_if_none_match",
+    "$http_if_modified_since",
+    "$http_accept_encoding",
+    "$body_bytes_sent",
+    "$gzip_ratio",
+    "$sent_http_content_encoding",
+    "$sent_http_transfer_encoding",
+    "$sent_http_etag",
+];
+
+/// One parsed access-log line. Absent values are `None` (nginx writes `-`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    /// `GET /path HTTP/1.1`
+    pub request: String,
+    pub status: u16,
+    pub range: Option<String>,
+    pub if_range: Option<String>,
+    pub if_none_match: Option<String>,
+    pub if_modified_since: Option<String>,
+    pub accept_encoding: Option<String>,
+    pub body_bytes_sent: u64,
+    pub gzip_ratio: Option<String>,
+    pub content_encoding: Option<String>,
+    pub transfer_encoding: Option<String>,
+    pub etag: Option<String>,
+}
+
+impl LogLine {
+    /// The request path (second word of the request line).
+    pub fn path(&self) -> &str {
+        self.request.split(' ').nth(1).unwrap_or("")
+    }
+
+    /// The first byte of a `Range: bytes=N-` request, if any.
+    pub fn range_start(&self) -> Option<u64> {
+        parse_range_start(self.range.as_deref()?)
+    }
+}
+
+/// `bytes=N-` or `bytes=N-M` → N.
+pub fn parse_range_start(value: &str) -> Option<u64> {
+    let spec = value.trim().strip_prefix("bytes=")?;
+    spec.split('-').next()?.trim().parse().ok()
+}
+
+pub struct Nginx {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+impl Nginx {
+    /// Starts nginx on a free 127.0.0.1 port and waits until it accepts connections.
+    ///
+    /// Panics (never skips) when nginx is not installed: the HTTP tests are part of
+    /// the suite, and CI installs `nginx-light`.
+    pub fn start() -> Nginx {
+        let bin = nginx_binary();
+        let dir = tempfile::Builder::new()
+            .prefix("hd-nginx.")
+            .tempdir()
+            .expect("cannot create a temp dir for nginx");
+        std::fs::create_dir_all(dir.path().join("www")).unwrap();
+        std::fs::create_dir_all(dir.path().join("temp")).unwrap();
+        // The port is found by binding port 0 and releasing it; another process may
+        // grab it in between, so a failed bind is retried on a new port.
+        let mut last_error = String::new();
+        for _attempt in 0..5 {
+            let port = free_port();
+            let conf = dir.path().join("nginx.conf");
+            std::fs::write(&conf, config(dir.path(), port)).unwrap();
+            let _ = std::fs::remove_file(dir.path().join("error.log"));
+            let mut child = Command::new(&bin)
+                .arg("-p")
+                .arg(dir.path())
+                .arg("-e")
+                .arg(dir.path().join("error.log"))
+                .arg("-c")
+                .arg(&conf)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+            match wait_ready(&mut child, port, dir.path()) {
+                Ok(()) => {
+                    return Nginx {
+                        dir,
+                        port,
+                        child: Some(child),
+                    }
+                }
+                Err(e) => {
+                    last_error = e;
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+            }
+        }
+        panic!("nginx did not start: {last_error}");
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn host(&self) -> &'static str {
+        "127.0.0.1"
+    }
+
+    /// `http://127.0.0.1:PORT{path}`
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The document root.
+    pub fn www(&self) -> PathBuf {
+        self.dir.path().join("www")
+    }
+
+    /// The server's own directory (config, logs, document root).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Publishes `bytes` as `www/<name>` atomically (write beside, then rename), so
+    /// nginx never serves a half-written file. Returns the file's path.
+    pub fn publish(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        publish_file(&self.www(), name, bytes, None)
+    }
+
+    /// Like [`publish`](Self::publish), with the file's modification time set, which
+    /// nginx turns into Last-Modified and the ETag (`"mtime-size"`).
+    pub fn publish_with_mtime(&self, name: &str, bytes: &[u8], mtime: SystemTime) -> PathBuf {
+        publish_file(&self.www(), name, bytes, Some(mtime))
+    }
+
+    /// Every access-log line written so far.
+    pub fn access_log(&self) -> Vec<LogLine> {
+        let text = std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default();
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| parse_log_line(l).unwrap_or_else(|| panic!("bad access log line: {l:?}")))
+            .collect()
+    }
+
+    /// Access-log lines for one request path.
+    pub fn requests_for(&self, path: &str) -> Vec<LogLine> {
+        self.access_log()
+            .into_iter()
+            .filter(|l| l.path() == path)
+            .collect()
+    }
+
+    /// Waits until the access log satisfies `done` (nginx writes a line when it
+    /// finalises a request, which can be a moment after the client has everything),
+    /// then returns it. Panics with the log after a generous guard.
+    pub fn wait_log(&self, what: &str, done: impl Fn(&[LogLine]) -> bool) -> Vec<LogLine> {
+        let started = Instant::now();
+        loop {
+            let log = self.access_log();
+            if done(&log) {
+                return log;
+            }
+            if started.elapsed() > STARTUP_GUARD {
+                panic!("access log never showed {what}: {log:#?}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// nginx's error log (for failure messages).
+    pub fn error_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("error.log")).unwrap_or_default()
+    }
+
+    /// Kills nginx and waits for it; the port refuses connections afterwards.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Atomically replaces `dir/name` with `bytes` (and `mtime`, if given); usable
+/// from any thread (e.g. a proxy hook) with just the document root.
+pub fn publish_file(dir: &Path, name: &str, bytes: &[u8], mtime: Option<SystemTime>) -> PathBuf {
+    let path = dir.join(name);
+    let tmp = dir.join(format!(".{name}.publishing"));
+    let mut f = std::fs::File::create(&tmp).unwrap();
+    f.write_all(bytes).unwrap();
+    if let Some(t) = mtime {
+        f.set_modified(t).unwrap();
+    }
+    f.sync_all().unwrap();
+    drop(f);
+    std::fs::rename(&tmp, &path).unwrap();
+    path
+}
+
+fn nginx_binary() -> PathBuf {
+    let bin = std::env::var_os("HARMONICS_NGINX")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(NGINX_BIN));
+    if !bin.exists() {
+        panic!(
+            "nginx is required by the HTTP tests and was not found at {} \
+             (install it with `apt-get install -y nginx-light`, or point \
+             HARMONICS_NGINX at an nginx binary)",
+            bin.display()
+        );
+    }
+    bin
+}
+
+/// Polls the port until nginx accepts, or reports why it exited.
+fn wait_ready(child: &mut Child, port: u16, dir: &Path) -> Result<(), String> {
+    let error_log = || std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut stderr);
+            }
+            return Err(format!(
+                "nginx exited with {status}: {stderr}{}",
+                error_log()
+            ));
+        }
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        if started.elapsed() > STARTUP_GUARD {
+            return Err(format!(
+                "nginx not accepting on port {port} after {STARTUP_GUARD:?}: {}",
+                error_log()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().unwrap().port()
+}
+
+fn config(dir: &Path, port: u16) -> String {
+    let d = dir.display();
+    let fields = LOG_FIELDS.join("\t");
+    format!(
+        r#"daemon off;
+master_process off;
+pid {d}/nginx.pid;
+error_log {d}/error.log info;
+events {{
+    worker_connections 256;
+}}
+http {{
+    log_format harness "{fields}";
+    access_log {d}/access.log harness;
+    client_body_temp_path {d}/temp/body;
+    proxy_temp_path {d}/temp/proxy;
+    fastcgi_temp_path {d}/temp/fastcgi;
+    uwsgi_temp_path {d}/temp/uwsgi;
+    scgi_temp_path {d}/temp/scgi;
+    types {{
+        application/octet-stream bin cache;
+    }}
+    default_type application/octet-stream;
+    gzip on;
+    gzip_types application/octet-stream;
+    gzip_min_length 1;
+    etag on;
+    server {{
+        listen 127.0.0.1:{port};
+        root {d}/www;
+        location /identity/ {{
+            alias {d}/www/;
+            gzip off;
+        }}
+        location /noranges/ {{
+            alias {d}/www/;
+            gzip off;
+            max_ranges 0;
+        }}
+        location /error500/ {{
+            return 500;
+        }}
+        location /moved/ {{
+            rewrite ^/moved/(.*)$ /$1 redirect;
+        }}
+    }}
+}}
+"#
+    )
+}
+
+fn parse_log_line(line: &str) -> Option<LogLine> {
+    let f: Vec<&str> = line.split('\t').collect();
+    if f.len() != LOG_FIELDS.len() {
+        return None;
+    }
+    let opt = |s: &str| (s != "-").then(|| unescape(s));
+    Some(LogLine {
+        request: unescape(f[0]),
+        status: f[1].parse().ok()?,
+        range: opt(f[2]),
+        if_range: opt(f[3]),
+        if_none_match: opt(f[4]),
+        if_modified_since: opt(f[5]),
+        accept_encoding: opt(f[6]),
+        body_bytes_sent: f[7].parse().ok()?,
+        gzip_ratio: opt(f[8]),
+        content_encoding: opt(f[9]),
+        transfer_encoding: opt(f[10]),
+        etag: opt(f[11]),
+    })
+}
+
+/// Undoes nginx's log escaping (`"` and bytes outside printable ASCII as `\xNN`).
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 4 <= b.len() && b[i + 1] == b'x' {
+            let hex = std::str::from_utf8(&b[i + 2..i + 4]).unwrap_or("");
+            if let Ok(v) = u8::from_str_radix(hex, 16) {
+                out.push(v);
+                i += 4;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
