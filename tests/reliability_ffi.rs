@@ -11,6 +11,7 @@ use std::ptr::{null, null_mut};
 
 use harmonics_dataset::ffi::disk_cache::*;
 use harmonics_dataset::ffi::error::*;
+use harmonics_dataset::ffi::http::*;
 use harmonics_dataset::ffi::producer::*;
 use harmonics_dataset::ffi::tensor::*;
 use harmonics_dataset::ffi::{
@@ -99,6 +100,39 @@ struct Live {
     _dir: tempfile::TempDir,
     cache_name: std::ffi::CString,
     csv_path: std::ffi::CString,
+    /// A dataset URL served by `serve_one_record` on 127.0.0.1.
+    url: std::ffi::CString,
+    port: u16,
+}
+
+/// A minimal HTTP/1.1 server on 127.0.0.1 answering every request with one record.
+fn serve_one_record() -> u16 {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let body = harmonics_dataset::Tensor::from_f32(&[1.0, 2.0])
+        .to_wire()
+        .unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut c) = conn else { continue };
+            let mut req = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                match c.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = c.write_all(head.as_bytes());
+            let _ = c.write_all(&body);
+        }
+    });
+    port
 }
 
 fn live() -> Live {
@@ -125,6 +159,8 @@ fn live() -> Live {
             OK
         );
     }
+    let port = serve_one_record();
+    let url = std::ffi::CString::new(format!("http://127.0.0.1:{port}/data.bin")).unwrap();
     Live {
         csv,
         cache,
@@ -132,6 +168,8 @@ fn live() -> Live {
         _dir: dir,
         cache_name,
         csv_path,
+        url,
+        port,
     }
 }
 
@@ -164,6 +202,23 @@ fn cases(l: &Live) -> Vec<Case> {
     let (csv, cache, tensor) = (l.csv as *const _, l.cache as *const _, l.tensor as *const _);
     let name = l.cache_name.as_ptr();
     let path = l.csv_path.as_ptr();
+    let url = l.url.as_ptr();
+    let port = l.port;
+    let host = c"127.0.0.1".as_ptr();
+    let dpath = c"/data.bin".as_ptr();
+    // Accepted nulls of the HTTP constructors download for real: the record must arrive.
+    let fetched = |st: HarmonicsStatus, p: *mut HarmonicsProducer| {
+        if st == HarmonicsStatus::Ok {
+            let mut n = 0usize;
+            // SAFETY: `p` is the live handle just created.
+            unsafe {
+                assert_eq!(harmonics_producer_size(p, &mut n), HarmonicsStatus::Ok);
+                harmonics_producer_free(p);
+            }
+            assert_eq!(n, 1);
+        }
+        s(st)
+    };
     let cbs = HarmonicsProducerCallbacks {
         userdata: null_mut(),
         next: Some(cb_next),
@@ -433,6 +488,157 @@ fn cases(l: &Live) -> Vec<Case> {
             case("harmonics_wire_read", "out", Refused, || {
                 s(harmonics_wire_read(Some(cb_read), null_mut(), null_mut()))
             }),
+            case("harmonics_http_options_default", "out", Accepted, || {
+                harmonics_http_options_default(null_mut());
+                None
+            }),
+            case("harmonics_http_producer_new", "host", Refused, move || {
+                s(harmonics_http_producer_new(
+                    null(),
+                    port,
+                    dpath,
+                    null(),
+                    &mut null_mut(),
+                ))
+            }),
+            case("harmonics_http_producer_new", "path", Accepted, move || {
+                let mut out = null_mut();
+                fetched(
+                    harmonics_http_producer_new(host, port, null(), null(), &mut out),
+                    out,
+                )
+            }),
+            case("harmonics_http_producer_new", "opts", Accepted, move || {
+                let mut out = null_mut();
+                fetched(
+                    harmonics_http_producer_new(host, port, dpath, null(), &mut out),
+                    out,
+                )
+            }),
+            case("harmonics_http_producer_new", "out", Refused, move || {
+                s(harmonics_http_producer_new(
+                    host,
+                    port,
+                    dpath,
+                    null(),
+                    null_mut(),
+                ))
+            }),
+            case(
+                "harmonics_http_producer_from_url",
+                "url",
+                Refused,
+                move || {
+                    s(harmonics_http_producer_from_url(
+                        null(),
+                        null(),
+                        &mut null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_http_producer_from_url",
+                "opts",
+                Accepted,
+                move || {
+                    let mut out = null_mut();
+                    fetched(harmonics_http_producer_from_url(url, null(), &mut out), out)
+                },
+            ),
+            case(
+                "harmonics_http_producer_from_url",
+                "out",
+                Refused,
+                move || s(harmonics_http_producer_from_url(url, null(), null_mut())),
+            ),
+            case(
+                "harmonics_async_http_producer_new",
+                "host",
+                Refused,
+                move || {
+                    s(harmonics_async_http_producer_new(
+                        null(),
+                        port,
+                        dpath,
+                        null(),
+                        &mut null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_async_http_producer_new",
+                "path",
+                Accepted,
+                move || {
+                    let mut out = null_mut();
+                    fetched(
+                        harmonics_async_http_producer_new(host, port, null(), null(), &mut out),
+                        out,
+                    )
+                },
+            ),
+            case(
+                "harmonics_async_http_producer_new",
+                "opts",
+                Accepted,
+                move || {
+                    let mut out = null_mut();
+                    fetched(
+                        harmonics_async_http_producer_new(host, port, dpath, null(), &mut out),
+                        out,
+                    )
+                },
+            ),
+            case(
+                "harmonics_async_http_producer_new",
+                "out",
+                Refused,
+                move || {
+                    s(harmonics_async_http_producer_new(
+                        host,
+                        port,
+                        dpath,
+                        null(),
+                        null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_async_http_producer_from_url",
+                "url",
+                Refused,
+                move || {
+                    s(harmonics_async_http_producer_from_url(
+                        null(),
+                        null(),
+                        &mut null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_async_http_producer_from_url",
+                "opts",
+                Accepted,
+                move || {
+                    let mut out = null_mut();
+                    fetched(
+                        harmonics_async_http_producer_from_url(url, null(), &mut out),
+                        out,
+                    )
+                },
+            ),
+            case(
+                "harmonics_async_http_producer_from_url",
+                "out",
+                Refused,
+                move || {
+                    s(harmonics_async_http_producer_from_url(
+                        url,
+                        null(),
+                        null_mut(),
+                    ))
+                },
+            ),
         ]
     }
 }
