@@ -6,6 +6,7 @@
 # example reads the same caches, and `tools/cache_cli list` shows them.
 #
 # DEMO_RECORDS / DEMO_ELEMENTS size the dataset (default 20000 x float32[784], 63 MB).
+# DEMO_PROFILE=debug reuses the debug build (the test run uses it as a smoke test).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -19,9 +20,17 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
 scripts/install-deps.sh
 
-say "building the library, cache_cli and the examples (release)"
-cargo build --release --locked --lib --bin cache_cli --examples
-target="${CARGO_TARGET_DIR:-$root/target}/release"
+profile=${DEMO_PROFILE:-release}
+case $profile in
+    release) cargo_profile=(--release) ;;
+    debug) cargo_profile=() ;;
+    *) echo "demo: DEMO_PROFILE must be release or debug" >&2; exit 2 ;;
+esac
+export HARMONICS_CLI_PROFILE=$profile
+
+say "building the library, cache_cli and the examples ($profile)"
+cargo build "${cargo_profile[@]}" --locked --lib --bin cache_cli --examples
+target="${CARGO_TARGET_DIR:-$root/target}/$profile"
 g++ -std=c++17 -O2 -Wall -Wextra -Werror -I include examples/training_loop.cpp \
     -L "$target" -lharmonics_dataset -Wl,-rpath,"$target" -o "$target/training_loop_cpp"
 

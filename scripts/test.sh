@@ -14,6 +14,13 @@ start=$SECONDS
 
 step "cargo test"
 cargo test --locked
+mkdir -p build
+
+step "the demo, small and on the debug build: the second run must be served from the cache"
+DEMO_PROFILE=debug DEMO_RECORDS=2000 scripts/demo.sh | tee build/demo.log
+awk '/run 2: from the cache/ { second = 1 }
+     second && /train.cache: reused \(read from the cache\)/ { ok = 1 }
+     END { if (!ok) print "demo: the second run was not served from the cache"; exit !ok }' build/demo.log
 
 step "cmake build + ctest"
 cmake -S . -B build/test -DCMAKE_BUILD_TYPE=Debug >/dev/null
