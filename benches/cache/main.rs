@@ -24,9 +24,9 @@ struct Row {
     fig: &'static str,
     subject: String,
     baseline: String,
-    /// Per-round seconds (or KiB for memory rows).
-    base: Vec<f64>,
-    subj: Vec<f64>,
+    /// Per-round (seconds, CPU seconds) (or (KiB, NaN) for memory rows).
+    base: Vec<Sample>,
+    subj: Vec<Sample>,
     unit: &'static str,
     records: u64,
     bytes: u64,
@@ -54,19 +54,36 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
+/// (measured value, CPU seconds of this process and its children, NaN when n/a).
+type Sample = (f64, f64);
+
 impl Row {
     fn ratios(&self) -> Vec<f64> {
         self.subj
             .iter()
             .zip(&self.base)
-            .map(|(s, b)| s / b)
+            .map(|(s, b)| s.0 / b.0)
             .collect()
+    }
+    fn cpu_ratios(&self) -> Vec<f64> {
+        self.subj
+            .iter()
+            .zip(&self.base)
+            .map(|(s, b)| s.1 / b.1)
+            .filter(|r| r.is_finite())
+            .collect()
+    }
+    fn base_values(&self) -> Vec<f64> {
+        self.base.iter().map(|s| s.0).collect()
+    }
+    fn subj_values(&self) -> Vec<f64> {
+        self.subj.iter().map(|s| s.0).collect()
     }
     fn met(&self) -> bool {
         let r = median(&self.ratios());
         match self.target {
             Target::Ratio(x) => r <= x,
-            Target::Below(x, _) => median(&self.subj) < x,
+            Target::Below(x, _) => median(&self.subj_values()) < x,
             Target::Near(x) => (r - 1.0).abs() <= x,
         }
     }
@@ -75,7 +92,13 @@ impl Row {
         let (lo, hi) = r
             .iter()
             .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-        let (bm, sm) = (median(&self.base), median(&self.subj));
+        let (bm, sm) = (median(&self.base_values()), median(&self.subj_values()));
+        let cpu = self.cpu_ratios();
+        let cpu = if cpu.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{:.3}", median(&cpu))
+        };
         let fmt = |v: f64| match self.unit {
             "s" if v < 0.1 => format!("{:.3} ms", v * 1e3),
             "s" => format!("{v:.3} s"),
@@ -98,7 +121,7 @@ impl Row {
             Target::Near(x) => format!("ratio 1 +- {x}"),
         };
         println!(
-            "| {} | {} | {} | {} | {} | {:.3} ({:.3}-{:.3}) | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {:.3} ({:.3}-{:.3}) | {} | {} | {} | {} |",
             self.fig,
             self.baseline,
             fmt(bm),
@@ -107,6 +130,7 @@ impl Row {
             median(&r),
             lo,
             hi,
+            cpu,
             rate,
             target,
             if self.met() { "met" } else { "MISSED" }
@@ -116,26 +140,42 @@ impl Row {
 
 fn print_table(rows: &[Row], header: &str) {
     println!("\n{header}");
-    println!("| fig | baseline | baseline median | subject | subject median | ratio median (min-max) | subject throughput | target | |");
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("| fig | baseline | baseline median | subject | subject median | ratio median (min-max) | CPU-time ratio | subject throughput | target | |");
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         r.print();
     }
 }
 
-fn timed(f: impl FnOnce() -> R<()>) -> R<f64> {
-    let t = Instant::now();
+/// Wall seconds and CPU seconds (user + system, of this process and of the children
+/// it waited for) spent in `f`. CPU time is printed beside the wall ratio because
+/// this machine is shared: a run-queue wait stretches wall time but not CPU time.
+fn timed(f: impl FnOnce() -> R<()>) -> R<Sample> {
+    let (c0, t) = (cpu_seconds(), Instant::now());
     f()?;
-    Ok(t.elapsed().as_secs_f64())
+    Ok((t.elapsed().as_secs_f64(), cpu_seconds() - c0))
+}
+
+fn cpu_seconds() -> f64 {
+    let mut total = 0.0;
+    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
+        // SAFETY: rusage is plain data, filled by the kernel.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        unsafe { libc::getrusage(who, &mut ru) };
+        for tv in [ru.ru_utime, ru.ru_stime] {
+            total += tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6;
+        }
+    }
+    total
 }
 
 /// Alternates baseline and subject for `rounds` rounds; each closure returns the
 /// measured value of its run.
 fn interleave(
     rounds: usize,
-    mut base: impl FnMut() -> R<f64>,
-    mut subj: impl FnMut() -> R<f64>,
-) -> R<(Vec<f64>, Vec<f64>)> {
+    mut base: impl FnMut() -> R<Sample>,
+    mut subj: impl FnMut() -> R<Sample>,
+) -> R<(Vec<Sample>, Vec<Sample>)> {
     let (mut b, mut s) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         b.push(base()?);
@@ -428,12 +468,13 @@ fn run(a: Args) -> R<()> {
             let p = path.display().to_string();
             cat(&path)?;
             let maxrss = std::cell::Cell::new(0u64);
-            let child = |args: &[&str]| -> R<f64> {
+            let child = |args: &[&str]| -> R<Sample> {
                 let mut argv = vec!["--role".to_string()];
                 argv.extend(args.iter().map(|s| s.to_string()));
                 let (out, ru_maxrss) = child_peak_rss(&exe, &argv)?;
                 maxrss.set(maxrss.get().max(ru_maxrss));
-                Ok(field(&out, "hwm_kib=").ok_or(format!("child said {out:?}"))? as f64)
+                let kib = field(&out, "hwm_kib=").ok_or(format!("child said {out:?}"))?;
+                Ok((kib as f64, f64::NAN))
             };
             let ns = n.to_string();
             let (b, s) = interleave(
