@@ -105,7 +105,7 @@ impl Row {
             "KiB" => format!("{:.1} MiB", v / 1024.0),
             u => format!("{v:.3} {u}"),
         };
-        let rate = if self.unit == "s" && sm > 0.0 {
+        let rate = if self.unit == "s" && sm > 0.0 && self.records > 0 {
             format!(
                 "{:.0} rec/s, {:.0} MB/s (base {:.0} MB/s)",
                 self.records as f64 / sm,
@@ -117,7 +117,7 @@ impl Row {
         };
         let target = match self.target {
             Target::Ratio(x) => format!("ratio <= {x}"),
-            Target::Below(x, what) => format!("{what} < {x}"),
+            Target::Below(x, what) => format!("{what} < {}", fmt(x)),
             Target::Near(x) => format!("ratio 1 +- {x}"),
         };
         println!(
@@ -402,7 +402,7 @@ fn run(a: Args) -> R<()> {
             records: 0,
             bytes: 0,
             base_bytes: 0,
-            target: Target::Below(0.010, "subject s"),
+            target: Target::Below(0.010, "subject"),
         });
         if !a.keep {
             let _ = std::fs::remove_file(&big);
@@ -457,7 +457,7 @@ fn run(a: Args) -> R<()> {
     // 3. peak RSS iterating B-shaped caches of 1 GB and 2 GB, in child processes.
     if want(3) {
         for (gb, n) in [(1, n_b), (2, 2 * n_b)] {
-            eprintln!("bench: figure 3 (peak RSS iterating {gb} GB x scale)");
+            eprintln!("bench: figure 3 (peak RSS iterating {gb} GB x {})", a.scale);
             let path = dir.join(format!("rss-{gb}.cache"));
             if gb == 1 && path_b.exists() {
                 std::fs::rename(&path_b, &path)?;
