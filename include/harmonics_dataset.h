@@ -117,6 +117,23 @@ typedef struct HarmonicsCacheOutcome {
   uint64_t to;
 } HarmonicsCacheOutcome;
 
+// Options of the HTTP producers; fill with `harmonics_http_options_default` first.
+typedef struct HarmonicsHttpOptions {
+  // Keep the dataset in a persistent cache file (needs `cache_path`).
+  bool cache;
+  // Cache file (relative: under `$HARMONICS_CACHE_DIR`); NULL or "" for none.
+  const char *cache_path;
+  // Every record must share the first record's dtype and shape.
+  bool validate;
+  // Revalidate an existing cache with a conditional GET instead of trusting it.
+  bool revalidate;
+  uint32_t connect_timeout_ms;
+  // Longest wait for the response head or any read of the body.
+  uint32_t read_timeout_ms;
+  // Further attempts after a transport failure or a 5xx (exponential backoff).
+  uint32_t retries;
+} HarmonicsHttpOptions;
+
 // A borrowed tensor. Who owns the memory and for how long is said by the function
 // that fills it in; the view itself owns nothing.
 typedef struct HarmonicsTensorView {
@@ -198,6 +215,42 @@ const char *harmonics_status_name(uint32_t status);
 // # Safety
 // `message` is null or a NUL-terminated string.
 void harmonics_callback_error(const char *message);
+
+// Writes the default options into `*out` (cache on, no cache path, 10 s connect
+// timeout, 30 s read timeout, 3 retries).
+//
+// # Safety
+// `out` is null (ignored) or writable.
+void harmonics_http_options_default(struct HarmonicsHttpOptions *out);
+
+// Downloads `http://host:port/path` (into the cache when `opts` has a cache path;
+// offline-first: a valid cache is used without a request). `path` NULL means "/",
+// `opts` NULL means the defaults. On failure `*out` is untouched.
+//
+// # Safety
+// `host` and `path` are null or NUL-terminated; `opts` is null or readable; `out` is
+// writable.
+HarmonicsStatus harmonics_http_producer_new(const char *host, uint16_t port, const char *path, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
+
+// Like `harmonics_http_producer_new`, for any `http://` or `https://` URL.
+//
+// # Safety
+// `url` is NUL-terminated; `opts` is null or readable; `out` is writable.
+HarmonicsStatus harmonics_http_producer_from_url(const char *url, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
+
+// Like `harmonics_http_producer_new`, but the download runs in a background thread:
+// `next` returns each record as soon as it has arrived, `size` waits until the count
+// is known, and a background failure is returned by the next call.
+//
+// # Safety
+// As `harmonics_http_producer_new`.
+HarmonicsStatus harmonics_async_http_producer_new(const char *host, uint16_t port, const char *path, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
+
+// Like `harmonics_async_http_producer_new`, for any `http://` or `https://` URL.
+//
+// # Safety
+// As `harmonics_http_producer_from_url`.
+HarmonicsStatus harmonics_async_http_producer_from_url(const char *url, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
 
 // Makes a producer from C callbacks. `source` (may be null) describes the data in
 // cache metadata.

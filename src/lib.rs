@@ -20,5 +20,6 @@ pub mod tensor;
 pub use csv_producer::CsvProducer;
 pub use disk_cache::{CacheOutcome, DiskCacheProducer, TokenFn};
 pub use error::{Error, Result};
+pub use http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
 pub use producer::{Producer, ShapeCheck, VecProducer};
 pub use tensor::{DType, Tensor, TensorRef};

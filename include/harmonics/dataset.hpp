@@ -5,4 +5,5 @@
 #include <harmonics/csv_producer.hpp>
 #include <harmonics/disk_cache_producer.hpp>
 #include <harmonics/error.hpp>
+#include <harmonics/http_producer.hpp>
 #include <harmonics/serialization.hpp>

@@ -8,10 +8,12 @@
 pub mod disk_cache;
 pub mod error;
 mod handle;
+pub mod http;
 pub mod producer;
 pub mod tensor;
 
 pub use disk_cache::{HarmonicsCacheOutcome, HarmonicsCacheOutcomeKind, HarmonicsTokenCallback};
 pub use error::HarmonicsStatus;
+pub use http::HarmonicsHttpOptions;
 pub use producer::{HarmonicsProducer, HarmonicsProducerCallbacks};
 pub use tensor::{HarmonicsDtype, HarmonicsTensor, HarmonicsTensorView};

@@ -1,1 +1,449 @@
-//! HTTP.
+//! HTTP: `HttpProducer` and `AsyncHttpProducer` fetch a dataset by URL into the cache.
+//!
+//! - Offline-first: with `cache` on and a `cache_path`, a valid cache file is used
+//!   without any network request. `revalidate` opts into a conditional GET
+//!   (If-None-Match / If-Modified-Since from the stored ETag / Last-Modified): 304
+//!   keeps the cache, 200 replaces it.
+//! - A download streams the body through the record decoder into a temp file next to
+//!   the cache (under the cache's exclusive lock), renamed into place only when the
+//!   whole body decoded cleanly. Without a persistent cache, the same happens in an
+//!   anonymous temp file (in `$TMPDIR`) that is unlinked once complete: the body is
+//!   never held in memory in any mode.
+//! - Any failure is `Error::Http` naming the URL, and leaves no cache file behind.
+//! - `AsyncHttpProducer` downloads in a background thread and serves each record as
+//!   soon as it has been written and decoded.
+
+mod fetch;
+mod stream;
+
+pub use stream::AsyncHttpProducer;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use reqwest::blocking::Client;
+
+use crate::cache::{resolve_cache_path, CacheLock, CacheReader};
+use crate::disk_cache::warn;
+use crate::error::{Error, Result};
+use crate::producer::{Producer, ShapeCheck};
+use crate::tensor::TensorRef;
+use fetch::{Download, Observer};
+
+/// How an HTTP producer fetches and caches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpOptions {
+    /// Keep the dataset in a persistent cache file (needs `cache_path`). Default true.
+    pub cache: bool,
+    /// Cache file: relative names resolve under `$HARMONICS_CACHE_DIR`, absolute paths
+    /// are used as given. Empty: no persistent cache.
+    pub cache_path: String,
+    /// Every record must share the first record's dtype and shape.
+    pub validate: bool,
+    /// Revalidate an existing cache with a conditional GET instead of trusting it.
+    pub revalidate: bool,
+    /// Default 10 s.
+    pub connect_timeout: Duration,
+    /// Longest wait for the response head or for any read of the body. Default 30 s.
+    pub read_timeout: Duration,
+    /// Further attempts after a transport failure or a 5xx, with exponential backoff;
+    /// a body is resumed with `Range` when the server supports it. Default 3.
+    pub retries: u32,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            cache: true,
+            cache_path: String::new(),
+            validate: false,
+            revalidate: false,
+            connect_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(30),
+            retries: 3,
+        }
+    }
+}
+
+/// Where an HTTP producer's records came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HttpOutcome {
+    /// A valid cache file was used; no request was made (or revalidation could not
+    /// reach the server and the cache was kept, with a warning).
+    FromCache,
+    /// The body was downloaded (into the cache when there is one).
+    Downloaded,
+    /// Revalidation was answered 304: the cache was kept.
+    NotModified,
+}
+
+/// `http://{host}:{port}{path}`, bracketing IPv6 literals and adding a leading '/'.
+pub(crate) fn url_from_parts(host: &str, port: u16, path: &str) -> Result<String> {
+    if host.is_empty() {
+        return Err(Error::InvalidArgument("the host is empty".into()));
+    }
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    };
+    let slash = if path.starts_with('/') { "" } else { "/" };
+    Ok(format!("http://{host}:{port}{slash}{path}"))
+}
+
+/// Checks that `url` is an absolute http(s) URL with a host.
+pub(crate) fn check_url(url: &str) -> Result<String> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| Error::InvalidArgument(format!("invalid URL {url:?}: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::InvalidArgument(format!(
+            "invalid URL {url:?}: only http:// and https:// are supported"
+        )));
+    }
+    if parsed.host_str().map_or(true, str::is_empty) {
+        return Err(Error::InvalidArgument(format!(
+            "invalid URL {url:?}: no host"
+        )));
+    }
+    Ok(url.to_string())
+}
+
+/// What a producer needs to (re)fetch its dataset.
+#[derive(Clone)]
+pub(crate) struct Source {
+    pub url: String,
+    pub opts: HttpOptions,
+    /// The resolved persistent cache file, if any.
+    pub cache_path: Option<PathBuf>,
+    client: Option<Client>,
+}
+
+impl Source {
+    pub fn new(url: &str, opts: HttpOptions) -> Result<Source> {
+        let url = check_url(url)?;
+        let cache_path = if opts.cache && !opts.cache_path.is_empty() {
+            Some(resolve_cache_path(&opts.cache_path)?)
+        } else {
+            None
+        };
+        Ok(Source {
+            url,
+            opts,
+            cache_path,
+            client: None,
+        })
+    }
+
+    fn client(&mut self) -> Result<Client> {
+        if self.client.is_none() {
+            self.client = Some(fetch::build_client(&self.opts).map_err(|e| match e {
+                Error::Http { detail, .. } => Error::Http {
+                    url: self.url.clone(),
+                    detail,
+                },
+                e => e,
+            })?);
+        }
+        Ok(self.client.clone().expect("set above"))
+    }
+
+    /// The existing cache file when it is usable without a request.
+    pub fn cached(&self) -> Result<Option<CacheReader>> {
+        match (&self.cache_path, self.opts.revalidate) {
+            (Some(p), false) => open_valid(p),
+            _ => Ok(None),
+        }
+    }
+
+    /// Opens or fetches the dataset. `damaged`: the cache was found damaged while
+    /// reading, download again whatever the file looks like now.
+    pub fn acquire(
+        &mut self,
+        damaged: bool,
+        obs: &mut dyn Observer,
+        stop: Option<&AtomicBool>,
+    ) -> Result<(CacheReader, HttpOutcome)> {
+        let Some(path) = self.cache_path.clone() else {
+            let client = self.client()?;
+            let tmp = std::env::temp_dir().join("harmonics-http-download");
+            obs.outcome(HttpOutcome::Downloaded);
+            return match fetch::download(&client, &self.url, &self.opts, &tmp, None, obs, stop)? {
+                Download::Complete(w) => Ok((w.finish_anonymous()?, HttpOutcome::Downloaded)),
+                Download::NotModified => unreachable!("no conditional request was made"),
+            };
+        };
+        if !damaged {
+            if let Some(r) = self.cached()? {
+                obs.outcome(HttpOutcome::FromCache);
+                return Ok((r, HttpOutcome::FromCache));
+            }
+        }
+        let _lock = CacheLock::exclusive(&path)?;
+        // Another process may have populated the cache while we waited for the lock.
+        let existing = if damaged { None } else { open_valid(&path)? };
+        let existing = match existing {
+            Some(r) if !self.opts.revalidate => {
+                obs.outcome(HttpOutcome::FromCache);
+                return Ok((r, HttpOutcome::FromCache));
+            }
+            other => other,
+        };
+        let client = self.client()?;
+        let conditional = existing.as_ref().map(|r| r.metadata().clone());
+        let result = fetch::download(
+            &client,
+            &self.url,
+            &self.opts,
+            &path,
+            conditional.as_ref(),
+            obs,
+            stop,
+        );
+        match (result, existing) {
+            (Ok(Download::NotModified), Some(r)) => Ok((r, HttpOutcome::NotModified)),
+            (Ok(Download::NotModified), None) => unreachable!("no conditional request was made"),
+            (Ok(Download::Complete(w)), _) => {
+                w.finish()?;
+                Ok((CacheReader::open(&path)?, HttpOutcome::Downloaded))
+            }
+            (Err(e @ Error::Http { .. }), Some(r)) => {
+                warn(&format!(
+                    "revalidating {} failed, using the cached copy: {e}",
+                    path.display()
+                ));
+                obs.outcome(HttpOutcome::FromCache);
+                Ok((r, HttpOutcome::FromCache))
+            }
+            (Err(e), _) => Err(e),
+        }
+    }
+}
+
+/// Opens `path` if it holds a usable cache: `None` when it does not exist, is empty or
+/// is damaged (with a warning: it will be downloaded again).
+fn open_valid(path: &Path) -> Result<Option<CacheReader>> {
+    match CacheReader::open(path) {
+        Ok(r)
+            if std::fs::metadata(path)
+                .map(|m| m.len() > 0)
+                .unwrap_or(false) =>
+        {
+            Ok(Some(r))
+        }
+        Ok(_) => Ok(None),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.is_corruption() => {
+            warn(&format!("{e}; downloading it again"));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Serves records from a cache reader; on damage found while reading, downloads
+/// again and continues at the same record. Shared by both producers.
+pub(crate) struct Served {
+    pub source: Source,
+    pub reader: CacheReader,
+    pub outcome: HttpOutcome,
+    check: Option<ShapeCheck>,
+}
+
+impl Served {
+    pub fn new(source: Source, reader: CacheReader, outcome: HttpOutcome) -> Served {
+        let check = source.opts.validate.then(ShapeCheck::default);
+        Served {
+            source,
+            reader,
+            outcome,
+            check,
+        }
+    }
+
+    /// Continues a shape check begun elsewhere (records seen while following).
+    pub fn set_check(&mut self, c: ShapeCheck) {
+        self.check = Some(c);
+    }
+
+    pub fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        let index = self.reader.position() % self.reader.len().max(1);
+        let loc = match self.reader.advance() {
+            Ok(loc) => loc,
+            Err(e) if e.is_corruption() => {
+                warn(&format!("{e}; downloading {} again", self.source.url));
+                let (r, o) = self
+                    .source
+                    .acquire(true, &mut fetch::NoObserver, None)
+                    .map_err(|f| Error::Http {
+                        url: self.source.url.clone(),
+                        detail: format!("{e}; downloading it again failed: {f}"),
+                    })?;
+                self.reader = r;
+                self.outcome = o;
+                self.reader.seek(index)?;
+                self.reader.advance()?
+            }
+            Err(e) => return Err(e),
+        };
+        let t = self.reader.view(loc);
+        if let Some(c) = self.check.as_mut() {
+            c.check(index, t)?;
+        }
+        Ok(t)
+    }
+
+    pub fn size(&self) -> usize {
+        self.reader.len() as usize
+    }
+
+    pub fn skip(&mut self, n: usize) -> Result<()> {
+        let len = self.reader.len();
+        if len > 0 {
+            let pos = self.reader.position() % len;
+            let to = (pos + n as u64 % len) % len;
+            if to >= pos {
+                for _ in pos..to {
+                    self.reader.advance()?;
+                }
+            } else {
+                self.reader.seek(to)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Downloads a dataset over HTTP(S) once, then serves its records from the cache
+/// file (`next` cycles after the last record).
+pub struct HttpProducer {
+    served: Served,
+}
+
+impl std::fmt::Debug for HttpProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpProducer")
+            .field("url", &self.served.source.url)
+            .field("outcome", &self.served.outcome)
+            .field("records", &self.served.reader.len())
+            .finish()
+    }
+}
+
+impl HttpProducer {
+    /// The original constructor: `http://{host}:{port}{path}`, cached at `cache_path`
+    /// when `cache` is on and `cache_path` is not empty.
+    pub fn new(
+        host: &str,
+        port: u16,
+        path: &str,
+        cache: bool,
+        cache_path: &str,
+    ) -> Result<HttpProducer> {
+        Self::with_options(
+            host,
+            port,
+            path,
+            HttpOptions {
+                cache,
+                cache_path: cache_path.to_string(),
+                ..HttpOptions::default()
+            },
+        )
+    }
+
+    pub fn with_options(
+        host: &str,
+        port: u16,
+        path: &str,
+        opts: HttpOptions,
+    ) -> Result<HttpProducer> {
+        Self::from_url(&url_from_parts(host, port, path)?, opts)
+    }
+
+    /// Any `http://` or `https://` URL (hostnames, IPv4, `[IPv6]`).
+    pub fn from_url(url: &str, opts: HttpOptions) -> Result<HttpProducer> {
+        let mut source = Source::new(url, opts)?;
+        let (reader, outcome) = source.acquire(false, &mut fetch::NoObserver, None)?;
+        Ok(HttpProducer {
+            served: Served::new(source, reader, outcome),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.served.source.url
+    }
+
+    pub fn outcome(&self) -> HttpOutcome {
+        self.served.outcome
+    }
+
+    /// The persistent cache file, if there is one.
+    pub fn cache_path(&self) -> Option<&Path> {
+        self.served.source.cache_path.as_deref()
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.served.size()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Producer for HttpProducer {
+    fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        self.served.next_view()
+    }
+
+    fn size(&mut self) -> Result<usize> {
+        Ok(self.served.size())
+    }
+
+    fn skip(&mut self, n: usize) -> Result<()> {
+        self.served.skip(n)
+    }
+
+    fn source(&self) -> String {
+        self.served.source.url.clone()
+    }
+}
+
+/// `stopped` flag shared with a background download.
+pub(crate) type StopFlag = std::sync::Arc<AtomicBool>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_from_host_port_path() {
+        let u = |h, p, path| url_from_parts(h, p, path).unwrap();
+        assert_eq!(u("127.0.0.1", 8080, "/data"), "http://127.0.0.1:8080/data");
+        assert_eq!(u("example.org", 80, "data"), "http://example.org:80/data");
+        assert_eq!(u("::1", 9000, "/"), "http://[::1]:9000/");
+        assert_eq!(u("[::1]", 9000, ""), "http://[::1]:9000/");
+        assert!(url_from_parts("", 1, "/").is_err());
+        for ok in [
+            "http://[::1]:8/x",
+            "https://example.org/d.cache",
+            "http://h/p?q=1",
+        ] {
+            assert_eq!(check_url(ok).unwrap(), ok);
+        }
+        for bad in ["ftp://h/x", "http://", "relative/path", "file:///x"] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn default_options() {
+        let o = HttpOptions::default();
+        assert!(o.cache && !o.validate && !o.revalidate && o.cache_path.is_empty());
+        assert_eq!(o.connect_timeout, Duration::from_secs(10));
+        assert_eq!(o.read_timeout, Duration::from_secs(30));
+        assert_eq!(o.retries, 3);
+    }
+}

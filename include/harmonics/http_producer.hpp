@@ -1,0 +1,120 @@
+// harmonics-dataset C++ wrapper: HttpProducer and AsyncHttpProducer.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <harmonics/core.hpp>
+
+namespace harmonics {
+
+/// Options of the HTTP producers (the constructors' parameters, plus timeouts,
+/// retries and revalidation).
+struct HttpOptions {
+    /// Keep the dataset in a persistent cache file (needs `cache_path`).
+    bool cache = true;
+    /// Cache file: relative names resolve under $HARMONICS_CACHE_DIR; "" for none.
+    std::string cache_path;
+    /// Every record must share the first record's dtype and shape.
+    bool validate = false;
+    /// Revalidate an existing cache (conditional GET) instead of trusting it.
+    bool revalidate = false;
+    unsigned connect_timeout_ms = 10000, read_timeout_ms = 30000, retries = 3;
+};
+
+namespace detail {
+
+inline std::uint16_t http_port(int port) {
+    if (port < 0 || port > 65535)
+        throw Error(HARMONICS_STATUS_INVALID_ARGUMENT,
+                    "invalid argument: port " + std::to_string(port) + " is outside 0..65535");
+    return static_cast<std::uint16_t>(port);
+}
+
+/// The C options for `o`; `o.cache_path` must outlive the result.
+inline HarmonicsHttpOptions c_http_options(const HttpOptions& o) {
+    HarmonicsHttpOptions c;
+    harmonics_http_options_default(&c);
+    c.cache = o.cache;
+    c.cache_path = c_string(o.cache_path, "invalid cache name: the cache path", HARMONICS_STATUS_INVALID_NAME);
+    c.validate = o.validate;
+    c.revalidate = o.revalidate;
+    c.connect_timeout_ms = o.connect_timeout_ms;
+    c.read_timeout_ms = o.read_timeout_ms;
+    c.retries = o.retries;
+    return c;
+}
+
+inline HttpOptions http_options(bool cache, const std::string& cache_path, bool validate) {
+    HttpOptions o;
+    o.cache = cache;
+    o.cache_path = cache_path;
+    o.validate = validate;
+    return o;
+}
+
+template <bool Async>
+HarmonicsProducer* open_http(const std::string& host, int port, const std::string& path, const HttpOptions& o) {
+    HarmonicsHttpOptions c = c_http_options(o);
+    const char* h = c_string(host, "host", HARMONICS_STATUS_INVALID_ARGUMENT);
+    const char* p = c_string(path, "path", HARMONICS_STATUS_INVALID_ARGUMENT);
+    HarmonicsProducer* out = nullptr;
+    check(Async ? harmonics_async_http_producer_new(h, http_port(port), p, &c, &out)
+                : harmonics_http_producer_new(h, http_port(port), p, &c, &out));
+    return out;
+}
+
+template <bool Async>
+HarmonicsProducer* open_http_url(const std::string& url, const HttpOptions& o) {
+    HarmonicsHttpOptions c = c_http_options(o);
+    const char* u = c_string(url, "URL", HARMONICS_STATUS_INVALID_ARGUMENT);
+    HarmonicsProducer* out = nullptr;
+    check(Async ? harmonics_async_http_producer_from_url(u, &c, &out)
+                : harmonics_http_producer_from_url(u, &c, &out));
+    return out;
+}
+
+}  // namespace detail
+
+/// Downloads a dataset (concatenated records, or a published cache file) from
+/// `http://host:port/path` once; with `cache` and a `cache_path`, later runs read the
+/// cache file without any request. `next()` cycles after the last record.
+class HttpProducer : public NativeProducer {
+  public:
+    HttpProducer(const std::string& host, int port, const std::string& path = "/", bool cache = true,
+                 const std::string& cache_path = "", bool validate = false)
+        : NativeProducer(detail::open_http<false>(host, port, path, detail::http_options(cache, cache_path, validate))) {}
+
+    HttpProducer(const std::string& host, int port, const std::string& path, const HttpOptions& opts)
+        : NativeProducer(detail::open_http<false>(host, port, path, opts)) {}
+
+    /// Any http:// or https:// URL (hostnames, IPv4, [IPv6]).
+    static HttpProducer from_url(const std::string& url, const HttpOptions& opts = {}) {
+        return HttpProducer(detail::open_http_url<false>(url, opts));
+    }
+
+  private:
+    explicit HttpProducer(HarmonicsProducer* h) : NativeProducer(h) {}
+};
+
+/// Same parameters and results as HttpProducer; the download runs in the background
+/// and `next()` returns each record as soon as it has arrived. A failure in the
+/// background is thrown by the next call.
+class AsyncHttpProducer : public NativeProducer {
+  public:
+    AsyncHttpProducer(const std::string& host, int port, const std::string& path = "/", bool cache = true,
+                      const std::string& cache_path = "", bool validate = false)
+        : NativeProducer(detail::open_http<true>(host, port, path, detail::http_options(cache, cache_path, validate))) {}
+
+    AsyncHttpProducer(const std::string& host, int port, const std::string& path, const HttpOptions& opts)
+        : NativeProducer(detail::open_http<true>(host, port, path, opts)) {}
+
+    static AsyncHttpProducer from_url(const std::string& url, const HttpOptions& opts = {}) {
+        return AsyncHttpProducer(detail::open_http_url<true>(url, opts));
+    }
+
+  private:
+    explicit AsyncHttpProducer(HarmonicsProducer* h) : NativeProducer(h) {}
+};
+
+}  // namespace harmonics

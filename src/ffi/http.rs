@@ -1,0 +1,169 @@
+//! `HttpProducer` and `AsyncHttpProducer` at the C boundary. They return ordinary
+//! `HarmonicsProducer` handles: `harmonics_producer_next`/`next_view`/`size`/`free`
+//! and `harmonics_disk_cache_new` work on them.
+
+use std::ffi::c_char;
+use std::time::Duration;
+
+use super::error::{guard, Failure, HarmonicsStatus};
+use super::handle::{arg_str, check_out, write_out};
+use super::producer::{new_handle, HarmonicsProducer, ProducerKind};
+use crate::http::{url_from_parts, HttpOptions};
+use crate::producer::Producer;
+use crate::{AsyncHttpProducer, HttpProducer};
+
+/// Options of the HTTP producers; fill with `harmonics_http_options_default` first.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct HarmonicsHttpOptions {
+    /// Keep the dataset in a persistent cache file (needs `cache_path`).
+    pub cache: bool,
+    /// Cache file (relative: under `$HARMONICS_CACHE_DIR`); NULL or "" for none.
+    pub cache_path: *const c_char,
+    /// Every record must share the first record's dtype and shape.
+    pub validate: bool,
+    /// Revalidate an existing cache with a conditional GET instead of trusting it.
+    pub revalidate: bool,
+    pub connect_timeout_ms: u32,
+    /// Longest wait for the response head or any read of the body.
+    pub read_timeout_ms: u32,
+    /// Further attempts after a transport failure or a 5xx (exponential backoff).
+    pub retries: u32,
+}
+
+impl HarmonicsHttpOptions {
+    fn to_rust(self) -> Result<HttpOptions, Failure> {
+        let cache_path = if self.cache_path.is_null() {
+            String::new()
+        } else {
+            arg_str(self.cache_path, "opts.cache_path")?.to_string()
+        };
+        Ok(HttpOptions {
+            cache: self.cache,
+            cache_path,
+            validate: self.validate,
+            revalidate: self.revalidate,
+            connect_timeout: Duration::from_millis(self.connect_timeout_ms.into()),
+            read_timeout: Duration::from_millis(self.read_timeout_ms.into()),
+            retries: self.retries,
+        })
+    }
+}
+
+fn defaults() -> HarmonicsHttpOptions {
+    let d = HttpOptions::default();
+    let ms = |t: Duration| u32::try_from(t.as_millis()).unwrap_or(u32::MAX);
+    HarmonicsHttpOptions {
+        cache: d.cache,
+        cache_path: std::ptr::null(),
+        validate: d.validate,
+        revalidate: d.revalidate,
+        connect_timeout_ms: ms(d.connect_timeout),
+        read_timeout_ms: ms(d.read_timeout),
+        retries: d.retries,
+    }
+}
+
+/// Writes the default options into `*out` (cache on, no cache path, 10 s connect
+/// timeout, 30 s read timeout, 3 retries).
+///
+/// # Safety
+/// `out` is null (ignored) or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_http_options_default(out: *mut HarmonicsHttpOptions) {
+    guard(|| write_out(out, "out", defaults()));
+}
+
+fn options(opts: *const HarmonicsHttpOptions) -> Result<HttpOptions, Failure> {
+    // SAFETY: `opts` is null or readable (C contract).
+    match unsafe { opts.as_ref() } {
+        None => defaults().to_rust(),
+        Some(o) => o.to_rust(),
+    }
+}
+
+fn url_of(host: *const c_char, port: u16, path: *const c_char) -> Result<String, Failure> {
+    let host = arg_str(host, "host")?;
+    let path = if path.is_null() {
+        "/"
+    } else {
+        arg_str(path, "path")?
+    };
+    Ok(url_from_parts(host, port, path)?)
+}
+
+fn make(
+    url: &str,
+    opts: HttpOptions,
+    asynchronous: bool,
+    out: *mut *mut HarmonicsProducer,
+) -> Result<(), Failure> {
+    check_out(out, "out")?;
+    let p: Box<dyn Producer> = if asynchronous {
+        Box::new(AsyncHttpProducer::from_url(url, opts)?)
+    } else {
+        Box::new(HttpProducer::from_url(url, opts)?)
+    };
+    new_handle(out, ProducerKind::Any(p))
+}
+
+/// Downloads `http://host:port/path` (into the cache when `opts` has a cache path;
+/// offline-first: a valid cache is used without a request). `path` NULL means "/",
+/// `opts` NULL means the defaults. On failure `*out` is untouched.
+///
+/// # Safety
+/// `host` and `path` are null or NUL-terminated; `opts` is null or readable; `out` is
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_http_producer_new(
+    host: *const c_char,
+    port: u16,
+    path: *const c_char,
+    opts: *const HarmonicsHttpOptions,
+    out: *mut *mut HarmonicsProducer,
+) -> HarmonicsStatus {
+    guard(|| make(&url_of(host, port, path)?, options(opts)?, false, out))
+}
+
+/// Like `harmonics_http_producer_new`, for any `http://` or `https://` URL.
+///
+/// # Safety
+/// `url` is NUL-terminated; `opts` is null or readable; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_http_producer_from_url(
+    url: *const c_char,
+    opts: *const HarmonicsHttpOptions,
+    out: *mut *mut HarmonicsProducer,
+) -> HarmonicsStatus {
+    guard(|| make(arg_str(url, "url")?, options(opts)?, false, out))
+}
+
+/// Like `harmonics_http_producer_new`, but the download runs in a background thread:
+/// `next` returns each record as soon as it has arrived, `size` waits until the count
+/// is known, and a background failure is returned by the next call.
+///
+/// # Safety
+/// As `harmonics_http_producer_new`.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_async_http_producer_new(
+    host: *const c_char,
+    port: u16,
+    path: *const c_char,
+    opts: *const HarmonicsHttpOptions,
+    out: *mut *mut HarmonicsProducer,
+) -> HarmonicsStatus {
+    guard(|| make(&url_of(host, port, path)?, options(opts)?, true, out))
+}
+
+/// Like `harmonics_async_http_producer_new`, for any `http://` or `https://` URL.
+///
+/// # Safety
+/// As `harmonics_http_producer_from_url`.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_async_http_producer_from_url(
+    url: *const c_char,
+    opts: *const HarmonicsHttpOptions,
+    out: *mut *mut HarmonicsProducer,
+) -> HarmonicsStatus {
+    guard(|| make(arg_str(url, "url")?, options(opts)?, true, out))
+}

@@ -1,0 +1,663 @@
+//! The download: one GET streamed through the record decoder into a `CacheWriter`,
+//! with retries (exponential backoff) that resume with `Range` when the server
+//! supports it and restart the body otherwise.
+//!
+//! The body is never held in memory: it is read in chunks, each record is decoded as
+//! it completes (one record at most is buffered) and written to the temp cache file.
+//! The body is either concatenated wire records (the original format) or a published
+//! cache file (magic `HMNCACHE`), whose header and every frame CRC are verified on the
+//! way through.
+
+use std::io::{self, Read};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use reqwest::blocking::{Client, Response};
+use reqwest::header::{self, HeaderMap};
+use reqwest::StatusCode;
+
+use super::{HttpOptions, HttpOutcome};
+use crate::cache::{CacheWriter, Header, Metadata, MAGIC};
+use crate::error::{Error, Result};
+use crate::producer::ShapeCheck;
+use crate::tensor::{parse_wire, read_wire, DType, TensorRef, MAX_NDIMS};
+
+// Layout constants of the cache file format (see cache/format.rs, version 1).
+const META_OFFSET: usize = 88;
+const MAX_META_LEN: usize = 1 << 20;
+const DATA_ALIGN: usize = 64;
+const FRAME_HEADER: usize = 9;
+const DATA_ALIGNMENT: usize = 8;
+
+/// Backoff before retry `n` (0-based): 200 ms, 400 ms, 800 ms, … capped at 5 s.
+fn backoff(n: u32) -> Duration {
+    Duration::from_millis(200u64.saturating_mul(1 << n.min(5)).min(5_000))
+}
+
+/// Sleeps `d`, waking early when `stop` is set. Returns false when stopped.
+fn sleep_unless_stopped(d: Duration, stop: Option<&AtomicBool>) -> bool {
+    let step = Duration::from_millis(20);
+    let mut left = d;
+    while !left.is_zero() {
+        if stopped(stop) {
+            return false;
+        }
+        let s = left.min(step);
+        std::thread::sleep(s);
+        left -= s;
+    }
+    !stopped(stop)
+}
+
+fn stopped(stop: Option<&AtomicBool>) -> bool {
+    stop.is_some_and(|s| s.load(Ordering::Relaxed))
+}
+
+/// Receives the download's progress (the async producer publishes it to readers).
+pub(crate) trait Observer {
+    /// The response head arrived: what the download will result in.
+    fn outcome(&mut self, _o: HttpOutcome) {}
+    /// A new temp file was started (again after a restart).
+    fn started(&mut self, _w: &CacheWriter) -> Result<()> {
+        Ok(())
+    }
+    /// The number of records is known.
+    fn total(&mut self, _n: u64) {}
+    /// One more record was pushed into `w`.
+    fn record(&mut self, _w: &mut CacheWriter) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// An observer that ignores everything (the synchronous producer).
+pub(crate) struct NoObserver;
+impl Observer for NoObserver {}
+
+/// The result of a download attempt sequence.
+pub(crate) enum Download {
+    /// A conditional request was answered 304.
+    NotModified,
+    /// The whole body was decoded into the writer (not yet finished/published).
+    Complete(Box<CacheWriter>),
+}
+
+/// What went wrong in one attempt, and whether another attempt may help.
+enum Failure {
+    Retry(String),
+    Fatal(String),
+    Stopped,
+}
+
+pub(crate) fn build_client(opts: &HttpOptions) -> Result<Client> {
+    Client::builder()
+        .connect_timeout(opts.connect_timeout)
+        // In the blocking client this bounds the wait for the response head and for
+        // every single read of the body: a read timeout, not a total one.
+        .timeout(opts.read_timeout)
+        .redirect(reqwest::redirect::Policy::limited(10))
+        .gzip(true)
+        .user_agent(concat!("harmonics-dataset/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Http {
+            url: String::new(),
+            detail: format!("cannot create the HTTP client: {}", chain(&e)),
+        })
+}
+
+/// An error with its causes, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let cs = c.to_string();
+        if !s.contains(&cs) {
+            s.push_str(": ");
+            s.push_str(&cs);
+        }
+        cur = c.source();
+    }
+    s
+}
+
+fn header_str(h: &HeaderMap, name: header::HeaderName) -> String {
+    h.get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Downloads `url` into a new `CacheWriter` whose final path is `final_path`.
+/// `conditional`: the metadata of an existing cache to revalidate (If-None-Match /
+/// If-Modified-Since). Every failure is `Error::Http` naming the URL (shape
+/// mismatches with `validate` excepted); no temp file survives a failure.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn download(
+    client: &Client,
+    url: &str,
+    opts: &HttpOptions,
+    final_path: &Path,
+    conditional: Option<&Metadata>,
+    obs: &mut dyn Observer,
+    stop: Option<&AtomicBool>,
+) -> Result<Download> {
+    let http = |detail: String| Error::Http {
+        url: url.to_string(),
+        detail,
+    };
+    let mut retries_left = opts.retries;
+    let mut attempt = 0u32;
+    loop {
+        let failure = match attempt_once(
+            client,
+            url,
+            opts,
+            final_path,
+            conditional,
+            obs,
+            stop,
+            &mut retries_left,
+        ) {
+            Ok(d) => return Ok(d),
+            Err(AttemptError::Other(e)) => return Err(e),
+            Err(AttemptError::Failed(f)) => f,
+        };
+        match failure {
+            Failure::Stopped => return Err(http("download stopped".into())),
+            Failure::Fatal(d) => return Err(http(d)),
+            Failure::Retry(d) => {
+                if retries_left == 0 {
+                    let tries = attempt + 1;
+                    return Err(http(if opts.retries == 0 {
+                        d
+                    } else {
+                        format!("{d} (gave up after {tries} attempts)")
+                    }));
+                }
+                retries_left -= 1;
+                if !sleep_unless_stopped(backoff(attempt), stop) {
+                    return Err(http("download stopped".into()));
+                }
+                attempt += 1;
+            }
+        }
+    }
+}
+
+enum AttemptError {
+    Failed(Failure),
+    /// Not an HTTP failure (e.g. the cache directory cannot be written, validation).
+    Other(Error),
+}
+
+impl From<Failure> for AttemptError {
+    fn from(f: Failure) -> Self {
+        AttemptError::Failed(f)
+    }
+}
+
+fn classify_send_error(e: &reqwest::Error) -> Failure {
+    let d = if e.is_connect() {
+        format!("cannot connect: {}", chain(e))
+    } else if e.is_timeout() {
+        format!("no response within the read timeout: {}", chain(e))
+    } else {
+        format!("request failed: {}", chain(e))
+    };
+    Failure::Retry(d)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attempt_once(
+    client: &Client,
+    url: &str,
+    opts: &HttpOptions,
+    final_path: &Path,
+    conditional: Option<&Metadata>,
+    obs: &mut dyn Observer,
+    stop: Option<&AtomicBool>,
+    retries_left: &mut u32,
+) -> std::result::Result<Download, AttemptError> {
+    if stopped(stop) {
+        return Err(Failure::Stopped.into());
+    }
+    let mut req = client.get(url);
+    if let Some(m) = conditional {
+        if !m.etag.is_empty() {
+            req = req.header(header::IF_NONE_MATCH, &m.etag);
+        }
+        if !m.last_modified.is_empty() {
+            req = req.header(header::IF_MODIFIED_SINCE, &m.last_modified);
+        }
+    }
+    let resp = req.send().map_err(|e| classify_send_error(&e))?;
+    let status = resp.status();
+    if status == StatusCode::NOT_MODIFIED && conditional.is_some() {
+        obs.outcome(HttpOutcome::NotModified);
+        return Ok(Download::NotModified);
+    }
+    if !status.is_success() {
+        let d = format!("server answered HTTP {status}");
+        let retry = status.is_server_error()
+            || status == StatusCode::REQUEST_TIMEOUT
+            || status == StatusCode::TOO_MANY_REQUESTS;
+        return Err(if retry {
+            Failure::Retry(d)
+        } else {
+            Failure::Fatal(d)
+        }
+        .into());
+    }
+    obs.outcome(HttpOutcome::Downloaded);
+    let etag = header_str(resp.headers(), header::ETAG);
+    let last_modified = header_str(resp.headers(), header::LAST_MODIFIED);
+    let mut meta = Metadata::new("", url);
+    meta.etag = etag.clone();
+    meta.last_modified = last_modified.clone();
+    let mut writer = CacheWriter::create(final_path, meta).map_err(AttemptError::Other)?;
+    obs.started(&writer).map_err(AttemptError::Other)?;
+    let accept_ranges = header_str(resp.headers(), header::ACCEPT_RANGES);
+    let expected = resp.content_length();
+    let mut body = ResumableBody {
+        client,
+        url,
+        resumable: accept_ranges.eq_ignore_ascii_case("bytes") || !etag.is_empty(),
+        etag,
+        last_modified,
+        expected,
+        resp,
+        pos: 0,
+        retries_left,
+        resumes: 0,
+        failed: None,
+        stop,
+    };
+    let mut check = opts.validate.then(ShapeCheck::default);
+    match decode_body(&mut body, &mut writer, check.as_mut(), obs) {
+        Ok(()) => Ok(Download::Complete(Box::new(writer))),
+        Err(DecodeError::Other(e)) => Err(AttemptError::Other(e)),
+        Err(DecodeError::Body(d)) => {
+            if stopped(stop) {
+                Err(Failure::Stopped.into())
+            } else if let Some(t) = body.failed.take() {
+                // The transport failed (and could not be resumed): a new attempt may help.
+                Err(Failure::Retry(t).into())
+            } else {
+                Err(Failure::Fatal(d).into())
+            }
+        }
+    }
+}
+
+/// The response body as a `Read`, resuming with `Range` after a transport failure
+/// when the server supports it.
+struct ResumableBody<'a> {
+    client: &'a Client,
+    url: &'a str,
+    resp: Response,
+    /// Decoded body bytes delivered so far.
+    pos: u64,
+    /// Content-Length of the full body when known (absent with gzip or chunked).
+    expected: Option<u64>,
+    resumable: bool,
+    etag: String,
+    last_modified: String,
+    retries_left: &'a mut u32,
+    resumes: u32,
+    /// Set when a read failed because of the transport (not the bytes).
+    failed: Option<String>,
+    stop: Option<&'a AtomicBool>,
+}
+
+impl ResumableBody<'_> {
+    /// Re-requests the rest of the body from `pos`. Ok(true) when resumed.
+    fn resume(&mut self) -> std::result::Result<(), String> {
+        let mut req = self
+            .client
+            .get(self.url)
+            .header(header::RANGE, format!("bytes={}-", self.pos))
+            // `pos` counts decoded bytes: ask for the identity representation, whose
+            // byte offsets are those (a range of a gzip body would count compressed
+            // bytes, and the client would otherwise offer gzip).
+            .header(header::ACCEPT_ENCODING, "identity");
+        // If-Range needs a strong validator: a weak ETag (W/…) never matches.
+        if !self.etag.is_empty() && !self.etag.starts_with("W/") {
+            req = req.header(header::IF_RANGE, &self.etag);
+        } else if !self.last_modified.is_empty() {
+            req = req.header(header::IF_RANGE, &self.last_modified);
+        }
+        let resp = req.send().map_err(|e| classify_send_error(&e).detail())?;
+        if resp.status() != StatusCode::PARTIAL_CONTENT {
+            // The server ignored the range or the resource changed: start over.
+            self.resumable = false;
+            return Err(format!(
+                "resuming at byte {} was answered HTTP {} instead of 206; restarting the download",
+                self.pos,
+                resp.status()
+            ));
+        }
+        let range = header_str(resp.headers(), header::CONTENT_RANGE);
+        let start = range
+            .strip_prefix("bytes ")
+            .and_then(|r| r.split('-').next())
+            .and_then(|s| s.trim().parse::<u64>().ok());
+        if start != Some(self.pos) {
+            self.resumable = false;
+            return Err(format!(
+                "resuming at byte {} was answered with Content-Range {range:?}; restarting the download",
+                self.pos
+            ));
+        }
+        self.resp = resp;
+        self.resumes += 1;
+        Ok(())
+    }
+}
+
+impl Failure {
+    fn detail(self) -> String {
+        match self {
+            Failure::Retry(d) | Failure::Fatal(d) => d,
+            Failure::Stopped => "download stopped".into(),
+        }
+    }
+}
+
+impl Read for ResumableBody<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if stopped(self.stop) {
+                self.failed = None;
+                return Err(io::Error::other("download stopped"));
+            }
+            let problem = match self.resp.read(buf) {
+                Ok(0) => match self.expected {
+                    Some(len) if self.pos < len => format!(
+                        "body truncated: the connection ended after {} of {len} bytes",
+                        self.pos
+                    ),
+                    _ => return Ok(0),
+                },
+                Ok(n) => {
+                    self.pos += n as u64;
+                    return Ok(n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let truncated = match self.expected {
+                        Some(len) if self.pos < len => {
+                            format!("body truncated after {} of {len} bytes: ", self.pos)
+                        }
+                        _ => String::new(),
+                    };
+                    let what =
+                        if e.kind() == io::ErrorKind::TimedOut || chain(&e).contains("timed out") {
+                            "read timeout"
+                        } else {
+                            "connection failed"
+                        };
+                    format!(
+                        "{truncated}{what} after {} bytes of the body: {}",
+                        self.pos,
+                        chain(&e)
+                    )
+                }
+            };
+            let mut last = problem;
+            let mut resumed = false;
+            while self.resumable && *self.retries_left > 0 {
+                *self.retries_left -= 1;
+                if !sleep_unless_stopped(backoff(self.resumes), self.stop) {
+                    return Err(io::Error::other("download stopped"));
+                }
+                match self.resume() {
+                    Ok(()) => {
+                        resumed = true;
+                        break;
+                    }
+                    Err(d) => last = format!("{last}; {d}"),
+                }
+            }
+            if resumed {
+                continue;
+            }
+            self.failed = Some(last.clone());
+            return Err(io::Error::other(last));
+        }
+    }
+}
+
+enum DecodeError {
+    /// The body is not what it must be (or its transport failed: see `failed`).
+    Body(String),
+    /// Writing the cache, validation.
+    Other(Error),
+}
+
+/// Counts the bytes read through it.
+struct Counting<R> {
+    inner: R,
+    n: u64,
+}
+
+impl<R: Read> Read for Counting<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+}
+
+/// Reads up to `buf.len()` bytes; fewer only at the end of the stream.
+fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+const BODY_BUFFER: usize = 256 << 10;
+
+fn decode_body(
+    body: &mut ResumableBody<'_>,
+    writer: &mut CacheWriter,
+    check: Option<&mut ShapeCheck>,
+    obs: &mut dyn Observer,
+) -> std::result::Result<(), DecodeError> {
+    let mut first = [0u8; 8];
+    let n = read_full(body, &mut first).map_err(|e| DecodeError::Body(e.to_string()))?;
+    let input = io::Cursor::new(first[..n].to_vec()).chain(&mut *body);
+    let mut input = Counting {
+        inner: io::BufReader::with_capacity(BODY_BUFFER, input),
+        n: 0,
+    };
+    if n == 8 && first == MAGIC {
+        decode_cache_file(&mut input, writer, check, obs)
+    } else {
+        decode_records(&mut input, writer, check, obs)
+    }
+}
+
+fn push_record(
+    wire: &[u8],
+    shape: &mut Vec<usize>,
+    index: u64,
+    writer: &mut CacheWriter,
+    check: &mut Option<&mut ShapeCheck>,
+    obs: &mut dyn Observer,
+) -> std::result::Result<(), DecodeError> {
+    let h =
+        parse_wire(wire, shape).map_err(|e| DecodeError::Body(format!("record {index}: {e}")))?;
+    let t = TensorRef {
+        dtype: h.dtype,
+        shape,
+        data: &wire[h.data_offset..h.record_len()],
+    };
+    if let Some(c) = check.as_deref_mut() {
+        c.check(index, t).map_err(DecodeError::Other)?;
+    }
+    writer.push(t).map_err(DecodeError::Other)?;
+    obs.record(writer).map_err(DecodeError::Other)
+}
+
+/// Reads one wire record (header and data) into `wire`, reusing its allocation.
+/// `Ok(false)` at a clean end of the body. Like `tensor::read_wire`, it never
+/// allocates what a header merely claims: the data buffer grows as bytes arrive
+/// (`Take::read_to_end`), so a record claiming 4 GiB costs what was actually sent.
+/// Unlike it, the data is read straight after the header (no move of the data).
+fn read_record<R: Read>(input: &mut R, wire: &mut Vec<u8>) -> std::result::Result<bool, String> {
+    wire.clear();
+    let mut head = [0u8; 5];
+    let n = read_full(input, &mut head).map_err(|e| format!("reading record: {e}"))?;
+    if n == 0 {
+        return Ok(false);
+    }
+    if n < head.len() {
+        return Err(format!(
+            "body ended inside a record header ({n} of 5 bytes)"
+        ));
+    }
+    if DType::from_code(head[0]).is_none() {
+        return Err(format!("malformed record: unknown dtype code {}", head[0]));
+    }
+    let ndims = u32::from_le_bytes(head[1..5].try_into().unwrap()) as usize;
+    if ndims > MAX_NDIMS {
+        return Err(format!(
+            "malformed record: record declares {ndims} dimensions (at most {MAX_NDIMS})"
+        ));
+    }
+    wire.extend_from_slice(&head);
+    let rest = 4 * ndims + 4;
+    wire.resize(5 + rest, 0);
+    let got = read_full(input, &mut wire[5..]).map_err(|e| format!("reading record: {e}"))?;
+    if got < rest {
+        return Err(format!(
+            "body ended inside a record header ({} of {} bytes)",
+            5 + got,
+            5 + rest
+        ));
+    }
+    let nbytes = u32::from_le_bytes(wire[1 + rest..5 + rest].try_into().unwrap()) as u64;
+    let got = input
+        .take(nbytes)
+        .read_to_end(wire)
+        .map_err(|e| format!("reading record data: {e}"))? as u64;
+    if got < nbytes {
+        return Err(format!(
+            "malformed record: record declares {nbytes} data bytes, body ended after {got}"
+        ));
+    }
+    Ok(true)
+}
+
+/// Concatenated wire records, as the original runtime's servers sent them.
+fn decode_records<R: Read>(
+    input: &mut Counting<R>,
+    writer: &mut CacheWriter,
+    mut check: Option<&mut ShapeCheck>,
+    obs: &mut dyn Observer,
+) -> std::result::Result<(), DecodeError> {
+    let mut wire = Vec::new();
+    let mut shape = Vec::new();
+    let mut index = 0u64;
+    loop {
+        let at = input.n;
+        match read_record(input, &mut wire) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => {
+                return Err(DecodeError::Body(format!(
+                    "record {index} at byte {at} of the body: {e}"
+                )))
+            }
+        }
+        push_record(&wire, &mut shape, index, writer, &mut check, obs)?;
+        index += 1;
+    }
+    obs.total(index);
+    Ok(())
+}
+
+/// A published cache file: header verified, every frame's CRC verified.
+fn decode_cache_file<R: Read>(
+    input: &mut Counting<R>,
+    writer: &mut CacheWriter,
+    mut check: Option<&mut ShapeCheck>,
+    obs: &mut dyn Observer,
+) -> std::result::Result<(), DecodeError> {
+    let bad = |d: String| DecodeError::Body(format!("published cache file: {d}"));
+    let io_bad = |e: io::Error| DecodeError::Body(e.to_string());
+    // `input` starts at the magic again (the sniffed bytes are chained back in).
+    let mut head = vec![0u8; META_OFFSET];
+    if read_full(input, &mut head).map_err(io_bad)? < META_OFFSET {
+        return Err(bad("body ended inside the header".into()));
+    }
+    let meta_len = u32::from_le_bytes(head[16..20].try_into().unwrap()) as usize;
+    if meta_len > MAX_META_LEN {
+        return Err(bad(format!("metadata length {meta_len} is implausible")));
+    }
+    let data_start = (META_OFFSET + meta_len).div_ceil(DATA_ALIGN) * DATA_ALIGN;
+    head.resize(data_start, 0);
+    if read_full(input, &mut head[META_OFFSET..]).map_err(io_bad)? < data_start - META_OFFSET {
+        return Err(bad("body ended inside the header".into()));
+    }
+    let header = Header::decode(&head, Path::new("header"))
+        .map_err(|e| bad(e.to_string().replace("corrupted cache file header: ", "")))?;
+    let records = header.commit.records;
+    let data_len = header.commit.data_len;
+    obs.total(records);
+    let mut consumed = 0u64;
+    let mut wire = Vec::new();
+    let mut shape = Vec::new();
+    let mut pad_buf = [0u8; DATA_ALIGNMENT];
+    for index in 0..records {
+        let mut fh = [0u8; FRAME_HEADER];
+        if read_full(input, &mut fh).map_err(io_bad)? < FRAME_HEADER {
+            return Err(bad(format!(
+                "body ended before record {index} of {records}"
+            )));
+        }
+        let wire_len = u32::from_le_bytes(fh[0..4].try_into().unwrap()) as u64;
+        let crc = u32::from_le_bytes(fh[4..8].try_into().unwrap());
+        let pad = fh[8] as usize;
+        if pad >= DATA_ALIGNMENT {
+            return Err(bad(format!("record {index}: invalid frame padding {pad}")));
+        }
+        let frame_len = (FRAME_HEADER + pad) as u64 + wire_len;
+        if consumed + frame_len > data_len {
+            return Err(bad(format!(
+                "record {index}: frame of {frame_len} bytes overruns the committed length {data_len}"
+            )));
+        }
+        if read_full(input, &mut pad_buf[..pad]).map_err(io_bad)? < pad {
+            return Err(bad(format!("body ended inside record {index}")));
+        }
+        let mut limited = (&mut *input).take(wire_len);
+        match read_wire(&mut limited, &mut wire) {
+            Ok(Some(_)) if wire.len() as u64 == wire_len => {}
+            Ok(_) => {
+                return Err(bad(format!(
+                    "record {index}: frame says {wire_len} bytes, the record inside differs"
+                )))
+            }
+            Err(e) => return Err(bad(format!("record {index}: {e}"))),
+        }
+        if crc32fast::hash(&wire) != crc {
+            return Err(bad(format!("record {index}: CRC mismatch")));
+        }
+        consumed += frame_len;
+        push_record(&wire, &mut shape, index, writer, &mut check, obs)?;
+    }
+    if consumed != data_len {
+        return Err(bad(format!(
+            "records end at {consumed} bytes, the header commits {data_len}"
+        )));
+    }
+    Ok(())
+}

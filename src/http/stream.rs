@@ -1,0 +1,449 @@
+//! `AsyncHttpProducer`: the download runs in a background thread; records are served
+//! from the temp cache file as soon as they have been written and decoded.
+//!
+//! The thread publishes its progress (records committed to the temp file and where
+//! they end) through a `Mutex` + `Condvar`. The reader holds its own descriptor of the
+//! temp file (still valid after the rename or unlink that ends the download) and reads
+//! each record with `pread` into one reusable buffer, checking its frame CRC. Once the
+//! download has finished, it switches to the memory-mapped `CacheReader` of the final
+//! file. A background failure is returned by the next call.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use super::fetch::Observer;
+use super::{url_from_parts, HttpOptions, HttpOutcome, Served, Source, StopFlag};
+use crate::cache::{CacheReader, CacheWriter};
+use crate::error::{Error, Result};
+use crate::producer::{Producer, ShapeCheck};
+use crate::tensor::{parse_wire, TensorRef};
+
+const FRAME_HEADER: usize = 9;
+
+/// Progress of the background download.
+struct State {
+    /// Incremented each time a new temp file is started (a restarted download).
+    generation: u64,
+    file: Option<Arc<File>>,
+    data_start: u64,
+    /// Records fully written (and flushed) to `file`, and the offset where they end.
+    committed: u64,
+    end: u64,
+    /// The record count, once known.
+    total: Option<u64>,
+    outcome: HttpOutcome,
+    /// The finished download (or its failure), taken by the reader.
+    done: Option<Result<(CacheReader, HttpOutcome)>>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    cv: Condvar,
+    stop: StopFlag,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Publishes the download's progress to the reader.
+struct Publisher {
+    shared: Arc<Shared>,
+}
+
+impl Observer for Publisher {
+    fn outcome(&mut self, o: HttpOutcome) {
+        self.shared.lock().outcome = o;
+    }
+
+    fn started(&mut self, w: &CacheWriter) -> Result<()> {
+        let file = File::open(w.temp_path())
+            .map_err(|e| Error::io("cannot open temporary cache file", w.temp_path(), e))?;
+        let mut s = self.shared.lock();
+        s.generation += 1;
+        s.file = Some(Arc::new(file));
+        s.data_start = w.bytes();
+        s.committed = 0;
+        s.end = w.bytes();
+        s.total = None;
+        Ok(())
+    }
+
+    fn total(&mut self, n: u64) {
+        self.shared.lock().total = Some(n);
+        self.shared.cv.notify_all();
+    }
+
+    fn record(&mut self, w: &mut CacheWriter) -> Result<()> {
+        if self.shared.stop.load(Ordering::Relaxed) {
+            return Err(Error::InvalidArgument("download stopped".into()));
+        }
+        // Every record is flushed and published at once: a record may be the last
+        // one for a long while (a slow or stalled server), and the reader must not
+        // wait for the next one to see it. (One write per record.)
+        w.flush()?;
+        let mut s = self.shared.lock();
+        s.committed = w.records();
+        s.end = w.bytes();
+        drop(s);
+        self.shared.cv.notify_all();
+        Ok(())
+    }
+}
+
+/// Where the reader is while the download runs.
+struct Follow {
+    generation: u64,
+    file: Option<Arc<File>>,
+    /// Offset of record `index`'s frame in `file` (None: find it again).
+    offset: Option<u64>,
+    buf: Vec<u8>,
+    shape: Vec<usize>,
+    data: std::ops::Range<usize>,
+    dtype: crate::tensor::DType,
+}
+
+enum Mode {
+    Following,
+    Serving(Box<Served>),
+    /// The background failure was returned once; later calls repeat its message.
+    Failed(String),
+}
+
+/// Like `HttpProducer`, with the download in a background thread: `next` returns
+/// record i as soon as it has arrived; `size` waits until the count is known.
+pub struct AsyncHttpProducer {
+    source: Source,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+    mode: Mode,
+    /// Index of the record the next call returns (while following).
+    index: u64,
+    follow: Follow,
+    check: Option<ShapeCheck>,
+}
+
+impl std::fmt::Debug for AsyncHttpProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncHttpProducer")
+            .field("url", &self.source.url)
+            .field("outcome", &self.outcome())
+            .finish()
+    }
+}
+
+impl AsyncHttpProducer {
+    pub fn new(
+        host: &str,
+        port: u16,
+        path: &str,
+        cache: bool,
+        cache_path: &str,
+    ) -> Result<AsyncHttpProducer> {
+        Self::with_options(
+            host,
+            port,
+            path,
+            HttpOptions {
+                cache,
+                cache_path: cache_path.to_string(),
+                ..HttpOptions::default()
+            },
+        )
+    }
+
+    pub fn with_options(
+        host: &str,
+        port: u16,
+        path: &str,
+        opts: HttpOptions,
+    ) -> Result<AsyncHttpProducer> {
+        Self::from_url(&url_from_parts(host, port, path)?, opts)
+    }
+
+    /// Any `http://` or `https://` URL. With a valid cache, opens it (no thread).
+    pub fn from_url(url: &str, opts: HttpOptions) -> Result<AsyncHttpProducer> {
+        let source = Source::new(url, opts)?;
+        let cached = source.cached()?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                generation: 0,
+                file: None,
+                data_start: 0,
+                committed: 0,
+                end: 0,
+                total: None,
+                outcome: HttpOutcome::Downloaded,
+                done: None,
+            }),
+            cv: Condvar::new(),
+            stop: Arc::new(AtomicBool::new(false)),
+        });
+        let check = source.opts.validate.then(ShapeCheck::default);
+        let mut p = AsyncHttpProducer {
+            source: source.clone(),
+            shared: shared.clone(),
+            thread: None,
+            mode: Mode::Following,
+            index: 0,
+            follow: Follow {
+                generation: 0,
+                file: None,
+                offset: None,
+                buf: Vec::new(),
+                shape: Vec::new(),
+                data: 0..0,
+                dtype: crate::tensor::DType::UInt8,
+            },
+            check,
+        };
+        if let Some(reader) = cached {
+            shared.lock().outcome = HttpOutcome::FromCache;
+            p.mode = Mode::Serving(Box::new(Served::new(
+                source,
+                reader,
+                HttpOutcome::FromCache,
+            )));
+            return Ok(p);
+        }
+        let mut bg_source = source;
+        let thread = std::thread::Builder::new()
+            .name("harmonics-http".into())
+            .spawn(move || {
+                let mut publisher = Publisher {
+                    shared: shared.clone(),
+                };
+                let stop = shared.stop.clone();
+                let url = bg_source.url.clone();
+                // A panic must not leave the reader waiting forever: it becomes an error.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    bg_source.acquire(false, &mut publisher, Some(&stop))
+                }))
+                .unwrap_or_else(|_| {
+                    Err(Error::Http {
+                        url,
+                        detail: "internal error: the download thread panicked".into(),
+                    })
+                });
+                let mut s = shared.lock();
+                if let Ok((r, o)) = &result {
+                    s.total = Some(r.len());
+                    s.outcome = *o;
+                }
+                s.done = Some(result);
+                drop(s);
+                shared.cv.notify_all();
+            })
+            .map_err(|e| Error::Http {
+                url: url.to_string(),
+                detail: format!("cannot start the download thread: {e}"),
+            })?;
+        p.thread = Some(thread);
+        Ok(p)
+    }
+
+    pub fn url(&self) -> &str {
+        &self.source.url
+    }
+
+    /// What the download did (`Downloaded` until the response says otherwise).
+    pub fn outcome(&self) -> HttpOutcome {
+        match &self.mode {
+            Mode::Serving(s) => s.outcome,
+            _ => self.shared.lock().outcome,
+        }
+    }
+
+    pub fn cache_path(&self) -> Option<&Path> {
+        self.source.cache_path.as_deref()
+    }
+
+    /// Takes the finished download if there is one: switches to serving the cache.
+    fn take_done(&mut self, done: Result<(CacheReader, HttpOutcome)>) -> Result<()> {
+        match done {
+            Ok((reader, outcome)) => {
+                let mut served = Served::new(self.source.clone(), reader, outcome);
+                let len = served.reader.len();
+                if len > 0 {
+                    served.reader.seek(self.index % len)?;
+                }
+                // Records already checked while following keep their expectation.
+                if let Some(c) = self.check.take() {
+                    served.set_check(c);
+                }
+                self.mode = Mode::Serving(Box::new(served));
+                self.follow.file = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.mode = Mode::Failed(e.to_string());
+                Err(e)
+            }
+        }
+    }
+
+    /// Blocks until record `self.index` is in the temp file or the download ended.
+    /// Returns the file and the generation to read it from, or None once the download
+    /// is done (the mode has switched).
+    fn wait_for_record(&mut self) -> Result<Option<Arc<File>>> {
+        let shared = self.shared.clone();
+        let mut s = shared.lock();
+        loop {
+            // A finished download switches to the cache; a failed one is reported
+            // once the records that did arrive have been served.
+            let failed_and_behind = matches!(s.done, Some(Err(_))) && self.index < s.committed;
+            if !failed_and_behind {
+                if let Some(done) = s.done.take() {
+                    drop(s);
+                    self.take_done(done)?;
+                    return Ok(None);
+                }
+            }
+            if s.generation != self.follow.generation {
+                self.follow.generation = s.generation;
+                self.follow.file = s.file.clone();
+                self.follow.offset = None;
+            }
+            if self.follow.file.is_some() && self.index < s.committed {
+                if self.follow.offset.is_none() {
+                    // (Re)locate record `index` by walking the frame headers.
+                    let file = self.follow.file.clone().expect("checked");
+                    let (start, end) = (s.data_start, s.end);
+                    drop(s);
+                    let off = locate(&file, start, end, self.index, &self.source.url)?;
+                    self.follow.offset = Some(off);
+                    s = shared.lock();
+                    if s.generation != self.follow.generation {
+                        continue;
+                    }
+                }
+                return Ok(self.follow.file.clone());
+            }
+            s = shared.cv.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Reads record `index` at the current offset into the buffer.
+    fn read_followed(&mut self, file: &File) -> Result<()> {
+        let url = &self.source.url;
+        let at = self.follow.offset.expect("located");
+        let mut fh = [0u8; FRAME_HEADER];
+        file.read_exact_at(&mut fh, at)
+            .map_err(|e| Error::io("cannot read temporary cache file of", url, e))?;
+        let wire_len = u32::from_le_bytes(fh[0..4].try_into().unwrap()) as usize;
+        let crc = u32::from_le_bytes(fh[4..8].try_into().unwrap());
+        let pad = fh[8] as usize;
+        let wire_at = at + (FRAME_HEADER + pad) as u64;
+        self.follow.buf.resize(wire_len, 0);
+        file.read_exact_at(&mut self.follow.buf, wire_at)
+            .map_err(|e| Error::io("cannot read temporary cache file of", url, e))?;
+        if crc32fast::hash(&self.follow.buf) != crc {
+            return Err(Error::Http {
+                url: url.clone(),
+                detail: format!(
+                    "record {} changed in the temporary file (CRC mismatch)",
+                    self.index
+                ),
+            });
+        }
+        let h = parse_wire(&self.follow.buf, &mut self.follow.shape)?;
+        self.follow.dtype = h.dtype;
+        self.follow.data = h.data_offset..h.record_len();
+        self.follow.offset = Some(wire_at + wire_len as u64);
+        Ok(())
+    }
+}
+
+/// Offset of record `index`'s frame, walking frame headers from `start`.
+fn locate(file: &File, start: u64, end: u64, index: u64, url: &str) -> Result<u64> {
+    let mut at = start;
+    let mut fh = [0u8; FRAME_HEADER];
+    for _ in 0..index {
+        file.read_exact_at(&mut fh, at)
+            .map_err(|e| Error::io("cannot read temporary cache file of", url, e))?;
+        let wire_len = u32::from_le_bytes(fh[0..4].try_into().unwrap()) as u64;
+        at += (FRAME_HEADER + fh[8] as usize) as u64 + wire_len;
+        if at > end {
+            return Err(Error::Http {
+                url: url.to_string(),
+                detail: "temporary file framing is inconsistent".into(),
+            });
+        }
+    }
+    Ok(at)
+}
+
+impl Producer for AsyncHttpProducer {
+    fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        if matches!(self.mode, Mode::Following) {
+            if let Some(file) = self.wait_for_record()? {
+                self.read_followed(&file)?;
+                let index = self.index;
+                self.index += 1;
+                let t = TensorRef {
+                    dtype: self.follow.dtype,
+                    shape: &self.follow.shape,
+                    data: &self.follow.buf[self.follow.data.clone()],
+                };
+                if let Some(c) = self.check.as_mut() {
+                    c.check(index, t)?;
+                }
+                return Ok(t);
+            }
+        }
+        match &mut self.mode {
+            Mode::Serving(s) => s.next_view(),
+            Mode::Failed(msg) => Err(Error::Http {
+                url: self.source.url.clone(),
+                detail: format!("the background download failed: {msg}"),
+            }),
+            Mode::Following => unreachable!("wait_for_record switched the mode"),
+        }
+    }
+
+    fn size(&mut self) -> Result<usize> {
+        if matches!(self.mode, Mode::Following) {
+            let shared = self.shared.clone();
+            let mut s = shared.lock();
+            loop {
+                if let Some(n) = s.total {
+                    return Ok(n as usize);
+                }
+                if let Some(done) = s.done.take() {
+                    drop(s);
+                    self.take_done(done)?;
+                    break;
+                }
+                s = shared.cv.wait(s).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        match &self.mode {
+            Mode::Serving(s) => Ok(s.size()),
+            Mode::Failed(msg) => Err(Error::Http {
+                url: self.source.url.clone(),
+                detail: format!("the background download failed: {msg}"),
+            }),
+            Mode::Following => unreachable!("take_done switched the mode"),
+        }
+    }
+
+    fn source(&self) -> String {
+        self.source.url.clone()
+    }
+}
+
+impl Drop for AsyncHttpProducer {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.cv.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
