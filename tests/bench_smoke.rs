@@ -132,3 +132,56 @@ fn cpp_warm_pass_compiles_and_reads_every_record() {
     // A wrong record count means the cache would read the (absent) source: an error.
     assert!(cpp_pass(&bin, &path, 31).is_err());
 }
+
+#[path = "../benches/cache/http.rs"]
+mod http;
+
+/// Serves `body` to every connection on 127.0.0.1 (HTTP/1.1, Content-Length,
+/// Connection: close) from a thread; returns the base URL.
+fn serve(body: Vec<u8>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                if line == "\r\n" {
+                    break;
+                }
+                line.clear();
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn
+                .write_all(head.as_bytes())
+                .and_then(|_| conn.write_all(&body));
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn http_fetch_and_async_first_record_paths_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let body_path = dir.path().join("b.wire");
+    let n = 12;
+    let size = http::write_body(&body_path, n, ELEMS).unwrap();
+    assert_eq!(size, (n * (13 + ELEMS * 4)) as u64);
+    let url = format!("{}/b.wire", serve(std::fs::read(&body_path).unwrap()));
+    let cache = dir.path().join("http.cache");
+
+    let report = http::fetch_role(&url, &cache).unwrap();
+    assert!(report.starts_with(&format!("records={n} ")), "{report}");
+    let (sum, _) = view_pass(&cache, n, 1).unwrap();
+    assert_eq!(sum, expected_checksum(n, ELEMS));
+
+    let (first, all) = http::async_first_and_all(&url, &cache, n).unwrap();
+    assert!(first > 0.0 && first <= all, "first {first} s, all {all} s");
+    let (sum, _) = view_pass(&cache, n, 1).unwrap();
+    assert_eq!(sum, expected_checksum(n, ELEMS));
+}

@@ -10,6 +10,7 @@
 //!
 //! `scripts/bench.sh` builds the C++ pass, starts nginx and runs this at full size.
 
+mod http;
 mod work;
 
 use std::path::{Path, PathBuf};
@@ -41,6 +42,8 @@ enum Target {
     Below(f64, &'static str),
     /// Ratio within [1-x, 1+x] ("same within noise"); informative.
     Near(f64),
+    /// No target: context for another row.
+    Info,
 }
 
 fn median(v: &[f64]) -> f64 {
@@ -85,6 +88,7 @@ impl Row {
             Target::Ratio(x) => r <= x,
             Target::Below(x, _) => median(&self.subj_values()) < x,
             Target::Near(x) => (r - 1.0).abs() <= x,
+            Target::Info => true,
         }
     }
     fn print(&self) {
@@ -119,6 +123,7 @@ impl Row {
             Target::Ratio(x) => format!("ratio <= {x}"),
             Target::Below(x, what) => format!("{what} < {}", fmt(x)),
             Target::Near(x) => format!("ratio 1 +- {x}"),
+            Target::Info => "(context)".into(),
         };
         println!(
             "| {} | {} | {} | {} | {} | {:.3} ({:.3}-{:.3}) | {} | {} | {} | {} |",
@@ -133,7 +138,11 @@ impl Row {
             cpu,
             rate,
             target,
-            if self.met() { "met" } else { "MISSED" }
+            match (&self.target, self.met()) {
+                (Target::Info, _) => "-",
+                (_, true) => "met",
+                (_, false) => "MISSED",
+            }
         );
     }
 }
@@ -236,6 +245,7 @@ fn role(argv: &[String]) -> R<()> {
             let p = open_warm(Path::new(&argv[1]), argv[2].parse()?)?;
             say(&format!("records={} hwm_kib={}", p.len(), vm_hwm_kib()));
         }
+        Some("fetch") => say(&http::fetch_role(&argv[1], Path::new(&argv[2]))?),
         Some("pass") => {
             let (sum, bytes) = view_pass(Path::new(&argv[1]), argv[2].parse()?, argv[3].parse()?)?;
             say(&format!(
@@ -530,13 +540,129 @@ fn field(out: &str, key: &str) -> Option<u64> {
         .ok()
 }
 
-fn http_figures(a: &Args, _dir: &Path, _rows: &mut Vec<Row>) -> R<()> {
-    if a.http_base.is_none() {
+fn http_figures(a: &Args, dir: &Path, rows: &mut Vec<Row>) -> R<()> {
+    let Some(base_url) = &a.http_base else {
         eprintln!(
             "bench: figures 4, 5 need --http <nginx base URL> (scripts/bench.sh starts nginx)"
         );
-    } else {
-        eprintln!("bench: figures 4, 5: HttpProducer is not on this branch yet; skipped");
+        return Ok(());
+    };
+    let exe = std::env::current_exe()?;
+    let n = scaled(1_000, a.scale);
+    let body = dir.join("b.wire");
+    let body_bytes = http::write_body(&body, n, B_ELEMS)?;
+    let url = format!("{}/b.wire", base_url.trim_end_matches('/'));
+    let cache = dir.join("http.cache");
+    let data_bytes = (n * B_ELEMS * 4) as u64;
+    eprintln!("bench: HTTP body {url}: {n} x float32[{B_ELEMS}], {body_bytes} bytes");
+    let curl = |out: &str| -> R<()> {
+        let st = std::process::Command::new("curl")
+            .args(["-s", "-f", "-o", out, &url])
+            .status()?;
+        if !st.success() {
+            return Err(format!("curl {url} failed: {st}").into());
+        }
+        Ok(())
+    };
+    curl("/dev/null")?; // warm the server's page cache
+
+    if a.figures.contains(&4) {
+        eprintln!("bench: figure 4 (cold HttpProducer fetch into the cache vs curl)");
+        let rss = std::cell::RefCell::new(Vec::new());
+        let c = cache.display().to_string();
+        let fetch = || -> R<Sample> {
+            timed(|| {
+                let (out, _) = child_peak_rss(
+                    &exe,
+                    &["--role".into(), "fetch".into(), url.clone(), c.clone()],
+                )?;
+                if field(&out, "records=") != Some(n as u64) {
+                    return Err(format!("fetch child: {out}").into());
+                }
+                rss.borrow_mut()
+                    .push((field(&out, "hwm_kib=").unwrap_or(0) as f64, f64::NAN));
+                Ok(())
+            })
+        };
+        let (b, s) = interleave(a.rounds, || timed(|| curl("/dev/null")), fetch)?;
+        rows.push(Row {
+            fig: "4",
+            subject: format!("cold HttpProducer fetch into cache ({n} rec, fsync'ed)"),
+            baseline: "curl -s -o /dev/null URL".into(),
+            base: b,
+            subj: s,
+            unit: "s",
+            records: n as u64,
+            bytes: body_bytes,
+            base_bytes: body_bytes,
+            target: Target::Ratio(1.25),
+        });
+        // Context: the same bytes written durably by curl (the cache is fsync'ed).
+        let file = dir.join("curl.out");
+        let f = file.display().to_string();
+        let (b, s) = interleave(
+            a.rounds,
+            || {
+                let t = timed(|| {
+                    curl(&f)?;
+                    std::fs::File::open(&file)?.sync_all()?;
+                    Ok(())
+                });
+                let _ = std::fs::remove_file(&file);
+                t
+            },
+            fetch,
+        )?;
+        rows.push(Row {
+            fig: "4",
+            subject: "cold HttpProducer fetch (same)".into(),
+            baseline: "curl -s -o FILE URL + fsync(FILE)".into(),
+            base: b,
+            subj: s,
+            unit: "s",
+            records: n as u64,
+            bytes: body_bytes,
+            base_bytes: body_bytes,
+            target: Target::Info,
+        });
+        let rss = rss.into_inner();
+        rows.push(Row {
+            fig: "4",
+            subject: "peak RSS of the fetching process".into(),
+            baseline: "body size".into(),
+            base: vec![(body_bytes as f64 / 1024.0, f64::NAN); rss.len()],
+            subj: rss,
+            unit: "KiB",
+            records: n as u64,
+            bytes: body_bytes,
+            base_bytes: body_bytes,
+            target: Target::Below(64.0 * 1024.0, "subject"),
+        });
     }
+
+    if a.figures.contains(&5) {
+        eprintln!("bench: figure 5 (AsyncHttpProducer: first record vs whole download)");
+        let mut all = Vec::new();
+        let mut first = Vec::new();
+        for _ in 0..a.rounds {
+            let (f, t) = http::async_first_and_all(&url, &cache, n)?;
+            first.push((f, f64::NAN));
+            all.push((t, f64::NAN));
+        }
+        rows.push(Row {
+            fig: "5",
+            subject: "AsyncHttpProducer: time to first record".into(),
+            baseline: format!("same run: time to all {n} records"),
+            base: all,
+            subj: first,
+            unit: "s",
+            records: 1,
+            bytes: data_bytes / n as u64,
+            base_bytes: data_bytes,
+            target: Target::Ratio(0.02),
+        });
+    }
+    let _ = std::fs::remove_file(&cache);
+    let _ = std::fs::remove_file(&body);
     Ok(())
 }
