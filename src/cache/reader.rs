@@ -31,7 +31,7 @@ pub enum Format {
 }
 
 /// Resident pages behind the cursor are dropped every this many bytes.
-const TRIM_EVERY: usize = 32 << 20;
+const TRIM_EVERY: usize = 16 << 20;
 
 #[derive(Debug)]
 pub struct CacheReader {
@@ -347,24 +347,33 @@ impl CacheReader {
     /// Drops resident pages well behind `keep_from`, so iterating a file larger than
     /// RAM costs memory in proportion to one window, not to the file.
     fn release_passed_pages(&mut self, keep_from: usize) {
-        if keep_from < self.trimmed_to + TRIM_EVERY {
-            if keep_from < self.trimmed_to {
-                self.trimmed_to = 0; // wrapped around to record 0
-            }
-            return;
+        if keep_from < self.trimmed_to {
+            // Wrapped around to record 0: the previous epoch's last window (up to
+            // TRIM_EVERY bytes) is still resident; drop it before the new epoch adds
+            // its own. No view into it is alive: the current record is at the start.
+            self.drop_pages(self.trimmed_to, self.data_end);
+            self.trimmed_to = 0;
         }
+        if keep_from >= self.trimmed_to + TRIM_EVERY {
+            self.drop_pages(self.trimmed_to, keep_from);
+            self.trimmed_to = keep_from / page_size() * page_size();
+        }
+    }
+
+    /// Drops the resident pages lying wholly inside [from, to) of the mapping.
+    fn drop_pages(&self, from: usize, to: usize) {
         let page = page_size();
-        let end = keep_from / page * page;
-        let start = self.trimmed_to / page * page;
-        if let Some(map) = &self.map {
+        let start = from / page * page;
+        let end = to / page * page;
+        if let (Some(map), true) = (&self.map, end > start) {
             // SAFETY: the mapping is a read-only file mapping; MADV_DONTNEED only drops
             // the page-table entries and later reads fault the same bytes back in.
-            // No reference into [start, end) is alive: views end before `keep_from`.
+            // No reference into [start, end) is alive: callers pass ranges no view of
+            // the current record overlaps (views end before `keep_from`).
             let _ = unsafe {
                 map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
             };
         }
-        self.trimmed_to = end;
     }
 }
 

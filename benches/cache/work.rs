@@ -1,0 +1,327 @@
+//! The code paths the `cache` benchmark times, kept apart from the timing loop so
+//! `tests/bench_smoke.rs` can run each of them at tiny sizes (`#[path]` include).
+//!
+//! Nothing here measures time: each function does one unit of work (a pass, an open,
+//! an append, a population) and returns what it did, so a test can check results.
+
+#![allow(dead_code)] // each includer uses a subset
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use harmonics_dataset::{
+    CacheOutcome, DType, DiskCacheProducer, Error, Producer, Result, TensorRef,
+};
+
+/// Reads every byte of `data` as a consumer would: sums one float per 64-byte cache
+/// line plus the last element, so every page (and line) of the record is touched.
+#[inline]
+pub fn touch(data: &[u8]) -> f64 {
+    let mut sum = 0f32;
+    let mut i = 0;
+    while i + 4 <= data.len() {
+        sum += f32::from_le_bytes(data[i..i + 4].try_into().unwrap());
+        i += 64;
+    }
+    if data.len() >= 4 {
+        let last = data.len() - 4;
+        sum += f32::from_le_bytes(data[last..].try_into().unwrap());
+    }
+    sum as f64
+}
+
+/// An in-memory source of `n` float32[`elems`] records; record `i` has `i` in its
+/// first element (so records differ) and a fixed pattern elsewhere. O(1) `skip`.
+pub struct Synth {
+    n: usize,
+    cursor: usize,
+    shape: [usize; 1],
+    buf: Vec<u8>,
+}
+
+impl Synth {
+    pub fn new(n: usize, elems: usize) -> Synth {
+        let buf = (0..elems)
+            .flat_map(|i| ((i % 97) as f32 * 0.25).to_le_bytes())
+            .collect();
+        Synth {
+            n,
+            cursor: 0,
+            shape: [elems],
+            buf,
+        }
+    }
+}
+
+impl Producer for Synth {
+    fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        if self.n == 0 {
+            return Err(Error::Empty("synthetic".into()));
+        }
+        let i = self.cursor;
+        self.cursor = (i + 1) % self.n;
+        if self.buf.len() >= 4 {
+            self.buf[..4].copy_from_slice(&(i as f32).to_le_bytes());
+        }
+        Ok(TensorRef {
+            dtype: DType::Float32,
+            shape: &self.shape,
+            data: &self.buf,
+        })
+    }
+    fn size(&mut self) -> Result<usize> {
+        Ok(self.n)
+    }
+    fn skip(&mut self, k: usize) -> Result<()> {
+        if self.n > 0 {
+            self.cursor = (self.cursor + k) % self.n;
+        }
+        Ok(())
+    }
+    fn source(&self) -> String {
+        format!("synthetic {} x float32[{}]", self.n, self.shape[0])
+    }
+}
+
+/// The base of a warm cache: claims `n` records and fails if it is ever read, so a
+/// warm open that touched the source would show up as an error, not as a figure.
+pub struct Absent(pub usize);
+
+impl Producer for Absent {
+    fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        Err(Error::InvalidArgument(
+            "benchmark: a warm cache read its source".into(),
+        ))
+    }
+    fn size(&mut self) -> Result<usize> {
+        Ok(self.0)
+    }
+    fn source(&self) -> String {
+        "absent".into()
+    }
+}
+
+/// Populates a cache of `n` float32[`elems`] records at `path` from memory (removing
+/// any file there first). Returns the file's size in bytes.
+pub fn populate(path: &Path, n: usize, elems: usize) -> Result<u64> {
+    let _ = std::fs::remove_file(path);
+    let p = DiskCacheProducer::open_at(Box::new(Synth::new(n, elems)), path.to_path_buf(), None)?;
+    assert_eq!(p.outcome(), &CacheOutcome::Created);
+    assert_eq!(p.len(), n);
+    Ok(std::fs::metadata(path)
+        .map_err(|e| ioe("cannot stat", path, e))?
+        .len())
+}
+
+/// Opens a warm cache of `n` records (the source is never read).
+pub fn open_warm(path: &Path, n: usize) -> Result<DiskCacheProducer> {
+    let p = DiskCacheProducer::open_at(Box::new(Absent(n)), path.to_path_buf(), None)?;
+    assert_eq!(p.outcome(), &CacheOutcome::Reused, "{}", path.display());
+    Ok(p)
+}
+
+/// One pass over a warm cache of `n` records through the zero-copy view API (open
+/// included). Returns (checksum, data bytes seen).
+pub fn view_pass(path: &Path, n: usize, epochs: usize) -> Result<(f64, u64)> {
+    let mut p = open_warm(path, n)?;
+    let mut sum = 0f64;
+    let mut bytes = 0u64;
+    for _ in 0..n * epochs {
+        let t = p.next_view()?;
+        sum += touch(t.data);
+        bytes += t.data.len() as u64;
+    }
+    Ok((std::hint::black_box(sum), bytes))
+}
+
+/// The C++ HTensor pass: runs `cpp_bin` (cpp_bench/warm_pass.cpp) over the cache.
+/// Returns its checksum line.
+pub fn cpp_pass(cpp_bin: &Path, path: &Path, n: usize) -> Result<String> {
+    let out = Command::new(cpp_bin)
+        .arg(path)
+        .arg(n.to_string())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| ioe("cannot run", cpp_bin, e))?;
+    if !out.status.success() {
+        return Err(Error::Foreign(format!(
+            "{} failed: {}",
+            cpp_bin.display(),
+            out.status
+        )));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The baseline of a warm pass: `cat FILE > /dev/null`.
+pub fn cat(path: &Path) -> Result<()> {
+    run(Command::new("cat")
+        .arg(path)
+        .stdout(File::create("/dev/null").map_err(|e| ioe("open", "/dev/null", e))?))
+}
+
+/// The baseline of a population: `dd if=/dev/zero of=F bs=1M count=N conv=fsync`,
+/// `N` = `bytes` rounded up to MiB. Removes `F` before and after.
+pub fn dd_fsync(path: &Path, bytes: u64) -> Result<()> {
+    let _ = std::fs::remove_file(path);
+    let count = bytes.div_ceil(1 << 20);
+    run(Command::new("dd")
+        .arg("if=/dev/zero")
+        .arg(format!("of={}", path.display()))
+        .args([
+            "bs=1M",
+            &format!("count={count}"),
+            "conv=fsync",
+            "status=none",
+        ]))?;
+    let _ = std::fs::remove_file(path);
+    Ok(())
+}
+
+fn run(cmd: &mut Command) -> Result<()> {
+    let prog = cmd.get_program().to_string_lossy().into_owned();
+    let st = cmd
+        .status()
+        .map_err(|e| ioe("cannot run", Path::new(&prog), e))?;
+    if st.success() {
+        Ok(())
+    } else {
+        Err(Error::Foreign(format!("{prog} failed: {st}")))
+    }
+}
+
+/// A saved copy of a cache file's header, to undo appends between rounds: the
+/// header (commit slots included) is rewritten and the file cut back to its length.
+pub struct Snapshot {
+    path: PathBuf,
+    len: u64,
+    head: Vec<u8>,
+}
+
+impl Snapshot {
+    pub fn take(path: &Path) -> Result<Snapshot> {
+        let r = harmonics_dataset::cache::CacheReader::open(path)?;
+        let mut head = vec![0u8; r.data_start() as usize];
+        File::open(path)
+            .and_then(|mut f| f.read_exact(&mut head))
+            .map_err(|e| ioe("cannot read", path, e))?;
+        let len = std::fs::metadata(path)
+            .map_err(|e| ioe("cannot stat", path, e))?
+            .len();
+        Ok(Snapshot {
+            path: path.to_path_buf(),
+            len,
+            head,
+        })
+    }
+
+    pub fn restore(&self) -> Result<()> {
+        let f = OpenOptions::new()
+            .write(true)
+            .open(&self.path)
+            .map_err(|e| ioe("cannot open", &self.path, e))?;
+        f.write_all_at(&self.head, 0)
+            .and_then(|_| f.set_len(self.len))
+            .and_then(|_| f.sync_all())
+            .map_err(|e| ioe("cannot restore", &self.path, e))?;
+        // Commit the filesystem's journal now (with `-o discard`, ext4 discards the
+        // cut blocks at the next commit), so the next timed fsync does not pay for it.
+        // SAFETY: syncfs on an open descriptor has no other preconditions.
+        if unsafe { libc::syncfs(std::os::fd::AsRawFd::as_raw_fd(&f)) } != 0 {
+            return Err(ioe(
+                "cannot syncfs",
+                &self.path,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Appends `k` records to the cache at `path` holding `n` float32[`elems`] records,
+/// through `DiskCacheProducer` (open, append, fsync, commit). Returns the new count.
+pub fn append(path: &Path, n: usize, k: usize, elems: usize) -> Result<usize> {
+    let p =
+        DiskCacheProducer::open_at(Box::new(Synth::new(n + k, elems)), path.to_path_buf(), None)?;
+    assert_eq!(
+        p.outcome(),
+        &CacheOutcome::Appended {
+            from: n as u64,
+            to: (n + k) as u64
+        }
+    );
+    Ok(p.len())
+}
+
+/// Peak resident set (VmHWM) of this process, in KiB.
+pub fn vm_hwm_kib() -> u64 {
+    status_kib("VmHWM:")
+}
+
+/// Current resident set (VmRSS) of this process, in KiB.
+pub fn vm_rss_kib() -> u64 {
+    status_kib("VmRSS:")
+}
+
+fn status_kib(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Runs `exe args…` as a child and returns (its stdout, its ru_maxrss in KiB from
+/// wait4's rusage). Caution: Rust spawns with posix_spawn (a vfork sharing the
+/// parent's memory), and Linux folds the pre-exec memory's high-water mark into the
+/// child's ru_maxrss at exec, so this figure is at least the parent's own peak. Child
+/// roles therefore also print their own VmHWM (fresh after exec), which is what the
+/// benchmark reports.
+pub fn child_peak_rss(exe: &Path, args: &[String]) -> Result<(String, u64)> {
+    let child = Command::new(exe)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| ioe("cannot run", exe, e))?;
+    let pid = child.id() as libc::pid_t;
+    let mut stdout = child.stdout.unwrap();
+    let mut raw = Vec::new();
+    stdout
+        .read_to_end(&mut raw)
+        .map_err(|e| ioe("cannot read child output of", exe, e))?;
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let mut status = 0;
+    // SAFETY: rusage is plain data; pid is our own unwaited child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    if r != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
+        return Err(Error::Foreign(format!(
+            "child {} {:?} failed (status {status}): {text}",
+            exe.display(),
+            args
+        )));
+    }
+    Ok((text, ru.ru_maxrss as u64))
+}
+
+fn ioe(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+    Error::Io {
+        what,
+        path: path.into(),
+        source,
+    }
+}
+
+/// Writes `s` to stdout and flushes (child roles report through stdout).
+pub fn say(s: &str) {
+    let mut o = std::io::stdout().lock();
+    let _ = writeln!(o, "{s}");
+    let _ = o.flush();
+}

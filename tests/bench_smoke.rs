@@ -1,0 +1,187 @@
+//! Runs the `cache` benchmark's code paths (benches/cache/work.rs) at tiny sizes, so
+//! CI keeps them compiling and correct. No timing is asserted: these tests check that
+//! each path does the work the benchmark claims to time.
+
+#[path = "../benches/cache/work.rs"]
+mod work;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use harmonics_dataset::cache::CacheReader;
+use harmonics_dataset::Producer;
+use work::*;
+
+const ELEMS: usize = 784;
+
+/// The checksum a pass over `n` records of `Synth::new(n, elems)` must produce.
+fn expected_checksum(n: usize, elems: usize) -> f64 {
+    let mut s = Synth::new(n, elems);
+    (0..n).map(|_| touch(s.next_view().unwrap().data)).sum()
+}
+
+#[test]
+fn populate_then_view_pass_reads_every_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.cache");
+    let size = populate(&path, 50, ELEMS).unwrap();
+    assert!(size > (50 * ELEMS * 4) as u64, "file of {size} bytes");
+    let (sum, bytes) = view_pass(&path, 50, 2).unwrap();
+    assert_eq!(bytes, (2 * 50 * ELEMS * 4) as u64);
+    assert_eq!(sum, 2.0 * expected_checksum(50, ELEMS));
+}
+
+#[test]
+fn touch_reads_one_float_per_line_and_the_last() {
+    let data: Vec<u8> = (0..40u32).flat_map(|i| (i as f32).to_le_bytes()).collect();
+    // Lines start at elements 0, 16, 32; the last element is 39.
+    assert_eq!(touch(&data), 0.0 + 16.0 + 32.0 + 39.0);
+    assert_eq!(touch(&[]), 0.0);
+}
+
+#[test]
+fn warm_open_never_reads_the_source_and_a_wrong_count_is_not_reused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.cache");
+    populate(&path, 100, 8).unwrap();
+    assert_eq!(open_warm(&path, 100).unwrap().len(), 100);
+    // A base that claims more records makes the cache append, which reads Absent.
+    let err =
+        harmonics_dataset::DiskCacheProducer::open_at(Box::new(Absent(101)), path.clone(), None)
+            .unwrap_err();
+    assert!(err.to_string().contains("read its source"), "{err}");
+}
+
+#[test]
+fn append_then_restore_returns_the_file_to_its_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ap.cache");
+    populate(&path, 20, ELEMS).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let snap = Snapshot::take(&path).unwrap();
+    for _ in 0..3 {
+        assert_eq!(append(&path, 20, 7, ELEMS).unwrap(), 27);
+        assert_eq!(CacheReader::open(&path).unwrap().len(), 27);
+        snap.restore().unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+    let (sum, _) = view_pass(&path, 20, 1).unwrap();
+    assert_eq!(sum, expected_checksum(20, ELEMS));
+}
+
+#[test]
+fn baselines_run_and_clean_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("a.cache");
+    populate(&path, 10, ELEMS).unwrap();
+    cat(&path).unwrap();
+    let dd = dir.path().join("dd.out");
+    dd_fsync(&dd, 3 << 20).unwrap();
+    assert!(!dd.exists());
+}
+
+#[test]
+fn child_peak_rss_reports_the_childs_own_peak() {
+    let (out, kib) = child_peak_rss(Path::new("seq"), &["3".into()]).unwrap();
+    assert_eq!(out, "1\n2\n3\n");
+    assert!(kib > 0, "seq's ru_maxrss {kib} KiB");
+    assert!(vm_hwm_kib() > 0);
+    assert!(child_peak_rss(Path::new("false"), &[]).is_err());
+}
+
+/// Directory holding libharmonics_dataset.so for this test build (target/<profile>).
+fn lib_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    exe.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+#[test]
+fn cpp_warm_pass_compiles_and_reads_every_record() {
+    let lib = lib_dir();
+    assert!(
+        lib.join("libharmonics_dataset.so").exists(),
+        "no libharmonics_dataset.so in {}",
+        lib.display()
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let bin = dir.path().join("warm_pass");
+    let st = Command::new("g++")
+        .args(["-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-I"])
+        .arg(root.join("include"))
+        .arg(root.join("cpp_bench/warm_pass.cpp"))
+        .arg("-L")
+        .arg(&lib)
+        .arg("-lharmonics_dataset")
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-o")
+        .arg(&bin)
+        .status()
+        .unwrap();
+    assert!(st.success(), "g++ failed");
+    let path = dir.path().join("a.cache");
+    populate(&path, 30, ELEMS).unwrap();
+    let want = format!("records=30 bytes={}", 30 * ELEMS * 4);
+    assert!(cpp_pass(&bin, &path, 30).unwrap().starts_with(&want));
+    let out = Command::new(&bin)
+        .arg(&path)
+        .args(["30", "view"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with(&want));
+    // A wrong record count means the cache would read the (absent) source: an error.
+    assert!(cpp_pass(&bin, &path, 31).is_err());
+}
+
+#[path = "../benches/cache/http.rs"]
+mod http;
+
+/// Serves `body` to every connection on 127.0.0.1 (HTTP/1.1, Content-Length,
+/// Connection: close) from a thread; returns the base URL.
+fn serve(body: Vec<u8>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                if line == "\r\n" {
+                    break;
+                }
+                line.clear();
+            }
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn
+                .write_all(head.as_bytes())
+                .and_then(|_| conn.write_all(&body));
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn http_fetch_and_async_first_record_paths_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let body_path = dir.path().join("b.wire");
+    let n = 12;
+    let size = http::write_body(&body_path, n, ELEMS).unwrap();
+    assert_eq!(size, (n * (13 + ELEMS * 4)) as u64);
+    let url = format!("{}/b.wire", serve(std::fs::read(&body_path).unwrap()));
+    let cache = dir.path().join("http.cache");
+
+    let report = http::fetch_role(&url, &cache).unwrap();
+    assert!(report.starts_with(&format!("records={n} ")), "{report}");
+    let (sum, _) = view_pass(&cache, n, 1).unwrap();
+    assert_eq!(sum, expected_checksum(n, ELEMS));
+
+    let (first, all) = http::async_first_and_all(&url, &cache, n).unwrap();
+    assert!(first > 0.0 && first <= all, "first {first} s, all {all} s");
+    let (sum, _) = view_pass(&cache, n, 1).unwrap();
+    assert_eq!(sum, expected_checksum(n, ELEMS));
+}
