@@ -183,18 +183,23 @@ impl CacheWriter {
             .map_err(|e| Error::io("cannot write cache", path, e))
     }
 
-    fn write_header(&mut self) -> Result<()> {
-        self.sink.sync()?;
+    /// Writes the committed header; `durable`: data, then header, fsynced.
+    fn write_header(&mut self, durable: bool) -> Result<()> {
+        if durable {
+            self.sink.sync()?;
+        } else {
+            self.flush()?;
+        }
         let header = Header::encode(&self.meta, self.sink.commit(1));
         let file = self.sink.out.get_ref();
         file.write_all_at(&header, 0)
-            .and_then(|_| file.sync_all())
+            .and_then(|_| if durable { file.sync_all() } else { Ok(()) })
             .map_err(|e| Error::io("cannot write cache", &self.sink.path, e))
     }
 
     /// Writes the header, makes everything durable and renames the file into place.
     pub fn finish(mut self) -> Result<PathBuf> {
-        self.write_header()?;
+        self.write_header(true)?;
         let final_path = self.final_path.clone();
         self.tmp
             .persist(&final_path)
@@ -205,8 +210,9 @@ impl CacheWriter {
 
     /// Completes the file but never publishes it: the name is removed and the reader
     /// keeps the data alive (for a producer that must not leave a cache behind).
+    /// No fsync: an unlinked file does not survive a crash whatever is synced.
     pub fn finish_anonymous(mut self) -> Result<CacheReader> {
-        self.write_header()?;
+        self.write_header(false)?;
         let reader = CacheReader::from_file(self.sink.out.get_ref(), &self.final_path)?;
         drop(self.tmp);
         Ok(reader)
