@@ -5,11 +5,15 @@
 //! `curl`, `HttpProducer` (sync, cache file), `AsyncHttpProducer` (cache file) and
 //! `HttpProducer` with `cache = false` (anonymous temp file). Each fetch runs in a
 //! child process (this binary again), timed from spawn to exit, so process start-up
-//! counts for both sides; the child reports its peak RSS.
+//! counts for both sides; the child reports its peak RSS. Modes `curlfile` and
+//! `curlsync` time `curl -o FILE` (and `sync FILE`) in the cache directory: the floor
+//! of writing the body to a file at all.
 //!
 //! ```text
 //! cargo run --release --example http_fetch_bench -- [A|B|RECORDSxDIMS] [rounds] [modes]
 //! cargo run --release --example http_fetch_bench -- A 5 sync,async,anon
+//! # before/after: MODE@BINARY runs the child of another build of this example
+//! cargo run --release --example http_fetch_bench -- A 7 sync@/tmp/old-build,sync
 //! ```
 //!
 //! The data and the caches live under `$HTTP_BENCH_DIR` (default: `target/http-bench`),
@@ -79,7 +83,7 @@ fn main() {
     for round in 0..rounds {
         curl_t.push(run_curl(&url).as_secs_f64());
         for (mode, times, rss) in ours.iter_mut() {
-            let path = cache.join(format!("{mode}.cache"));
+            let path = cache.join(format!("{}.cache", mode.replace(['@', '/'], "_")));
             let _ = std::fs::remove_file(&path);
             let (t, kib) = run_child(&exe, &url, &path, mode);
             times.push(t.as_secs_f64());
@@ -144,7 +148,33 @@ fn run_curl(url: &str) -> Duration {
     t.elapsed()
 }
 
+/// Baselines for the floor of writing the body to a file: `curl -o FILE` without and
+/// with an fsync of the file (`sync FILE`), in the cache's filesystem.
+fn run_curl_file(url: &str, path: &Path, fsync: bool) -> Duration {
+    let t = Instant::now();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(if fsync {
+            "curl -s -o \"$2\" \"$1\" && sync \"$2\""
+        } else {
+            "curl -s -o \"$2\" \"$1\""
+        })
+        .arg("sh")
+        .arg(url)
+        .arg(path);
+    assert!(cmd.status().expect("curl").success(), "curl failed");
+    t.elapsed()
+}
+
 fn run_child(exe: &Path, url: &str, path: &Path, mode: &str) -> (Duration, u64) {
+    if mode == "curlfile" || mode == "curlsync" {
+        return (run_curl_file(url, path, mode == "curlsync"), 0);
+    }
+    // `MODE@BINARY` runs another build of this example (before/after comparisons).
+    let (mode, exe) = match mode.split_once('@') {
+        Some((m, e)) => (m, Path::new(e)),
+        None => (mode, exe),
+    };
     let t = Instant::now();
     let out = Command::new(exe)
         .arg("child")
