@@ -266,7 +266,7 @@ impl Nginx {
             www.display()
         );
         std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-        let child = Command::new("/usr/sbin/nginx")
+        let mut child = Command::new("/usr/sbin/nginx")
             .arg("-p")
             .arg(&dir)
             .arg("-e")
@@ -282,6 +282,8 @@ impl Nginx {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("nginx did not start");
     }
 }
