@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 use crate::tensor::{parse_wire, wire_header_len, TensorRef, WireHeader};
 
 const WRITE_BUFFER: usize = 4 << 20;
+/// Record data at least this large bypasses the write buffer.
+const DIRECT_WRITE: usize = 256 << 10;
 
 /// Frames records onto the end of a file. Shared by the writer and the appender.
 #[derive(Debug)]
@@ -74,7 +76,14 @@ impl FrameSink {
         let io = |e| Error::io("cannot write cache", &self.path, e);
         self.out.write_all(&self.scratch).map_err(io)?;
         self.out.write_all(wire_head).map_err(io)?;
-        self.out.write_all(data).map_err(io)?;
+        if data.len() >= DIRECT_WRITE {
+            // A large record goes to the file from the caller's memory: copying it
+            // through the buffer first would cost a memmove of every byte.
+            self.out.flush().map_err(io)?;
+            self.out.get_mut().write_all(data).map_err(io)?;
+        } else {
+            self.out.write_all(data).map_err(io)?;
+        }
         self.offset += (self.scratch.len() + wire_len) as u64;
         self.records += 1;
         Ok(())
