@@ -80,12 +80,19 @@ fn main() {
     let mut curl_t = Vec::new();
     let mut ours: Vec<(String, Vec<f64>, Vec<u64>)> =
         modes.iter().map(|m| (m.clone(), vec![], vec![])).collect();
+    let out = |mode: &str| cache.join(format!("{}.cache", mode.replace(['@', '/'], "_")));
     for round in 0..rounds {
+        // Every output of the previous round goes first, outside any timing, and the
+        // order of the modes rotates: which run gets the just-freed page-cache pages
+        // (much cheaper to write into on a VM than fresh ones) changes every round.
+        for (mode, _, _) in &ours {
+            let _ = std::fs::remove_file(out(mode));
+        }
         curl_t.push(run_curl(&url).as_secs_f64());
-        for (mode, times, rss) in ours.iter_mut() {
-            let path = cache.join(format!("{}.cache", mode.replace(['@', '/'], "_")));
-            let _ = std::fs::remove_file(&path);
-            let (t, kib) = run_child(&exe, &url, &path, mode);
+        let k = ours.len();
+        for i in 0..k {
+            let (mode, times, rss) = &mut ours[(i + round) % k];
+            let (t, kib) = run_child(&exe, &url, &out(mode), mode);
             times.push(t.as_secs_f64());
             rss.push(kib);
         }
