@@ -19,6 +19,8 @@ use crate::error::{Error, Result};
 use crate::tensor::{parse_wire, wire_header_len, TensorRef, WireHeader};
 
 const WRITE_BUFFER: usize = 4 << 20;
+/// Record data at least this large bypasses the write buffer.
+const DIRECT_WRITE: usize = 256 << 10;
 
 /// Writeback of what was written is started every this many bytes, so the disk works
 /// while records are still being produced and the final fsync has little left to do.
@@ -80,7 +82,14 @@ impl FrameSink {
         let io = |e| Error::io("cannot write cache", &self.path, e);
         self.out.write_all(&self.scratch).map_err(io)?;
         self.out.write_all(wire_head).map_err(io)?;
-        self.out.write_all(data).map_err(io)?;
+        if data.len() >= DIRECT_WRITE {
+            // A large record goes to the file from the caller's memory: copying it
+            // through the buffer first would cost a memmove of every byte.
+            self.out.flush().map_err(io)?;
+            self.out.get_mut().write_all(data).map_err(io)?;
+        } else {
+            self.out.write_all(data).map_err(io)?;
+        }
         self.offset += (self.scratch.len() + wire_len) as u64;
         self.records += 1;
         self.start_writeback();
@@ -212,18 +221,23 @@ impl CacheWriter {
             .map_err(|e| Error::io("cannot write cache", path, e))
     }
 
-    fn write_header(&mut self) -> Result<()> {
-        self.sink.sync()?;
+    /// Writes the committed header; `durable`: data, then header, fsynced.
+    fn write_header(&mut self, durable: bool) -> Result<()> {
+        if durable {
+            self.sink.sync()?;
+        } else {
+            self.flush()?;
+        }
         let header = Header::encode(&self.meta, self.sink.commit(1));
         let file = self.sink.out.get_ref();
         file.write_all_at(&header, 0)
-            .and_then(|_| file.sync_all())
+            .and_then(|_| if durable { file.sync_all() } else { Ok(()) })
             .map_err(|e| Error::io("cannot write cache", &self.sink.path, e))
     }
 
     /// Writes the header, makes everything durable and renames the file into place.
     pub fn finish(mut self) -> Result<PathBuf> {
-        self.write_header()?;
+        self.write_header(true)?;
         let final_path = self.final_path.clone();
         self.tmp
             .persist(&final_path)
@@ -234,8 +248,9 @@ impl CacheWriter {
 
     /// Completes the file but never publishes it: the name is removed and the reader
     /// keeps the data alive (for a producer that must not leave a cache behind).
+    /// No fsync: an unlinked file does not survive a crash whatever is synced.
     pub fn finish_anonymous(mut self) -> Result<CacheReader> {
-        self.write_header()?;
+        self.write_header(false)?;
         let reader = CacheReader::from_file(self.sink.out.get_ref(), &self.final_path)?;
         drop(self.tmp);
         Ok(reader)

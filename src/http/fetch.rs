@@ -68,6 +68,11 @@ pub(crate) trait Observer {
     fn record(&mut self, _w: &mut CacheWriter) -> Result<()> {
         Ok(())
     }
+    /// The records pushed since the last call are all the body has delivered for now
+    /// (the next step reads the network): a good moment to make them readable.
+    fn batch(&mut self, _w: &mut CacheWriter) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// An observer that ignores everything (the synchronous producer).
@@ -472,15 +477,15 @@ fn decode_body(
 ) -> std::result::Result<(), DecodeError> {
     let mut first = [0u8; 8];
     let n = read_full(body, &mut first).map_err(|e| DecodeError::Body(e.to_string()))?;
-    let input = io::Cursor::new(first[..n].to_vec()).chain(&mut *body);
-    let mut input = Counting {
-        inner: io::BufReader::with_capacity(BODY_BUFFER, input),
-        n: 0,
-    };
     if n == 8 && first == MAGIC {
+        let input = io::Cursor::new(first[..n].to_vec()).chain(&mut *body);
+        let mut input = Counting {
+            inner: io::BufReader::with_capacity(BODY_BUFFER, input),
+            n: 0,
+        };
         decode_cache_file(&mut input, writer, check, obs)
     } else {
-        decode_records(&mut input, writer, check, obs)
+        decode_records(body, &first[..n], writer, check, obs)
     }
 }
 
@@ -506,79 +511,123 @@ fn push_record(
     obs.record(writer).map_err(DecodeError::Other)
 }
 
-/// Reads one wire record (header and data) into `wire`, reusing its allocation.
-/// `Ok(false)` at a clean end of the body. Like `tensor::read_wire`, it never
-/// allocates what a header merely claims: the data buffer grows as bytes arrive
-/// (`Take::read_to_end`), so a record claiming 4 GiB costs what was actually sent.
-/// Unlike it, the data is read straight after the header (no move of the data).
-fn read_record<R: Read>(input: &mut R, wire: &mut Vec<u8>) -> std::result::Result<bool, String> {
-    wire.clear();
-    let mut head = [0u8; 5];
-    let n = read_full(input, &mut head).map_err(|e| format!("reading record: {e}"))?;
-    if n == 0 {
-        return Ok(false);
+/// The length of the wire record starting at `b`: `Ok(Some(len))` once its header is
+/// complete, `Ok(None)` while more bytes are needed, `Err` for a malformed header.
+fn record_len(b: &[u8]) -> std::result::Result<Option<usize>, String> {
+    if b.len() < 5 {
+        return Ok(None);
     }
-    if n < head.len() {
-        return Err(format!(
-            "body ended inside a record header ({n} of 5 bytes)"
-        ));
+    if DType::from_code(b[0]).is_none() {
+        return Err(format!("malformed record: unknown dtype code {}", b[0]));
     }
-    if DType::from_code(head[0]).is_none() {
-        return Err(format!("malformed record: unknown dtype code {}", head[0]));
-    }
-    let ndims = u32::from_le_bytes(head[1..5].try_into().unwrap()) as usize;
+    let ndims = u32::from_le_bytes(b[1..5].try_into().unwrap()) as usize;
     if ndims > MAX_NDIMS {
         return Err(format!(
             "malformed record: record declares {ndims} dimensions (at most {MAX_NDIMS})"
         ));
     }
-    wire.extend_from_slice(&head);
-    let rest = 4 * ndims + 4;
-    wire.resize(5 + rest, 0);
-    let got = read_full(input, &mut wire[5..]).map_err(|e| format!("reading record: {e}"))?;
-    if got < rest {
-        return Err(format!(
-            "body ended inside a record header ({} of {} bytes)",
-            5 + got,
-            5 + rest
-        ));
+    let head = 5 + 4 * ndims + 4;
+    if b.len() < head {
+        return Ok(None);
     }
-    let nbytes = u32::from_le_bytes(wire[1 + rest..5 + rest].try_into().unwrap()) as u64;
-    let got = input
-        .take(nbytes)
-        .read_to_end(wire)
-        .map_err(|e| format!("reading record data: {e}"))? as u64;
-    if got < nbytes {
-        return Err(format!(
-            "malformed record: record declares {nbytes} data bytes, body ended after {got}"
-        ));
-    }
-    Ok(true)
+    let nbytes = u32::from_le_bytes(b[head - 4..head].try_into().unwrap()) as usize;
+    Ok(Some(head + nbytes))
 }
 
+/// Why the body ended inside the record at `b` (incomplete by `record_len`).
+fn truncated_record(b: &[u8]) -> String {
+    if b.len() < 5 {
+        return format!("body ended inside a record header ({} of 5 bytes)", b.len());
+    }
+    let ndims = u32::from_le_bytes(b[1..5].try_into().unwrap()) as usize;
+    let head = 5 + 4 * ndims + 4;
+    if b.len() < head {
+        return format!(
+            "body ended inside a record header ({} of {head} bytes)",
+            b.len()
+        );
+    }
+    let nbytes = u32::from_le_bytes(b[head - 4..head].try_into().unwrap());
+    format!(
+        "malformed record: record declares {nbytes} data bytes, body ended after {}",
+        b.len() - head
+    )
+}
+
+/// The decode buffer of `decode_records`: large reads, records decoded in place.
+const READ_BUFFER: usize = 4 << 20;
+
 /// Concatenated wire records, as the original runtime's servers sent them.
-fn decode_records<R: Read>(
-    input: &mut Counting<R>,
+///
+/// The body is read in large chunks into one buffer and every complete record is
+/// pushed straight from it (no per-record copy or allocation); only a record cut by
+/// the end of the buffer is moved to its front. A record larger than the buffer
+/// grows it by doubling as its bytes arrive, never by what its header merely claims
+/// (a header claiming 4 GiB costs at most twice what was actually sent).
+fn decode_records(
+    body: &mut ResumableBody<'_>,
+    first: &[u8],
     writer: &mut CacheWriter,
     mut check: Option<&mut ShapeCheck>,
     obs: &mut dyn Observer,
 ) -> std::result::Result<(), DecodeError> {
-    let mut wire = Vec::new();
+    let mut buf = vec![0u8; READ_BUFFER];
+    buf[..first.len()].copy_from_slice(first);
+    let (mut start, mut end) = (0usize, first.len());
     let mut shape = Vec::new();
     let mut index = 0u64;
+    // Body offset of `buf[start]`.
+    let mut at = 0u64;
+    let mut eof = false;
+    let err = |index: u64, at: u64, e: String| {
+        DecodeError::Body(format!("record {index} at byte {at} of the body: {e}"))
+    };
     loop {
-        let at = input.n;
-        match read_record(input, &mut wire) {
-            Ok(false) => break,
-            Ok(true) => {}
-            Err(e) => {
-                return Err(DecodeError::Body(format!(
-                    "record {index} at byte {at} of the body: {e}"
-                )))
+        let mut pushed = false;
+        let need = loop {
+            match record_len(&buf[start..end]) {
+                Err(e) => return Err(err(index, at, e)),
+                Ok(Some(len)) if len <= end - start => {
+                    let wire = &buf[start..start + len];
+                    push_record(wire, &mut shape, index, writer, &mut check, obs)?;
+                    start += len;
+                    at += len as u64;
+                    index += 1;
+                    pushed = true;
+                }
+                Ok(Some(len)) => break len,
+                Ok(None) => break 5 + 4 * MAX_NDIMS + 4,
+            }
+        };
+        if pushed {
+            obs.batch(writer).map_err(DecodeError::Other)?;
+        }
+        if eof {
+            if start == end {
+                break;
+            }
+            return Err(err(index, at, truncated_record(&buf[start..end])));
+        }
+        if start + need > buf.len() {
+            buf.copy_within(start..end, 0);
+            end -= start;
+            start = 0;
+            if need > buf.len() && end == buf.len() {
+                let grown = (buf.len() * 2).min(need);
+                buf.resize(grown, 0);
             }
         }
-        push_record(&wire, &mut shape, index, writer, &mut check, obs)?;
-        index += 1;
+        let n = loop {
+            match body.read(&mut buf[end..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(err(index, at, format!("reading record: {e}"))),
+            }
+        };
+        if n == 0 {
+            eof = true;
+        }
+        end += n;
     }
     obs.total(index);
     Ok(())
@@ -653,6 +702,7 @@ fn decode_cache_file<R: Read>(
         }
         consumed += frame_len;
         push_record(&wire, &mut shape, index, writer, &mut check, obs)?;
+        obs.batch(writer).map_err(DecodeError::Other)?;
     }
     if consumed != data_len {
         return Err(bad(format!(

@@ -80,13 +80,18 @@ impl Observer for Publisher {
         self.shared.cv.notify_all();
     }
 
-    fn record(&mut self, w: &mut CacheWriter) -> Result<()> {
+    fn record(&mut self, _w: &mut CacheWriter) -> Result<()> {
         if self.shared.stop.load(Ordering::Relaxed) {
             return Err(Error::InvalidArgument("download stopped".into()));
         }
-        // Every record is flushed and published at once: a record may be the last
-        // one for a long while (a slow or stalled server), and the reader must not
-        // wait for the next one to see it. (One write per record.)
+        Ok(())
+    }
+
+    fn batch(&mut self, w: &mut CacheWriter) -> Result<()> {
+        // The records decoded so far are flushed and published before the next read
+        // of the body: a record may be the last one for a long while (a slow or
+        // stalled server), and the reader must not wait for the next one to see it.
+        // (One write per chunk of the body, not per record.)
         w.flush()?;
         let mut s = self.shared.lock();
         s.committed = w.records();
