@@ -18,19 +18,27 @@ use harmonics_dataset::{
 
 /// Reads every byte of `data` as a consumer would: sums one float per 64-byte cache
 /// line plus the last element, so every page (and line) of the record is touched.
+/// Four independent sums, so the consumer is bound by memory, not by the latency of
+/// one chain of float additions (cpp_bench/warm_pass.cpp does the same).
 #[inline]
 pub fn touch(data: &[u8]) -> f64 {
-    let mut sum = 0f32;
+    let f = |i: usize| f32::from_le_bytes(data[i..i + 4].try_into().unwrap());
+    let mut acc = [0f32; 4];
     let mut i = 0;
+    while i + 3 * 64 + 4 <= data.len() {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a += f(i + k * 64);
+        }
+        i += 4 * 64;
+    }
     while i + 4 <= data.len() {
-        sum += f32::from_le_bytes(data[i..i + 4].try_into().unwrap());
+        acc[0] += f(i);
         i += 64;
     }
     if data.len() >= 4 {
-        let last = data.len() - 4;
-        sum += f32::from_le_bytes(data[last..].try_into().unwrap());
+        acc[1] += f(data.len() - 4);
     }
-    sum as f64
+    (acc[0] + acc[1] + acc[2] + acc[3]) as f64
 }
 
 /// An in-memory source of `n` float32[`elems`] records; record `i` has `i` in its
