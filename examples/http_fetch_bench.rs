@@ -82,7 +82,7 @@ fn main() {
     let mut curl_t = Vec::new();
     let mut curl_cpu = Vec::new();
     // (mode, wall times, peak RSS in KiB, CPU times user+sys of the fetch)
-    let mut ours: Vec<(String, Vec<f64>, Vec<u64>, Vec<f64>)> = modes
+    let mut ours: Vec<Runs> = modes
         .iter()
         .map(|m| (m.clone(), vec![], vec![], vec![]))
         .collect();
@@ -142,6 +142,9 @@ fn main() {
     }
     let _ = std::fs::remove_dir_all(&cache);
 }
+
+/// A mode, its wall times, peak RSS (KiB) and CPU times.
+type Runs = (String, Vec<f64>, Vec<u64>, Vec<f64>);
 
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
