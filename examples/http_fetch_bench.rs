@@ -5,7 +5,9 @@
 //! `curl`, `HttpProducer` (sync, cache file), `AsyncHttpProducer` (cache file) and
 //! `HttpProducer` with `cache = false` (anonymous temp file). Each fetch runs in a
 //! child process (this binary again), timed from spawn to exit, so process start-up
-//! counts for both sides; the child reports its peak RSS. Modes `curlfile` and
+//! counts for both sides; the child reports its peak RSS, and the CPU time (user +
+//! sys, from `RUSAGE_CHILDREN`) of every run is printed too: much less noisy than
+//! the wall time on a shared machine. Modes `curlfile` and
 //! `curlsync` time `curl -o FILE` (and `sync FILE`) in the cache directory: the floor
 //! of writing the body to a file at all.
 //!
@@ -78,21 +80,29 @@ fn main() {
     // Warm the served file into the page cache and the binaries.
     run_curl(&url);
     let mut curl_t = Vec::new();
-    let mut ours: Vec<(String, Vec<f64>, Vec<u64>)> =
-        modes.iter().map(|m| (m.clone(), vec![], vec![])).collect();
+    let mut curl_cpu = Vec::new();
+    // (mode, wall times, peak RSS in KiB, CPU times user+sys of the fetch)
+    let mut ours: Vec<Runs> = modes
+        .iter()
+        .map(|m| (m.clone(), vec![], vec![], vec![]))
+        .collect();
     let out = |mode: &str| cache.join(format!("{}.cache", mode.replace(['@', '/'], "_")));
     for round in 0..rounds {
         // Every output of the previous round goes first, outside any timing, and the
         // order of the modes rotates: which run gets the just-freed page-cache pages
         // (much cheaper to write into on a VM than fresh ones) changes every round.
-        for (mode, _, _) in &ours {
+        for (mode, ..) in &ours {
             let _ = std::fs::remove_file(out(mode));
         }
+        let c0 = children_cpu();
         curl_t.push(run_curl(&url).as_secs_f64());
+        curl_cpu.push(children_cpu() - c0);
         let k = ours.len();
         for i in 0..k {
-            let (mode, times, rss) = &mut ours[(i + round) % k];
+            let (mode, times, rss, cpu) = &mut ours[(i + round) % k];
+            let c0 = children_cpu();
             let (t, kib) = run_child(&exe, &url, &out(mode), mode);
+            cpu.push(children_cpu() - c0);
             times.push(t.as_secs_f64());
             rss.push(kib);
         }
@@ -101,32 +111,40 @@ fn main() {
     eprintln!();
     let curl_med = median(&curl_t);
     println!(
-        "{:<8} {:>8} {:>17} {:>7} {:>10}",
-        "what", "median", "min-max", "ratio", "peak RSS"
+        "{:<20} {:>8} {:>17} {:>7} {:>10} {:>8} {:>6}",
+        "what", "median", "min-max", "ratio", "peak RSS", "CPU", "ratio"
     );
+    let curl_c = median(&curl_cpu);
     println!(
-        "{:<8} {:>7.3}s {:>7.3}-{:<7.3}s {:>7} {:>10}",
+        "{:<20} {:>7.3}s {:>7.3}-{:<7.3}s {:>7} {:>10} {:>7.3}s {:>6}",
         "curl",
         curl_med,
         min(&curl_t),
         max(&curl_t),
         "1.00x",
-        "-"
+        "-",
+        curl_c,
+        "1.00x"
     );
-    for (mode, times, rss) in &ours {
+    for (mode, times, rss, cpu) in &ours {
         let m = median(times);
         println!(
-            "{:<8} {:>7.3}s {:>7.3}-{:<7.3}s {:>6.2}x {:>7.1}MiB",
+            "{:<20} {:>7.3}s {:>7.3}-{:<7.3}s {:>6.2}x {:>7.1}MiB {:>7.3}s {:>5.2}x",
             mode,
             m,
             min(times),
             max(times),
             m / curl_med,
-            *rss.iter().max().unwrap() as f64 / 1024.0
+            *rss.iter().max().unwrap() as f64 / 1024.0,
+            median(cpu),
+            median(cpu) / curl_c
         );
     }
     let _ = std::fs::remove_dir_all(&cache);
 }
+
+/// A mode, its wall times, peak RSS (KiB) and CPU times.
+type Runs = (String, Vec<f64>, Vec<u64>, Vec<f64>);
 
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
@@ -143,6 +161,15 @@ fn min(v: &[f64]) -> f64 {
 }
 fn max(v: &[f64]) -> f64 {
     v.iter().cloned().fold(0.0, f64::max)
+}
+
+/// CPU time (user + sys) of all waited-for children so far (grandchildren included).
+fn children_cpu() -> f64 {
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: getrusage fills the struct we own.
+    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(ru.ru_utime) + secs(ru.ru_stime)
 }
 
 fn run_curl(url: &str) -> Duration {

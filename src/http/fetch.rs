@@ -64,7 +64,7 @@ pub(crate) trait Observer {
     }
     /// The number of records is known.
     fn total(&mut self, _n: u64) {}
-    /// One more record was pushed into `w`.
+    /// One more record was decoded (it reaches `w` by the next `batch` at the latest).
     fn record(&mut self, _w: &mut CacheWriter) -> Result<()> {
         Ok(())
     }
@@ -489,14 +489,13 @@ fn decode_body(
     }
 }
 
-fn push_record(
-    wire: &[u8],
-    shape: &mut Vec<usize>,
+/// Decodes record `index` (and checks its shape when asked).
+fn check_record<'w>(
+    wire: &'w [u8],
+    shape: &'w mut Vec<usize>,
     index: u64,
-    writer: &mut CacheWriter,
     check: &mut Option<&mut ShapeCheck>,
-    obs: &mut dyn Observer,
-) -> std::result::Result<(), DecodeError> {
+) -> std::result::Result<TensorRef<'w>, DecodeError> {
     let h =
         parse_wire(wire, shape).map_err(|e| DecodeError::Body(format!("record {index}: {e}")))?;
     let t = TensorRef {
@@ -507,6 +506,18 @@ fn push_record(
     if let Some(c) = check.as_deref_mut() {
         c.check(index, t).map_err(DecodeError::Other)?;
     }
+    Ok(t)
+}
+
+fn push_record(
+    wire: &[u8],
+    shape: &mut Vec<usize>,
+    index: u64,
+    writer: &mut CacheWriter,
+    check: &mut Option<&mut ShapeCheck>,
+    obs: &mut dyn Observer,
+) -> std::result::Result<(), DecodeError> {
+    let t = check_record(wire, shape, index, check)?;
     writer.push(t).map_err(DecodeError::Other)?;
     obs.record(writer).map_err(DecodeError::Other)
 }
@@ -582,24 +593,30 @@ fn decode_records(
     let err = |index: u64, at: u64, e: String| {
         DecodeError::Body(format!("record {index} at byte {at} of the body: {e}"))
     };
+    let mut batch: Vec<std::ops::Range<usize>> = Vec::new();
     loop {
-        let mut pushed = false;
+        // Every complete record in the buffer is checked, then all of them are
+        // written at once, straight from the buffer (vectored writes).
+        batch.clear();
         let need = loop {
             match record_len(&buf[start..end]) {
                 Err(e) => return Err(err(index, at, e)),
                 Ok(Some(len)) if len <= end - start => {
                     let wire = &buf[start..start + len];
-                    push_record(wire, &mut shape, index, writer, &mut check, obs)?;
+                    check_record(wire, &mut shape, index, &mut check)?;
+                    obs.record(writer).map_err(DecodeError::Other)?;
+                    batch.push(start..start + len);
                     start += len;
                     at += len as u64;
                     index += 1;
-                    pushed = true;
                 }
                 Ok(Some(len)) => break len,
                 Ok(None) => break 5 + 4 * MAX_NDIMS + 4,
             }
         };
-        if pushed {
+        if !batch.is_empty() {
+            let wires: Vec<&[u8]> = batch.iter().map(|r| &buf[r.clone()]).collect();
+            writer.push_wires(&wires).map_err(DecodeError::Other)?;
             obs.batch(writer).map_err(DecodeError::Other)?;
         }
         if eof {
