@@ -89,10 +89,18 @@ fn child_peak_rss_reports_the_childs_own_peak() {
     assert!(child_peak_rss(Path::new("false"), &[]).is_err());
 }
 
-/// Directory holding libharmonics_dataset.so for this test build (target/<profile>).
+/// Directory holding libharmonics_dataset.so for this test build: target/<profile>,
+/// or target/<profile>/deps where `cargo test` alone leaves it (a fresh clone has
+/// run no `cargo build` that would copy it up).
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    exe.parent().unwrap().parent().unwrap().to_path_buf()
+    let deps = exe.parent().unwrap().to_path_buf();
+    let profile = deps.parent().unwrap().to_path_buf();
+    if profile.join("libharmonics_dataset.so").exists() {
+        profile
+    } else {
+        deps
+    }
 }
 
 #[test]
