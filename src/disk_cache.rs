@@ -181,7 +181,7 @@ impl DiskCacheProducer {
     /// Moves the base cursor to record `index`.
     fn seek_base(&mut self, index: u64, n: u64) -> Result<()> {
         if n > 0 {
-            let skip = (index + n - self.base_cursor % n) % n;
+            let skip = records_to_skip(self.base_cursor, index, n);
             self.base.skip(skip as usize)?;
             self.base_cursor = index % n;
         }
@@ -309,4 +309,25 @@ fn legacy_token_path(path: &Path) -> PathBuf {
 
 pub(crate) fn warn(msg: &str) {
     eprintln!("harmonics-dataset: warning: {msg}");
+}
+
+/// How many records a cycling base of `n` records (n > 0) must skip to go from
+/// `cursor` to `index`. In u128: a foreign producer may report a size near u64::MAX.
+fn records_to_skip(cursor: u64, index: u64, n: u64) -> u64 {
+    let (cursor, index, n) = (cursor as u128, index as u128, n as u128);
+    ((index % n + n - cursor % n) % n) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::records_to_skip;
+
+    #[test]
+    fn skipping_wraps_around_and_survives_sizes_near_u64_max() {
+        assert_eq!(records_to_skip(0, 3, 5), 3);
+        assert_eq!(records_to_skip(4, 1, 5), 2);
+        assert_eq!(records_to_skip(2, 2, 5), 0);
+        assert_eq!(records_to_skip(5, u64::MAX - 1, u64::MAX), u64::MAX - 6);
+        assert_eq!(records_to_skip(u64::MAX - 1, 0, u64::MAX), 1);
+    }
 }
