@@ -132,6 +132,9 @@ typedef struct HarmonicsHttpOptions {
   uint32_t read_timeout_ms;
   // Further attempts after a transport failure or a 5xx (exponential backoff).
   uint32_t retries;
+  // PEM file of extra root certificates trusted for https:// (a private CA);
+  // NULL or "" for none. Borrowed for the duration of the call.
+  const char *ca_cert_path;
 } HarmonicsHttpOptions;
 
 // A borrowed tensor. Who owns the memory and for how long is said by the function

@@ -16,6 +16,7 @@ need pkg-config     command -v pkg-config
 need curl           command -v curl
 need g++            command -v g++
 need python3        command -v python3
+need openssl        command -v openssl
 
 if ((${#missing[@]} == 0)); then
     exit 0

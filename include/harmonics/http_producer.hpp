@@ -20,6 +20,8 @@ struct HttpOptions {
     /// Revalidate an existing cache (conditional GET) instead of trusting it.
     bool revalidate = false;
     unsigned connect_timeout_ms = 10000, read_timeout_ms = 30000, retries = 3;
+    /// PEM file of extra root certificates trusted for https:// (a private CA); "" for none.
+    std::string ca_cert_path;
 };
 
 namespace detail {
@@ -42,6 +44,7 @@ inline HarmonicsHttpOptions c_http_options(const HttpOptions& o) {
     c.connect_timeout_ms = o.connect_timeout_ms;
     c.read_timeout_ms = o.read_timeout_ms;
     c.retries = o.retries;
+    c.ca_cert_path = c_string(o.ca_cert_path, "CA certificate path", HARMONICS_STATUS_INVALID_ARGUMENT);
     return c;
 }
 

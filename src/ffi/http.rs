@@ -29,6 +29,9 @@ pub struct HarmonicsHttpOptions {
     pub read_timeout_ms: u32,
     /// Further attempts after a transport failure or a 5xx (exponential backoff).
     pub retries: u32,
+    /// PEM file of extra root certificates trusted for https:// (a private CA);
+    /// NULL or "" for none. Borrowed for the duration of the call.
+    pub ca_cert_path: *const c_char,
 }
 
 impl HarmonicsHttpOptions {
@@ -46,6 +49,12 @@ impl HarmonicsHttpOptions {
             connect_timeout: Duration::from_millis(self.connect_timeout_ms.into()),
             read_timeout: Duration::from_millis(self.read_timeout_ms.into()),
             retries: self.retries,
+            ca_cert: match self.ca_cert_path.is_null() {
+                true => None,
+                false => Some(arg_str(self.ca_cert_path, "opts.ca_cert_path")?)
+                    .filter(|p| !p.is_empty())
+                    .map(std::path::PathBuf::from),
+            },
         })
     }
 }
@@ -61,6 +70,7 @@ fn defaults() -> HarmonicsHttpOptions {
         connect_timeout_ms: ms(d.connect_timeout),
         read_timeout_ms: ms(d.read_timeout),
         retries: d.retries,
+        ca_cert_path: std::ptr::null(),
     }
 }
 

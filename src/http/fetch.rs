@@ -95,7 +95,29 @@ enum Failure {
 }
 
 pub(crate) fn build_client(opts: &HttpOptions) -> Result<Client> {
-    Client::builder()
+    let mut builder = Client::builder();
+    if let Some(path) = &opts.ca_cert {
+        let pem = std::fs::read(path)
+            .map_err(|e| Error::io("cannot read the CA certificate file", path, e))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::Http {
+            url: String::new(),
+            detail: format!(
+                "{}: not a PEM certificate bundle: {}",
+                path.display(),
+                chain(&e)
+            ),
+        })?;
+        if certs.is_empty() {
+            return Err(Error::Http {
+                url: String::new(),
+                detail: format!("{}: no certificate in the file", path.display()),
+            });
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
         .connect_timeout(opts.connect_timeout)
         // In the blocking client this bounds the wait for the response head and for
         // every single read of the body: a read timeout, not a total one.

@@ -50,6 +50,9 @@ pub struct HttpOptions {
     /// Further attempts after a transport failure or a 5xx, with exponential backoff;
     /// a body is resumed with `Range` when the server supports it. Default 3.
     pub retries: u32,
+    /// A PEM file of extra root certificates trusted for `https://` besides the
+    /// bundled web PKI roots (a private CA of a company's dataset server). Default none.
+    pub ca_cert: Option<std::path::PathBuf>,
 }
 
 impl Default for HttpOptions {
@@ -62,6 +65,7 @@ impl Default for HttpOptions {
             connect_timeout: Duration::from_secs(10),
             read_timeout: Duration::from_secs(30),
             retries: 3,
+            ca_cert: None,
         }
     }
 }

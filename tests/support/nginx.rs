@@ -96,6 +96,15 @@ impl Nginx {
     /// Panics (never skips) when nginx is not installed: the HTTP tests are part of
     /// the suite, and CI installs `nginx-light`.
     pub fn start() -> Nginx {
+        Nginx::start_with(None)
+    }
+
+    /// Like `start`, but serving HTTPS with this certificate chain and key (PEM).
+    pub fn start_tls(cert: &Path, key: &Path) -> Nginx {
+        Nginx::start_with(Some((cert, key)))
+    }
+
+    fn start_with(tls: Option<(&Path, &Path)>) -> Nginx {
         let bin = nginx_binary();
         let dir = tempfile::Builder::new()
             .prefix("hd-nginx.")
@@ -109,7 +118,7 @@ impl Nginx {
         for _attempt in 0..5 {
             let port = free_port();
             let conf = dir.path().join("nginx.conf");
-            std::fs::write(&conf, config(dir.path(), port)).unwrap();
+            std::fs::write(&conf, config(dir.path(), port, tls)).unwrap();
             let _ = std::fs::remove_file(dir.path().join("error.log"));
             let mut child = Command::new(&bin)
                 .arg("-p")
@@ -299,8 +308,16 @@ fn free_port() -> u16 {
     l.local_addr().unwrap().port()
 }
 
-fn config(dir: &Path, port: u16) -> String {
+fn config(dir: &Path, port: u16, tls: Option<(&Path, &Path)>) -> String {
     let d = dir.display();
+    let listen = match tls {
+        None => format!("listen 127.0.0.1:{port};"),
+        Some((cert, key)) => format!(
+            "listen 127.0.0.1:{port} ssl;\n        ssl_certificate {};\n        ssl_certificate_key {};",
+            cert.display(),
+            key.display()
+        ),
+    };
     let fields = LOG_FIELDS.join("\t");
     format!(
         r#"daemon off;
@@ -327,7 +344,7 @@ http {{
     gzip_min_length 1;
     etag on;
     server {{
-        listen 127.0.0.1:{port};
+        {listen}
         root {d}/www;
         location /identity/ {{
             alias {d}/www/;
