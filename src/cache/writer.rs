@@ -56,9 +56,8 @@ impl FrameSink {
         self.write_frame(&wire_head[..hl], t.data, crc.finalize())
     }
 
-    /// Appends one record given as validated wire bytes.
-    fn push_wire(&mut self, wire: &[u8], h: WireHeader) -> Result<()> {
-        let crc = crc32fast::hash(wire);
+    /// Appends one record given as validated wire bytes and their CRC32.
+    fn push_wire(&mut self, wire: &[u8], h: WireHeader, crc: u32) -> Result<()> {
         self.write_frame(
             &wire[..h.data_offset],
             &wire[h.data_offset..h.record_len()],
@@ -121,17 +120,15 @@ impl FrameSink {
 
     /// Appends complete wire records with vectored writes straight from the caller's
     /// memory (frame headers built here): no copy through the write buffer.
-    fn push_wires(&mut self, wires: &[&[u8]]) -> Result<()> {
+    fn push_wires(&mut self, records: &[(&[u8], WireHeader)]) -> Result<()> {
         let path = &self.path;
         let io = |e| Error::io("cannot write cache", path, e);
         self.out.flush().map_err(io)?;
-        let mut shape = Vec::new();
-        for chunk in wires.chunks(WRITEV_RECORDS) {
+        for chunk in records.chunks(WRITEV_RECORDS) {
             self.scratch.clear();
             let mut heads = [(0usize, 0usize); WRITEV_RECORDS];
             let mut offset = self.offset;
-            for (i, wire) in chunk.iter().enumerate() {
-                let h = parse_wire(wire, &mut shape)?;
+            for (i, (wire, h)) in chunk.iter().enumerate() {
                 if h.record_len() != wire.len() || u32::try_from(wire.len()).is_err() {
                     return Err(Error::Wire(format!(
                         "{} bytes are not exactly one record",
@@ -145,7 +142,7 @@ impl FrameSink {
                 offset += (self.scratch.len() - at + wire.len()) as u64;
             }
             let mut parts: Vec<&[u8]> = Vec::with_capacity(2 * chunk.len());
-            for (i, wire) in chunk.iter().enumerate() {
+            for (i, (wire, _)) in chunk.iter().enumerate() {
                 parts.push(&self.scratch[heads[i].0..heads[i].1]);
                 parts.push(wire);
             }
@@ -234,14 +231,22 @@ impl CacheWriter {
                 wire.len() - h.record_len()
             )));
         }
-        self.sink.push_wire(wire, h)
+        self.sink.push_wire(wire, h, crc32fast::hash(wire))
     }
 
-    /// Adds records given as complete raw wire bytes (each validated here), written
-    /// from the caller's memory with vectored writes: for a batch of records that
-    /// already sit in one buffer (a network body), without copying them again.
-    pub fn push_wires(&mut self, wires: &[&[u8]]) -> Result<()> {
-        self.sink.push_wires(wires)
+    /// Adds a record the caller has already parsed (`h` is `parse_wire` of `wire`)
+    /// and checksummed (`crc` is its CRC32): a published cache's record, whose CRC
+    /// was just verified, is not hashed twice.
+    pub(crate) fn push_checked_wire(&mut self, wire: &[u8], h: WireHeader, crc: u32) -> Result<()> {
+        self.sink.push_wire(wire, h, crc)
+    }
+
+    /// Adds records the caller has already parsed (each `h` is `parse_wire` of its
+    /// bytes), written from the caller's memory with vectored writes: for a batch of
+    /// records that already sit in one buffer (a network body), without copying them
+    /// or parsing them again.
+    pub(crate) fn push_wires(&mut self, records: &[(&[u8], WireHeader)]) -> Result<()> {
+        self.sink.push_wires(records)
     }
 
     pub fn records(&self) -> u64 {

@@ -21,7 +21,9 @@ use super::{HttpOptions, HttpOutcome};
 use crate::cache::{CacheWriter, Header, Metadata, MAGIC};
 use crate::error::{Error, Result};
 use crate::producer::ShapeCheck;
-use crate::tensor::{parse_wire, read_wire, DType, TensorRef, MAX_NDIMS};
+use crate::tensor::{
+    parse_wire, read_wire, wire_header_len, DType, TensorRef, WireHeader, MAX_NDIMS,
+};
 
 // Layout constants of the cache file format (see cache/format.rs, version 1).
 const META_OFFSET: usize = 88;
@@ -512,36 +514,25 @@ fn decode_body(
 }
 
 /// Decodes record `index` (and checks its shape when asked).
-fn check_record<'w>(
-    wire: &'w [u8],
-    shape: &'w mut Vec<usize>,
-    index: u64,
-    check: &mut Option<&mut ShapeCheck>,
-) -> std::result::Result<TensorRef<'w>, DecodeError> {
-    let h =
-        parse_wire(wire, shape).map_err(|e| DecodeError::Body(format!("record {index}: {e}")))?;
-    let t = TensorRef {
-        dtype: h.dtype,
-        shape,
-        data: &wire[h.data_offset..h.record_len()],
-    };
-    if let Some(c) = check.as_deref_mut() {
-        c.check(index, t).map_err(DecodeError::Other)?;
-    }
-    Ok(t)
-}
-
-fn push_record(
+/// Parses the record `wire` (the one parse it gets: the writer reuses the header)
+/// and applies the `validate` shape check.
+fn check_record(
     wire: &[u8],
     shape: &mut Vec<usize>,
     index: u64,
-    writer: &mut CacheWriter,
     check: &mut Option<&mut ShapeCheck>,
-    obs: &mut dyn Observer,
-) -> std::result::Result<(), DecodeError> {
-    let t = check_record(wire, shape, index, check)?;
-    writer.push(t).map_err(DecodeError::Other)?;
-    obs.record(writer).map_err(DecodeError::Other)
+) -> std::result::Result<WireHeader, DecodeError> {
+    let h =
+        parse_wire(wire, shape).map_err(|e| DecodeError::Body(format!("record {index}: {e}")))?;
+    if let Some(c) = check.as_deref_mut() {
+        let t = TensorRef {
+            dtype: h.dtype,
+            shape,
+            data: &wire[h.data_offset..h.record_len()],
+        };
+        c.check(index, t).map_err(DecodeError::Other)?;
+    }
+    Ok(h)
 }
 
 /// The length of the wire record starting at `b`: `Ok(Some(len))` once its header is
@@ -559,7 +550,7 @@ fn record_len(b: &[u8]) -> std::result::Result<Option<usize>, String> {
             "malformed record: record declares {ndims} dimensions (at most {MAX_NDIMS})"
         ));
     }
-    let head = 5 + 4 * ndims + 4;
+    let head = wire_header_len(ndims);
     if b.len() < head {
         return Ok(None);
     }
@@ -573,7 +564,7 @@ fn truncated_record(b: &[u8]) -> String {
         return format!("body ended inside a record header ({} of 5 bytes)", b.len());
     }
     let ndims = u32::from_le_bytes(b[1..5].try_into().unwrap()) as usize;
-    let head = 5 + 4 * ndims + 4;
+    let head = wire_header_len(ndims);
     if b.len() < head {
         return format!(
             "body ended inside a record header ({} of {head} bytes)",
@@ -615,7 +606,7 @@ fn decode_records(
     let err = |index: u64, at: u64, e: String| {
         DecodeError::Body(format!("record {index} at byte {at} of the body: {e}"))
     };
-    let mut batch: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut batch: Vec<(std::ops::Range<usize>, WireHeader)> = Vec::new();
     loop {
         // Every complete record in the buffer is checked, then all of them are
         // written at once, straight from the buffer (vectored writes).
@@ -625,20 +616,21 @@ fn decode_records(
                 Err(e) => return Err(err(index, at, e)),
                 Ok(Some(len)) if len <= end - start => {
                     let wire = &buf[start..start + len];
-                    check_record(wire, &mut shape, index, &mut check)?;
+                    let h = check_record(wire, &mut shape, index, &mut check)?;
                     obs.record(writer).map_err(DecodeError::Other)?;
-                    batch.push(start..start + len);
+                    batch.push((start..start + len, h));
                     start += len;
                     at += len as u64;
                     index += 1;
                 }
                 Ok(Some(len)) => break len,
-                Ok(None) => break 5 + 4 * MAX_NDIMS + 4,
+                Ok(None) => break wire_header_len(MAX_NDIMS),
             }
         };
         if !batch.is_empty() {
-            let wires: Vec<&[u8]> = batch.iter().map(|r| &buf[r.clone()]).collect();
-            writer.push_wires(&wires).map_err(DecodeError::Other)?;
+            let records: Vec<(&[u8], WireHeader)> =
+                batch.iter().map(|(r, h)| (&buf[r.clone()], *h)).collect();
+            writer.push_wires(&records).map_err(DecodeError::Other)?;
             obs.batch(writer).map_err(DecodeError::Other)?;
         }
         if eof {
@@ -740,7 +732,11 @@ fn decode_cache_file<R: Read>(
             return Err(bad(format!("record {index}: CRC mismatch")));
         }
         consumed += frame_len;
-        push_record(&wire, &mut shape, index, writer, &mut check, obs)?;
+        let h = check_record(&wire, &mut shape, index, &mut check)?;
+        writer
+            .push_checked_wire(&wire, h, crc)
+            .map_err(DecodeError::Other)?;
+        obs.record(writer).map_err(DecodeError::Other)?;
         obs.batch(writer).map_err(DecodeError::Other)?;
     }
     if consumed != data_len {
