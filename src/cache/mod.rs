@@ -87,13 +87,7 @@ impl CacheLock {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::io("cannot create cache directory", dir, e))?;
         }
-        let opened = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path);
-        let file = match opened {
+        let file = match open_lock_file(&lock_path) {
             Ok(f) => f,
             Err(e)
                 if e.kind() == std::io::ErrorKind::PermissionDenied
@@ -106,44 +100,44 @@ impl CacheLock {
             }
             Err(e) => return Err(Error::io("cannot open lock file", &lock_path, e)),
         };
-        loop {
-            // SAFETY: flock on a file descriptor we own.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
-            if rc == 0 {
-                return Ok(CacheLock { _file: Some(file) });
-            }
-            let err = std::io::Error::last_os_error();
-            if err.kind() != std::io::ErrorKind::Interrupted {
-                return Err(Error::io("cannot lock", &lock_path, err));
-            }
-        }
+        flock(&file, libc::LOCK_EX).map_err(|e| Error::io("cannot lock", &lock_path, e))?;
+        Ok(CacheLock { _file: Some(file) })
     }
-}
 
-impl CacheLock {
     /// Takes the lock if no other process holds it: `Ok(None)` when the cache is in
     /// use. Unlike `exclusive`, never creates the cache directory.
     pub fn try_exclusive(cache_path: &Path) -> Result<Option<CacheLock>> {
         let lock_path = lock_path(cache_path);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&lock_path)
+        let file = open_lock_file(&lock_path)
             .map_err(|e| Error::io("cannot open lock file", &lock_path, e))?;
-        loop {
-            // SAFETY: flock on a file descriptor we own.
-            let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-            if rc == 0 {
-                return Ok(Some(CacheLock { _file: Some(file) }));
-            }
-            let err = std::io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::EWOULDBLOCK) => return Ok(None),
-                Some(libc::EINTR) => continue,
-                _ => return Err(Error::io("cannot lock", &lock_path, err)),
-            }
+        match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
+            Ok(()) => Ok(Some(CacheLock { _file: Some(file) })),
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(None),
+            Err(e) => Err(Error::io("cannot lock", &lock_path, e)),
+        }
+    }
+}
+
+/// Opens (creating it if needed) the lock file at `lock_path` for reading and writing.
+fn open_lock_file(lock_path: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(lock_path)
+}
+
+/// `flock(2)` on `f` with `op`, retried when a signal interrupts it.
+pub(crate) fn flock(f: &File, op: libc::c_int) -> std::io::Result<()> {
+    loop {
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
         }
     }
 }

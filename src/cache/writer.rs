@@ -13,6 +13,7 @@ use std::io::{BufWriter, IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
+use super::flock;
 use super::format::{frame_header, Commit, Header, Metadata, MAX_META_LEN, META_OFFSET};
 use super::reader::CacheReader;
 use crate::error::{Error, Result};
@@ -461,20 +462,6 @@ fn remove_dead_temps(dir: &Path, prefix: &str, own: &Path) {
         let Ok(f) = File::open(&path) else { continue };
         if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok() && same_file(&f, &path) {
             let _ = std::fs::remove_file(&path);
-        }
-    }
-}
-
-fn flock(f: &File, op: libc::c_int) -> std::io::Result<()> {
-    use std::os::unix::io::AsRawFd;
-    loop {
-        // SAFETY: flock on a file descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
         }
     }
 }
