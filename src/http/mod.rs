@@ -70,6 +70,17 @@ impl Default for HttpOptions {
     }
 }
 
+impl HttpOptions {
+    /// The defaults with the original constructors' `cache` and `cache_path`.
+    pub fn cached_at(cache: bool, cache_path: &str) -> HttpOptions {
+        HttpOptions {
+            cache,
+            cache_path: cache_path.to_string(),
+            ..HttpOptions::default()
+        }
+    }
+}
+
 /// Where an HTTP producer's records came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HttpOutcome {
@@ -344,16 +355,7 @@ impl HttpProducer {
         cache: bool,
         cache_path: &str,
     ) -> Result<HttpProducer> {
-        Self::with_options(
-            host,
-            port,
-            path,
-            HttpOptions {
-                cache,
-                cache_path: cache_path.to_string(),
-                ..HttpOptions::default()
-            },
-        )
+        Self::with_options(host, port, path, HttpOptions::cached_at(cache, cache_path))
     }
 
     pub fn with_options(

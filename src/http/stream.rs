@@ -151,16 +151,7 @@ impl AsyncHttpProducer {
         cache: bool,
         cache_path: &str,
     ) -> Result<AsyncHttpProducer> {
-        Self::with_options(
-            host,
-            port,
-            path,
-            HttpOptions {
-                cache,
-                cache_path: cache_path.to_string(),
-                ..HttpOptions::default()
-            },
-        )
+        Self::with_options(host, port, path, HttpOptions::cached_at(cache, cache_path))
     }
 
     pub fn with_options(
