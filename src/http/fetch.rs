@@ -453,10 +453,10 @@ impl ResumableBody<'_> {
     /// resource is answered 200 (the whole new version), never a part of it.
     fn resume(&mut self) -> std::result::Result<(), String> {
         let pos = self.pos;
-        let validator = self
-            .validator
-            .as_deref()
-            .expect("resumable has a validator");
+        let Some(validator) = self.validator.as_deref() else {
+            self.resumable = false;
+            return Err("no strong validator to resume with; restarting the download".into());
+        };
         let resp = self
             .client
             .get(self.url)
