@@ -594,3 +594,38 @@ fn c_views_served_while_following_are_8_byte_aligned() {
     // SAFETY: the handle from the constructor, freed once.
     unsafe { harmonics_producer_free(out) };
 }
+
+#[test]
+fn dropping_mid_download_returns_at_once_and_the_thread_publishes_nothing_later() {
+    // The server sends a few records, then stalls until it is stopped. The default
+    // read timeout (30 s) keeps the thread blocked in its read long after the drop.
+    let recs = records(50, 64);
+    let body = wire_body(&recs);
+    let server = http_server::stalling(body, 4000);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("c.cache");
+    let mut p = AsyncHttpProducer::from_url(&server.url("/d"), opts(&cache)).unwrap();
+    assert_eq!(p.next().unwrap(), recs[0], "following the download");
+    let temps = || {
+        std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(".c.cache.") && !n.ends_with(".lock"))
+            .count()
+    };
+    assert_eq!(temps(), 1, "the download's temp file");
+    assert!(drop_returns(p), "drop waited for the stalled read");
+    // Unblock the detached thread: its read ends, and it must remove its temp file
+    // without publishing anything.
+    server.stop();
+    let mut waited = 0;
+    while temps() > 0 && waited < 1500 {
+        std::thread::sleep(Duration::from_millis(10));
+        waited += 1;
+    }
+    assert_eq!(temps(), 0, "the temp file outlived the thread");
+    assert!(
+        !cache.exists(),
+        "a cut download was published after the drop"
+    );
+}
