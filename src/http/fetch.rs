@@ -2,6 +2,15 @@
 //! with retries (exponential backoff) that resume with `Range` when the server
 //! supports it and restart the body otherwise.
 //!
+//! What it guarantees against a careless or hostile server (DESIGN §8):
+//! - never a spliced body: a resume carries `If-Range` with a strong validator (see
+//!   `strong_validator`), and without one the download restarts from byte 0; a 206 is
+//!   accepted only as the answer to the range asked for, with the body's total
+//!   (`check_partial`), and never for the first, whole-resource request;
+//! - an empty body is an error, not a dataset of zero records;
+//! - `HttpOptions::max_bytes` bounds the bytes taken (an endless body, a gzip bomb);
+//! - a failure names where the body was cut and what the retries then met.
+//!
 //! The body is never held in memory: it is read in chunks, each record is decoded as
 //! it completes (one record at most is buffered) and written to the temp cache file.
 //! The body is either concatenated wire records (the original format) or a published
