@@ -484,25 +484,22 @@ impl Drop for AsyncHttpProducer {
         let Some(t) = self.thread.take() else {
             return;
         };
-        let mut s = self.shared.lock();
+        let s = self.shared.lock();
         let arrived = s.done.is_some() || s.total.is_some_and(|n| s.committed >= n);
-        if !arrived {
-            // Under the lock, so that `Publisher::complete` sees it or we see `arrived`.
-            self.shared.stop.store(true, Ordering::Relaxed);
-            self.shared.cv.notify_all();
-            s = self
-                .shared
-                .cv
-                .wait_timeout_while(s, DROP_WAIT, |s| !s.finished)
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        } else {
-            s = self
-                .shared
-                .cv
-                .wait_while(s, |s| !s.finished)
-                .unwrap_or_else(|p| p.into_inner());
+        if arrived {
+            // Only local work is left (fsync, rename): wait for it.
+            drop(s);
+            let _ = t.join();
+            return;
         }
+        // Under the lock, so that `Publisher::complete` sees it or we saw `arrived`.
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.cv.notify_all();
+        let (s, _) = self
+            .shared
+            .cv
+            .wait_timeout_while(s, DROP_WAIT, |s| !s.finished)
+            .unwrap_or_else(|p| p.into_inner());
         let finished = s.finished;
         drop(s);
         if finished {
