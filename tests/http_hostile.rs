@@ -1,9 +1,9 @@
 //! HTTP under hostile and careless servers and users (DESIGN §8, issue 12's HTTP items
 //! and issue 11's empty body), against in-process servers on 127.0.0.1:
 //! - a resume after a cut never splices two versions: without a strong validator
-//!   (only `Accept-Ranges`, only a weak ETag, a Last-Modified as new as the Date) the
-//!   download restarts from byte 0; with a strong Last-Modified it resumes under
-//!   `If-Range`;
+//!   (only `Accept-Ranges`, only a weak ETag, a Last-Modified as new as the Date —
+//!   also from a real nginx whose file was rewritten within one second) the download
+//!   restarts from byte 0; with a strong Last-Modified it resumes under `If-Range`;
 //! - a 206 is accepted only when it answers the range asked for, with the same total;
 //! - `HttpOptions::max_bytes` stops an endless body (and refuses a Content-Length
 //!   beyond it) naming the URL and the limit, leaving no cache file;
@@ -14,20 +14,26 @@
 //!   (another process's cache lock, a server that never answers);
 //! - views served while following a download are 8-byte aligned (Rust and C view).
 
+#[path = "support/fault_proxy.rs"]
+mod fault_proxy;
 #[path = "support/http_server.rs"]
 mod http_server;
+#[path = "support/nginx.rs"]
+mod nginx;
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
+use fault_proxy::{FaultProxy, Faults};
 use harmonics_dataset::cache::lock_path;
 use harmonics_dataset::http::{AsyncHttpProducer, HttpOptions, HttpProducer};
 use harmonics_dataset::{DType, Error, Producer, Tensor};
 use http_server::{records, wire_body, Conn, TestServer};
+use nginx::Nginx;
 
 fn opts(cache: &Path) -> HttpOptions {
     HttpOptions {
@@ -204,6 +210,96 @@ fn resume_with_a_strong_last_modified_uses_if_range() {
     assert_eq!(reqs.len(), 2, "{reqs:#?}");
     assert_eq!(reqs[1].header("if-range"), Some(lm.as_str()), "{reqs:#?}");
     assert!(reqs[1].header("range").is_some());
+}
+
+/// A whole second `secs` from now: nginx's Last-Modified has second resolution.
+fn whole_second(secs: u64) -> SystemTime {
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    SystemTime::UNIX_EPOCH + Duration::from_secs(now + secs)
+}
+
+/// nginx serving version A at `/identity/data.bin` with `mtime`, behind a proxy that
+/// hides its ETag (so Last-Modified is the only validator) and cuts the first
+/// response half-way, replacing the file by `b` (same length) with `b_mtime` then.
+fn nginx_cut_and_replace(
+    a: &[Tensor],
+    b: &[Tensor],
+    mtime: SystemTime,
+    b_mtime: SystemTime,
+) -> (Nginx, FaultProxy) {
+    let server = Nginx::start();
+    let (body_a, body_b) = (wire_body(a), wire_body(b));
+    assert_eq!(body_a.len(), body_b.len());
+    server.publish_with_mtime("data.bin", &body_a, mtime);
+    let www = server.www();
+    let faults = Faults {
+        cut: vec![(0, body_a.len() as u64 / 2)],
+        strip_response_headers: vec!["ETag".into()],
+        on_cut: Some(Arc::new(move || {
+            nginx::publish_file(&www, "data.bin", &body_b, Some(b_mtime));
+        })),
+        ..Faults::none()
+    };
+    let proxy = FaultProxy::start(server.port(), faults);
+    (server, proxy)
+}
+
+#[test]
+fn nginx_file_rewritten_within_its_last_modified_second_is_restarted_not_spliced() {
+    // Both versions carry the same Last-Modified (rewritten within one second, as
+    // a job writing a dataset twice does): If-Range with it would match and nginx
+    // would send the tail of B after the head of A. The Last-Modified is not older
+    // than the Date, hence weak: the client must not resume at all.
+    let (a, b) = (records(400, 16), negated(&records(400, 16)));
+    let t = whole_second(30);
+    let (_server, proxy) = nginx_cut_and_replace(&a, &b, t, t);
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = HttpProducer::from_url(
+        &proxy.url("/identity/data.bin"),
+        opts(&dir.path().join("c.cache")),
+    )
+    .unwrap();
+    let got = epoch(&mut p);
+    let ex = proxy.exchanges();
+    assert!(ex[0].cut, "{ex:#?}");
+    assert!(
+        ex.iter().all(|e| e.status != 206),
+        "a part was used: {ex:#?}"
+    );
+    assert_eq!(
+        ex[1].range_start(),
+        None,
+        "the retry starts over: {:#?}",
+        ex[1]
+    );
+    assert_eq!(got, b, "records of version A were mixed into version B");
+}
+
+#[test]
+fn nginx_without_etag_resumes_under_if_range_with_a_strong_last_modified() {
+    // The same without a change: a Last-Modified an hour old is strong, and the
+    // resume is a 206 guarded by it.
+    let a = records(400, 16);
+    let t = whole_second(0) - Duration::from_secs(3600);
+    let (_server, proxy) = nginx_cut_and_replace(&a, &a, t, t);
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = HttpProducer::from_url(
+        &proxy.url("/identity/data.bin"),
+        opts(&dir.path().join("c.cache")),
+    )
+    .unwrap();
+    assert_eq!(epoch(&mut p), a);
+    let ex = proxy.exchanges();
+    assert_eq!(ex.len(), 2, "{ex:#?}");
+    assert!(ex[1].range_start().is_some_and(|s| s > 0), "{:#?}", ex[1]);
+    assert_eq!(
+        ex[1].request_header("if-range"),
+        ex[0].response_header("last-modified")
+    );
+    assert_eq!(ex[1].status, 206);
 }
 
 // ---------------------------------------------------------------------------
@@ -429,10 +525,17 @@ fn an_empty_200_is_an_error_naming_the_url_and_leaves_no_cache() {
 fn drop_returns(p: AsyncHttpProducer) -> bool {
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
+        let started = Instant::now();
         drop(p);
-        let _ = tx.send(());
+        let _ = tx.send(started.elapsed());
     });
-    rx.recv_timeout(Duration::from_secs(15)).is_ok()
+    match rx.recv_timeout(Duration::from_secs(15)) {
+        Ok(took) => {
+            println!("drop took {took:?}");
+            true
+        }
+        Err(_) => false,
+    }
 }
 
 #[test]
@@ -605,7 +708,11 @@ fn dropping_mid_download_returns_at_once_and_the_thread_publishes_nothing_later(
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("c.cache");
     let mut p = AsyncHttpProducer::from_url(&server.url("/d"), opts(&cache)).unwrap();
-    assert_eq!(p.next().unwrap(), recs[0], "following the download");
+    // Every complete record sent: the thread is then blocked reading the rest.
+    let sent = 4000 / wire_body(&recs[..1]).len();
+    for want in &recs[..sent] {
+        assert_eq!(&p.next().unwrap(), want, "following the download");
+    }
     let temps = || {
         std::fs::read_dir(dir.path())
             .unwrap()
