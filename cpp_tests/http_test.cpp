@@ -188,3 +188,25 @@ TEST_F(HttpReference, A404IsAnErrorNamingTheUrlAndLeavesNoCache) {
     }
     EXPECT_FALSE(std::filesystem::exists(".harmonics/cache/missing.cache"));
 }
+
+TEST_F(HttpReference, MaxBytesStopsADownloadNamingTheUrlAndTheLimitAndLeavesNoCache) {
+    const std::string body = dataset_body(50);
+    RawHttpServer server(body);
+    harmonics::HttpOptions opts;
+    EXPECT_EQ(opts.max_bytes, 0u) << "no limit by default";
+    opts.cache_path = "limited.cache";
+    opts.max_bytes = 100;
+    try {
+        harmonics::HttpProducer loader("127.0.0.1", 8080, "/data", opts);
+        FAIL() << "a body of " << body.size() << " bytes passed a limit of 100";
+    } catch (const harmonics::Error& e) {
+        const std::string what = e.what();
+        EXPECT_NE(what.find("http://127.0.0.1:8080/data"), std::string::npos) << what;
+        EXPECT_NE(what.find("limit of 100 bytes"), std::string::npos) << what;
+    }
+    EXPECT_FALSE(std::filesystem::exists(".harmonics/cache/limited.cache"));
+    opts.max_bytes = body.size();
+    harmonics::AsyncHttpProducer loader("127.0.0.1", 8080, "/data", opts);
+    EXPECT_EQ(loader.size(), 50u);
+    EXPECT_EQ(floats(loader.next()), record(0));
+}

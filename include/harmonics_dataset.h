@@ -135,6 +135,9 @@ typedef struct HarmonicsHttpOptions {
   // PEM file of extra root certificates trusted for https:// (a private CA);
   // NULL or "" for none. Borrowed for the duration of the call.
   const char *ca_cert_path;
+  // The most body bytes a download may take (see `HttpOptions::max_bytes`);
+  // 0 for no limit (the default).
+  uint64_t max_bytes;
 } HarmonicsHttpOptions;
 
 // A borrowed tensor. Who owns the memory and for how long is said by the function
@@ -220,7 +223,7 @@ const char *harmonics_status_name(uint32_t status);
 void harmonics_callback_error(const char *message);
 
 // Writes the default options into `*out` (cache on, no cache path, 10 s connect
-// timeout, 30 s read timeout, 3 retries).
+// timeout, 30 s read timeout, 3 retries, no download limit).
 //
 // # Safety
 // `out` is null (ignored) or writable.

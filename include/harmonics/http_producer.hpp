@@ -22,6 +22,9 @@ struct HttpOptions {
     unsigned connect_timeout_ms = 10000, read_timeout_ms = 30000, retries = 3;
     /// PEM file of extra root certificates trusted for https:// (a private CA); "" for none.
     std::string ca_cert_path;
+    /// The most body bytes a download may take; beyond it the download fails naming
+    /// the URL and the limit, and leaves no cache file. 0 for no limit (the default).
+    std::uint64_t max_bytes = 0;
 };
 
 namespace detail {
@@ -45,6 +48,7 @@ inline HarmonicsHttpOptions c_http_options(const HttpOptions& o) {
     c.read_timeout_ms = o.read_timeout_ms;
     c.retries = o.retries;
     c.ca_cert_path = c_string(o.ca_cert_path, "CA certificate path", HARMONICS_STATUS_INVALID_ARGUMENT);
+    c.max_bytes = o.max_bytes;
     return c;
 }
 

@@ -32,6 +32,9 @@ pub struct HarmonicsHttpOptions {
     /// PEM file of extra root certificates trusted for https:// (a private CA);
     /// NULL or "" for none. Borrowed for the duration of the call.
     pub ca_cert_path: *const c_char,
+    /// The most body bytes a download may take (see `HttpOptions::max_bytes`);
+    /// 0 for no limit (the default).
+    pub max_bytes: u64,
 }
 
 impl HarmonicsHttpOptions {
@@ -55,6 +58,7 @@ impl HarmonicsHttpOptions {
                     .filter(|p| !p.is_empty())
                     .map(std::path::PathBuf::from),
             },
+            max_bytes: (self.max_bytes != 0).then_some(self.max_bytes),
         })
     }
 }
@@ -71,11 +75,12 @@ fn defaults() -> HarmonicsHttpOptions {
         read_timeout_ms: ms(d.read_timeout),
         retries: d.retries,
         ca_cert_path: std::ptr::null(),
+        max_bytes: d.max_bytes.unwrap_or(0),
     }
 }
 
 /// Writes the default options into `*out` (cache on, no cache path, 10 s connect
-/// timeout, 30 s read timeout, 3 retries).
+/// timeout, 30 s read timeout, 3 retries, no download limit).
 ///
 /// # Safety
 /// `out` is null (ignored) or writable.

@@ -2,6 +2,15 @@
 //! with retries (exponential backoff) that resume with `Range` when the server
 //! supports it and restart the body otherwise.
 //!
+//! What it guarantees against a careless or hostile server (DESIGN §8):
+//! - never a spliced body: a resume carries `If-Range` with a strong validator (see
+//!   `strong_validator`), and without one the download restarts from byte 0; a 206 is
+//!   accepted only as the answer to the range asked for, with the body's total
+//!   (`check_partial`), and never for the first, whole-resource request;
+//! - an empty body is an error, not a dataset of zero records;
+//! - `HttpOptions::max_bytes` bounds the bytes taken (an endless body, a gzip bomb);
+//! - a failure names where the body was cut and what the retries then met.
+//!
 //! The body is never held in memory: it is read in chunks, each record is decoded as
 //! it completes (one record at most is buffered) and written to the temp cache file.
 //! The body is either concatenated wire records (the original format) or a published
@@ -70,6 +79,11 @@ pub(crate) trait Observer {
     fn record(&mut self, _w: &mut CacheWriter) -> Result<()> {
         Ok(())
     }
+    /// The whole body was decoded. False: the consumer is gone and abandoned the
+    /// download, which is then not published.
+    fn complete(&mut self) -> bool {
+        true
+    }
     /// The records pushed since the last call are all the body has delivered for now
     /// (the next step reads the network): a good moment to make them readable.
     fn batch(&mut self, _w: &mut CacheWriter) -> Result<()> {
@@ -92,6 +106,9 @@ pub(crate) enum Download {
 /// What went wrong in one attempt, and whether another attempt may help.
 enum Failure {
     Retry(String),
+    /// The transport failed after part of the body had arrived (retryable): kept to
+    /// be reported even when the retries then fail differently (server gone).
+    Cut(String),
     Fatal(String),
     Stopped,
 }
@@ -176,6 +193,9 @@ pub(crate) fn download(
     };
     let mut retries_left = opts.retries;
     let mut attempt = 0u32;
+    // The last body cut: the message that explains the failure even when the retries
+    // then only meet a refused connection.
+    let mut cut: Option<String> = None;
     loop {
         let failure = match attempt_once(
             client,
@@ -187,29 +207,38 @@ pub(crate) fn download(
             stop,
             &mut retries_left,
         ) {
+            // A body the consumer abandoned meanwhile is not published.
+            Ok(Download::Complete(_)) if !obs.complete() => Failure::Stopped,
             Ok(d) => return Ok(d),
             Err(AttemptError::Other(e)) => return Err(e),
             Err(AttemptError::Failed(f)) => f,
         };
-        match failure {
+        let d = match failure {
             Failure::Stopped => return Err(http("download stopped".into())),
             Failure::Fatal(d) => return Err(http(d)),
-            Failure::Retry(d) => {
-                if retries_left == 0 {
-                    let tries = attempt + 1;
-                    return Err(http(if opts.retries == 0 {
-                        d
-                    } else {
-                        format!("{d} (gave up after {tries} attempts)")
-                    }));
-                }
-                retries_left -= 1;
-                if !sleep_unless_stopped(backoff(attempt), stop) {
-                    return Err(http("download stopped".into()));
-                }
-                attempt += 1;
+            Failure::Cut(d) => {
+                cut = Some(d.clone());
+                d
             }
+            Failure::Retry(d) => match &cut {
+                Some(c) => format!("{c}; the retries then failed: {d}"),
+                None => d,
+            },
+        };
+        if retries_left == 0 {
+            // Resumes and new attempts share the retries: all of them were used.
+            let tries = opts.retries + 1;
+            return Err(http(if opts.retries == 0 {
+                d
+            } else {
+                format!("{d} (gave up after {tries} attempts)")
+            }));
         }
+        retries_left -= 1;
+        if !sleep_unless_stopped(backoff(attempt), stop) {
+            return Err(http("download stopped".into()));
+        }
+        attempt += 1;
     }
 }
 
@@ -277,28 +306,52 @@ fn attempt_once(
         }
         .into());
     }
+    if status == StatusCode::PARTIAL_CONTENT {
+        // Only a `Range` request may be answered with a part: this one asked for the
+        // whole resource, and a part taken for the whole would be cached as complete.
+        let range = header_str(resp.headers(), header::CONTENT_RANGE);
+        return Err(Failure::Fatal(format!(
+            "server answered 206 Partial Content (Content-Range {range:?}) to a request \
+             for the whole resource; a part of the body is not the dataset"
+        ))
+        .into());
+    }
+    let expected = resp.content_length();
+    if let (Some(limit), Some(len)) = (opts.max_bytes, expected) {
+        if len > limit {
+            return Err(Failure::Fatal(format!(
+                "the body of {len} bytes exceeds the download limit of {limit} bytes \
+                 (HttpOptions::max_bytes)"
+            ))
+            .into());
+        }
+    }
     obs.outcome(HttpOutcome::Downloaded);
     let etag = header_str(resp.headers(), header::ETAG);
     let last_modified = header_str(resp.headers(), header::LAST_MODIFIED);
+    let validator = strong_validator(resp.headers());
     let mut meta = Metadata::new("", url);
     meta.etag = etag.clone();
-    meta.last_modified = last_modified.clone();
+    meta.last_modified = last_modified;
     let mut writer = CacheWriter::create(final_path, meta).map_err(AttemptError::Other)?;
     obs.started(&writer).map_err(AttemptError::Other)?;
     let accept_ranges = header_str(resp.headers(), header::ACCEPT_RANGES);
-    let expected = resp.content_length();
     let mut body = ResumableBody {
         client,
         url,
-        resumable: accept_ranges.eq_ignore_ascii_case("bytes") || !etag.is_empty(),
+        // A resume without a strong validator could splice two versions of the
+        // resource (the head of one, the tail of the next): restart instead.
+        resumable: validator.is_some() && !accept_ranges.eq_ignore_ascii_case("none"),
+        validator,
         etag,
-        last_modified,
         expected,
+        limit: opts.max_bytes,
         resp,
         pos: 0,
         retries_left,
         resumes: 0,
         failed: None,
+        over_limit: None,
         stop,
     };
     let mut check = opts.validate.then(ShapeCheck::default);
@@ -308,9 +361,11 @@ fn attempt_once(
         Err(DecodeError::Body(d)) => {
             if stopped(stop) {
                 Err(Failure::Stopped.into())
+            } else if let Some(m) = body.over_limit.take() {
+                Err(Failure::Fatal(m).into())
             } else if let Some(t) = body.failed.take() {
                 // The transport failed (and could not be resumed): a new attempt may help.
-                Err(Failure::Retry(t).into())
+                Err(Failure::Cut(t).into())
             } else {
                 Err(Failure::Fatal(d).into())
             }
@@ -318,75 +373,171 @@ fn attempt_once(
     }
 }
 
+/// The validator a `Range` resume may rely on (sent as `If-Range`), if the response
+/// has one that is strong: an ETag not marked weak (`W/`), or else a Last-Modified at
+/// least one second older than the response's Date, which RFC 9110 §8.8.2.2 lets a
+/// client treat as strong (a file changed twice within its timestamp's second keeps
+/// the same Last-Modified; the Date check excludes exactly that case).
+fn strong_validator(h: &HeaderMap) -> Option<String> {
+    let etag = header_str(h, header::ETAG);
+    if !etag.is_empty() && !etag.starts_with("W/") {
+        return Some(etag);
+    }
+    let last_modified = header_str(h, header::LAST_MODIFIED);
+    let lm = httpdate::parse_http_date(&last_modified).ok()?;
+    let date = httpdate::parse_http_date(&header_str(h, header::DATE)).ok()?;
+    (date.duration_since(lm).ok()? >= Duration::from_secs(1)).then_some(last_modified)
+}
+
+/// `Content-Range: bytes FIRST-LAST/TOTAL` (TOTAL may be `*`).
+fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
+    let (range, total) = v.strip_prefix("bytes ")?.split_once('/')?;
+    let (first, last) = range.split_once('-')?;
+    let total = match total.trim() {
+        "*" => None,
+        t => Some(t.parse().ok()?),
+    };
+    Some((first.trim().parse().ok()?, last.trim().parse().ok()?, total))
+}
+
+/// Checks that a 206 answers `Range: bytes={start}-` of a resource of `total` bytes
+/// (when known): the part starts at `start` and runs to the end of the same total.
+/// Returns the resource's total length.
+fn check_partial(
+    h: &HeaderMap,
+    start: u64,
+    total: Option<u64>,
+) -> std::result::Result<u64, String> {
+    let v = header_str(h, header::CONTENT_RANGE);
+    let bad = |why: &str| format!("a 206 with Content-Range {v:?} {why}");
+    let Some((first, last, got_total)) = parse_content_range(&v) else {
+        return Err(bad("that cannot be parsed"));
+    };
+    if first != start {
+        return Err(bad(&format!(
+            "does not start at the requested byte {start}"
+        )));
+    }
+    let Some(got_total) = got_total else {
+        return Err(bad("gives no total length"));
+    };
+    if let Some(t) = total.filter(|&t| t != got_total) {
+        return Err(bad(&format!("has a total other than the body's {t} bytes")));
+    }
+    if last.checked_add(1) != Some(got_total) || first > last {
+        return Err(bad("does not run to the end of the body"));
+    }
+    Ok(got_total)
+}
+
 /// The response body as a `Read`, resuming with `Range` after a transport failure
-/// when the server supports it.
+/// when the server supports it and the response had a strong validator.
 struct ResumableBody<'a> {
     client: &'a Client,
     url: &'a str,
     resp: Response,
     /// Decoded body bytes delivered so far.
     pos: u64,
-    /// Content-Length of the full body when known (absent with gzip or chunked).
+    /// Length of the full body when known: the Content-Length (absent with gzip or
+    /// chunked), or the total of a `Content-Range` once a resume told it.
     expected: Option<u64>,
+    /// `HttpOptions::max_bytes`.
+    limit: Option<u64>,
     resumable: bool,
+    /// The strong validator sent as `If-Range` (see `strong_validator`).
+    validator: Option<String>,
+    /// The first response's ETag: a part carrying another one is of another version.
     etag: String,
-    last_modified: String,
     retries_left: &'a mut u32,
     resumes: u32,
     /// Set when a read failed because of the transport (not the bytes).
     failed: Option<String>,
+    /// Set when the body went beyond `limit` (not retried).
+    over_limit: Option<String>,
     stop: Option<&'a AtomicBool>,
 }
 
 impl ResumableBody<'_> {
-    /// Re-requests the rest of the body from `pos`. Ok(true) when resumed.
+    /// Re-requests the rest of the body from `pos`, guarded by `If-Range`: a changed
+    /// resource is answered 200 (the whole new version), never a part of it.
     fn resume(&mut self) -> std::result::Result<(), String> {
-        let mut req = self
+        let pos = self.pos;
+        let Some(validator) = self.validator.as_deref() else {
+            self.resumable = false;
+            return Err("no strong validator to resume with; restarting the download".into());
+        };
+        let resp = self
             .client
             .get(self.url)
-            .header(header::RANGE, format!("bytes={}-", self.pos))
+            .header(header::RANGE, format!("bytes={pos}-"))
             // `pos` counts decoded bytes: ask for the identity representation, whose
             // byte offsets are those (a range of a gzip body would count compressed
             // bytes, and the client would otherwise offer gzip).
-            .header(header::ACCEPT_ENCODING, "identity");
-        // If-Range needs a strong validator: a weak ETag (W/…) never matches.
-        if !self.etag.is_empty() && !self.etag.starts_with("W/") {
-            req = req.header(header::IF_RANGE, &self.etag);
-        } else if !self.last_modified.is_empty() {
-            req = req.header(header::IF_RANGE, &self.last_modified);
-        }
-        let resp = req.send().map_err(|e| classify_send_error(&e).detail())?;
+            .header(header::ACCEPT_ENCODING, "identity")
+            .header(header::IF_RANGE, validator)
+            .send()
+            .map_err(|e| {
+                format!(
+                    "resuming at byte {pos}: {}",
+                    classify_send_error(&e).detail()
+                )
+            })?;
         if resp.status() != StatusCode::PARTIAL_CONTENT {
             // The server ignored the range or the resource changed: start over.
             self.resumable = false;
             return Err(format!(
-                "resuming at byte {} was answered HTTP {} instead of 206; restarting the download",
-                self.pos,
+                "resuming at byte {pos} was answered HTTP {} instead of 206; restarting the download",
                 resp.status()
             ));
         }
-        let range = header_str(resp.headers(), header::CONTENT_RANGE);
-        let start = range
-            .strip_prefix("bytes ")
-            .and_then(|r| r.split('-').next())
-            .and_then(|s| s.trim().parse::<u64>().ok());
-        if start != Some(self.pos) {
+        let total = check_partial(resp.headers(), pos, self.expected).map_err(|d| {
+            self.resumable = false;
+            format!("resuming at byte {pos} was answered with {d}; restarting the download")
+        })?;
+        let etag = header_str(resp.headers(), header::ETAG);
+        // Weak comparison: nginx weakens the ETag of the gzipped form of the same file.
+        let opaque = |t: &str| t.trim().trim_start_matches("W/").to_string();
+        if !etag.is_empty() && !self.etag.is_empty() && opaque(&etag) != opaque(&self.etag) {
             self.resumable = false;
             return Err(format!(
-                "resuming at byte {} was answered with Content-Range {range:?}; restarting the download",
-                self.pos
+                "resuming at byte {pos} was answered with a part of another version \
+                 (ETag {etag} instead of {}); restarting the download",
+                self.etag
             ));
         }
+        self.expected = Some(total);
         self.resp = resp;
         self.resumes += 1;
         Ok(())
+    }
+
+    /// Why the body stopped at `pos`: a cut connection, with what the read hit.
+    fn cut_message(&self, cause: Option<&io::Error>) -> String {
+        let of = self
+            .expected
+            .map(|l| format!(" of {l}"))
+            .unwrap_or_default();
+        let pos = self.pos;
+        match cause {
+            Some(e) if e.kind() == io::ErrorKind::TimedOut || chain(e).contains("timed out") => {
+                format!(
+                    "read timeout after {pos}{of} bytes of the body: {}",
+                    chain(e)
+                )
+            }
+            Some(e) => format!(
+                "body truncated: the connection was cut after {pos}{of} bytes: {}",
+                chain(e)
+            ),
+            None => format!("body truncated: the connection was cut after {pos}{of} bytes"),
+        }
     }
 }
 
 impl Failure {
     fn detail(self) -> String {
         match self {
-            Failure::Retry(d) | Failure::Fatal(d) => d,
+            Failure::Retry(d) | Failure::Cut(d) | Failure::Fatal(d) => d,
             Failure::Stopped => "download stopped".into(),
         }
     }
@@ -401,36 +552,24 @@ impl Read for ResumableBody<'_> {
             }
             let problem = match self.resp.read(buf) {
                 Ok(0) => match self.expected {
-                    Some(len) if self.pos < len => format!(
-                        "body truncated: the connection ended after {} of {len} bytes",
-                        self.pos
-                    ),
+                    Some(len) if self.pos < len => self.cut_message(None),
                     _ => return Ok(0),
                 },
                 Ok(n) => {
-                    self.pos += n as u64;
+                    let pos = self.pos + n as u64;
+                    if let Some(limit) = self.limit.filter(|&l| pos > l) {
+                        let m = format!(
+                            "the body exceeds the download limit of {limit} bytes \
+                             (HttpOptions::max_bytes)"
+                        );
+                        self.over_limit = Some(m.clone());
+                        return Err(io::Error::other(m));
+                    }
+                    self.pos = pos;
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    let truncated = match self.expected {
-                        Some(len) if self.pos < len => {
-                            format!("body truncated after {} of {len} bytes: ", self.pos)
-                        }
-                        _ => String::new(),
-                    };
-                    let what =
-                        if e.kind() == io::ErrorKind::TimedOut || chain(&e).contains("timed out") {
-                            "read timeout"
-                        } else {
-                            "connection failed"
-                        };
-                    format!(
-                        "{truncated}{what} after {} bytes of the body: {}",
-                        self.pos,
-                        chain(&e)
-                    )
-                }
+                Err(e) => self.cut_message(Some(&e)),
             };
             let mut last = problem;
             let mut resumed = false;
@@ -501,6 +640,13 @@ fn decode_body(
 ) -> std::result::Result<(), DecodeError> {
     let mut first = [0u8; 8];
     let n = read_full(body, &mut first).map_err(|e| DecodeError::Body(e.to_string()))?;
+    if n == 0 {
+        // Not a dataset of zero records that later runs would trust: an empty body
+        // is what a misconfigured server or an emptied file sends.
+        return Err(DecodeError::Body(
+            "the server sent an empty body (no records): an empty dataset is refused".into(),
+        ));
+    }
     if n == 8 && first == MAGIC {
         let input = io::Cursor::new(first[..n].to_vec()).chain(&mut *body);
         let mut input = Counting {

@@ -53,6 +53,12 @@ pub struct HttpOptions {
     /// A PEM file of extra root certificates trusted for `https://` besides the
     /// bundled web PKI roots (a private CA of a company's dataset server). Default none.
     pub ca_cert: Option<std::path::PathBuf>,
+    /// The most body bytes (decoded) a download may take; beyond it the download
+    /// fails naming the URL and the limit, and leaves no cache file. A body whose
+    /// Content-Length already exceeds it is refused before any byte is read.
+    /// Default `None`: no limit (a dataset may legitimately be any size; a full disk
+    /// still ends the download with an error and removes the temp file).
+    pub max_bytes: Option<u64>,
 }
 
 impl Default for HttpOptions {
@@ -66,6 +72,7 @@ impl Default for HttpOptions {
             read_timeout: Duration::from_secs(30),
             retries: 3,
             ca_cert: None,
+            max_bytes: None,
         }
     }
 }
@@ -451,5 +458,6 @@ mod tests {
         assert_eq!(o.connect_timeout, Duration::from_secs(10));
         assert_eq!(o.read_timeout, Duration::from_secs(30));
         assert_eq!(o.retries, 3);
+        assert_eq!(o.max_bytes, None);
     }
 }

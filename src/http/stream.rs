@@ -23,6 +23,8 @@ use crate::producer::{Producer, ShapeCheck};
 use crate::tensor::{parse_wire, TensorRef};
 
 const FRAME_HEADER: usize = 9;
+/// Alignment of record data in the cache file, and of the views served from it.
+const DATA_ALIGN: usize = 8;
 
 /// Progress of the background download.
 struct State {
@@ -38,6 +40,8 @@ struct State {
     outcome: HttpOutcome,
     /// The finished download (or its failure), taken by the reader.
     done: Option<Result<(CacheReader, HttpOutcome)>>,
+    /// The download thread has returned from all its work (set last).
+    finished: bool,
 }
 
 struct Shared {
@@ -87,6 +91,12 @@ impl Observer for Publisher {
         Ok(())
     }
 
+    fn complete(&mut self) -> bool {
+        // Under the lock: `drop` decides whether to stop under it too.
+        let _s = self.shared.lock();
+        !self.shared.stop.load(Ordering::Relaxed)
+    }
+
     fn batch(&mut self, w: &mut CacheWriter) -> Result<()> {
         // The records decoded so far are flushed and published before the next read
         // of the body: a record may be the last one for a long while (a slow or
@@ -108,7 +118,10 @@ struct Follow {
     file: Option<Arc<File>>,
     /// Offset of record `index`'s frame in `file` (None: find it again).
     offset: Option<u64>,
+    /// The record's wire bytes sit at `buf[wire..]`, shifted so that its data starts
+    /// at an 8-byte aligned address (the README promises aligned views).
     buf: Vec<u8>,
+    wire: usize,
     shape: Vec<usize>,
     data: std::ops::Range<usize>,
     dtype: crate::tensor::DType,
@@ -177,6 +190,7 @@ impl AsyncHttpProducer {
                 total: None,
                 outcome: HttpOutcome::Downloaded,
                 done: None,
+                finished: false,
             }),
             cv: Condvar::new(),
             stop: Arc::new(AtomicBool::new(false)),
@@ -193,6 +207,7 @@ impl AsyncHttpProducer {
                 file: None,
                 offset: None,
                 buf: Vec::new(),
+                wire: 0,
                 shape: Vec::new(),
                 data: 0..0,
                 dtype: crate::tensor::DType::UInt8,
@@ -233,6 +248,7 @@ impl AsyncHttpProducer {
                     s.outcome = *o;
                 }
                 s.done = Some(result);
+                s.finished = true;
                 drop(s);
                 shared.cv.notify_all();
             })
@@ -336,10 +352,18 @@ impl AsyncHttpProducer {
         let crc = u32::from_le_bytes(fh[4..8].try_into().unwrap());
         let pad = fh[8] as usize;
         let wire_at = at + (FRAME_HEADER + pad) as u64;
-        self.follow.buf.resize(wire_len, 0);
-        file.read_exact_at(&mut self.follow.buf, wire_at)
+        // The frame's padding aligns the data in the file: the wire is placed in the
+        // buffer with the same offset modulo 8, then shifted if the guess was wrong.
+        let f = &mut self.follow;
+        f.buf.resize(wire_len + DATA_ALIGN, 0);
+        let lead = |buf: &[u8], file_mod: usize| {
+            (file_mod + DATA_ALIGN - buf.as_ptr() as usize % DATA_ALIGN) % DATA_ALIGN
+        };
+        f.wire = lead(&f.buf, (wire_at % DATA_ALIGN as u64) as usize);
+        let range = f.wire..f.wire + wire_len;
+        file.read_exact_at(&mut f.buf[range.clone()], wire_at)
             .map_err(|e| Error::io("cannot read temporary cache file of", url, e))?;
-        if crc32fast::hash(&self.follow.buf) != crc {
+        if crc32fast::hash(&f.buf[range.clone()]) != crc {
             return Err(Error::Http {
                 url: url.clone(),
                 detail: format!(
@@ -348,9 +372,17 @@ impl AsyncHttpProducer {
                 ),
             });
         }
-        let h = parse_wire(&self.follow.buf, &mut self.follow.shape)?;
-        self.follow.dtype = h.dtype;
-        self.follow.data = h.data_offset..h.record_len();
+        let h = parse_wire(&f.buf[range.clone()], &mut f.shape)?;
+        let aligned = lead(
+            &f.buf,
+            (DATA_ALIGN - h.data_offset % DATA_ALIGN) % DATA_ALIGN,
+        );
+        if aligned != f.wire {
+            f.buf.copy_within(range, aligned);
+            f.wire = aligned;
+        }
+        f.dtype = h.dtype;
+        f.data = f.wire + h.data_offset..f.wire + h.record_len();
         self.follow.offset = Some(wire_at + wire_len as u64);
         Ok(())
     }
@@ -434,11 +466,43 @@ impl Producer for AsyncHttpProducer {
     }
 }
 
+/// How long dropping an `AsyncHttpProducer` waits for its thread to notice the stop.
+/// The thread checks the stop flag between reads, records and backoff steps, so it
+/// normally ends within a few milliseconds; it is left to end on its own (detached)
+/// when it is blocked beyond that: waiting for another process's cache lock, for a
+/// server that never answers (until the read timeout), or in a slow read.
+const DROP_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
 impl Drop for AsyncHttpProducer {
+    /// An unfinished download is abandoned: `drop` returns within `DROP_WAIT` whatever
+    /// the thread is blocked on, and the thread, detached if need be, publishes
+    /// nothing after the stop and removes its temp file when it ends (a `CacheLock`
+    /// it still waits for is released as soon as it gets it). A download whose
+    /// records have all arrived is not abandoned: `drop` waits while the thread
+    /// publishes it (local work: fsync and rename).
     fn drop(&mut self) {
+        let Some(t) = self.thread.take() else {
+            return;
+        };
+        let s = self.shared.lock();
+        let arrived = s.done.is_some() || s.total.is_some_and(|n| s.committed >= n);
+        if arrived {
+            // Only local work is left (fsync, rename): wait for it.
+            drop(s);
+            let _ = t.join();
+            return;
+        }
+        // Under the lock, so that `Publisher::complete` sees it or we saw `arrived`.
         self.shared.stop.store(true, Ordering::Relaxed);
         self.shared.cv.notify_all();
-        if let Some(t) = self.thread.take() {
+        let (s, _) = self
+            .shared
+            .cv
+            .wait_timeout_while(s, DROP_WAIT, |s| !s.finished)
+            .unwrap_or_else(|p| p.into_inner());
+        let finished = s.finished;
+        drop(s);
+        if finished {
             let _ = t.join();
         }
     }
