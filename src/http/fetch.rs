@@ -17,6 +17,7 @@ use reqwest::blocking::{Client, Response};
 use reqwest::header::{self, HeaderMap};
 use reqwest::StatusCode;
 
+use super::s3::SendSigned;
 use super::{HttpOptions, HttpOutcome};
 use crate::cache::{CacheWriter, Header, Metadata, MAGIC};
 use crate::error::{Error, Result};
@@ -259,14 +260,14 @@ fn attempt_once(
             req = req.header(header::IF_MODIFIED_SINCE, &m.last_modified);
         }
     }
-    let resp = req.send().map_err(|e| classify_send_error(&e))?;
+    let resp = req.send_signed(url).map_err(|e| classify_send_error(&e))?;
     let status = resp.status();
     if status == StatusCode::NOT_MODIFIED && conditional.is_some() {
         obs.outcome(HttpOutcome::NotModified);
         return Ok(Download::NotModified);
     }
     if !status.is_success() {
-        let d = format!("server answered HTTP {status}");
+        let d = super::s3::refusal(url, resp);
         let retry = status.is_server_error()
             || status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS;
@@ -280,7 +281,7 @@ fn attempt_once(
     obs.outcome(HttpOutcome::Downloaded);
     let etag = header_str(resp.headers(), header::ETAG);
     let last_modified = header_str(resp.headers(), header::LAST_MODIFIED);
-    let mut meta = Metadata::new("", url);
+    let mut meta = Metadata::new("", &super::s3::source_description(url));
     meta.etag = etag.clone();
     meta.last_modified = last_modified.clone();
     let mut writer = CacheWriter::create(final_path, meta).map_err(AttemptError::Other)?;
@@ -355,7 +356,9 @@ impl ResumableBody<'_> {
         } else if !self.last_modified.is_empty() {
             req = req.header(header::IF_RANGE, &self.last_modified);
         }
-        let resp = req.send().map_err(|e| classify_send_error(&e).detail())?;
+        let resp = req
+            .send_signed(self.url)
+            .map_err(|e| classify_send_error(&e).detail())?;
         if resp.status() != StatusCode::PARTIAL_CONTENT {
             // The server ignored the range or the resource changed: start over.
             self.resumable = false;

@@ -14,6 +14,7 @@
 //!   soon as it has been written and decoded.
 
 mod fetch;
+pub mod s3;
 mod stream;
 
 pub use stream::AsyncHttpProducer;
@@ -107,13 +108,17 @@ pub(crate) fn url_from_parts(host: &str, port: u16, path: &str) -> Result<String
     Ok(format!("http://{host}:{port}{slash}{path}"))
 }
 
-/// Checks that `url` is an absolute http(s) URL with a host.
+/// Checks that `url` is an absolute http(s) URL with a host, or an `s3://` URL.
 pub(crate) fn check_url(url: &str) -> Result<String> {
+    if s3::is_s3(url) {
+        s3::check(url)?;
+        return Ok(url.to_string());
+    }
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| Error::InvalidArgument(format!("invalid URL {url:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Error::InvalidArgument(format!(
-            "invalid URL {url:?}: only http:// and https:// are supported"
+            "invalid URL {url:?}: only http://, https:// and s3:// are supported"
         )));
     }
     if parsed.host_str().map_or(true, str::is_empty) {
