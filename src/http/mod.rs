@@ -343,7 +343,7 @@ pub struct HttpProducer {
 impl std::fmt::Debug for HttpProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpProducer")
-            .field("url", &self.served.source.url)
+            .field("url", &s3::redact(&self.served.source.url))
             .field("outcome", &self.served.outcome)
             .field("records", &self.served.reader.len())
             .finish()
@@ -372,7 +372,8 @@ impl HttpProducer {
         Self::from_url(&url_from_parts(host, port, path)?, opts)
     }
 
-    /// Any `http://` or `https://` URL (hostnames, IPv4, `[IPv6]`).
+    /// Any `http://` or `https://` URL (hostnames, IPv4, `[IPv6]`), or `s3://bucket/key`
+    /// (signed with AWS Signature V4: see [`s3`]).
     pub fn from_url(url: &str, opts: HttpOptions) -> Result<HttpProducer> {
         let mut source = Source::new(url, opts)?;
         let (reader, outcome) = source.acquire(false, &mut fetch::NoObserver, None)?;

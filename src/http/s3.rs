@@ -5,8 +5,8 @@
 //!   `AWS_ENDPOINT_URL` (an S3-compatible store, addressed path-style:
 //!   `ENDPOINT/bucket/key`; without one, AWS itself:
 //!   `https://bucket.s3.REGION.amazonaws.com/key`), `AWS_REGION` /
-//!   `AWS_DEFAULT_REGION` (default `us-east-1`), credentials from `AWS_ACCESS_KEY_ID`
-//!   + `AWS_SECRET_ACCESS_KEY` (+ `AWS_SESSION_TOKEN`), else the shared credentials
+//!   `AWS_DEFAULT_REGION` (default `us-east-1`), credentials from `AWS_ACCESS_KEY_ID`,
+//!   `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`, else the shared credentials
 //!   file (`AWS_SHARED_CREDENTIALS_FILE` or `~/.aws/credentials`, profile
 //!   `AWS_PROFILE` or `default`). Without usable credentials a request goes unsigned
 //!   (a public bucket), and a refusal says why no credentials were used.
@@ -131,7 +131,7 @@ pub struct S3Credentials {
     access_key_id: String,
     secret_access_key: String,
     session_token: Option<String>,
-    /// Where they came from, for messages ("the environment", "profile [p] of FILE").
+    /// Where they came from, for messages (the variables, "profile [p] of FILE").
     origin: String,
 }
 
@@ -159,7 +159,7 @@ impl S3Credentials {
             access_key_id: access_key_id.into(),
             secret_access_key: secret_access_key.into(),
             session_token,
-            origin: "given".into(),
+            origin: "the credentials given".into(),
         }
     }
 
@@ -167,7 +167,8 @@ impl S3Credentials {
         &self.access_key_id
     }
 
-    /// Where the credentials were found: `the environment`, `profile [p] of FILE`.
+    /// Where the credentials were found: `AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY`,
+    /// `profile [p] of FILE`.
     pub fn origin(&self) -> &str {
         &self.origin
     }
@@ -440,7 +441,7 @@ fn find_credentials(
                 access_key_id: id,
                 secret_access_key: secret,
                 session_token: var("AWS_SESSION_TOKEN"),
-                origin: "the environment (AWS_ACCESS_KEY_ID)".into(),
+                origin: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
             })
         }
         (Some(_), None) => {
@@ -578,15 +579,85 @@ pub(crate) fn check(url: &str) -> Result<()> {
 }
 
 /// What the cache metadata records as the source of `url`: an `s3://` URL with its
-/// store (see [`S3Config::describe_source`]); any other URL as it is.
+/// store (see [`S3Config::describe_source`]); a presigned URL without its signing
+/// parameters (the signature and session token are bearer secrets, and change with
+/// every presigning of the same object); any other URL as it is.
 pub(crate) fn source_description(url: &str) -> String {
     if !is_s3(url) {
-        return url.to_string();
+        return without_presigning(url);
     }
     match (S3Object::parse(url), S3Config::from_env()) {
         (Ok(obj), Ok(cfg)) => cfg.describe_source(&obj),
         _ => url.to_string(),
     }
+}
+
+/// The query parameters of a SigV4 presigned URL.
+const PRESIGN_PARAMS: &[&str] = &[
+    "x-amz-algorithm",
+    "x-amz-credential",
+    "x-amz-date",
+    "x-amz-expires",
+    "x-amz-signedheaders",
+    "x-amz-signature",
+    "x-amz-security-token",
+];
+
+fn without_presigning(url: &str) -> String {
+    let Ok(mut parsed) = Url::parse(url) else {
+        return url.to_string();
+    };
+    let is_presign = |k: &str| PRESIGN_PARAMS.contains(&k.to_ascii_lowercase().as_str());
+    if !parsed
+        .query_pairs()
+        .any(|(k, _)| k.eq_ignore_ascii_case("x-amz-signature"))
+    {
+        return url.to_string();
+    }
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter(|(k, _)| !is_presign(k))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if kept.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    parsed.to_string()
+}
+
+/// `text` (a URL, a message quoting one) with the values of a presigned URL's
+/// secrets, `X-Amz-Signature` and `X-Amz-Security-Token`, replaced by `REDACTED`.
+pub(crate) fn redact(text: &str) -> std::borrow::Cow<'_, str> {
+    const SECRETS: &[&str] = &["x-amz-signature=", "x-amz-security-token="];
+    // ASCII lowercasing keeps byte offsets, so positions found in `lower` cut `text`.
+    let lower = text.to_ascii_lowercase();
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    for needle in SECRETS {
+        let mut from = 0;
+        while let Some(i) = lower[from..].find(needle) {
+            let start = from + i + needle.len();
+            let len = text[start..]
+                .find(|c: char| "&# \t\r\n)\"'<>".contains(c))
+                .unwrap_or(text.len() - start);
+            cuts.push((start, start + len));
+            from = start + len;
+        }
+    }
+    if cuts.is_empty() {
+        return text.into();
+    }
+    cuts.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end) in cuts {
+        out.push_str(&text[at..start]);
+        out.push_str("REDACTED");
+        at = end;
+    }
+    out.push_str(&text[at..]);
+    out.into()
 }
 
 /// Sends a request built for `url`. For an `s3://` URL the request goes to the
@@ -641,7 +712,17 @@ pub(crate) fn refusal(url: &str, resp: Response) -> String {
     };
     let mut body = Vec::new();
     let _ = resp.take(MAX_ERROR_BODY).read_to_end(&mut body);
-    let (code, message) = parse_error_body(&body);
+    describe_refusal(&obj, status, &body, S3Config::from_env().ok().as_ref())
+}
+
+/// The message of [`refusal`]; `cfg`: the settings the request was made with.
+fn describe_refusal(
+    obj: &S3Object,
+    status: reqwest::StatusCode,
+    body: &[u8],
+    cfg: Option<&S3Config>,
+) -> String {
+    let (code, message) = parse_error_body(body);
     let mut d = match &code {
         Some(c) => format!("S3 refused the GET of {}: {c}", obj.describe()),
         None => format!("S3 refused the GET of {}", obj.describe()),
@@ -650,12 +731,11 @@ pub(crate) fn refusal(url: &str, resp: Response) -> String {
         d.push_str(&format!(" ({m})"));
     }
     d.push_str(&format!(", HTTP {status}"));
-    let cfg = S3Config::from_env().ok();
-    let creds = cfg.as_ref().and_then(|c| c.credentials.as_ref());
+    let creds = cfg.and_then(|c| c.credentials.as_ref());
     let hint = match code.as_deref() {
         Some("SignatureDoesNotMatch") => creds.map(|c| {
             format!(
-                "the secret access key of {} does not match the access key id",
+                "the secret access key (from {}) does not match the access key id",
                 c.origin
             )
         }),
@@ -671,14 +751,14 @@ pub(crate) fn refusal(url: &str, resp: Response) -> String {
         }
         Some("PermanentRedirect") | Some("AuthorizationHeaderMalformed") => Some(format!(
             "the bucket may be in another region than {:?} (AWS_REGION)",
-            cfg.as_ref().map_or(DEFAULT_REGION, |c| c.region.as_str())
+            cfg.map_or(DEFAULT_REGION, |c| c.region.as_str())
         )),
         _ => None,
     };
     if let Some(h) = hint {
         d.push_str(&format!("; {h}"));
     }
-    if let Some(c) = cfg.as_ref().filter(|c| c.credentials.is_none()) {
+    if let Some(c) = cfg.filter(|c| c.credentials.is_none()) {
         d.push_str(&format!("; the request was unsigned: {}", c.why_unsigned()));
     }
     d
@@ -826,7 +906,7 @@ mod tests {
                 access_key_id: "ENVKEY".into(),
                 secret_access_key: "envsecret".into(),
                 session_token: Some("envtoken".into()),
-                origin: "the environment (AWS_ACCESS_KEY_ID)".into(),
+                origin: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
             }
         );
         let c = S3Config::from_lookup(&env(&[("AWS_SHARED_CREDENTIALS_FILE", f)]))
@@ -983,6 +1063,91 @@ mod tests {
              SignedHeaders=host;range;x-amz-content-sha256;x-amz-date, \
              Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
         );
+    }
+
+    #[test]
+    fn refusals_name_bucket_key_code_and_what_to_check() {
+        let obj = S3Object::parse("s3://data/dir/x.bin").unwrap();
+        let xml = |code: &str, msg: &str| {
+            format!(
+                "<?xml version=\"1.0\"?><Error><Code>{code}</Code><Message>{msg}</Message></Error>"
+            )
+        };
+        let signed = S3Config::new(
+            "eu-west-1",
+            None,
+            Some(S3Credentials::new("AK", "SK", None)),
+        );
+        let d = describe_refusal(
+            &obj,
+            reqwest::StatusCode::FORBIDDEN,
+            xml("RequestTimeTooSkewed", "The difference is too large.").as_bytes(),
+            Some(&signed),
+        );
+        assert_eq!(
+            d,
+            "S3 refused the GET of bucket \"data\", key \"dir/x.bin\": RequestTimeTooSkewed \
+             (The difference is too large.), HTTP 403 Forbidden; this machine's clock and the \
+             server's differ by more than the allowed 15 minutes"
+        );
+        let d = describe_refusal(
+            &obj,
+            reqwest::StatusCode::MOVED_PERMANENTLY,
+            xml("PermanentRedirect", "").as_bytes(),
+            Some(&signed),
+        );
+        assert!(
+            d.ends_with("another region than \"eu-west-1\" (AWS_REGION)"),
+            "{d}"
+        );
+        let d = describe_refusal(
+            &obj,
+            reqwest::StatusCode::FORBIDDEN,
+            xml("SignatureDoesNotMatch", "x").as_bytes(),
+            Some(&signed),
+        );
+        assert!(
+            d.contains("the secret access key (from the credentials given) does not match"),
+            "{d}"
+        );
+        assert!(!d.contains("SK"), "{d}");
+        let anon = S3Config::from_lookup(&env(&[("HOME", "/nonexistent")])).unwrap();
+        let d = describe_refusal(&obj, reqwest::StatusCode::FORBIDDEN, b"", Some(&anon));
+        assert!(
+            d.starts_with("S3 refused the GET of bucket \"data\", key \"dir/x.bin\", HTTP 403 Forbidden; the request was unsigned: no S3 credentials"),
+            "{d}"
+        );
+    }
+
+    #[test]
+    fn presigned_secrets_are_redacted_and_left_out_of_the_source() {
+        let url = "https://h.example/b/k.bin?versionId=3&X-Amz-Algorithm=AWS4-HMAC-SHA256\
+                   &X-Amz-Credential=AK%2F20250101%2Fus-east-1%2Fs3%2Faws4_request\
+                   &X-Amz-Date=20250101T000000Z&X-Amz-Expires=60&X-Amz-SignedHeaders=host\
+                   &X-Amz-Security-Token=tok%2Bsecret&X-Amz-Signature=abc123";
+        assert_eq!(
+            source_description(url),
+            "https://h.example/b/k.bin?versionId=3"
+        );
+        let plain = "https://h.example/b/k.bin?x=1";
+        assert_eq!(source_description(plain), plain);
+        assert_eq!(
+            source_description("http://h/k?X-Amz-Signature=1&X-Amz-Date=2"),
+            "http://h/k"
+        );
+        let msg = format!("error sending request for url ({url}): refused");
+        let r = redact(&msg);
+        assert!(!r.contains("abc123") && !r.contains("tok%2Bsecret"), "{r}");
+        assert!(
+            r.contains("X-Amz-Signature=REDACTED") && r.ends_with("): refused"),
+            "{r}"
+        );
+        assert!(
+            r.contains("X-Amz-Credential=AK%2F"),
+            "the key id is no secret: {r}"
+        );
+        assert_eq!(redact("x-amz-signature=zz"), "x-amz-signature=REDACTED");
+        assert_eq!(redact(plain), plain);
     }
 
     #[test]
