@@ -452,6 +452,54 @@ fn a_cut_connection_resumes_with_a_freshly_signed_range() {
         .starts_with(&format!("/{BUCKET}/train/v1%20%28final%29/part%2B1.bin")));
 }
 
+#[test]
+fn revalidation_sends_the_stored_etag_signed_and_a_changed_object_replaces_the_cache() {
+    let Some(server) = S3Server::start() else {
+        return;
+    };
+    let v1 = records(30, 10);
+    server.put(BUCKET, KEY, &wire_body(&v1));
+    let proxy = FaultProxy::start(server.port(), Faults::none());
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port());
+    let _env = Env::for_server(&server, &[("AWS_ENDPOINT_URL", &endpoint)]);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("v.cache");
+    let mut p = HttpProducer::from_url(&s3_url(KEY), options(&cache)).unwrap();
+    assert_eq!(epoch(&mut p), v1);
+    drop(p);
+    let etag = proxy.exchanges()[0]
+        .response_header("etag")
+        .expect("s3s-fs sends an ETag")
+        .to_string();
+
+    let v2 = records(31, 11);
+    server.put(BUCKET, KEY, &wire_body(&v2));
+    let opts = HttpOptions {
+        revalidate: true,
+        ..options(&cache)
+    };
+    let mut p = HttpProducer::from_url(&s3_url(KEY), opts).unwrap();
+    assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+    assert_eq!(epoch(&mut p), v2, "the changed object replaced the cache");
+    let ex = proxy.exchanges();
+    let conditional = ex.last().unwrap();
+    assert_eq!(
+        conditional.request_header("if-none-match"),
+        Some(etag.as_str())
+    );
+    let auth = conditional
+        .request_header("authorization")
+        .unwrap_or_default();
+    assert!(
+        auth.contains("if-none-match"),
+        "If-None-Match is signed: {auth}"
+    );
+    assert_eq!(
+        conditional.status, 200,
+        "s3s-fs has no 304; a changed ETag answers 200 anyway"
+    );
+}
+
 fn server_config(server: &S3Server, token: Option<&str>) -> S3Config {
     S3Config::new(
         REGION,

@@ -445,7 +445,14 @@ mod tests {
         ] {
             assert_eq!(check_url(ok).unwrap(), ok);
         }
-        for bad in ["ftp://h/x", "http://", "relative/path", "file:///x"] {
+        assert_eq!(check_url("s3://bucket/a/b c").unwrap(), "s3://bucket/a/b c");
+        for bad in [
+            "ftp://h/x",
+            "http://",
+            "relative/path",
+            "file:///x",
+            "s3://bucket",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
     }
