@@ -19,6 +19,11 @@
 //!   (AccessDenied, NoSuchKey, SignatureDoesNotMatch, RequestTimeTooSkewed, …).
 //!
 //! Presigned `https://` URLs need nothing of this: they are plain URLs.
+//!
+//! For other requests (ranged GETs pinned with If-Match, a PUT): build them with
+//! `client.get(url)` (or `.put`) and every header, then
+//! `SendSigned::send_signed(url)` (crate-internal), which signs each attempt; or
+//! sign a `HeaderMap` with [`S3Config::sign_request`].
 
 use std::collections::HashSet;
 use std::fmt;
@@ -174,6 +179,17 @@ impl S3Credentials {
     }
 }
 
+/// What a signed request declares of its body (`x-amz-content-sha256`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum S3Payload {
+    /// No body (GET, HEAD, DELETE).
+    Empty,
+    /// A body sent without its hash being signed (`UNSIGNED-PAYLOAD`).
+    Unsigned,
+    /// The lowercase hex SHA-256 of the body.
+    Sha256(String),
+}
+
 /// Where S3 requests go and how they are signed. `Debug` never shows a secret.
 #[derive(Clone, Debug)]
 pub struct S3Config {
@@ -273,6 +289,19 @@ impl S3Config {
         headers: &mut HeaderMap,
         time: SystemTime,
     ) -> Result<bool> {
+        self.sign_request(method, url, headers, S3Payload::Empty, time)
+    }
+
+    /// Like [`sign_headers`](Self::sign_headers), for a request with a body (a PUT
+    /// of a published cache): `payload` says what `x-amz-content-sha256` declares.
+    pub fn sign_request(
+        &self,
+        method: &str,
+        url: &Url,
+        headers: &mut HeaderMap,
+        payload: S3Payload,
+        time: SystemTime,
+    ) -> Result<bool> {
         let Some(creds) = &self.credentials else {
             return Ok(false);
         };
@@ -301,13 +330,13 @@ impl S3Config {
             .build()
             .map_err(|e| signing_error(&e))?
             .into();
-        let request = SignableRequest::new(
-            method,
-            url.as_str(),
-            pairs.into_iter(),
-            SignableBody::Bytes(&[]),
-        )
-        .map_err(|e| signing_error(&e))?;
+        let body = match payload {
+            S3Payload::Empty => SignableBody::Bytes(&[]),
+            S3Payload::Unsigned => SignableBody::UnsignedPayload,
+            S3Payload::Sha256(hex) => SignableBody::Precomputed(hex),
+        };
+        let request = SignableRequest::new(method, url.as_str(), pairs.into_iter(), body)
+            .map_err(|e| signing_error(&e))?;
         let (instructions, _signature) = sign(request, &params)
             .map_err(|e| signing_error(&e))?
             .into_parts();
@@ -1148,6 +1177,30 @@ mod tests {
         );
         assert_eq!(redact("x-amz-signature=zz"), "x-amz-signature=REDACTED");
         assert_eq!(redact(plain), plain);
+    }
+
+    #[test]
+    fn a_request_with_a_body_declares_its_payload_hash() {
+        let cfg = S3Config::new(
+            "us-east-1",
+            None,
+            Some(S3Credentials::new("AK", "SK", None)),
+        );
+        let url = Url::parse("https://b.s3.us-east-1.amazonaws.com/k").unwrap();
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let hex = "a".repeat(64);
+        for (payload, declared) in [
+            (S3Payload::Sha256(hex.clone()), hex.as_str()),
+            (S3Payload::Unsigned, "UNSIGNED-PAYLOAD"),
+            (
+                S3Payload::Empty,
+                "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+            ),
+        ] {
+            let mut h = HeaderMap::new();
+            assert!(cfg.sign_request("PUT", &url, &mut h, payload, t).unwrap());
+            assert_eq!(h["x-amz-content-sha256"], declared);
+        }
     }
 
     #[test]
