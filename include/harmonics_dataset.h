@@ -238,7 +238,8 @@ void harmonics_http_options_default(struct HarmonicsHttpOptions *out);
 // writable.
 HarmonicsStatus harmonics_http_producer_new(const char *host, uint16_t port, const char *path, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
 
-// Like `harmonics_http_producer_new`, for any `http://` or `https://` URL.
+// Like `harmonics_http_producer_new`, for any `http://` or `https://` URL, or an
+// `s3://bucket/key` URL (signed with AWS Signature V4; see the README's "S3").
 //
 // # Safety
 // `url` is NUL-terminated; `opts` is null or readable; `out` is writable.
@@ -252,7 +253,8 @@ HarmonicsStatus harmonics_http_producer_from_url(const char *url, const struct H
 // As `harmonics_http_producer_new`.
 HarmonicsStatus harmonics_async_http_producer_new(const char *host, uint16_t port, const char *path, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
 
-// Like `harmonics_async_http_producer_new`, for any `http://` or `https://` URL.
+// Like `harmonics_async_http_producer_new`, for any `http://`, `https://` or
+// `s3://` URL.
 //
 // # Safety
 // As `harmonics_http_producer_from_url`.

@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 scripts/install-deps.sh
+scripts/install-s3s.sh
 
 step() { printf '\n==> %s\n' "$*"; }
 start=$SECONDS

@@ -48,7 +48,12 @@ pub enum Error {
     },
 
     /// An HTTP failure (status, transport, truncated body, bad records), naming the URL.
-    #[error("{url}: {detail}")]
+    /// (Shown with a presigned URL's signature and session token redacted.)
+    #[error(
+        "{}: {}",
+        crate::http::s3::redact(url),
+        crate::http::s3::redact(detail)
+    )]
     Http { url: String, detail: String },
 
     /// A producer with no records was asked for one.

@@ -26,6 +26,7 @@ use reqwest::blocking::{Client, Response};
 use reqwest::header::{self, HeaderMap};
 use reqwest::StatusCode;
 
+use super::s3::SendSigned;
 use super::{HttpOptions, HttpOutcome};
 use crate::cache::{CacheWriter, Header, Metadata, MAGIC};
 use crate::error::{Error, Result};
@@ -288,14 +289,14 @@ fn attempt_once(
             req = req.header(header::IF_MODIFIED_SINCE, &m.last_modified);
         }
     }
-    let resp = req.send().map_err(|e| classify_send_error(&e))?;
+    let resp = req.send_signed(url).map_err(|e| classify_send_error(&e))?;
     let status = resp.status();
     if status == StatusCode::NOT_MODIFIED && conditional.is_some() {
         obs.outcome(HttpOutcome::NotModified);
         return Ok(Download::NotModified);
     }
     if !status.is_success() {
-        let d = format!("server answered HTTP {status}");
+        let d = super::s3::refusal(url, resp);
         let retry = status.is_server_error()
             || status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS;
@@ -330,7 +331,7 @@ fn attempt_once(
     let etag = header_str(resp.headers(), header::ETAG);
     let last_modified = header_str(resp.headers(), header::LAST_MODIFIED);
     let validator = strong_validator(resp.headers());
-    let mut meta = Metadata::new("", url);
+    let mut meta = Metadata::new("", &super::s3::source_description(url));
     meta.etag = etag.clone();
     meta.last_modified = last_modified;
     let mut writer = CacheWriter::create(final_path, meta).map_err(AttemptError::Other)?;
@@ -475,7 +476,7 @@ impl ResumableBody<'_> {
             // bytes, and the client would otherwise offer gzip).
             .header(header::ACCEPT_ENCODING, "identity")
             .header(header::IF_RANGE, validator)
-            .send()
+            .send_signed(self.url)
             .map_err(|e| {
                 format!(
                     "resuming at byte {pos}: {}",
