@@ -41,6 +41,9 @@ enum HarmonicsStatus
   HARMONICS_STATUS_FOREIGN = 7111,
   // A bug: a Rust panic was caught at the boundary.
   HARMONICS_STATUS_PANIC = 7112,
+  // Another process held a cache's lock longer than the lock timeout
+  // (`harmonics_set_lock_timeout_ms`, `HARMONICS_LOCK_TIMEOUT`).
+  HARMONICS_STATUS_LOCK_TIMEOUT = 7113,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -4,8 +4,6 @@
 //! Nothing here writes, and nothing here changes a file's access time.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -159,19 +157,6 @@ fn classify(file_name: &str, plain: &HashSet<String>) -> EntryKind {
         }
     }
     EntryKind::Cache
-}
-
-/// Opens a file for inspection without updating its access time where the kernel
-/// allows it (`O_NOATIME` needs ownership; otherwise a plain open).
-pub(crate) fn open_noatime(path: &Path) -> std::io::Result<File> {
-    match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOATIME)
-        .open(path)
-    {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::open(path),
-        r => r,
-    }
 }
 
 #[cfg(test)]
