@@ -33,6 +33,9 @@ pub struct DirEntry {
     /// The directory as given, joined with `name` (so its spelling is kept).
     pub path: PathBuf,
     pub kind: EntryKind,
+    /// The directory entry is a symbolic link (to a regular file): listed, but never
+    /// treated as a cache (the library does not read or write through links).
+    pub is_symlink: bool,
     pub size: u64,
     pub modified: SystemTime,
     pub accessed: SystemTime,
@@ -92,7 +95,7 @@ fn scan(dir: &Path, prefix: &str, out: &mut Vec<DirEntry>) -> Result<()> {
                 scan(&path, &format!("{prefix}{file_name}/"), out)?;
             }
         } else if meta.is_file() {
-            files.push((file_name, path, meta));
+            files.push((file_name, path, meta, is_link));
         }
     }
     let plain: HashSet<String> = files
@@ -100,7 +103,7 @@ fn scan(dir: &Path, prefix: &str, out: &mut Vec<DirEntry>) -> Result<()> {
         .filter(|(n, ..)| !n.starts_with('.'))
         .map(|(n, ..)| n.clone())
         .collect();
-    for (file_name, path, meta) in files {
+    for (file_name, path, meta, is_symlink) in files {
         let kind = classify(&file_name, &plain);
         let in_dir = |n: &str| format!("{prefix}{n}");
         let kind = match kind {
@@ -119,12 +122,61 @@ fn scan(dir: &Path, prefix: &str, out: &mut Vec<DirEntry>) -> Result<()> {
             name: in_dir(&file_name),
             path,
             kind,
+            is_symlink,
             size: meta.len(),
             modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             accessed: meta.accessed().unwrap_or(SystemTime::UNIX_EPOCH),
         });
     }
     Ok(())
+}
+
+/// Classifies a file name on its own (a `<name>.token` side file is not recognised
+/// without its directory: it comes out as `Cache`, and its content decides).
+pub fn classify_name(file_name: &str) -> EntryKind {
+    classify(file_name, &HashSet::new())
+}
+
+/// Judged by its content, why the file at `path` is not a cache the library may
+/// delete: `Ok(None)` for a cache (the current format, damaged or not: its magic
+/// says what it is; a legacy file whose first record parses; an empty file), and
+/// `Ok(Some(reason))` for anything else, a symbolic link or special file included.
+/// `Err` when the file cannot be read (permission denied, I/O error).
+pub fn why_not_a_cache(path: &Path) -> Result<Option<String>> {
+    use std::io::Read;
+    let mut file = match super::open_cache_file(path, super::OpenMode::ReadNoAtime) {
+        Ok(f) => f,
+        Err(Error::NotRegularFile { kind, .. }) => return Ok(Some(format!("it is {kind}"))),
+        Err(e) => return Err(e),
+    };
+    let mut first = Vec::with_capacity(8);
+    (&mut file)
+        .take(8)
+        .read_to_end(&mut first)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    if first.is_empty() {
+        return Ok(None);
+    }
+    match super::format::sniff(&first) {
+        super::Sniff::Current | super::Sniff::DamagedMagic => Ok(None),
+        super::Sniff::Legacy => match super::CacheReader::inspect(path) {
+            Ok(_) => Ok(None),
+            Err(e @ Error::Io { .. }) => Err(e),
+            Err(_) => Ok(Some(
+                "it has neither the cache format's magic bytes nor legacy records".into(),
+            )),
+        },
+    }
+}
+
+/// True for a lock or temporary file the library made (by name, and a regular file
+/// of plausible size: a lock holds at most a pid), which `cache_cli` may delete.
+pub fn is_own_companion(e: &DirEntry) -> bool {
+    match e.kind {
+        EntryKind::Lock { .. } => !e.is_symlink && e.size <= 64,
+        EntryKind::Temp { .. } => !e.is_symlink,
+        _ => false,
+    }
 }
 
 /// Classifies one file name given the non-hidden names in the same directory.

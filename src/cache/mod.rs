@@ -7,7 +7,10 @@ mod reader;
 mod writer;
 
 pub use format::{Commit, Header, Metadata, Sniff, MAGIC, VERSION};
-pub use inventory::{list_caches, scan_cache_dir, DirEntry, EntryKind};
+pub use inventory::{
+    classify_name, is_own_companion, list_caches, scan_cache_dir, why_not_a_cache, DirEntry,
+    EntryKind,
+};
 pub use reader::{CacheReader, Format, RecordLoc};
 pub use writer::{CacheAppender, CacheWriter};
 
@@ -337,8 +340,8 @@ pub(crate) enum OpenMode {
     Create,
 }
 
-/// What a file type is, for messages; `None` for a regular file.
-pub(crate) fn irregular_kind(t: &std::fs::FileType) -> Option<&'static str> {
+/// What a file type is, for messages ("a FIFO (named pipe)"); `None` for a regular file.
+pub fn irregular_kind(t: &std::fs::FileType) -> Option<&'static str> {
     use std::os::unix::fs::FileTypeExt;
     if t.is_file() {
         None
