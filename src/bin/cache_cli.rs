@@ -881,6 +881,8 @@ fn prune(dir: &Path, max_size: u64) -> Outcome {
     let Some(mut entries) = caches_in(dir)? else {
         return Ok(());
     };
+    // Only caches count and go: not links, not files of the user's that sit here.
+    entries.retain(|e| !e.is_symlink && matches!(why_not_a_cache(&e.path), Ok(None)));
     let mut total: u64 = entries.iter().map(|e| e.size).sum();
     let limit = human_size(max_size);
     if total <= max_size {
