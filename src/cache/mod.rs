@@ -48,13 +48,18 @@ pub fn resolve_cache_path(name: &str) -> Result<PathBuf> {
 /// `path` made absolute against the working directory (symbolic links are not
 /// resolved: the cache is the file at that name, whatever its directory links to).
 pub fn absolute_cache_path(path: &Path) -> Result<PathBuf> {
-    std::path::absolute(path).map_err(|e| {
-        Error::io(
-            "cannot resolve the cache path against the working directory:",
-            path,
-            e,
-        )
-    })
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .map_err(|e| {
+            Error::io(
+                "cannot resolve the cache path against the working directory:",
+                path,
+                e,
+            )
+        })
 }
 
 /// `resolve_cache_path` against an explicit directory.
