@@ -6,6 +6,9 @@
 //! 65534: the suite runs as root, and root ignores mode bits).
 //! Every case must touch nothing outside the cache directory and never hang.
 
+#[path = "support/http_server.rs"]
+#[allow(dead_code)]
+mod http_server;
 mod reliability_common;
 
 use std::io::{BufRead, BufReader};
@@ -506,4 +509,33 @@ fn another_users_cache_is_rebuilt_by_rename_or_the_error_says_why() {
     }
     assert_eq!(records_of(&cache), dataset(10, GEN));
     assert!(temps_in(&sticky).is_empty(), "{:?}", temps_in(&sticky));
+}
+
+#[test]
+fn http_download_replaces_a_symlink_at_its_cache_path_never_writing_through_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let victim = tmp.path().join("victim.cache");
+    producer_at(&victim, 4).unwrap();
+    let before = std::fs::read(&victim).unwrap();
+    let link = tmp.path().join("cache/http.cache");
+    std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let served = http_server::records(6, 3);
+    let server = http_server::TestServer::serving(http_server::wire_body(&served));
+    let mut opts = HttpOptions::cached_at(true, link.to_str().unwrap());
+    opts.retries = 0;
+    let mut p = HttpProducer::from_url(&server.url("/d"), opts).unwrap();
+    assert_eq!(
+        p.size().unwrap(),
+        6,
+        "served the link's target instead of downloading"
+    );
+    assert_eq!(server.request_count(), 1);
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        before,
+        "the file outside changed"
+    );
+    assert!(!is_symlink(&link));
+    assert_eq!(CacheReader::open(&link).unwrap().len(), 6);
 }
