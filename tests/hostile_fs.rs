@@ -7,7 +7,6 @@
 //! Every case must touch nothing outside the cache directory and never hang.
 
 #[path = "support/http_server.rs"]
-#[allow(dead_code)]
 mod http_server;
 mod reliability_common;
 
