@@ -1038,6 +1038,15 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_are_escaped_unambiguously() {
+        assert_eq!(printable("plain café"), "plain café");
+        assert_eq!(
+            printable("a\x1b[31mb\x07\n\t\r\x7f\u{9b}\u{202e}\\"),
+            "a\\x1b[31mb\\x07\\n\\t\\r\\x7f\\u{9b}\\u{202e}\\\\"
+        );
+    }
+
+    #[test]
     fn dates_and_sizes_render_readably() {
         assert!(when(UNIX_EPOCH + Duration::from_secs(1_764_108_245))
             .starts_with("2025-11-25 22:04:05 UTC"));
