@@ -41,6 +41,9 @@ enum HarmonicsStatus
   HARMONICS_STATUS_FOREIGN = 7111,
   // A bug: a Rust panic was caught at the boundary.
   HARMONICS_STATUS_PANIC = 7112,
+  // Another process held a cache's lock longer than the lock timeout
+  // (`harmonics_set_lock_timeout_ms`, `HARMONICS_LOCK_TIMEOUT`).
+  HARMONICS_STATUS_LOCK_TIMEOUT = 7113,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -183,6 +186,19 @@ typedef HarmonicsStatus (*HarmonicsReadFn)(void *userdata, uint8_t *buf, size_t 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Sets, for the whole process, how long a cache lock held by another process is
+// waited for before the call fails with `HARMONICS_STATUS_LOCK_TIMEOUT`:
+// `timeout_ms` milliseconds; 0 fails at once when the lock is held; a negative value
+// waits without a limit (the default). Overrides the environment variable
+// `HARMONICS_LOCK_TIMEOUT` (seconds). Applies to waits that start afterwards.
+// While waiting, the library says on stderr after 2 s which cache it waits for and
+// which pid holds the lock.
+void harmonics_set_lock_timeout_ms(int64_t timeout_ms);
+
+// The lock timeout in force, in milliseconds (from `harmonics_set_lock_timeout_ms`,
+// else `HARMONICS_LOCK_TIMEOUT`); -1 when there is no limit.
+int64_t harmonics_lock_timeout_ms(void);
 
 // Wraps `base` in a disk cache named `name` (relative names live under
 // `$HARMONICS_CACHE_DIR`, default `.harmonics/cache`). Populates, appends or reuses

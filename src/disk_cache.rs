@@ -82,7 +82,8 @@ impl DiskCacheProducer {
     ) -> Result<DiskCacheProducer> {
         let mut p = DiskCacheProducer {
             base,
-            path,
+            // Absolute once, here: a later chdir() must not move the cache.
+            path: crate::cache::absolute_cache_path(&path)?,
             token,
             reader: CacheReader::empty(),
             base_cursor: 0,
@@ -129,7 +130,7 @@ impl DiskCacheProducer {
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                     return self.populate(token, None).map(|_| CacheOutcome::Created)
                 }
-                Err(e @ Error::Corrupt { .. }) => Err(e.to_string()),
+                Err(e) if e.is_corruption() => Err(e.to_string()),
                 Err(e) => return Err(e),
             },
         };
@@ -163,9 +164,17 @@ impl DiskCacheProducer {
             Ok(r) if r.len() < n => {
                 let from = r.len();
                 drop(r);
-                return self
-                    .append(from, n)
-                    .map(|_| CacheOutcome::Appended { from, to: n });
+                return match self.append(from, n) {
+                    // Another user's file: replace it by rename where the directory allows.
+                    Err(e) if e.is_permission_denied() => {
+                        let reason = crate::cache::append_refused(&self.path, &e);
+                        warn(&format!("{reason}; rebuilding it by rename"));
+                        self.populate(token, None)
+                            .map_err(|e| crate::cache::rebuild_refused(&self.path, &reason, e))?;
+                        Ok(CacheOutcome::Rebuilt(reason))
+                    }
+                    r => r.map(|_| CacheOutcome::Appended { from, to: n }),
+                };
             }
             Ok(r) => format!("the source shrank from {} to {n} records", r.len()),
         };

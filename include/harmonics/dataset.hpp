@@ -1,6 +1,7 @@
 // harmonics-dataset C++ wrapper: everything the dataset caching layer offers.
 #pragma once
 
+#include <harmonics/cache_lock.hpp>
 #include <harmonics/core.hpp>
 #include <harmonics/csv_producer.hpp>
 #include <harmonics/disk_cache_producer.hpp>

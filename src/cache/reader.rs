@@ -57,7 +57,8 @@ impl CacheReader {
     /// that contradicts the header is reported as `Error::Corrupt`.
     pub fn open(path: impl AsRef<Path>) -> Result<CacheReader> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| Error::io("cannot open cache", path, e))?;
+        // Anything but a regular file is refused before it can block or be followed.
+        let file = super::open_cache_file(path, super::OpenMode::Read)?;
         let r = Self::from_file(&file, path)?;
         mark_used(&file);
         Ok(r)
@@ -68,8 +69,7 @@ impl CacheReader {
     /// using it.
     pub fn inspect(path: impl AsRef<Path>) -> Result<CacheReader> {
         let path = path.as_ref();
-        let file = super::inventory::open_noatime(path)
-            .map_err(|e| Error::io("cannot open cache", path, e))?;
+        let file = super::open_cache_file(path, super::OpenMode::ReadNoAtime)?;
         Self::from_file(&file, path)
     }
 

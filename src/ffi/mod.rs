@@ -5,6 +5,7 @@
 //! checked for null (`handle`), every failure reported as a `HarmonicsStatus` plus a
 //! thread-local message (`harmonics_last_error_message`).
 
+pub mod config;
 pub mod disk_cache;
 pub mod error;
 mod handle;
