@@ -300,6 +300,7 @@ fn attempt_once(
         resumes: 0,
         failed: None,
         stop,
+        progress: crate::progress::Progress::new(url),
     };
     let mut check = opts.validate.then(ShapeCheck::default);
     match decode_body(&mut body, &mut writer, check.as_mut(), obs) {
@@ -336,6 +337,8 @@ struct ResumableBody<'a> {
     /// Set when a read failed because of the transport (not the bytes).
     failed: Option<String>,
     stop: Option<&'a AtomicBool>,
+    /// Bytes, rate and ETA on a terminal (crate::progress); finishes its line on drop.
+    progress: crate::progress::Progress,
 }
 
 impl ResumableBody<'_> {
@@ -409,6 +412,7 @@ impl Read for ResumableBody<'_> {
                 },
                 Ok(n) => {
                     self.pos += n as u64;
+                    self.progress.update(self.pos, self.expected);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
