@@ -9,7 +9,7 @@
 //! The hot path (`update`) is a comparison when progress is off, and a clock read
 //! otherwise; a line is formatted at most every [`EVERY`].
 
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use crate::log::{self, Level};
@@ -123,7 +123,7 @@ impl Progress {
             Output::Terminal => {
                 // \r and "erase to end of line": the line is redrawn in place.
                 let end = if last { "\n" } else { "" };
-                let _ = write!(std::io::stderr().lock(), "\r{line}\x1b[K{end}");
+                eprint!("\r{line}\x1b[K{end}");
                 self.drawn = true;
             }
         }
