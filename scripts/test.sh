@@ -41,7 +41,7 @@ ctest --test-dir build/test --output-on-failure -j2 | tee build/ctest.log
 while read -r name; do
     skipped+=("ctest $name")
     # Why: the test's own SKIP line (re-running a skipped test costs nothing).
-    ctest --test-dir build/test -R "^$name\$" -V 2>&1 | grep -m1 'SKIP' | sed "s/^[^:]*: /    $name: /" || true
+    ctest --test-dir build/test -R "^$name\$" -V 2>&1 | grep -m1 -E '^[0-9]+: SKIP' | sed "s/^[^:]*: /    $name: /" || true
 done < <(sed -n 's/^[[:space:]]*[0-9]* - \([^ ]*\) (Skipped)$/\1/p' build/ctest.log)
 
 if [[ -e .git ]]; then

@@ -299,7 +299,10 @@ fn cases(l: &Live) -> Vec<Case> {
                 None
             }),
             case("harmonics_set_log_callback", "userdata", Accepted, || {
-                s(harmonics_dataset::ffi::log::harmonics_set_log_callback(None, null_mut()))
+                s(harmonics_dataset::ffi::log::harmonics_set_log_callback(
+                    None,
+                    null_mut(),
+                ))
             }),
             case(
                 "harmonics_producer_from_callbacks",
