@@ -79,47 +79,32 @@ set_target_properties(harmonics_dataset PROPERTIES
 set_target_properties(harmonics_dataset_static PROPERTIES
   INTERFACE_INCLUDE_DIRECTORIES "${HARMONICS_INCLUDE_DIR}"
   INTERFACE_LINK_LIBRARIES "${HARMONICS_NATIVE_STATIC_LIBS}")
-if(_hd_multi_config)
-  foreach(_hd_config IN LISTS CMAKE_CONFIGURATION_TYPES)
-    string(TOUPPER "${_hd_config}" _hd_config_upper)
-    if(_hd_config STREQUAL "Debug")
-      set(_hd_dir debug)
-    else()
-      set(_hd_dir release)
-    endif()
-    set_target_properties(harmonics_dataset PROPERTIES
-      IMPORTED_LOCATION_${_hd_config_upper} "${HARMONICS_CARGO_TARGET_DIR}/${_hd_dir}/${_hd_shared_name}")
-    set_target_properties(harmonics_dataset_static PROPERTIES
-      IMPORTED_LOCATION_${_hd_config_upper} "${HARMONICS_CARGO_TARGET_DIR}/${_hd_dir}/${_hd_static_name}")
-  endforeach()
-else()
-  set_target_properties(harmonics_dataset PROPERTIES
-    IMPORTED_LOCATION "${HARMONICS_CARGO_TARGET_DIR}/${_hd_profile_dir}/${_hd_shared_name}")
-  set_target_properties(harmonics_dataset_static PROPERTIES
-    IMPORTED_LOCATION "${HARMONICS_CARGO_TARGET_DIR}/${_hd_profile_dir}/${_hd_static_name}")
-endif()
+# hd_cargo_artifact(<target> <file name>): the IMPORTED_LOCATION(s) of what cargo builds.
+function(hd_cargo_artifact target file)
+  if(_hd_multi_config)
+    foreach(config IN LISTS CMAKE_CONFIGURATION_TYPES)
+      string(TOUPPER "${config}" upper)
+      if(config STREQUAL "Debug")
+        set(dir debug)
+      else()
+        set(dir release)
+      endif()
+      set_target_properties(${target} PROPERTIES
+        IMPORTED_LOCATION_${upper} "${HARMONICS_CARGO_TARGET_DIR}/${dir}/${file}")
+    endforeach()
+  else()
+    set_target_properties(${target} PROPERTIES
+      IMPORTED_LOCATION "${HARMONICS_CARGO_TARGET_DIR}/${_hd_profile_dir}/${file}")
+  endif()
+  add_dependencies(${target} harmonics_dataset_cargo_build)
+endfunction()
+hd_cargo_artifact(harmonics_dataset "${_hd_shared_name}")
+hd_cargo_artifact(harmonics_dataset_static "${_hd_static_name}")
 set(_hd_cli_target "")
 if(HARMONICS_BUILD_CLI)
   add_executable(harmonics_cache_cli IMPORTED GLOBAL)
   set(_hd_cli_target harmonics_cache_cli)
-  if(_hd_multi_config)
-    foreach(_hd_config IN LISTS CMAKE_CONFIGURATION_TYPES)
-      string(TOUPPER "${_hd_config}" _hd_config_upper)
-      if(_hd_config STREQUAL "Debug")
-        set(_hd_dir debug)
-      else()
-        set(_hd_dir release)
-      endif()
-      set_target_properties(harmonics_cache_cli PROPERTIES
-        IMPORTED_LOCATION_${_hd_config_upper} "${HARMONICS_CARGO_TARGET_DIR}/${_hd_dir}/${_hd_cli_name}")
-    endforeach()
-  else()
-    set_target_properties(harmonics_cache_cli PROPERTIES
-      IMPORTED_LOCATION "${HARMONICS_CARGO_TARGET_DIR}/${_hd_profile_dir}/${_hd_cli_name}")
-  endif()
-  add_dependencies(harmonics_cache_cli harmonics_dataset_cargo_build)
+  hd_cargo_artifact(harmonics_cache_cli "${_hd_cli_name}")
 endif()
-# Whatever links either library is built after cargo has run (dependencies of imported
-# targets are followed transitively).
-add_dependencies(harmonics_dataset harmonics_dataset_cargo_build)
-add_dependencies(harmonics_dataset_static harmonics_dataset_cargo_build)
+# (Whatever links either library is built after cargo has run: dependencies of imported
+# targets are followed transitively.)

@@ -11,13 +11,8 @@
 # Inputs (-D): HD_SOURCE HD_CORROSION_SOURCE HD_WORK_DIR HD_GENERATOR HD_CXX_COMPILER
 #              HD_C_COMPILER
 
-function(run_step what)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "corrosion_consumer: ${what} failed (${rc})\n${out}\n${err}")
-  endif()
-  set(step_output "${out}${err}" PARENT_SCOPE)
-endfunction()
+set(HD_TEST_NAME corrosion_consumer)
+include("${CMAKE_CURRENT_LIST_DIR}/../run_step.cmake")
 
 set(build "${HD_WORK_DIR}/build")
 file(REMOVE_RECURSE "${HD_WORK_DIR}/cache" "${build}/consumer")

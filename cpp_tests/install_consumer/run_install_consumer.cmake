@@ -10,13 +10,9 @@
 # Inputs (-D): HD_BUILD_DIR HD_CONFIG HD_CONSUMER_SOURCE HD_WORK_DIR HD_GENERATOR
 #              HD_CXX_COMPILER HD_LIBDIR
 
-function(run_step what)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "install_consumer: ${what} failed (${rc})\n${out}\n${err}")
-  endif()
-  set(step_output "${out}" PARENT_SCOPE)
-endfunction()
+set(HD_TEST_NAME install_consumer)
+set(STDOUT_ONLY ON)
+include("${CMAKE_CURRENT_LIST_DIR}/../run_step.cmake")
 
 set(prefix "${HD_WORK_DIR}/prefix")
 file(REMOVE_RECURSE "${HD_WORK_DIR}")
