@@ -9,6 +9,13 @@
 
 #define HARMONICS_DATASET_ABI_VERSION 1
 
+/* The version of the library this header belongs to (Cargo.toml); harmonics_version() is the
+   version of the library actually loaded. */
+#define HARMONICS_DATASET_VERSION_MAJOR 0
+#define HARMONICS_DATASET_VERSION_MINOR 1
+#define HARMONICS_DATASET_VERSION_PATCH 0
+#define HARMONICS_DATASET_VERSION "0.1.0"
+
 // Result of every fallible call. Codes start at 7100 so a value read from the wrong
 // place is recognisably wrong; `HARMONICS_STATUS_OK` is the only success.
 enum HarmonicsStatus
@@ -73,6 +80,28 @@ enum HarmonicsCacheOutcomeKind
 typedef enum HarmonicsCacheOutcomeKind HarmonicsCacheOutcomeKind;
 #else
 typedef uint32_t HarmonicsCacheOutcomeKind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// How much a diagnostic matters; also the threshold of `harmonics_set_log_level`
+// (`HARMONICS_LOG_LEVEL_OFF` reports nothing). The default threshold is
+// `HARMONICS_LOG_LEVEL_WARN`, or what the environment variable
+// `HARMONICS_LOG=off|warn|info|debug` says.
+enum HarmonicsLogLevel
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  HARMONICS_LOG_LEVEL_OFF = 0,
+  HARMONICS_LOG_LEVEL_WARN = 1,
+  HARMONICS_LOG_LEVEL_INFO = 2,
+  HARMONICS_LOG_LEVEL_DEBUG = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum HarmonicsLogLevel HarmonicsLogLevel;
+#else
+typedef uint32_t HarmonicsLogLevel;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -142,6 +171,13 @@ typedef struct HarmonicsHttpOptions {
   // 0 for no limit (the default).
   uint64_t max_bytes;
 } HarmonicsHttpOptions;
+
+// Receives one diagnostic. `message` is a NUL-terminated UTF-8 line (no trailing
+// newline) borrowed for the duration of the call only: copy what you keep. The
+// callback may be called from any thread (downloads run on their own threads), and
+// concurrently: it must be thread-safe. It must not unwind (a C++ callback catches
+// its exceptions), and must not call `harmonics_set_log_callback`.
+typedef void (*HarmonicsLogCallback)(HarmonicsLogLevel level, const char *message, void *userdata);
 
 // A borrowed tensor. Who owns the memory and for how long is said by the function
 // that fills it in; the view itself owns nothing.
@@ -275,6 +311,28 @@ HarmonicsStatus harmonics_async_http_producer_new(const char *host, uint16_t por
 // # Safety
 // As `harmonics_http_producer_from_url`.
 HarmonicsStatus harmonics_async_http_producer_from_url(const char *url, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
+
+// Sends every reported diagnostic to `callback` instead of stderr; a null `callback`
+// restores stderr. `userdata` is passed back unchanged and stays the caller's: it must
+// live until the callback is replaced (the library never frees it). When this call
+// returns, the previous callback is no longer running and will not be called again,
+// so its userdata may be freed then. Which levels are
+// reported is still set by `HARMONICS_LOG` / `harmonics_set_log_level`.
+//
+// # Safety
+// `callback` follows the `HarmonicsLogCallback` contract.
+HarmonicsStatus harmonics_set_log_callback(HarmonicsLogCallback callback, void *userdata);
+
+// Sets the threshold of reported diagnostics (overrides `HARMONICS_LOG`). `level` is a
+// `HarmonicsLogLevel` code; another value is `HARMONICS_STATUS_INVALID_ARGUMENT`.
+HarmonicsStatus harmonics_set_log_level(uint32_t level);
+
+// The current threshold of reported diagnostics.
+HarmonicsLogLevel harmonics_log_level(void);
+
+// The library's version, "MAJOR.MINOR.PATCH" (static, never null). Compare with the
+// header's `HARMONICS_DATASET_VERSION_*` macros to detect a header/library mismatch.
+const char *harmonics_version(void);
 
 // Makes a producer from C callbacks. `source` (may be null) describes the data in
 // cache metadata.

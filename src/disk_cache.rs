@@ -317,7 +317,7 @@ fn legacy_token_path(path: &Path) -> PathBuf {
 }
 
 pub(crate) fn warn(msg: &str) {
-    eprintln!("harmonics-dataset: warning: {msg}");
+    crate::log::warn(msg);
 }
 
 /// How many records a cycling base of `n` records (n > 0) must skip to go from

@@ -298,6 +298,12 @@ fn cases(l: &Live) -> Vec<Case> {
                 harmonics_callback_error(null());
                 None
             }),
+            case("harmonics_set_log_callback", "userdata", Accepted, || {
+                s(harmonics_dataset::ffi::log::harmonics_set_log_callback(
+                    None,
+                    null_mut(),
+                ))
+            }),
             case(
                 "harmonics_producer_from_callbacks",
                 "callbacks",

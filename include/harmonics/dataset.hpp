@@ -7,4 +7,5 @@
 #include <harmonics/disk_cache_producer.hpp>
 #include <harmonics/error.hpp>
 #include <harmonics/http_producer.hpp>
+#include <harmonics/log.hpp>
 #include <harmonics/serialization.hpp>

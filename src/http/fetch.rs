@@ -354,6 +354,7 @@ fn attempt_once(
         failed: None,
         over_limit: None,
         stop,
+        progress: crate::progress::Progress::new(url),
     };
     let mut check = opts.validate.then(ShapeCheck::default);
     match decode_body(&mut body, &mut writer, check.as_mut(), obs) {
@@ -456,6 +457,8 @@ struct ResumableBody<'a> {
     /// Set when the body went beyond `limit` (not retried).
     over_limit: Option<String>,
     stop: Option<&'a AtomicBool>,
+    /// Bytes, rate and ETA on a terminal (crate::progress); finishes its line on drop.
+    progress: crate::progress::Progress,
 }
 
 impl ResumableBody<'_> {
@@ -567,6 +570,7 @@ impl Read for ResumableBody<'_> {
                         return Err(io::Error::other(m));
                     }
                     self.pos = pos;
+                    self.progress.update(self.pos, self.expected);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
