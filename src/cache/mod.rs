@@ -3,11 +3,13 @@
 
 mod format;
 mod inventory;
+mod mapping;
 mod reader;
 mod writer;
 
 pub use format::{Commit, Header, Metadata, Sniff, MAGIC, VERSION};
 pub use inventory::{list_caches, scan_cache_dir, DirEntry, EntryKind};
+pub use mapping::repaired_faults;
 pub use reader::{CacheReader, Format, RecordLoc};
 pub use writer::{CacheAppender, CacheWriter};
 
