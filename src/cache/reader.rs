@@ -313,7 +313,7 @@ impl CacheReader {
         let wire = &region[wire_at..wire_at + wire_len];
         if self.format == Format::Current {
             let stored = u32::from_le_bytes(region[4..8].try_into().unwrap());
-            if crc32fast::hash(wire) != stored {
+            if crc_prefetching(region, wire_at, wire_len) != stored {
                 return Err(self.damage(at, "CRC mismatch".into()));
             }
         }
@@ -429,6 +429,55 @@ fn mark_used(file: &File) {
     ];
     // SAFETY: futimens on a descriptor we own, with a two-element array as required.
     let _ = unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
+}
+
+/// Bytes hashed between two prefetch rounds, and how far ahead of them the prefetch reaches.
+const PREFETCH: usize = 4096;
+
+/// CRC32 of `region[at..at + len]`, hashed 4 KiB at a time, each piece after a
+/// prefetch of the 4 KiB that follow it (past the record's end too, so the next record
+/// is on its way while this one is hashed). The hardware prefetchers stop at page
+/// boundaries, so without this a pass over a mapping waits on memory at every page.
+/// Measured on dataset A (README "Benchmarks"): the C++ `next()` pass went from 1.52 to
+/// 1.19 times the CPU time of `cat`, the view pass from 1.14 to 0.90; a distance of 8 KiB
+/// was no better, 16 KiB worse.
+#[inline]
+fn crc_prefetching(region: &[u8], at: usize, len: usize) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    let mut o = at;
+    let end = at + len;
+    while o < end {
+        let next = (o + PREFETCH).min(end);
+        prefetch(region, next, next + PREFETCH);
+        h.update(&region[o..next]);
+        o = next;
+    }
+    h.finalize()
+}
+
+/// Hints the CPU to load `region[from..to]` (clamped to the region) into its caches.
+/// A hint: it never faults, even on a page that was cut from the file.
+#[inline]
+fn prefetch(region: &[u8], from: usize, to: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let to = to.min(region.len());
+        let mut o = from & !63;
+        while o < to {
+            // SAFETY: `o < region.len()`: the address lies inside the mapping;
+            // prefetching has no other requirement (and no effect on memory).
+            #[allow(unused_unsafe)]
+            unsafe {
+                core::arch::x86_64::_mm_prefetch(
+                    region.as_ptr().add(o) as *const i8,
+                    core::arch::x86_64::_MM_HINT_T0,
+                )
+            };
+            o += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (region, from, to);
 }
 
 /// Splits a frame at the start of `region` into (offset of the wire bytes, wire length).
