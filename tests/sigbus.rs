@@ -40,6 +40,8 @@ fn build(path: &Path, seed: f32) {
 }
 
 /// Runs `role` in a child process reading `path`; returns it once it printed "ready".
+/// (The caller waits for it, in `finish`.)
+#[allow(clippy::zombie_processes)]
 fn spawn(role: &str, path: &Path) -> (Child, BufReader<std::process::ChildStdout>) {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([
@@ -58,11 +60,10 @@ fn spawn(role: &str, path: &Path) -> (Child, BufReader<std::process::ChildStdout
     let mut line = String::new();
     loop {
         line.clear();
-        assert_ne!(
-            out.read_line(&mut line).unwrap(),
-            0,
-            "child exited before it was ready"
-        );
+        if out.read_line(&mut line).unwrap_or(0) == 0 {
+            let status = child.wait().unwrap();
+            panic!("child exited before it was ready: {status}");
+        }
         // libtest may print "test child_x ... " on the same line first.
         if line.trim_end().ends_with("ready") {
             return (child, out);
