@@ -290,7 +290,9 @@ HarmonicsStatus harmonics_csv_producer_from_memory(const uint8_t *data, size_t l
 HarmonicsStatus harmonics_producer_size(const struct HarmonicsProducer *producer, size_t *out);
 
 // Zero-copy read: fills `*out` with a view of the next record. The memory is owned
-// by the producer and valid until the next call on it (or its free).
+// by the producer and valid until the next call on it from any thread (or its free):
+// do not share views across threads; `harmonics_producer_next_copy` is the call to
+// share.
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.

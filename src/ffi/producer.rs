@@ -291,7 +291,9 @@ pub unsafe extern "C" fn harmonics_producer_size(
 }
 
 /// Zero-copy read: fills `*out` with a view of the next record. The memory is owned
-/// by the producer and valid until the next call on it (or its free).
+/// by the producer and valid until the next call on it from any thread (or its free):
+/// do not share views across threads; `harmonics_producer_next_copy` is the call to
+/// share.
 ///
 /// # Safety
 /// `producer` is null or a live handle; `out` is null or writable.
