@@ -210,6 +210,13 @@ typedef struct HarmonicsProducerCallbacks {
   void (*free)(void *userdata);
 } HarmonicsProducerCallbacks;
 
+// Receives a record from `harmonics_producer_next_copy`: `view` and the memory it
+// points to are valid only during the call. Copy what is needed into storage owned by
+// `userdata` and return `HARMONICS_STATUS_OK`; any other status (after
+// `harmonics_callback_error` for a message) fails the read. The callback runs with the
+// producer locked: it must not call the producer.
+typedef HarmonicsStatus (*HarmonicsCopyFn)(void *userdata, const struct HarmonicsTensorView *view);
+
 // Writes bytes for the wire codec: `len` bytes at `buf`, borrowed for the call.
 // Returns `HARMONICS_STATUS_OK`, or any other status to stop (optionally after
 // `harmonics_callback_error`).
@@ -362,7 +369,9 @@ HarmonicsStatus harmonics_csv_producer_from_memory(const uint8_t *data, size_t l
 HarmonicsStatus harmonics_producer_size(const struct HarmonicsProducer *producer, size_t *out);
 
 // Zero-copy read: fills `*out` with a view of the next record. The memory is owned
-// by the producer and valid until the next call on it (or its free).
+// by the producer and valid until the next call on it from any thread (or its free):
+// do not share views across threads; `harmonics_producer_next_copy` is the call to
+// share.
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
@@ -373,6 +382,17 @@ HarmonicsStatus harmonics_producer_next_view(const struct HarmonicsProducer *pro
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
 HarmonicsStatus harmonics_producer_next(const struct HarmonicsProducer *producer, struct HarmonicsTensor **out);
+
+// Copying read into caller-owned storage: reads the next record and calls
+// `copy(userdata, view)` with the producer locked, so several threads may share one
+// producer (each record goes to exactly one caller, whole). After the copy the record
+// is confirmed again (a cache file cut or rewritten in place by another program during
+// the copy fails the call with `HARMONICS_STATUS_CORRUPT`, naming the file): on OK,
+// what was copied is the record the CRC check saw.
+//
+// # Safety
+// `producer` is null or a live handle; `copy` is callable with `userdata`.
+HarmonicsStatus harmonics_producer_next_copy(const struct HarmonicsProducer *producer, HarmonicsCopyFn copy, void *userdata);
 
 // Advances past `n` records.
 //

@@ -289,13 +289,21 @@ impl DiskCacheProducer {
     // Not an Iterator: next() cycles forever, as the C++ API's does.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Tensor> {
-        Ok(self.next_view()?.to_owned())
+        let t = self.next_view()?.to_owned();
+        self.reader.intact()?;
+        Ok(t)
     }
 }
 
 impl Producer for DiskCacheProducer {
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
         DiskCacheProducer::next_view(self)
+    }
+    fn next(&mut self) -> Result<Tensor> {
+        DiskCacheProducer::next(self)
+    }
+    fn view_intact(&self) -> Result<()> {
+        self.reader.intact()
     }
     fn size(&mut self) -> Result<usize> {
         Ok(self.len())
