@@ -41,6 +41,10 @@ enum HarmonicsStatus
   HARMONICS_STATUS_FOREIGN = 7111,
   // A bug: a Rust panic was caught at the boundary.
   HARMONICS_STATUS_PANIC = 7112,
+  // Random access asked of a producer that has none.
+  HARMONICS_STATUS_NO_RANDOM_ACCESS = 7120,
+  // A record index past the end of the dataset.
+  HARMONICS_STATUS_INDEX_OUT_OF_RANGE = 7121,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -6,6 +6,8 @@
 //! - [`DiskCacheProducer`]: persists any producer's records, appends what is new,
 //!   drops the cache when the token changes, rebuilds it when it is damaged.
 //! - [`http`]: `HttpProducer` and `AsyncHttpProducer`, streaming into the cache.
+//! - [`sampler`]: the training order: a shuffled, sharded, resumable index sequence in
+//!   O(1) memory; [`SampledProducer`] and the original runtime's wrappers over it.
 //! - `ffi`: the C ABI (`include/harmonics_dataset.h`).
 
 pub mod cache;
@@ -15,6 +17,7 @@ mod error;
 pub mod ffi;
 pub mod http;
 mod producer;
+pub mod sampler;
 pub mod tensor;
 
 pub use csv_producer::CsvProducer;
@@ -22,4 +25,5 @@ pub use disk_cache::{CacheOutcome, DiskCacheProducer, TokenFn};
 pub use error::{Error, Result};
 pub use http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
 pub use producer::{Producer, ShapeCheck, VecProducer};
+pub use sampler::{Sampler, SamplerOptions, SamplerState};
 pub use tensor::{DType, Tensor, TensorRef};

@@ -40,6 +40,10 @@ pub enum HarmonicsStatus {
     Foreign = 7111,
     /// A bug: a Rust panic was caught at the boundary.
     Panic = 7112,
+    /// Random access asked of a producer that has none.
+    NoRandomAccess = 7120,
+    /// A record index past the end of the dataset.
+    IndexOutOfRange = 7121,
 }
 
 impl HarmonicsStatus {
@@ -55,6 +59,8 @@ impl HarmonicsStatus {
             Error::Empty(_) => HarmonicsStatus::Empty,
             Error::Foreign(_) => HarmonicsStatus::Foreign,
             Error::InvalidArgument(_) => HarmonicsStatus::InvalidArgument,
+            Error::NoRandomAccess(_) => HarmonicsStatus::NoRandomAccess,
+            Error::IndexOutOfRange { .. } => HarmonicsStatus::IndexOutOfRange,
         }
     }
 
@@ -73,6 +79,8 @@ impl HarmonicsStatus {
             HarmonicsStatus::Empty => c"no records",
             HarmonicsStatus::Foreign => c"error in a foreign callback",
             HarmonicsStatus::Panic => c"internal error (panic)",
+            HarmonicsStatus::NoRandomAccess => c"no random access",
+            HarmonicsStatus::IndexOutOfRange => c"record index out of range",
         }
     }
 }
@@ -168,6 +176,8 @@ pub extern "C" fn harmonics_status_name(status: u32) -> *const c_char {
         HarmonicsStatus::Empty,
         HarmonicsStatus::Foreign,
         HarmonicsStatus::Panic,
+        HarmonicsStatus::NoRandomAccess,
+        HarmonicsStatus::IndexOutOfRange,
     ];
     all.iter()
         .find(|s| **s as u32 == status)
