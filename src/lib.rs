@@ -17,6 +17,7 @@ mod error;
 pub mod ffi;
 pub mod http;
 mod producer;
+mod sampled;
 pub mod sampler;
 pub mod tensor;
 
@@ -25,5 +26,6 @@ pub use disk_cache::{CacheOutcome, DiskCacheProducer, TokenFn};
 pub use error::{Error, Result};
 pub use http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
 pub use producer::{Producer, ShapeCheck, VecProducer};
+pub use sampled::{random_seed, BatchProducer, SampledProducer, ShardProducer, ShuffleProducer};
 pub use sampler::{Sampler, SamplerOptions, SamplerState};
 pub use tensor::{DType, Tensor, TensorRef};

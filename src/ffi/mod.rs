@@ -10,10 +10,13 @@ pub mod error;
 mod handle;
 pub mod http;
 pub mod producer;
+pub mod sampled;
+pub mod sampler;
 pub mod tensor;
 
 pub use disk_cache::{HarmonicsCacheOutcome, HarmonicsCacheOutcomeKind, HarmonicsTokenCallback};
 pub use error::HarmonicsStatus;
 pub use http::HarmonicsHttpOptions;
 pub use producer::{HarmonicsProducer, HarmonicsProducerCallbacks};
+pub use sampler::{HarmonicsSampler, HarmonicsSamplerOptions, HarmonicsSamplerState};
 pub use tensor::{HarmonicsDtype, HarmonicsTensor, HarmonicsTensorView};

@@ -267,12 +267,24 @@ impl Sampler {
     /// The next index of this rank; after the epoch's last one, the next epoch begins.
     #[inline]
     pub fn next_index(&mut self) -> u64 {
-        let i = self.record_at(self.position + self.opts.rank);
+        let i = self.peek();
+        self.advance();
+        i
+    }
+
+    /// The index `next_index` returns next, without moving.
+    #[inline]
+    pub fn peek(&self) -> u64 {
+        self.record_at(self.position + self.opts.rank)
+    }
+
+    /// Moves past the index `peek` shows.
+    #[inline]
+    pub fn advance(&mut self) {
         self.position += self.opts.world_size;
         if self.position >= self.end {
             self.begin_epoch(self.epoch.wrapping_add(1));
         }
-        i
     }
 
     /// Fills `out` with the next `out.len()` indices (crossing epochs as `next_index`).

@@ -70,6 +70,7 @@ impl Permutation {
         }
     }
 
+    #[cfg(test)]
     pub(crate) fn len(&self) -> u64 {
         self.n
     }
