@@ -6,4 +6,6 @@
 #include <harmonics/disk_cache_producer.hpp>
 #include <harmonics/error.hpp>
 #include <harmonics/http_producer.hpp>
+#include <harmonics/sampler.hpp>
 #include <harmonics/serialization.hpp>
+#include <harmonics/transform_producers.hpp>

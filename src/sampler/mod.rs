@@ -16,11 +16,12 @@
 //!   or dropped as above), then start the next epoch at position 0.
 //!
 //! Block mode (`block_records = B > 0`): the dataset is cut into blocks of `B`
-//! consecutive records; the blocks are permuted, consecutive permuted blocks are
-//! grouped into windows of [`BLOCK_WINDOW`] blocks, and records are permuted within
-//! each window. A step therefore reads from one window of `BLOCK_WINDOW·B` records
-//! (locality for caches larger than RAM), and a batch mixes records of up to
-//! `BLOCK_WINDOW` blocks drawn at random from the whole dataset. The last
+//! consecutive records; the blocks are permuted, the permuted blocks are split evenly
+//! into windows of consecutive blocks (`max(1, blocks / 64)` windows, so each holds
+//! between [`BLOCK_WINDOW`] and `2·BLOCK_WINDOW - 1` blocks, or all of them), and records
+//! are permuted within each window. A stretch of steps therefore reads from one window
+//! of at most `127·B` records (locality for caches larger than RAM), and a batch mixes
+//! records of at least 64 blocks drawn at random from the whole dataset. The last
 //! `num_records % B` records (a short block) always belong to the epoch's last window.
 
 mod permutation;
@@ -30,9 +31,9 @@ use std::cell::Cell;
 use crate::error::{Error, Result};
 use permutation::Permutation;
 
-/// Blocks per mixing window in block mode. With class-sorted data a window of 64
-/// blocks drawn at random holds, for 20 equal classes, about 19 classes on average,
-/// and a batch drawn from it most of them.
+/// The fewest blocks in a mixing window of block mode (when there are that many). With
+/// class-sorted data, 64 blocks drawn at random hold, for 20 equal classes, about 19
+/// classes on average, and a batch drawn from the window most of them.
 pub const BLOCK_WINDOW: u64 = 64;
 
 /// How a sampler orders and splits the records (C++ `harmonics::SamplerOptions`).
@@ -103,7 +104,11 @@ struct BlockOrder {
     full_blocks: u64,
     /// Permutation of the full blocks (absent when there are none).
     blocks: Option<Permutation>,
-    last_window: u64,
+    /// The full blocks are split evenly into `windows` windows: the first `longer`
+    /// windows hold `per_window + 1` blocks, the others `per_window`.
+    windows: u64,
+    per_window: u64,
+    longer: u64,
     /// The window permutation used last (windows are read one after the other).
     cached: Cell<Option<(u64, Permutation)>>,
 }
@@ -119,13 +124,16 @@ impl Order {
             let full_blocks = n / block;
             let blocks =
                 (full_blocks > 0).then(|| Permutation::new(full_blocks, opts.seed, epoch, 0));
+            let windows = (full_blocks / BLOCK_WINDOW).max(1);
             OrderKind::Blocks(BlockOrder {
                 seed: opts.seed,
                 epoch,
                 block,
                 full_blocks,
                 blocks,
-                last_window: full_blocks.div_ceil(BLOCK_WINDOW).max(1) - 1,
+                windows,
+                per_window: full_blocks / windows,
+                longer: full_blocks % windows,
                 cached: Cell::new(None),
             })
         };
@@ -144,17 +152,27 @@ impl Order {
 }
 
 impl BlockOrder {
+    /// First block (in permuted order) of window `j`.
+    fn first_block(&self, j: u64) -> u64 {
+        j * self.per_window + j.min(self.longer)
+    }
+
     fn at(&self, n: u64, g: u64) -> u64 {
-        let span = BLOCK_WINDOW * self.block;
-        let window = (g / span).min(self.last_window);
-        let first_block = window * BLOCK_WINDOW;
-        let blocks_here = self
-            .full_blocks
-            .saturating_sub(first_block)
-            .min(BLOCK_WINDOW);
+        // The window holding position g: by its block slot (the short tail block and
+        // anything past the full blocks belong to the last window).
+        let slot = (g / self.block).min(self.full_blocks.saturating_sub(1));
+        let long_span = self.longer * (self.per_window + 1);
+        let window = if slot < long_span {
+            slot / (self.per_window + 1)
+        } else {
+            self.longer + (slot - long_span) / self.per_window.max(1)
+        }
+        .min(self.windows - 1);
+        let first = self.first_block(window);
+        let blocks_here = self.first_block(window + 1).min(self.full_blocks) - first;
         let mut size = blocks_here * self.block;
-        if window == self.last_window {
-            size += n % self.block;
+        if window == self.windows - 1 {
+            size += n - self.full_blocks * self.block;
         }
         let perm = match self.cached.get() {
             Some((w, p)) if w == window => p,
@@ -165,9 +183,9 @@ impl BlockOrder {
                 p
             }
         };
-        let q = perm.apply(g - window * span);
+        let q = perm.apply(g - first * self.block);
         if q < blocks_here * self.block {
-            let slot = first_block + q / self.block;
+            let slot = first + q / self.block;
             let block = self.blocks.as_ref().map_or(slot, |p| p.apply(slot));
             block * self.block + q % self.block
         } else {
