@@ -18,7 +18,8 @@ done
 
 # Wait (bounded) until rank 1 is well into its first epoch, then kill it with -9.
 i=0
-while [ "$(wc -l < "$dir/log-1.txt" 2>/dev/null || echo 0)" -lt 180 ]; do
+lines() { { wc -l < "$dir/log-1.txt"; } 2>/dev/null || echo 0; }
+while [ "$(lines)" -lt 180 ]; do
   i=$((i + 1))
   if [ $i -gt 600 ]; then echo "rank 1 made no progress"; kill -9 $pids 2>/dev/null; exit 1; fi
   for p in $pids; do
@@ -31,7 +32,7 @@ while [ "$(wc -l < "$dir/log-1.txt" 2>/dev/null || echo 0)" -lt 180 ]; do
 done
 set -- $pids
 kill -9 "$2"
-echo "killed rank 1 (pid $2) with SIGKILL after $(wc -l < "$dir/log-1.txt") logged steps"
+echo "killed rank 1 (pid $2) with SIGKILL after $(lines) logged steps"
 kill -9 $pids 2>/dev/null
 for p in $pids; do wait "$p" 2>/dev/null; done
 
