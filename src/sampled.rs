@@ -62,7 +62,7 @@ impl<P: Producer> SampledProducer<P> {
 impl<P: Producer> Producer for SampledProducer<P> {
     /// The sampler moves only when the record was read: a failed read can be retried.
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
-        let i = self.sampler.peek();
+        let i = self.sampler.current();
         let view = self.source.view_at(i)?;
         self.sampler.advance();
         Ok(view)
@@ -173,7 +173,7 @@ impl<P: Producer> Producer for ShuffleProducer<P> {
         let Some(sampler) = self.sampler.as_mut() else {
             return Err(Error::Empty(self.records.source()));
         };
-        let i = sampler.peek();
+        let i = sampler.current();
         let view = self.records.get(i)?;
         sampler.advance();
         Ok(view)

@@ -26,10 +26,8 @@
 
 mod permutation;
 
-use std::cell::Cell;
-
 use crate::error::{Error, Result};
-use permutation::Permutation;
+use permutation::{Divisor, Permutation};
 
 /// The fewest blocks in a mixing window of block mode (when there are that many). With
 /// class-sorted data, 64 blocks drawn at random hold, for 20 equal classes, about 19
@@ -101,6 +99,7 @@ struct BlockOrder {
     seed: u64,
     epoch: u64,
     block: u64,
+    by_block: Divisor,
     full_blocks: u64,
     /// Permutation of the full blocks (absent when there are none).
     blocks: Option<Permutation>,
@@ -108,10 +107,13 @@ struct BlockOrder {
     /// windows hold `per_window + 1` blocks, the others `per_window`.
     windows: u64,
     per_window: u64,
+    by_long: Divisor,
+    by_short: Divisor,
     longer: u64,
-    /// The window permutation used last (windows are read one after the other).
-    cached: Cell<Option<(u64, Permutation)>>,
 }
+
+/// The window permutation used last (windows are read one after the other).
+type WindowCache = Option<(u64, Permutation)>;
 
 impl Order {
     fn new(n: u64, opts: &SamplerOptions, epoch: u64) -> Order {
@@ -121,20 +123,22 @@ impl Order {
             OrderKind::Global(Permutation::new(n, opts.seed, epoch, 0))
         } else {
             let block = opts.block_records;
-            let full_blocks = n / block;
-            let blocks =
-                (full_blocks > 0).then(|| Permutation::new(full_blocks, opts.seed, epoch, 0));
+            let full_blocks = n / block; // >= 1: block < n
+            let blocks = Some(Permutation::new(full_blocks, opts.seed, epoch, 0));
             let windows = (full_blocks / BLOCK_WINDOW).max(1);
+            let per_window = full_blocks / windows; // >= 1
             OrderKind::Blocks(BlockOrder {
                 seed: opts.seed,
                 epoch,
                 block,
+                by_block: Divisor::new(block),
                 full_blocks,
                 blocks,
                 windows,
-                per_window: full_blocks / windows,
+                per_window,
+                by_long: Divisor::new(per_window + 1),
+                by_short: Divisor::new(per_window),
                 longer: full_blocks % windows,
-                cached: Cell::new(None),
             })
         };
         Order { n, kind }
@@ -142,52 +146,55 @@ impl Order {
 
     /// The record at global position `g < n`. Allocates nothing (hot path).
     #[inline]
-    fn at(&self, g: u64) -> u64 {
+    fn at(&self, g: u64, cache: &mut WindowCache) -> u64 {
         match &self.kind {
             OrderKind::Sequential => g,
             OrderKind::Global(p) => p.apply(g),
-            OrderKind::Blocks(b) => b.at(self.n, g),
+            OrderKind::Blocks(b) => b.at(self.n, g, cache),
         }
     }
 }
 
 impl BlockOrder {
     /// First block (in permuted order) of window `j`.
+    #[inline]
     fn first_block(&self, j: u64) -> u64 {
         j * self.per_window + j.min(self.longer)
     }
 
-    fn at(&self, n: u64, g: u64) -> u64 {
-        // The window holding position g: by its block slot (the short tail block and
-        // anything past the full blocks belong to the last window).
-        let slot = (g / self.block).min(self.full_blocks.saturating_sub(1));
+    fn at(&self, n: u64, g: u64, cache: &mut WindowCache) -> u64 {
+        // The window holding position g, by its block slot (the short tail block
+        // belongs to the last window).
+        let slot = self.by_block.div_rem(g).0.min(self.full_blocks - 1);
         let long_span = self.longer * (self.per_window + 1);
         let window = if slot < long_span {
-            slot / (self.per_window + 1)
+            self.by_long.div_rem(slot).0
         } else {
-            self.longer + (slot - long_span) / self.per_window.max(1)
+            self.longer + self.by_short.div_rem(slot - long_span).0
         }
         .min(self.windows - 1);
         let first = self.first_block(window);
         let blocks_here = self.first_block(window + 1).min(self.full_blocks) - first;
-        let mut size = blocks_here * self.block;
-        if window == self.windows - 1 {
-            size += n - self.full_blocks * self.block;
-        }
-        let perm = match self.cached.get() {
-            Some((w, p)) if w == window => p,
+        let perm = match cache {
+            Some((w, p)) if *w == window => p,
             _ => {
+                let mut size = blocks_here * self.block;
+                if window == self.windows - 1 {
+                    size += n - self.full_blocks * self.block;
+                }
                 // Stream 0 is the block permutation; window j uses stream j + 1.
                 let p = Permutation::new(size, self.seed, self.epoch, window + 1);
-                self.cached.set(Some((window, p)));
-                p
+                &mut cache.insert((window, p)).1
             }
         };
         let q = perm.apply(g - first * self.block);
         if q < blocks_here * self.block {
-            let slot = first + q / self.block;
-            let block = self.blocks.as_ref().map_or(slot, |p| p.apply(slot));
-            block * self.block + q % self.block
+            let (slot, offset) = self.by_block.div_rem(q);
+            let block = self
+                .blocks
+                .as_ref()
+                .map_or(first + slot, |p| p.apply(first + slot));
+            block * self.block + offset
         } else {
             // The short last block.
             self.full_blocks * self.block + (q - blocks_here * self.block)
@@ -208,6 +215,7 @@ pub struct Sampler {
     /// This epoch ends for this sampler when `position` reaches `end`.
     end: u64,
     order: Order,
+    window: WindowCache,
 }
 
 impl Sampler {
@@ -243,6 +251,7 @@ impl Sampler {
             position: 0,
             end: per_rank * opts.world_size,
             order: Order::new(num_records, &opts, 0),
+            window: None,
         })
     }
 
@@ -266,8 +275,9 @@ impl Sampler {
 
     /// Record index at global position `g` (any `g`; positions past the end wrap).
     #[inline]
-    fn record_at(&self, g: u64) -> u64 {
-        self.order.at(if g < self.n { g } else { g % self.n })
+    fn record_at(&self, g: u64, cache: &mut WindowCache) -> u64 {
+        self.order
+            .at(if g < self.n { g } else { g % self.n }, cache)
     }
 
     /// The `k`-th index of this rank in a full epoch `epoch()` (pure: it does not move
@@ -279,21 +289,30 @@ impl Sampler {
                 self.per_rank
             )));
         }
-        Ok(self.record_at(k * self.opts.world_size + self.opts.rank))
+        Ok(self.record_at(k * self.opts.world_size + self.opts.rank, &mut None))
     }
 
     /// The next index of this rank; after the epoch's last one, the next epoch begins.
     #[inline]
     pub fn next_index(&mut self) -> u64 {
-        let i = self.peek();
+        let i = self.current();
         self.advance();
         i
+    }
+
+    /// `peek`, keeping the window permutation it computes (the hot path).
+    #[inline]
+    pub(crate) fn current(&mut self) -> u64 {
+        let g = self.position + self.opts.rank;
+        let g = if g < self.n { g } else { g % self.n };
+        self.order.at(g, &mut self.window)
     }
 
     /// The index `next_index` returns next, without moving.
     #[inline]
     pub fn peek(&self) -> u64 {
-        self.record_at(self.position + self.opts.rank)
+        let mut cache = self.window;
+        self.record_at(self.position + self.opts.rank, &mut cache)
     }
 
     /// Moves past the index `peek` shows.
@@ -320,6 +339,7 @@ impl Sampler {
     fn begin_epoch(&mut self, epoch: u64) {
         if epoch != self.epoch {
             self.order = Order::new(self.n, &self.opts, epoch);
+            self.window = None;
         }
         self.epoch = epoch;
         self.position = 0;
