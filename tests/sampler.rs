@@ -726,3 +726,82 @@ fn batch_producer_stacks_consecutive_records() {
     assert!(err.contains("shape float32[1] differs"), "{err}");
     assert!(BatchProducer::new(VecProducer::new(records(1)), 0).is_err());
 }
+
+#[test]
+fn the_c_abi_reads_a_random_access_producer_at_an_index_and_in_sampler_order() {
+    use harmonics_dataset::ffi::producer::*;
+    use harmonics_dataset::ffi::sampled::*;
+    use harmonics_dataset::ffi::tensor::harmonics_tensor_free;
+    use harmonics_dataset::ffi::{HarmonicsStatus as St, HarmonicsTensorView};
+    use std::ptr::{null, null_mut};
+    let h = harmonics_dataset::ffi::producer::producer_into_handle(Box::new(VecProducer::new(
+        records(20),
+    )));
+    unsafe {
+        let mut yes = false;
+        assert_eq!(harmonics_producer_has_random_access(h, &mut yes), St::Ok);
+        assert!(yes);
+        let mut v: HarmonicsTensorView = std::mem::zeroed();
+        assert_eq!(harmonics_producer_view_at(h, 7, &mut v), St::Ok);
+        assert_eq!(std::slice::from_raw_parts(v.data, 4), 7.0f32.to_le_bytes());
+        let mut t = null_mut();
+        assert_eq!(harmonics_producer_at(h, 20, &mut t), St::IndexOutOfRange);
+        assert_eq!(harmonics_producer_at(h, 19, &mut t), St::Ok);
+        harmonics_tensor_free(t);
+        let o = harmonics_dataset::ffi::HarmonicsSamplerOptions {
+            seed: 3,
+            ..harmonics_dataset::ffi::sampler::harmonics_sampler_options_default()
+        };
+        let mut sp = null_mut();
+        assert_eq!(harmonics_sampled_producer_new(h, &o, &mut sp), St::Ok);
+        let mut s = Sampler::new(
+            20,
+            SamplerOptions {
+                seed: 3,
+                ..SamplerOptions::default()
+            },
+        )
+        .unwrap();
+        for _ in 0..30 {
+            assert_eq!(harmonics_producer_next_view(sp, &mut v), St::Ok);
+            let got = f32::from_le_bytes(std::slice::from_raw_parts(v.data, 4).try_into().unwrap());
+            assert_eq!(got as u64, s.next_index());
+        }
+        let mut st = std::mem::zeroed();
+        assert_eq!(harmonics_sampled_producer_state(sp, &mut st), St::Ok);
+        assert_eq!((st.epoch, st.position), (1, 10));
+        // The wrappers over a random-access handle.
+        let mut shard = null_mut();
+        assert_eq!(harmonics_shard_producer_new(h, 1, 3, &mut shard), St::Ok);
+        assert_eq!(harmonics_producer_next_view(shard, &mut v), St::Ok);
+        assert_eq!(std::slice::from_raw_parts(v.data, 4), 7.0f32.to_le_bytes());
+        let mut batch = null_mut();
+        assert_eq!(
+            harmonics_batch_producer_new(h, 0, &mut batch),
+            St::InvalidArgument
+        );
+        let mut shuffle = null_mut();
+        assert_eq!(
+            harmonics_shuffle_producer_new(h, true, 3, &mut shuffle),
+            St::Ok
+        );
+        let mut n = 0usize;
+        assert_eq!(harmonics_producer_size(shuffle, &mut n), St::Ok);
+        assert_eq!(n, 20);
+        // A producer without random access.
+        let csv = b"1\n2\n";
+        let mut c = null_mut();
+        assert_eq!(
+            harmonics_csv_producer_from_memory(csv.as_ptr(), 4, null(), false, &mut c),
+            St::Ok
+        );
+        assert_eq!(harmonics_producer_view_at(c, 0, &mut v), St::NoRandomAccess);
+        assert_eq!(
+            harmonics_sampled_producer_new(c, null(), &mut null_mut()),
+            St::NoRandomAccess
+        );
+        for p in [h, sp, shard, shuffle, c] {
+            harmonics_producer_free(p);
+        }
+    }
+}
