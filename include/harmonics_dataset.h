@@ -190,7 +190,7 @@ typedef struct HarmonicsSamplerOptions {
   // last step by wrapping to the start of the order.
   bool drop_last;
   // 0 (default): global shuffle; B > 0: blocks of B records shuffled, mixed within
-  // windows of 64 blocks.
+  // windows of 64 to 127 blocks.
   uint64_t block_records;
 } HarmonicsSamplerOptions;
 

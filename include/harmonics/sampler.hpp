@@ -29,7 +29,7 @@ struct SamplerOptions {
     /// by wrapping to the start of the order.
     bool drop_last = false;
     /// 0: global shuffle; B > 0: blocks of B consecutive records shuffled, records
-    /// mixed within windows of 64 blocks (locality for caches larger than RAM).
+    /// mixed within windows of 64 to 127 blocks (locality for caches larger than RAM).
     std::size_t block_records = 0;
 };
 

@@ -2,7 +2,8 @@
 //! an opaque handle (`harmonics_sampler_new` … `harmonics_sampler_free`).
 //!
 //! Methods of `HarmonicsSampler`: new, clone, free, size, num_records, index, next,
-//! fill, set_epoch, epoch, state, restore, options.
+//! fill, set_epoch, epoch, state, restore, options. A sampler is plain state with no
+//! lock: use one from one thread at a time (copies with `harmonics_sampler_clone`).
 
 use super::error::{guard, Failure, HarmonicsStatus};
 use super::handle::{arg_ref, check_out, write_out, BoxHandle};
@@ -25,7 +26,7 @@ pub struct HarmonicsSamplerOptions {
     /// last step by wrapping to the start of the order.
     pub drop_last: bool,
     /// 0 (default): global shuffle; B > 0: blocks of B records shuffled, mixed within
-    /// windows of 64 blocks.
+    /// windows of 64 to 127 blocks.
     pub block_records: u64,
 }
 
