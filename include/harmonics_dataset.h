@@ -384,6 +384,14 @@ HarmonicsStatus harmonics_sampled_producer_new(const struct HarmonicsProducer *s
 // `producer` is null or a live handle; `out` is writable.
 HarmonicsStatus harmonics_sampled_producer_sampler(const struct HarmonicsProducer *producer, struct HarmonicsSampler **out);
 
+// The index of the source record the next `next` returns (nothing moves). With
+// `harmonics_producer_at` on the source and `harmonics_producer_skip(producer, 1)`, a
+// caller reads the record into its own memory with one copy (the C++ `next()` does).
+//
+// # Safety
+// `producer` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_sampled_producer_peek(const struct HarmonicsProducer *producer, uint64_t *out);
+
 // The sampled producer's state (see `harmonics_sampler_state`).
 //
 // # Safety

@@ -37,6 +37,11 @@ impl<P: Producer> SampledProducer<P> {
         &self.sampler
     }
 
+    /// The index the next record comes from (the sampler does not move).
+    pub fn peek_index(&mut self) -> u64 {
+        self.sampler.current()
+    }
+
     /// Starts epoch `epoch` at its first position.
     pub fn set_epoch(&mut self, epoch: u64) {
         self.sampler.set_epoch(epoch);

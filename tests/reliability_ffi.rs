@@ -996,6 +996,18 @@ fn training_order_cases() -> Vec<Case> {
                 move || s(harmonics_sampled_producer_set_epoch(null(), 1)),
             ),
             case(
+                "harmonics_sampled_producer_peek",
+                "producer",
+                Refused,
+                move || s(harmonics_sampled_producer_peek(null(), &mut 0)),
+            ),
+            case(
+                "harmonics_sampled_producer_peek",
+                "out",
+                Refused,
+                move || s(harmonics_sampled_producer_peek(sd(), null_mut())),
+            ),
+            case(
                 "harmonics_shuffle_producer_new",
                 "inner",
                 Refused,

@@ -767,9 +767,15 @@ fn the_c_abi_reads_a_random_access_producer_at_an_index_and_in_sampler_order() {
             let got = f32::from_le_bytes(std::slice::from_raw_parts(v.data, 4).try_into().unwrap());
             assert_eq!(got as u64, s.next_index());
         }
+        // peek + at + skip: the same record, one copy.
+        let mut i = 0u64;
+        assert_eq!(harmonics_sampled_producer_peek(sp, &mut i), St::Ok);
+        assert_eq!(i, s.peek());
+        assert_eq!(harmonics_producer_skip(sp, 1), St::Ok);
+        s.next_index();
         let mut st = std::mem::zeroed();
         assert_eq!(harmonics_sampled_producer_state(sp, &mut st), St::Ok);
-        assert_eq!((st.epoch, st.position), (1, 10));
+        assert_eq!((st.epoch, st.position), (1, 11));
         // The wrappers over a random-access handle.
         let mut shard = null_mut();
         assert_eq!(harmonics_shard_producer_new(h, 1, 3, &mut shard), St::Ok);

@@ -218,6 +218,17 @@ class SampledProducer : public NativeProducer {
         reset(h);
     }
 
+    /// source->at(sampler.next()): the record is copied once, from the cache into the
+    /// tensor; the sampler moves only once the record was read (a failed read can be
+    /// retried).
+    HTensor next() override {
+        std::uint64_t i = 0;
+        detail::check(harmonics_sampled_producer_peek(native_handle(), &i));
+        HTensor t = source_->at(static_cast<std::size_t>(i));
+        detail::check(harmonics_producer_skip(native_handle(), 1));
+        return t;
+    }
+
     /// A copy of the sampler at its current place (const: move the producer itself
     /// with restore() or set_epoch()).
     const Sampler sampler() const {

@@ -48,6 +48,24 @@ pub unsafe extern "C" fn harmonics_sampled_producer_sampler(
     })
 }
 
+/// The index of the source record the next `next` returns (nothing moves). With
+/// `harmonics_producer_at` on the source and `harmonics_producer_skip(producer, 1)`, a
+/// caller reads the record into its own memory with one copy (the C++ `next()` does).
+///
+/// # Safety
+/// `producer` is null or a live handle; `out` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_sampled_producer_peek(
+    producer: *const HarmonicsProducer,
+    out: *mut u64,
+) -> HarmonicsStatus {
+    guard(|| {
+        check_out(out, "out")?;
+        let i = with_sampled(producer, |p| Ok(p.peek_index()))?;
+        write_out(out, "out", i)
+    })
+}
+
 /// The sampled producer's state (see `harmonics_sampler_state`).
 ///
 /// # Safety
