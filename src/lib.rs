@@ -8,6 +8,8 @@
 //! - [`http`]: `HttpProducer` and `AsyncHttpProducer`, streaming into the cache.
 //! - [`log`]: diagnostics (levels, `HARMONICS_LOG`, a host's sink); [`progress`]:
 //!   download progress on a terminal.
+//! - [`sampler`]: the training order: a shuffled, sharded, resumable index sequence in
+//!   O(1) memory; [`SampledProducer`] and the original runtime's wrappers over it.
 //! - `ffi`: the C ABI (`include/harmonics_dataset.h`).
 
 pub mod cache;
@@ -19,6 +21,8 @@ pub mod http;
 pub mod log;
 mod producer;
 pub mod progress;
+mod sampled;
+pub mod sampler;
 pub mod tensor;
 
 pub use csv_producer::CsvProducer;
@@ -26,4 +30,6 @@ pub use disk_cache::{CacheOutcome, DiskCacheProducer, TokenFn};
 pub use error::{Error, Result};
 pub use http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
 pub use producer::{Producer, ShapeCheck, VecProducer};
+pub use sampled::{random_seed, BatchProducer, SampledProducer, ShardProducer, ShuffleProducer};
+pub use sampler::{Sampler, SamplerOptions, SamplerState};
 pub use tensor::{DType, Tensor, TensorRef};

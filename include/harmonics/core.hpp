@@ -146,6 +146,25 @@ class NativeProducer : public Producer {
 
     HarmonicsProducer* native_handle() const noexcept override { return handle_.get(); }
 
+    /// Random access: record `i` (0-based, no cycling), CRC-checked, owned. Throws
+    /// harmonics::Error when `i` is out of range or the producer has no random access.
+    HTensor at(std::size_t i) { return view(i).to_tensor(); }
+
+    /// Random access, zero-copy: record `i`, borrowed until the next call on this
+    /// producer. Errors as `at`.
+    TensorView view(std::size_t i) {
+        HarmonicsTensorView v;
+        detail::check(harmonics_producer_view_at(handle_.get(), i, &v));
+        return detail::to_view(v);
+    }
+
+    /// True when `at`/`view` are supported (an O(1) question).
+    bool has_random_access() const {
+        bool yes = false;
+        detail::check(harmonics_producer_has_random_access(handle_.get(), &yes));
+        return yes;
+    }
+
   protected:
     NativeProducer() = default;
     explicit NativeProducer(HarmonicsProducer* handle) : handle_{handle} {}

@@ -8,4 +8,6 @@
 #include <harmonics/error.hpp>
 #include <harmonics/http_producer.hpp>
 #include <harmonics/log.hpp>
+#include <harmonics/sampler.hpp>
 #include <harmonics/serialization.hpp>
+#include <harmonics/transform_producers.hpp>

@@ -12,6 +12,8 @@ mod handle;
 pub mod http;
 pub mod log;
 pub mod producer;
+pub mod sampled;
+pub mod sampler;
 pub mod tensor;
 
 pub use disk_cache::{HarmonicsCacheOutcome, HarmonicsCacheOutcomeKind, HarmonicsTokenCallback};
@@ -19,4 +21,5 @@ pub use error::HarmonicsStatus;
 pub use http::HarmonicsHttpOptions;
 pub use log::{HarmonicsLogCallback, HarmonicsLogLevel};
 pub use producer::{HarmonicsProducer, HarmonicsProducerCallbacks};
+pub use sampler::{HarmonicsSampler, HarmonicsSamplerOptions, HarmonicsSamplerState};
 pub use tensor::{HarmonicsDtype, HarmonicsTensor, HarmonicsTensorView};

@@ -13,11 +13,12 @@ use super::tensor::{HarmonicsTensor, HarmonicsTensorView};
 use crate::error::{Error, Result};
 use crate::producer::Producer;
 use crate::tensor::{Tensor, TensorRef};
-use crate::{CsvProducer, DiskCacheProducer};
+use crate::{CsvProducer, DiskCacheProducer, SampledProducer};
 
 /// The producers a handle can hold. Typed variants give access to kind-specific calls.
 pub(crate) enum ProducerKind {
     DiskCache(Box<DiskCacheProducer>),
+    Sampled(Box<SampledProducer<SharedBase>>),
     Any(Box<dyn Producer>),
 }
 
@@ -25,6 +26,7 @@ impl ProducerKind {
     fn producer(&mut self) -> &mut dyn Producer {
         match self {
             ProducerKind::DiskCache(p) => p,
+            ProducerKind::Sampled(p) => p,
             ProducerKind::Any(p) => p.as_mut(),
         }
     }
@@ -68,18 +70,33 @@ pub(crate) struct SharedBase {
     scratch: Tensor,
 }
 
+impl SharedBase {
+    /// Copies `t` into `scratch` (reusing its allocations).
+    fn keep(scratch: &mut Tensor, t: TensorRef<'_>) {
+        scratch.dtype = t.dtype;
+        scratch.shape.clear();
+        scratch.shape.extend_from_slice(t.shape);
+        scratch.data.clear();
+        scratch.data.extend_from_slice(t.data);
+    }
+}
+
 impl Producer for SharedBase {
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
         let mut g = lock(&self.inner)?;
-        let t = g.producer().next_view()?;
-        self.scratch.dtype = t.dtype;
-        self.scratch.shape.clear();
-        self.scratch.shape.extend_from_slice(t.shape);
-        self.scratch.data.clear();
-        self.scratch.data.extend_from_slice(t.data);
+        Self::keep(&mut self.scratch, g.producer().next_view()?);
         g.producer().view_intact()?;
         drop(g);
         Ok(self.scratch.as_ref())
+    }
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        let mut g = lock(&self.inner)?;
+        Self::keep(&mut self.scratch, g.producer().view_at(index)?);
+        drop(g);
+        Ok(self.scratch.as_ref())
+    }
+    fn has_random_access(&self) -> bool {
+        lock(&self.inner).is_ok_and(|mut g| g.producer().has_random_access())
     }
     fn size(&mut self) -> Result<usize> {
         lock(&self.inner)?.producer().size()
@@ -375,6 +392,70 @@ pub unsafe extern "C" fn harmonics_producer_next_copy(
     })
 }
 
+/// Random access, zero-copy: fills `*out` with a view of record `index` (0-based, no
+/// cycling; CRC-checked where the records carry a CRC). The memory is owned by the
+/// producer and valid until the next call on it (or its free). An index past the end is
+/// `HARMONICS_STATUS_INDEX_OUT_OF_RANGE`; a producer without random access (see
+/// `harmonics_producer_has_random_access`) is `HARMONICS_STATUS_NO_RANDOM_ACCESS`.
+///
+/// # Safety
+/// `producer` is null or a live handle; `out` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_view_at(
+    producer: *const HarmonicsProducer,
+    index: usize,
+    out: *mut HarmonicsTensorView,
+) -> HarmonicsStatus {
+    guard(|| {
+        let p = arg_ref(producer, "producer")?;
+        check_out(out, "out")?;
+        let mut g = lock(&p.inner)?;
+        let view = HarmonicsTensorView::from_ref(g.producer().view_at(index as u64)?);
+        write_out(out, "out", view)
+    })
+}
+
+/// Random access, copying: record `index` as a new tensor owned by the caller. Errors
+/// as `harmonics_producer_view_at`.
+///
+/// # Safety
+/// `producer` is null or a live handle; `out` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_at(
+    producer: *const HarmonicsProducer,
+    index: usize,
+    out: *mut *mut HarmonicsTensor,
+) -> HarmonicsStatus {
+    guard(|| {
+        let p = arg_ref(producer, "producer")?;
+        check_out(out, "out")?;
+        let mut g = lock(&p.inner)?;
+        let tensor = g.producer().view_at(index as u64)?.to_owned();
+        // As for next(): what was copied is what the CRC check saw.
+        g.producer().view_intact()?;
+        drop(g);
+        write_out(out, "out", HarmonicsTensor { tensor }.into_raw())
+    })
+}
+
+/// Stores in `*out` whether the producer supports `harmonics_producer_at`/`_view_at`
+/// (an O(1) question).
+///
+/// # Safety
+/// `producer` is null or a live handle; `out` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_has_random_access(
+    producer: *const HarmonicsProducer,
+    out: *mut bool,
+) -> HarmonicsStatus {
+    guard(|| {
+        let p = arg_ref(producer, "producer")?;
+        check_out(out, "out")?;
+        let yes = lock(&p.inner)?.producer().has_random_access();
+        write_out(out, "out", yes)
+    })
+}
+
 /// Advances past `n` records.
 ///
 /// # Safety
@@ -401,6 +482,20 @@ pub unsafe extern "C" fn harmonics_producer_free(producer: *mut HarmonicsProduce
         unsafe { HarmonicsProducer::free_raw(producer) };
         Ok(())
     });
+}
+
+pub(crate) fn with_sampled<R>(
+    producer: *const HarmonicsProducer,
+    f: impl FnOnce(&mut SampledProducer<SharedBase>) -> Result<R>,
+) -> std::result::Result<R, Failure> {
+    let p = arg_ref(producer, "producer")?;
+    let mut g = lock(&p.inner)?;
+    match &mut *g {
+        ProducerKind::Sampled(s) => f(s).map_err(Failure::from),
+        _ => Err(Failure::invalid(
+            "producer is not a sampled producer".into(),
+        )),
+    }
 }
 
 pub(crate) fn with_disk_cache<R>(
