@@ -89,17 +89,23 @@ fn child_peak_rss_reports_the_childs_own_peak() {
     assert!(child_peak_rss(Path::new("false"), &[]).is_err());
 }
 
-/// Directory holding libharmonics_dataset.so for this test build: target/<profile>,
-/// or target/<profile>/deps where `cargo test` alone leaves it (a fresh clone has
-/// run no `cargo build` that would copy it up).
+/// Directory holding the libharmonics_dataset.so of this test build: target/<profile>/deps,
+/// where `cargo test` builds it, unless the copy a `cargo build` left in target/<profile>
+/// is at least as new (an older `cargo build` leaves a stale copy there that lacks what
+/// this build added).
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let deps = exe.parent().unwrap().to_path_buf();
     let profile = deps.parent().unwrap().to_path_buf();
-    if profile.join("libharmonics_dataset.so").exists() {
-        profile
-    } else {
-        deps
+    let mtime = |d: &Path| {
+        std::fs::metadata(d.join("libharmonics_dataset.so"))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    match (mtime(&profile), mtime(&deps)) {
+        (Some(p), Some(d)) if p >= d => profile,
+        (Some(_), None) => profile,
+        _ => deps,
     }
 }
 
