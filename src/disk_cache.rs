@@ -18,6 +18,7 @@ use crate::cache::{
     resolve_cache_path, CacheAppender, CacheLock, CacheReader, CacheWriter, Format, Metadata,
 };
 use crate::error::{Error, Result};
+use crate::identity::{IdentityMatch, SourceIdentity, SourceKind};
 use crate::producer::Producer;
 use crate::tensor::{Tensor, TensorRef};
 
@@ -121,7 +122,6 @@ impl DiskCacheProducer {
     /// Brings the file at `self.path` in line with the source. Caller holds the lock.
     /// `damaged` forces a rebuild, for the reason given.
     fn sync_with_source(&mut self, token: &str, damaged: Option<String>) -> Result<CacheOutcome> {
-        let n = self.base.size()? as u64;
         let existing = match damaged {
             Some(reason) => Err(reason),
             None => match CacheReader::open(&self.path) {
@@ -135,39 +135,53 @@ impl DiskCacheProducer {
         };
         let reason = match existing {
             Err(reason) => reason,
-            Ok(r) if r.format() == Format::Legacy => {
-                // The old runtime kept the token beside the cache, in `<cache>.token`,
-                // and skipped the check when the current token was empty.
-                let side = legacy_token_path(&self.path);
-                let old_token = std::fs::read_to_string(&side).unwrap_or_default();
-                let old_token = old_token.lines().next().unwrap_or("");
-                if (token.is_empty() || token == old_token) && r.len() <= n {
-                    let from = r.len();
-                    self.populate(token, Some(r))?;
-                    // The token now lives in the header; a stale side file would mislead.
-                    let _ = std::fs::remove_file(&side);
-                    return Ok(if from == n {
-                        CacheOutcome::Reused
-                    } else {
-                        CacheOutcome::Appended { from, to: n }
-                    });
-                }
-                if token != old_token {
-                    "the token changed since the legacy cache was written".to_string()
-                } else {
-                    format!("the source shrank from {} to {n} records", r.len())
-                }
-            }
+            Ok(r) if r.format() == Format::Legacy => match self.adopt_legacy(token, r)? {
+                Ok(outcome) => return Ok(outcome),
+                Err(reason) => reason,
+            },
             Ok(r) if r.metadata().token != token => "the token changed".to_string(),
-            Ok(r) if r.len() == n => return Ok(CacheOutcome::Reused),
-            Ok(r) if r.len() < n => {
-                let from = r.len();
-                drop(r);
-                return self
-                    .append(from, n)
-                    .map(|_| CacheOutcome::Appended { from, to: n });
+            Ok(r) => {
+                let cached = r.len();
+                let decision = match r.metadata().identity.clone() {
+                    Some(recorded) => self.base.match_identity(&recorded, cached)?,
+                    None => {
+                        // A cache written before identities were recorded (or from a
+                        // producer without one): if the source has an identity now, the
+                        // description must match, else the cache was made from another
+                        // source. A source without identity keeps the size rule.
+                        let (was, is) = (&r.metadata().source, self.base.source());
+                        if was.is_empty() || *was == is || self.base.identity()?.is_none() {
+                            IdentityMatch::Unknown
+                        } else {
+                            IdentityMatch::Different(format!(
+                                "the cache was made from {was:?}, the source is {is:?}"
+                            ))
+                        }
+                    }
+                };
+                match decision {
+                    IdentityMatch::Same => return Ok(CacheOutcome::Reused),
+                    IdentityMatch::Different(reason) => reason,
+                    IdentityMatch::Grew => {
+                        let n = self.base.size()? as u64;
+                        // The header must record the grown file's stamp: the cache is
+                        // rewritten (cached records copied, not re-read from the source).
+                        self.populate(token, Some(r))?;
+                        return Ok(if n > cached {
+                            CacheOutcome::Appended {
+                                from: cached,
+                                to: n,
+                            }
+                        } else {
+                            CacheOutcome::Reused
+                        });
+                    }
+                    IdentityMatch::Unknown => match self.size_rule(token, r)? {
+                        Ok(outcome) => return Ok(outcome),
+                        Err(reason) => reason,
+                    },
+                }
             }
-            Ok(r) => format!("the source shrank from {} to {n} records", r.len()),
         };
         warn(&format!(
             "{}: {reason}; rebuilding it from {}",
@@ -176,6 +190,72 @@ impl DiskCacheProducer {
         ));
         self.populate(token, None)?;
         Ok(CacheOutcome::Rebuilt(reason))
+    }
+
+    /// The size-based rule, for sources that cannot say whether they changed: the same
+    /// count is reused, a bigger one appended to, a smaller one rebuilt (Err: why).
+    /// When the source now has an identity the header lacks (a cache from before
+    /// identities, or a CSV parsed in a state it could not stamp before), the cache is
+    /// rewritten once to record it (records copied, not re-read from the source).
+    fn size_rule(&mut self, token: &str, r: CacheReader) -> Result<Result<CacheOutcome, String>> {
+        let n = self.base.size()? as u64;
+        let cached = r.len();
+        if n < cached {
+            return Ok(Err(format!(
+                "the source shrank from {cached} to {n} records"
+            )));
+        }
+        let now = self.base.identity()?;
+        let restamp = match (&r.metadata().identity, &now) {
+            (_, None) => false,
+            (None, Some(_)) => true,
+            (Some(old), Some(new)) => new.is_decisive() && old != new,
+        };
+        let outcome = if n == cached {
+            CacheOutcome::Reused
+        } else {
+            CacheOutcome::Appended {
+                from: cached,
+                to: n,
+            }
+        };
+        if restamp {
+            self.populate(token, Some(r))?;
+        } else if n > cached {
+            drop(r);
+            self.append(cached, n)?;
+        }
+        Ok(Ok(outcome))
+    }
+
+    /// A headerless file of the original runtime: trusted under the size rule (the old
+    /// runtime kept its token beside the cache, in `<cache>.token`, and skipped the
+    /// check when the current token was empty) and upgraded, recording the identity.
+    fn adopt_legacy(
+        &mut self,
+        token: &str,
+        r: CacheReader,
+    ) -> Result<Result<CacheOutcome, String>> {
+        let n = self.base.size()? as u64;
+        let side = legacy_token_path(&self.path);
+        let old_token = std::fs::read_to_string(&side).unwrap_or_default();
+        let old_token = old_token.lines().next().unwrap_or("");
+        if (token.is_empty() || token == old_token) && r.len() <= n {
+            let from = r.len();
+            self.populate(token, Some(r))?;
+            // The token now lives in the header; a stale side file would mislead.
+            let _ = std::fs::remove_file(&side);
+            return Ok(Ok(if from == n {
+                CacheOutcome::Reused
+            } else {
+                CacheOutcome::Appended { from, to: n }
+            }));
+        }
+        Ok(Err(if token != old_token {
+            "the token changed since the legacy cache was written".to_string()
+        } else {
+            format!("the source shrank from {} to {n} records", r.len())
+        }))
     }
 
     /// Moves the base cursor to record `index`.
@@ -205,13 +285,17 @@ impl DiskCacheProducer {
         Ok(())
     }
 
-    /// Writes a complete new cache: the records of `legacy` (a headerless file being
-    /// upgraded) if given, then the rest from the source. Published by rename.
-    fn populate(&mut self, token: &str, legacy: Option<CacheReader>) -> Result<()> {
+    /// Writes a complete new cache: the records of `keep` (a file being upgraded or
+    /// restamped) if given, then the rest from the source. The header records the
+    /// source's identity. Published by rename.
+    fn populate(&mut self, token: &str, keep: Option<CacheReader>) -> Result<()> {
         let n = self.base.size()? as u64;
-        let mut w = CacheWriter::create(&self.path, Metadata::new(token, &self.base.source()))?;
+        let mut meta = Metadata::new(token, &self.base.source());
+        meta.identity = self.base.identity()?;
+        let mut w = CacheWriter::create(&self.path, meta)?;
         let mut from = 0;
-        if let Some(mut old) = legacy {
+        if let Some(mut old) = keep {
+            old.rewind();
             for _ in 0..old.len() {
                 w.push(old.next_view()?)?;
             }
@@ -297,6 +381,14 @@ impl Producer for DiskCacheProducer {
     }
     fn source(&self) -> String {
         format!("cache:{}", self.path.display())
+    }
+    /// Kind `cache` with this cache's path (the size-based rule applies).
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        let path = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        Ok(Some(SourceIdentity::new(
+            SourceKind::Cache,
+            path.to_string_lossy(),
+        )))
     }
 }
 

@@ -2,6 +2,7 @@
 //!
 //! - [`tensor`]: `Tensor`, `DType` and the wire codec of the original `write_tensor`.
 //! - [`Producer`]: a cycling source of records; [`CsvProducer`], [`VecProducer`].
+//! - [`identity`]: what a cache was built from, and how an open decides from it.
 //! - [`cache`]: cache directory, versioned CRC-framed cache files, locking.
 //! - [`DiskCacheProducer`]: persists any producer's records, appends what is new,
 //!   drops the cache when the token changes, rebuilds it when it is damaged.
@@ -14,6 +15,7 @@ mod disk_cache;
 mod error;
 pub mod ffi;
 pub mod http;
+pub mod identity;
 mod producer;
 pub mod tensor;
 
@@ -21,5 +23,6 @@ pub use csv_producer::CsvProducer;
 pub use disk_cache::{CacheOutcome, DiskCacheProducer, TokenFn};
 pub use error::{Error, Result};
 pub use http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
+pub use identity::{IdentityMatch, SourceIdentity, SourceKind};
 pub use producer::{Producer, ShapeCheck, VecProducer};
 pub use tensor::{DType, Tensor, TensorRef};

@@ -2,6 +2,7 @@
 //! the last — and the simple in-memory producer.
 
 use crate::error::{Error, Result};
+use crate::identity::{match_generic, IdentityMatch, SourceIdentity, SourceKind};
 use crate::tensor::{describe, DType, Tensor, TensorRef};
 
 /// A dataset: `size()` records, handed out in order by `next_view()`, cycling back to
@@ -28,6 +29,26 @@ pub trait Producer: Send {
 
     /// A one-line description of where the records come from (stored in cache metadata).
     fn source(&self) -> String;
+
+    /// Who this source is, cheaply: no parse, no `size()`, no `next()`, no request.
+    /// Stored in a cache's metadata when the cache is written (so after `size()` and the
+    /// records were read: a producer may then report what it actually read, such as a
+    /// CSV's content digest). None (the default): unknown, the size-based rule applies.
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        Ok(None)
+    }
+
+    /// Compares the identity recorded in a cache holding `cached` records with this
+    /// source now, without reading records. The default compares `identity()` by the
+    /// rule of its kind (`identity::match_generic`). See `IdentityMatch::Grew` for what
+    /// a producer that answers it promises.
+    fn match_identity(&mut self, recorded: &SourceIdentity, cached: u64) -> Result<IdentityMatch> {
+        let _ = cached;
+        Ok(match self.identity()? {
+            Some(now) => match_generic(recorded, &now),
+            None => IdentityMatch::Unknown,
+        })
+    }
 }
 
 impl<P: Producer + ?Sized> Producer for Box<P> {
@@ -45,6 +66,12 @@ impl<P: Producer + ?Sized> Producer for Box<P> {
     }
     fn source(&self) -> String {
         (**self).source()
+    }
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        (**self).identity()
+    }
+    fn match_identity(&mut self, recorded: &SourceIdentity, cached: u64) -> Result<IdentityMatch> {
+        (**self).match_identity(recorded, cached)
     }
 }
 
@@ -99,6 +126,13 @@ impl Producer for VecProducer {
 
     fn source(&self) -> String {
         self.name.clone()
+    }
+
+    /// Kind `memory` with the description: a cache made from a differently named
+    /// `VecProducer` is rebuilt; otherwise the size-based rule (records pushed later
+    /// are appended).
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        Ok(Some(SourceIdentity::new(SourceKind::Memory, &self.name)))
     }
 }
 
