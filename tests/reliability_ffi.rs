@@ -224,6 +224,8 @@ fn cases(l: &Live) -> Vec<Case> {
         next: Some(cb_next),
         size: Some(cb_size),
         free: None,
+        skip: None,
+        fingerprint: None,
     };
     let view = HarmonicsTensorView {
         dtype: 0,
@@ -830,6 +832,8 @@ fn a_rust_panic_inside_a_foreign_producer_chain_becomes_an_error_status() {
             next: Some(relay_next),
             size: Some(relay_size),
             free: None,
+            skip: None,
+            fingerprint: None,
         };
         let mut relay = null_mut();
         assert_eq!(
