@@ -20,6 +20,8 @@ mod producer;
 pub mod tensor;
 
 pub use csv_producer::CsvProducer;
+#[doc(hidden)]
+pub use csv_producer::CsvStats;
 pub use disk_cache::{CacheOutcome, DiskCacheProducer, TokenFn};
 pub use error::{Error, Result};
 pub use http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
