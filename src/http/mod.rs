@@ -242,6 +242,10 @@ impl Source {
         };
         if existing.is_some() {
             why = Some("revalidation: the server has another version".into());
+        } else {
+            // Known before the download: an asynchronous producer may report it while
+            // the body is still arriving.
+            self.set_replaced(why.clone());
         }
         let client = self.client()?;
         let conditional = existing.as_ref().map(|r| r.metadata().clone());
