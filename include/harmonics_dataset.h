@@ -328,8 +328,11 @@ HarmonicsStatus harmonics_async_http_producer_from_url(const char *url, const st
 // `callbacks` is readable; `source` is null or NUL-terminated; `out` is writable.
 HarmonicsStatus harmonics_producer_from_callbacks(const struct HarmonicsProducerCallbacks *callbacks, const char *source, struct HarmonicsProducer **out);
 
-// Reads a CSV file: one 1-D float32 record per line. With `validate`, every record
-// must have the first record's length.
+// A CSV file: one 1-D float32 record per line. With `validate`, every record must
+// have the first record's length. Checks that the file exists and can be opened, and
+// parses nothing: the file is parsed when records are first needed (so a disk cache
+// over an unchanged file never parses it); a bad cell is then an error naming its row
+// and column.
 //
 // # Safety
 // `path` is NUL-terminated; `out` is writable.

@@ -291,8 +291,11 @@ pub unsafe extern "C" fn harmonics_producer_from_callbacks(
     })
 }
 
-/// Reads a CSV file: one 1-D float32 record per line. With `validate`, every record
-/// must have the first record's length.
+/// A CSV file: one 1-D float32 record per line. With `validate`, every record must
+/// have the first record's length. Checks that the file exists and can be opened, and
+/// parses nothing: the file is parsed when records are first needed (so a disk cache
+/// over an unchanged file never parses it); a bad cell is then an error naming its row
+/// and column.
 ///
 /// # Safety
 /// `path` is NUL-terminated; `out` is writable.
