@@ -2,10 +2,23 @@
 //! so later runs read the file instead of the source.
 //!
 //! On open, under the cache's exclusive lock (so concurrent processes populate once):
-//! - no cache, a damaged one, a different token, or a source that shrank: the cache
-//!   is (re)built from the source into a temp file and renamed into place;
-//! - the source grew from N to N+k records: exactly records N..N+k-1 are appended;
-//! - otherwise the cache is used as it is and the source is not read.
+//! - no cache, a damaged one, or a different token: the cache is (re)built from the
+//!   source into a temp file and renamed into place;
+//! - the header's source identity (`crate::identity`) decides next, through
+//!   `Producer::match_identity`, without reading records:
+//!   - the same source, unchanged: the cache is used and the source is not asked
+//!     anything (no parse, no `size()`, no `next()`, no request);
+//!   - another source (file, URL, kind) or a changed one (an edited CSV, another
+//!     fingerprint): rebuilt, with a warning naming both identities;
+//!   - a CSV that only grew: the cache is rewritten (temp file + rename; cached records
+//!     copied) with the new rows, parsed from the old end only, and the new stamp;
+//! - a source that cannot tell (no fingerprint) keeps the size rule: the same count is
+//!   reused, N -> N+k appends exactly records N..N+k-1 (`skip(N)`, then k reads), a
+//!   smaller count rebuilds;
+//! - a cache without identity (written before identities, or by a producer without
+//!   one): if the source has an identity now, the recorded `source` description must
+//!   match (else rebuilt); the size rule then applies once and the cache is rewritten
+//!   to record the identity (records copied). Headerless legacy files likewise.
 //!
 //! While reading, a record whose CRC or framing is damaged is never served: the cache
 //! is rebuilt from the source (with a warning on stderr) and reading continues at the
@@ -93,8 +106,8 @@ impl DiskCacheProducer {
         Ok(p)
     }
 
-    /// Re-checks the token and the source's size, updating the cache as on open.
-    /// Reading restarts at record 0.
+    /// Re-checks the token and the source (its identity, else its size), updating the
+    /// cache as on open. Reading restarts at record 0.
     pub fn refresh(&mut self) -> Result<&CacheOutcome> {
         let token = match &mut self.token {
             Some(f) => f()?,

@@ -515,3 +515,26 @@ mod c_api {
         );
     }
 }
+
+#[test]
+fn http_producers_skip_by_seeking_and_report_their_identity() {
+    let recs = records(6, 2);
+    let server = TestServer::serving(wire_body(&recs));
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("s.cache");
+    let mut h = HttpProducer::from_url(&server.url("/d"), http_opts(&cache)).unwrap();
+    h.skip(4).unwrap();
+    assert_eq!(h.next().unwrap(), recs[4]);
+    let id = h.identity().unwrap().unwrap();
+    assert_eq!((id.kind, id.id), (SourceKind::Http, server.url("/d")));
+    let mut a =
+        harmonics_dataset::AsyncHttpProducer::from_url(&server.url("/d"), http_opts(&cache))
+            .unwrap();
+    assert_eq!(a.outcome(), HttpOutcome::FromCache);
+    a.skip(3).unwrap();
+    assert_eq!(a.next().unwrap(), recs[3]);
+    a.skip(7).unwrap(); // cycles: 4 + 7 = 11 = 5 (mod 6)
+    assert_eq!(a.next().unwrap(), recs[5]);
+    assert_eq!(a.identity().unwrap().unwrap().kind, SourceKind::Http);
+    assert_eq!(server.request_count(), 1);
+}

@@ -438,6 +438,18 @@ impl Producer for AsyncHttpProducer {
         self.source.url.clone()
     }
 
+    /// Once the body is served from the cache file: a seek; while following the
+    /// download, reading past `n` records as they arrive.
+    fn skip(&mut self, n: usize) -> Result<()> {
+        if let Mode::Serving(s) = &mut self.mode {
+            return s.skip(n);
+        }
+        for _ in 0..n {
+            self.next_view()?;
+        }
+        Ok(())
+    }
+
     /// Kind `http`: the normalised URL, and the validators once the body is served.
     fn identity(&self) -> Result<Option<crate::identity::SourceIdentity>> {
         let meta = match &self.mode {
