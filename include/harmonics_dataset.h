@@ -199,7 +199,7 @@ typedef struct HarmonicsProducerCallbacks {
   HarmonicsStatus (*skip)(void *userdata, size_t n);
   // Optional (null: unknown): stores in `*ptr`/`*len` a fingerprint of the records
   // (UTF-8, not NUL-terminated, valid until the next call or `free`). It must change
-  // whenever the records change; an empty one means unknown. A cache whose recorded
+  // whenever the records change; an empty one means unknown; at most 64 KiB. A cache whose recorded
   // fingerprint equals it is reused without calling `size` or `next`; a different
   // one rebuilds the cache.
   HarmonicsStatus (*fingerprint)(void *userdata, const char **ptr, size_t *len);

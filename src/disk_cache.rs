@@ -16,9 +16,11 @@
 //!   reused, N -> N+k appends exactly records N..N+k-1 (`skip(N)`, then k reads), a
 //!   smaller count rebuilds;
 //! - a cache without identity (written before identities, or by a producer without
-//!   one): if the source has an identity now, the recorded `source` description must
-//!   match (else rebuilt); the size rule then applies once and the cache is rewritten
-//!   to record the identity (records copied). Headerless legacy files likewise.
+//!   one): rebuilt if its recorded `source` description names another source
+//!   (`identity::description_differs`: another kind, or another CSV path or URL);
+//!   otherwise the size rule applies once and, if the source has a decisive identity
+//!   now (a CSV stamp, a fingerprint, validators), the cache is rewritten to record it
+//!   (records copied). Headerless legacy files are upgraded, as before.
 //!
 //! While reading, a record whose CRC or framing is damaged is never served: the cache
 //! is rebuilt from the source (with a warning on stderr) and reading continues at the
@@ -31,7 +33,7 @@ use crate::cache::{
     resolve_cache_path, CacheAppender, CacheLock, CacheReader, CacheWriter, Format, Metadata,
 };
 use crate::error::{Error, Result};
-use crate::identity::{IdentityMatch, SourceIdentity, SourceKind};
+use crate::identity::{description_differs, IdentityMatch, SourceIdentity, SourceKind};
 use crate::producer::Producer;
 use crate::tensor::{Tensor, TensorRef};
 
@@ -159,16 +161,16 @@ impl DiskCacheProducer {
                     Some(recorded) => self.base.match_identity(&recorded, cached)?,
                     None => {
                         // A cache written before identities were recorded (or from a
-                        // producer without one): if the source has an identity now, the
-                        // description must match, else the cache was made from another
-                        // source. A source without identity keeps the size rule.
+                        // producer without one): its recorded description must not name
+                        // another source; then it is trusted under the size rule.
                         let (was, is) = (&r.metadata().source, self.base.source());
-                        if was.is_empty() || *was == is || self.base.identity()?.is_none() {
-                            IdentityMatch::Unknown
-                        } else {
-                            IdentityMatch::Different(format!(
-                                "the cache was made from {was:?}, the source is {is:?}"
-                            ))
+                        match self.base.identity()? {
+                            Some(now) if description_differs(was, &now, &is) => {
+                                IdentityMatch::Different(format!(
+                                    "the cache was made from {was:?}, the source is {now}"
+                                ))
+                            }
+                            _ => IdentityMatch::Unknown,
                         }
                     }
                 };
@@ -207,9 +209,10 @@ impl DiskCacheProducer {
 
     /// The size-based rule, for sources that cannot say whether they changed: the same
     /// count is reused, a bigger one appended to, a smaller one rebuilt (Err: why).
-    /// When the source now has an identity the header lacks (a cache from before
-    /// identities, or a CSV parsed in a state it could not stamp before), the cache is
-    /// rewritten once to record it (records copied, not re-read from the source).
+    /// When the source now has a decisive identity (a CSV stamp, a fingerprint, HTTP
+    /// validators) the header lacks (a cache from before identities, a CSV it could not
+    /// stamp before), the cache is rewritten once to record it (records copied, not
+    /// re-read from the source; best effort when nothing is appended).
     fn size_rule(&mut self, token: &str, r: CacheReader) -> Result<Result<CacheOutcome, String>> {
         let n = self.base.size()? as u64;
         let cached = r.len();
@@ -219,10 +222,10 @@ impl DiskCacheProducer {
             )));
         }
         let now = self.base.identity()?;
+        // Worth a rewrite only if the identity can decide "unchanged" next time.
         let restamp = match (&r.metadata().identity, &now) {
+            (old, Some(new)) => new.is_decisive() && old.as_ref() != Some(new),
             (_, None) => false,
-            (None, Some(_)) => true,
-            (Some(old), Some(new)) => new.is_decisive() && old != new,
         };
         let outcome = if n == cached {
             CacheOutcome::Reused
@@ -232,7 +235,16 @@ impl DiskCacheProducer {
                 to: n,
             }
         };
-        if restamp {
+        if restamp && n == cached {
+            // Best effort: a cache that cannot be rewritten (a read-only directory) is
+            // still valid by the size rule.
+            if let Err(e) = self.populate(token, Some(r)) {
+                warn(&format!(
+                    "{}: cannot record the source's identity ({e}); using the cache as it is",
+                    self.path.display()
+                ));
+            }
+        } else if restamp {
             self.populate(token, Some(r))?;
         } else if n > cached {
             drop(r);

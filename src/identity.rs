@@ -303,6 +303,28 @@ pub fn match_generic(recorded: &SourceIdentity, now: &SourceIdentity) -> Identit
     }
 }
 
+/// For a cache written without identity: is its recorded `source` description (what
+/// `Producer::source()` returned) certainly another source than `now`? True when the
+/// description names another kind (an http(s) URL, `csv:`, `cache:`), or the same kind
+/// (CSV, HTTP) with another path or URL. Descriptions this version cannot place (a
+/// user's producer) are not judged: the cache is trusted under the size rule.
+pub fn description_differs(recorded: &str, now: &SourceIdentity, now_source: &str) -> bool {
+    let kind = if recorded.starts_with("http://") || recorded.starts_with("https://") {
+        SourceKind::Http
+    } else if recorded.starts_with("csv:") {
+        SourceKind::Csv
+    } else if recorded.starts_with("cache:") {
+        SourceKind::Cache
+    } else {
+        return false;
+    };
+    match (&kind, &now.kind) {
+        (a, b) if a != b => true,
+        (SourceKind::Http, _) => normalise_url(recorded) != normalise_url(now_source),
+        _ => recorded != now_source,
+    }
+}
+
 /// The URL in a canonical spelling (as `url::Url` prints it); unparsable input as is.
 pub fn normalise_url(url: &str) -> String {
     reqwest::Url::parse(url).map_or_else(|_| url.to_string(), |u| u.to_string())
@@ -359,6 +381,21 @@ mod tests {
         for cut in 0..b.len() {
             assert_eq!(SourceIdentity::decode(&b[..cut]), None, "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn descriptions_of_caches_without_identity_are_judged_only_when_placed() {
+        let csv = SourceIdentity::new(SourceKind::Csv, "/d/a.csv");
+        let url = SourceIdentity::url("http://h/x", "", "");
+        let foreign = SourceIdentity::new(SourceKind::Foreign, "");
+        assert!(!description_differs("csv:a.csv", &csv, "csv:a.csv"));
+        assert!(description_differs("csv:b.csv", &csv, "csv:a.csv"));
+        assert!(description_differs("http://h/x", &csv, "csv:a.csv"));
+        assert!(!description_differs("HTTP://h:80/x", &url, "http://h/x"));
+        assert!(description_differs("http://h/y", &url, "http://h/x"));
+        assert!(description_differs("csv:a.csv", &foreign, "C++ producer"));
+        assert!(!description_differs("synthetic", &foreign, "C++ producer"));
+        assert!(!description_differs("C++ producer", &csv, "csv:a.csv"));
     }
 
     #[test]

@@ -514,6 +514,47 @@ mod c_api {
             (HarmonicsCacheOutcomeKind::Appended as u32, 2, 1)
         );
     }
+
+    #[test]
+    fn an_oversized_fingerprint_is_an_error_not_a_huge_header() {
+        let dir = tempfile::tempdir().unwrap();
+        let name = std::ffi::CString::new(dir.path().join("big.cache").to_str().unwrap()).unwrap();
+        let fp: &'static str = Box::leak("x".repeat(MAX_FINGERPRINT + 1).into_boxed_str());
+        let mut src = Src {
+            n: 1,
+            cursor: 0,
+            value: 0.0,
+            fp,
+            nexts: 0,
+            skips: 0,
+            shape: [1],
+        };
+        let cb = HarmonicsProducerCallbacks {
+            userdata: (&mut src as *mut Src).cast(),
+            next: Some(next),
+            size: Some(size),
+            free: None,
+            skip: None,
+            fingerprint: Some(fingerprint),
+        };
+        unsafe {
+            let (mut base, mut cache) = (null_mut(), null_mut());
+            assert_eq!(
+                harmonics_producer_from_callbacks(&cb, null(), &mut base),
+                HarmonicsStatus::Ok
+            );
+            let st = harmonics_disk_cache_new(base, name.as_ptr(), null(), &mut cache);
+            assert_eq!(st, HarmonicsStatus::Foreign);
+            let msg = std::ffi::CStr::from_ptr(
+                harmonics_dataset::ffi::error::harmonics_last_error_message(),
+            );
+            assert!(
+                msg.to_str().unwrap().contains("fingerprint is 65537 bytes"),
+                "{msg:?}"
+            );
+            harmonics_producer_free(base);
+        }
+    }
 }
 
 #[test]

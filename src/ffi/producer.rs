@@ -137,7 +137,7 @@ pub struct HarmonicsProducerCallbacks {
     pub skip: Option<unsafe extern "C" fn(userdata: *mut c_void, n: usize) -> HarmonicsStatus>,
     /// Optional (null: unknown): stores in `*ptr`/`*len` a fingerprint of the records
     /// (UTF-8, not NUL-terminated, valid until the next call or `free`). It must change
-    /// whenever the records change; an empty one means unknown. A cache whose recorded
+    /// whenever the records change; an empty one means unknown; at most 64 KiB. A cache whose recorded
     /// fingerprint equals it is reused without calling `size` or `next`; a different
     /// one rebuilds the cache.
     pub fingerprint: Option<
@@ -148,6 +148,10 @@ pub struct HarmonicsProducerCallbacks {
         ) -> HarmonicsStatus,
     >,
 }
+
+/// Longest fingerprint accepted: it is stored in the cache's metadata, which must stay
+/// far below the format's 1 MiB limit.
+pub const MAX_FINGERPRINT: usize = 64 * 1024;
 
 /// A producer implemented by C callbacks.
 struct ForeignProducer {
@@ -230,6 +234,12 @@ impl Producer for ForeignProducer {
             let status = unsafe { f(self.cb.userdata, &mut ptr, &mut len) };
             if status != HarmonicsStatus::Ok {
                 return Err(foreign_error("fingerprint", status));
+            }
+            if len > MAX_FINGERPRINT {
+                return Err(Error::Foreign(format!(
+                    "the foreign producer's fingerprint is {len} bytes, more than the \
+                     {MAX_FINGERPRINT} allowed (use a digest of the data's identity)"
+                )));
             }
             let bytes = arg_bytes(ptr.cast::<u8>(), len, "fingerprint")
                 .map_err(|f| Error::Foreign(f.message))?;
