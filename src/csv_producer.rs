@@ -13,7 +13,9 @@
 //! - same path and stat, not racily clean: the same source, nothing is read;
 //! - racily clean (stamp taken < 2 s after the last mtime/ctime), or same size with a
 //!   different stat (touched, copied, edited, mtime put back): the file is hashed
-//!   (not parsed) and the CRC decides;
+//!   (not parsed) and the CRC decides; when the bytes are the same and the stat did
+//!   not move while hashing, `identity()` reports that verified stamp, which the cache
+//!   records once it is out of the racy window (`SourceIdentity::improves_on`);
 //! - bigger, the first `size` bytes hash to the recorded CRC and end on a newline: it
 //!   grew; the producer then parses only the bytes after them, numbering rows from the
 //!   line after the old content, and serves them as records `cached..`;
@@ -89,6 +91,9 @@ pub struct CsvProducer {
     validate: bool,
     parsed: Option<Parsed>,
     resume: Option<Resume>,
+    /// The file's stamp as `match_identity` last verified it by content (not parsed):
+    /// reported by `identity()` so a cache can record a stamp it can trust alone.
+    verified: Option<FileStamp>,
     cursor: usize,
     shape: [usize; 1],
     stats: Arc<CsvStats>,
@@ -113,6 +118,7 @@ impl CsvProducer {
             validate,
             parsed: None,
             resume: None,
+            verified: None,
             cursor: 0,
             shape: [0],
             stats: Arc::default(),
@@ -128,6 +134,7 @@ impl CsvProducer {
             validate,
             parsed: None,
             resume: None,
+            verified: None,
             cursor: 0,
             shape: [0],
             stats: Arc::default(),
@@ -423,7 +430,10 @@ impl Producer for CsvProducer {
             let id = SourceIdentity::new(SourceKind::Memory, format!("csv:{}", self.name));
             return Ok(Some(id));
         }
-        let stamp = self.parsed.as_ref().and_then(|p| p.stamp.as_ref());
+        let stamp = match &self.parsed {
+            Some(p) => p.stamp.as_ref(),
+            None => self.verified.as_ref(),
+        };
         Ok(Some(self.describe(stamp)))
     }
 
@@ -448,6 +458,7 @@ impl Producer for CsvProducer {
             self.cursor = 0;
         }
         self.resume = None;
+        self.verified = None;
         let now_id = self.describe(Some(&now));
         if recorded.kind != SourceKind::Csv {
             return Ok(differ("another kind of source".into(), &now_id));
@@ -463,11 +474,19 @@ impl Producer for CsvProducer {
         }
         if now.size == old.size {
             let (crc, _, _) = self.hash_prefix(&path, now.size)?;
-            return Ok(if crc == old.crc32 {
-                IdentityMatch::Same
-            } else {
-                differ("the file was edited (its content differs)".into(), &now_id)
-            });
+            if crc != old.crc32 {
+                return Ok(differ(
+                    "the file was edited (its content differs)".into(),
+                    &now_id,
+                ));
+            }
+            // Same bytes. If the file did not change while it was hashed, this stamp
+            // describes the cached records too.
+            let after = self.stat_now(&path)?;
+            if after.same_stat(&now) {
+                self.verified = Some(FileStamp { crc32: crc, ..now });
+            }
+            return Ok(IdentityMatch::Same);
         }
         if now.size < old.size {
             return Ok(differ("the file shrank".into(), &now_id));

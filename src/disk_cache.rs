@@ -175,7 +175,18 @@ impl DiskCacheProducer {
                     }
                 };
                 match decision {
-                    IdentityMatch::Same => return Ok(CacheOutcome::Reused),
+                    IdentityMatch::Same => {
+                        // A racily clean CSV stamp just verified by content, now outside
+                        // the racy window: record it, so later opens read nothing.
+                        let now = self.base.identity()?;
+                        let recorded = r.metadata().identity.clone();
+                        if let (Some(now), Some(old)) = (now, recorded) {
+                            if now.improves_on(&old) {
+                                self.restamp(r, now);
+                            }
+                        }
+                        return Ok(CacheOutcome::Reused);
+                    }
                     IdentityMatch::Different(reason) => reason,
                     IdentityMatch::Grew => {
                         let n = self.base.size()? as u64;
@@ -281,6 +292,28 @@ impl DiskCacheProducer {
         } else {
             format!("the source shrank from {} to {n} records", r.len())
         }))
+    }
+
+    /// Rewrites the cache with `identity` in its header, copying the records (the source
+    /// is not read). Best effort: on failure (a read-only directory) the cache stays as
+    /// it is, still valid, with a warning.
+    fn restamp(&mut self, mut old: CacheReader, identity: SourceIdentity) {
+        let mut meta = old.metadata().clone();
+        meta.identity = Some(identity);
+        let result = (|| {
+            let mut w = CacheWriter::create(&self.path, meta)?;
+            old.rewind();
+            for _ in 0..old.len() {
+                w.push(old.next_view()?)?;
+            }
+            w.finish()
+        })();
+        if let Err(e) = result {
+            warn(&format!(
+                "{}: cannot record the source's identity ({e}); using the cache as it is",
+                self.path.display()
+            ));
+        }
     }
 
     /// Moves the base cursor to record `index`.

@@ -152,6 +152,19 @@ impl SourceIdentity {
         }
     }
 
+    /// True when this identity, of the same source as `recorded` (already matched as
+    /// the same), is worth recording in its place: a CSV stamp that can be trusted
+    /// alone (not racy) replacing a racy or stale one, or a decisive identity where
+    /// the recorded one was not.
+    pub fn improves_on(&self, recorded: &SourceIdentity) -> bool {
+        match (&self.stamp, &recorded.stamp) {
+            (Some(new), Some(old)) => {
+                new.crc32 == old.crc32 && !new.is_racy() && (old.is_racy() || !old.same_stat(new))
+            }
+            _ => self.is_decisive() && !recorded.is_decisive(),
+        }
+    }
+
     /// Encoded form stored in the metadata (see `cache::format`).
     pub(crate) fn encode(&self) -> Vec<u8> {
         let mut out = vec![IDENTITY_ENCODING];
@@ -396,6 +409,32 @@ mod tests {
         assert!(description_differs("csv:a.csv", &foreign, "C++ producer"));
         assert!(!description_differs("synthetic", &foreign, "C++ producer"));
         assert!(!description_differs("C++ producer", &csv, "csv:a.csv"));
+    }
+
+    #[test]
+    fn only_a_trustworthy_stamp_of_the_same_bytes_improves_on_a_recorded_one() {
+        let at = |recorded_ns: i64, mtime_ns: i64, crc32: u32| SourceIdentity {
+            stamp: Some(FileStamp {
+                mtime_ns,
+                recorded_ns,
+                crc32,
+                ..FileStamp::default()
+            }),
+            ..SourceIdentity::new(SourceKind::Csv, "/a.csv")
+        };
+        let w = RACY_WINDOW_NS;
+        let racy = at(1, 0, 7);
+        assert!(at(w, 0, 7).improves_on(&racy));
+        assert!(!at(w - 1, 0, 7).improves_on(&racy), "itself racy");
+        assert!(!at(w, 0, 8).improves_on(&racy), "other bytes");
+        assert!(
+            !at(3 * w, 0, 7).improves_on(&at(2 * w, 0, 7)),
+            "nothing to gain"
+        );
+        assert!(at(3 * w, w, 7).improves_on(&at(2 * w, 0, 7)), "touched");
+        let f = |s: &str| SourceIdentity::new(SourceKind::Foreign, s);
+        assert!(f("v1").improves_on(&f("")));
+        assert!(!f("v1").improves_on(&f("v1")));
     }
 
     #[test]

@@ -579,3 +579,55 @@ fn http_producers_skip_by_seeking_and_report_their_identity() {
     assert_eq!(a.identity().unwrap().unwrap().kind, SourceKind::Http);
     assert_eq!(server.request_count(), 1);
 }
+
+#[test]
+fn a_racy_or_touched_stamp_verified_by_content_is_recorded_so_later_opens_read_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, cache) = (dir.path().join("r.csv"), dir.path().join("r.cache"));
+    write_csv(&csv, 0..30, 3, 0.0, false);
+    drop(open_csv(&csv, &cache)); // stamped right after the write: racily clean
+    let racy = |p: &DiskCacheProducer| {
+        p.metadata()
+            .identity
+            .clone()
+            .unwrap()
+            .stamp
+            .unwrap()
+            .is_racy()
+    };
+    let (p, stats) = open_csv(&csv, &cache);
+    assert!(
+        racy(&p),
+        "still within the window: verified, not re-recorded"
+    );
+    assert!(stats.bytes_hashed.load(Ordering::Relaxed) > 0);
+    drop(p);
+    std::thread::sleep(Duration::from_millis(2100));
+    let (p, stats) = open_csv(&csv, &cache);
+    assert_eq!(p.outcome(), &CacheOutcome::Reused);
+    assert!(
+        stats.bytes_hashed.load(Ordering::Relaxed) > 0,
+        "verified by content"
+    );
+    assert!(!racy(&p), "the verified stamp was recorded");
+    drop(p);
+    let (mut p, stats) = open_csv(&csv, &cache);
+    assert_eq!(p.outcome(), &CacheOutcome::Reused);
+    assert_eq!(stats.bytes_hashed.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.parses.load(Ordering::Relaxed), 0);
+    assert_eq!(all(&mut p).len(), 30);
+    drop(p);
+    // A touch (mtime moved back an hour, same bytes): reused, verified by content (its
+    // ctime is new, so that stamp is racy and is not recorded yet).
+    let old = SystemTime::now() - Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&csv)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+    let (p, stats) = open_csv(&csv, &cache);
+    assert_eq!(p.outcome(), &CacheOutcome::Reused);
+    assert!(stats.bytes_hashed.load(Ordering::Relaxed) > 0);
+    assert_eq!(stats.parses.load(Ordering::Relaxed), 0);
+}
