@@ -5,9 +5,10 @@
 //! - baseline: a cold parse — `CsvProducer::open` + `size()` + the first record;
 //! - subject: a warm open — `CsvProducer::open` + `DiskCacheProducer::open_at` (the
 //!   cache is reused from the identity, the CSV is not parsed) + the first record;
-//! - context: the racily clean warm open (a cache whose stamp was taken within 2 s of
-//!   the file's last change: the file is hashed, not parsed) and the cold open that
-//!   populates the cache.
+//! - context: the first warm open of a racily clean cache (its stamp was taken within
+//!   2 s of the file's last change: the file is hashed, not parsed, and once out of the
+//!   window the verified stamp is recorded by rewriting the cache) and the cold open
+//!   that populates the cache.
 //!
 //! Median of `--rounds` (default 5) runs each. The page cache is warm for every run
 //! (the file was just written and read), so the cold parse is CPU-bound: the ratio is
@@ -86,7 +87,7 @@ pub fn run(sizes_mb: &[u64], dir: &Path, rounds: usize) -> R<()> {
     std::fs::create_dir_all(dir)?;
     let tmp = tempfile::tempdir_in(dir)?;
     println!(
-        "| CSV | rows | cold parse (s) | warm open + first record (s) | warm/cold | racy warm (s) | racy/cold | cold populate (s) |"
+        "| CSV | rows | cold parse (s) | warm open + first record (s) | warm/cold | first racy warm (s) | racy/cold | cold populate (s) |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     for &mb in sizes_mb {
@@ -95,11 +96,7 @@ pub fn run(sizes_mb: &[u64], dir: &Path, rounds: usize) -> R<()> {
         let rows = write_csv(&csv, mb * 1_000_000)?;
         // A cache stamped right after the file was written: racily clean.
         let populate = time(|| warm_open(&csv, &cache, &CacheOutcome::Created))?;
-        let racy = median(
-            (0..rounds)
-                .map(|_| time(|| warm_open(&csv, &cache, &CacheOutcome::Reused)))
-                .collect::<R<_>>()?,
-        );
+        let racy = time(|| warm_open(&csv, &cache, &CacheOutcome::Reused))?;
         // Rebuilt with a stamp taken outside the racy window: trusted alone.
         std::fs::remove_file(&cache)?;
         wait_out_racy_window(&csv)?;

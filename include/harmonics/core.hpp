@@ -77,6 +77,7 @@ class Producer {
     /// DiskCacheProducer whose cache recorded the same non-empty fingerprint reuses it
     /// without calling `size()` or `next()`; a different one rebuilds the cache; with
     /// "" the cache follows `size()` (same: reused, more: appended, fewer: rebuilt).
+    /// At most 64 KiB (it is stored in the cache header): use a digest for more.
     virtual std::string fingerprint() const { return ""; }
 
     /// The library's handle when this producer is implemented in Rust (the library's
