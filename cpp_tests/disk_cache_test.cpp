@@ -142,7 +142,8 @@ TEST_F(DiskCache, ZeroCopyViewMatchesTheCopyingPath) {
 TEST_F(DiskCache, CsvErrorsNameRowAndColumnAndValidateNamesShapes) {
     write_file("bad.csv", "1,2\n3,x\n");
     try {
-        harmonics::CsvProducer p("bad.csv");
+        harmonics::CsvProducer p("bad.csv");  // checks the file; parses on first need
+        (void)p.size();
         FAIL();
     } catch (const harmonics::Error& e) {
         EXPECT_NE(std::string(e.what()).find("row 2, column 2"), std::string::npos) << e.what();

@@ -76,7 +76,8 @@ enum HarmonicsCacheOutcomeKind
   HARMONICS_CACHE_OUTCOME_KIND_CREATED = 1,
   // The source had grown; records `from..to` were appended.
   HARMONICS_CACHE_OUTCOME_KIND_APPENDED = 2,
-  // The cache was discarded (token changed, damage, source shrank) and rebuilt.
+  // The cache was discarded (token changed, damage, source shrank, another or a
+  // changed source) and rebuilt: see `harmonics_disk_cache_outcome_reason`.
   HARMONICS_CACHE_OUTCOME_KIND_REBUILT = 3,
 };
 #ifndef __cplusplus
@@ -84,6 +85,31 @@ enum HarmonicsCacheOutcomeKind
 typedef enum HarmonicsCacheOutcomeKind HarmonicsCacheOutcomeKind;
 #else
 typedef uint32_t HarmonicsCacheOutcomeKind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Where an HTTP producer's records came from.
+enum HarmonicsHttpOutcome
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // A valid cache file made from this URL was used; no request was made.
+  HARMONICS_HTTP_OUTCOME_REUSED = 0,
+  // There was no cache file (or no persistent cache): the body was downloaded.
+  HARMONICS_HTTP_OUTCOME_DOWNLOADED = 1,
+  // Revalidation was answered 304 Not Modified: the cache file was kept.
+  HARMONICS_HTTP_OUTCOME_REVALIDATED = 2,
+  // A cache file existed but was downloaded again (made from another URL or by
+  // another producer, damaged, or a newer version on revalidation): see
+  // `harmonics_http_outcome_reason`.
+  HARMONICS_HTTP_OUTCOME_REBUILT = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum HarmonicsHttpOutcome HarmonicsHttpOutcome;
+#else
+typedef uint32_t HarmonicsHttpOutcome;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -215,6 +241,17 @@ typedef struct HarmonicsProducerCallbacks {
   HarmonicsStatus (*size)(void *userdata, size_t *out);
   // Releases `userdata`. May be null.
   void (*free)(void *userdata);
+  // Optional (null: `n` calls of `next`): advances past `n` records, as `n` calls of
+  // `next` would. Lets a cache append skip the records it already holds cheaply.
+  // Added after `free`: zero-initialise the struct (`= {0}`) so older code that does
+  // not know this field leaves it null.
+  HarmonicsStatus (*skip)(void *userdata, size_t n);
+  // Optional (null: unknown): stores in `*ptr`/`*len` a fingerprint of the records
+  // (UTF-8, not NUL-terminated, valid until the next call or `free`). It must change
+  // whenever the records change; an empty one means unknown; at most 64 KiB. A cache whose recorded
+  // fingerprint equals it is reused without calling `size` or `next`; a different
+  // one rebuilds the cache.
+  HarmonicsStatus (*fingerprint)(void *userdata, const char **ptr, size_t *len);
 } HarmonicsProducerCallbacks;
 
 // Receives a record from `harmonics_producer_next_copy`: `view` and the memory it
@@ -298,7 +335,20 @@ HarmonicsStatus harmonics_disk_cache_new(const struct HarmonicsProducer *base, c
 // `cache` is a live disk-cache handle; `out` is writable.
 HarmonicsStatus harmonics_disk_cache_outcome(const struct HarmonicsProducer *cache, struct HarmonicsCacheOutcome *out);
 
-// Re-checks the token and the source's size and updates the cache as on creation;
+// Why the last open or refresh of a disk cache rebuilt it ("" unless the outcome is
+// `REBUILT`): the token changed, the cache was damaged, the source shrank, or the
+// source's identity differs (another file, URL or kind, an edited file, another
+// fingerprint; the reason names both identities). Copies up to `cap - 1` bytes and a
+// NUL into `buf` (null allowed when `cap` is 0) and stores the full length (without
+// NUL) in `*len` (may be null).
+//
+// # Safety
+// `cache` is a live disk-cache handle; `buf` has `cap` writable bytes; `len` is null
+// or writable.
+HarmonicsStatus harmonics_disk_cache_outcome_reason(const struct HarmonicsProducer *cache, char *buf, size_t cap, size_t *len);
+
+// Re-checks the token and the source (its identity, else its size) and updates the
+// cache as on creation;
 // reading restarts at record 0. `out` may be null.
 //
 // # Safety
@@ -326,6 +376,22 @@ void harmonics_callback_error(const char *message);
 // # Safety
 // `out` is null (ignored) or writable.
 void harmonics_http_options_default(struct HarmonicsHttpOptions *out);
+
+// What opening an HTTP producer did. For an asynchronous producer whose download is
+// still running, `DOWNLOADED` (or `REBUILT`) until the response says otherwise.
+//
+// # Safety
+// `producer` is a live HTTP producer handle; `out` is writable.
+HarmonicsStatus harmonics_http_outcome(const struct HarmonicsProducer *producer, HarmonicsHttpOutcome *out);
+
+// Why an HTTP producer's existing cache file was replaced ("" unless the outcome is
+// `REBUILT`). Copies up to `cap - 1` bytes and a NUL into `buf` (null allowed when
+// `cap` is 0) and stores the full length (without NUL) in `*len` (may be null).
+//
+// # Safety
+// `producer` is a live HTTP producer handle; `buf` has `cap` writable bytes; `len` is
+// null or writable.
+HarmonicsStatus harmonics_http_outcome_reason(const struct HarmonicsProducer *producer, char *buf, size_t cap, size_t *len);
 
 // Downloads `http://host:port/path` (into the cache when `opts` has a cache path;
 // offline-first: a valid cache is used without a request). `path` NULL means "/",
@@ -387,8 +453,11 @@ const char *harmonics_version(void);
 // `callbacks` is readable; `source` is null or NUL-terminated; `out` is writable.
 HarmonicsStatus harmonics_producer_from_callbacks(const struct HarmonicsProducerCallbacks *callbacks, const char *source, struct HarmonicsProducer **out);
 
-// Reads a CSV file: one 1-D float32 record per line. With `validate`, every record
-// must have the first record's length.
+// A CSV file: one 1-D float32 record per line. With `validate`, every record must
+// have the first record's length. Checks that the file exists and can be opened, and
+// parses nothing: the file is parsed when records are first needed (so a disk cache
+// over an unchanged file never parses it); a bad cell is then an error naming its row
+// and column.
 //
 // # Safety
 // `path` is NUL-terminated; `out` is writable.
@@ -462,6 +531,16 @@ HarmonicsStatus harmonics_producer_has_random_access(const struct HarmonicsProdu
 // # Safety
 // `producer` is null or a live handle.
 HarmonicsStatus harmonics_producer_skip(const struct HarmonicsProducer *producer, size_t n);
+
+// The producer's source identity as text (e.g. `csv /data/train.csv`, `http
+// http://host/data (ETag "x")`; "" when unknown), computed cheaply: no parse, no
+// request. Copies up to `cap - 1` bytes and a NUL into `buf` (null allowed when `cap`
+// is 0) and stores the full length (without NUL) in `*len` (may be null).
+//
+// # Safety
+// `producer` is a live handle; `buf` has `cap` writable bytes; `len` is null or
+// writable.
+HarmonicsStatus harmonics_producer_fingerprint(const struct HarmonicsProducer *producer, char *buf, size_t cap, size_t *len);
 
 // Releases a handle; null is a no-op. A cache wrapping this producer keeps it alive.
 //

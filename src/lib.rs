@@ -2,6 +2,7 @@
 //!
 //! - [`tensor`]: `Tensor`, `DType` and the wire codec of the original `write_tensor`.
 //! - [`Producer`]: a cycling source of records; [`CsvProducer`], [`VecProducer`].
+//! - [`identity`]: what a cache was built from, and how an open decides from it.
 //! - [`cache`]: cache directory, versioned CRC-framed cache files, locking.
 //! - [`DiskCacheProducer`]: persists any producer's records, appends what is new,
 //!   drops the cache when the token changes, rebuilds it when it is damaged.
@@ -19,6 +20,7 @@ mod error;
 pub mod ffi;
 pub mod http;
 pub mod log;
+pub mod identity;
 mod producer;
 pub mod progress;
 mod sampled;
@@ -26,9 +28,12 @@ pub mod sampler;
 pub mod tensor;
 
 pub use csv_producer::CsvProducer;
+#[doc(hidden)]
+pub use csv_producer::CsvStats;
 pub use disk_cache::{CacheOutcome, DiskCacheProducer, TokenFn};
 pub use error::{Error, Result};
 pub use http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
+pub use identity::{IdentityMatch, SourceIdentity, SourceKind};
 pub use producer::{Producer, ShapeCheck, VecProducer};
 pub use sampled::{random_seed, BatchProducer, SampledProducer, ShardProducer, ShuffleProducer};
 pub use sampler::{Sampler, SamplerOptions, SamplerState};

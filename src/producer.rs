@@ -2,6 +2,7 @@
 //! the last — and the simple in-memory producer.
 
 use crate::error::{Error, Result};
+use crate::identity::{match_generic, IdentityMatch, SourceIdentity, SourceKind};
 use crate::tensor::{describe, DType, Tensor, TensorRef};
 
 /// A dataset: `size()` records, handed out in order by `next_view()`, cycling back to
@@ -50,6 +51,26 @@ pub trait Producer: Send {
     fn has_random_access(&self) -> bool {
         false
     }
+
+    /// Who this source is, cheaply: no parse, no `size()`, no `next()`, no request.
+    /// Stored in a cache's metadata when the cache is written (so after `size()` and the
+    /// records were read: a producer may then report what it actually read, such as a
+    /// CSV's content digest). None (the default): unknown, the size-based rule applies.
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        Ok(None)
+    }
+
+    /// Compares the identity recorded in a cache holding `cached` records with this
+    /// source now, without reading records. The default compares `identity()` by the
+    /// rule of its kind (`identity::match_generic`). See `IdentityMatch::Grew` for what
+    /// a producer that answers it promises.
+    fn match_identity(&mut self, recorded: &SourceIdentity, cached: u64) -> Result<IdentityMatch> {
+        let _ = cached;
+        Ok(match self.identity()? {
+            Some(now) => match_generic(recorded, &now),
+            None => IdentityMatch::Unknown,
+        })
+    }
 }
 
 impl<P: Producer + ?Sized> Producer for Box<P> {
@@ -76,6 +97,12 @@ impl<P: Producer + ?Sized> Producer for Box<P> {
     }
     fn has_random_access(&self) -> bool {
         (**self).has_random_access()
+    }
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        (**self).identity()
+    }
+    fn match_identity(&mut self, recorded: &SourceIdentity, cached: u64) -> Result<IdentityMatch> {
+        (**self).match_identity(recorded, cached)
     }
 }
 
@@ -149,6 +176,13 @@ impl Producer for VecProducer {
 
     fn has_random_access(&self) -> bool {
         true
+    }
+
+    /// Kind `memory` with the description: a cache made from a differently named
+    /// `VecProducer` is rebuilt; otherwise the size-based rule (records pushed later
+    /// are appended).
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        Ok(Some(SourceIdentity::new(SourceKind::Memory, &self.name)))
     }
 }
 

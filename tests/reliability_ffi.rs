@@ -232,6 +232,8 @@ fn cases(l: &Live) -> Vec<Case> {
         next: Some(cb_next),
         size: Some(cb_size),
         free: None,
+        skip: None,
+        fingerprint: None,
     };
     let view = HarmonicsTensorView {
         dtype: 0,
@@ -302,6 +304,132 @@ fn cases(l: &Live) -> Vec<Case> {
             case("harmonics_disk_cache_refresh", "out", Accepted, move || {
                 s(harmonics_disk_cache_refresh(cache, null_mut()))
             }),
+            case(
+                "harmonics_disk_cache_outcome_reason",
+                "cache",
+                Refused,
+                move || {
+                    s(harmonics_disk_cache_outcome_reason(
+                        null(),
+                        null_mut(),
+                        0,
+                        null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_disk_cache_outcome_reason",
+                "buf",
+                Refused,
+                move || {
+                    s(harmonics_disk_cache_outcome_reason(
+                        cache,
+                        null_mut(),
+                        8,
+                        null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_disk_cache_outcome_reason",
+                "len",
+                Accepted,
+                move || {
+                    let mut buf = [0 as c_char; 8];
+                    s(harmonics_disk_cache_outcome_reason(
+                        cache,
+                        buf.as_mut_ptr(),
+                        8,
+                        null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_producer_fingerprint",
+                "producer",
+                Refused,
+                move || {
+                    s(harmonics_producer_fingerprint(
+                        null(),
+                        null_mut(),
+                        0,
+                        null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_producer_fingerprint",
+                "buf",
+                Refused,
+                move || {
+                    s(harmonics_producer_fingerprint(
+                        csv,
+                        null_mut(),
+                        8,
+                        null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_producer_fingerprint",
+                "len",
+                Accepted,
+                move || {
+                    let mut buf = [0 as c_char; 8];
+                    s(harmonics_producer_fingerprint(
+                        csv,
+                        buf.as_mut_ptr(),
+                        8,
+                        null_mut(),
+                    ))
+                },
+            ),
+            case("harmonics_http_outcome", "producer", Refused, move || {
+                let mut o = std::mem::MaybeUninit::<HarmonicsHttpOutcome>::uninit();
+                s(harmonics_http_outcome(null(), o.as_mut_ptr()))
+            }),
+            case("harmonics_http_outcome", "out", Refused, move || {
+                s(harmonics_http_outcome(csv, null_mut()))
+            }),
+            case(
+                "harmonics_http_outcome_reason",
+                "producer",
+                Refused,
+                move || {
+                    s(harmonics_http_outcome_reason(
+                        null(),
+                        null_mut(),
+                        0,
+                        null_mut(),
+                    ))
+                },
+            ),
+            case("harmonics_http_outcome_reason", "buf", Refused, move || {
+                let mut h = null_mut();
+                assert_eq!(
+                    harmonics_http_producer_from_url(url, null(), &mut h),
+                    HarmonicsStatus::Ok
+                );
+                let st = harmonics_http_outcome_reason(h, null_mut(), 8, null_mut());
+                harmonics_producer_free(h);
+                s(st)
+            }),
+            case(
+                "harmonics_http_outcome_reason",
+                "len",
+                Accepted,
+                move || {
+                    let mut h = null_mut();
+                    assert_eq!(
+                        harmonics_http_producer_from_url(url, null(), &mut h),
+                        HarmonicsStatus::Ok
+                    );
+                    let mut buf = [0 as c_char; 8];
+                    let st = harmonics_http_outcome_reason(h, buf.as_mut_ptr(), 8, null_mut());
+                    harmonics_producer_free(h);
+                    s(st)
+                },
+            ),
             case("harmonics_callback_error", "message", Accepted, || {
                 harmonics_callback_error(null());
                 None
@@ -868,6 +996,8 @@ fn a_rust_panic_inside_a_foreign_producer_chain_becomes_an_error_status() {
             next: Some(relay_next),
             size: Some(relay_size),
             free: None,
+            skip: None,
+            fingerprint: None,
         };
         let mut relay = null_mut();
         assert_eq!(

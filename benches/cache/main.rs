@@ -8,8 +8,11 @@
 //! Peak RSS is measured in child processes (this binary re-executed with `--role`),
 //! read from wait4's rusage of that child.
 //!
+//! `--csv-warm [50,500]` runs only issue 11's warm-CSV figure (csv_warm.rs).
+//!
 //! `scripts/bench.sh` builds the C++ pass, starts nginx and runs this at full size.
 
+mod csv_warm;
 mod http;
 mod work;
 
@@ -238,6 +241,27 @@ fn parse_args(argv: &[String]) -> R<Args> {
     Ok(a)
 }
 
+/// `--csv-warm [SIZES_MB] [--dir D] [--rounds R]` (issue 11's figure, see csv_warm.rs).
+fn csv_warm_args(argv: &[String]) -> R<()> {
+    let mut sizes = vec![50, 500];
+    let mut dir = std::env::temp_dir().join("harmonics-bench");
+    let mut rounds = 5;
+    let mut it = argv.iter();
+    while let Some(k) = it.next() {
+        match k.as_str() {
+            "--dir" => dir = PathBuf::from(it.next().ok_or("--dir needs a value")?),
+            "--rounds" => rounds = it.next().ok_or("--rounds needs a value")?.parse()?,
+            list => {
+                sizes = list
+                    .split(',')
+                    .map(|s| s.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
+        }
+    }
+    csv_warm::run(&sizes, &dir, rounds.max(1))
+}
+
 /// Child roles (this binary re-executed): report through stdout.
 fn role(argv: &[String]) -> R<()> {
     match argv.first().map(String::as_str) {
@@ -273,6 +297,8 @@ fn main() {
         .collect();
     let r = if argv.first().map(String::as_str) == Some("--role") {
         role(&argv[1..])
+    } else if argv.first().map(String::as_str) == Some("--csv-warm") {
+        csv_warm_args(&argv[1..])
     } else {
         parse_args(&argv).and_then(run)
     };

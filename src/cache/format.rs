@@ -10,7 +10,8 @@
 //! 24      32    commit slot 0 ┐ each: u64 seq | u64 records | u64 data_len |
 //! 56      32    commit slot 1 ┘       u32 reserved | u32 CRC32 of the 28 bytes before
 //! 88      …     metadata: token, source, etag, last_modified (u32 length + UTF-8 each),
-//!               then u64 created (unix seconds)
+//!               then u64 created (unix seconds), then (optional) u32 length + the
+//!               source identity (`identity::SourceIdentity::encode`)
 //! data_start    zero padding up to a multiple of 64
 //!               records: u32 wire_len | u32 CRC32(wire) | u8 pad | pad zero bytes | wire
 //! ```
@@ -19,10 +20,15 @@
 //! after `data_start`) are committed; anything after that is an uncommitted tail that
 //! readers never look at. Appends write the data, make it durable, then write the
 //! *other* slot, so a torn slot write leaves the previous commit in force.
+//! The identity field was added after `created` without a version change: older code
+//! stops reading the metadata at `created` (it never checked for trailing bytes), and
+//! this code reads a file without it as "no identity". An identity in an encoding this
+//! version does not know is also read as "no identity".
 //! `pad` (0..7) places each record's tensor data at a multiple of 8 in the file, so a
 //! zero-copy view of float64 data is aligned.
 
 use crate::error::{Error, Result};
+use crate::identity::SourceIdentity;
 use std::path::Path;
 
 pub const MAGIC: [u8; 8] = *b"HMNCACHE";
@@ -49,6 +55,8 @@ pub struct Metadata {
     pub last_modified: String,
     /// Creation time, seconds since the Unix epoch.
     pub created: u64,
+    /// What the records were made from (None: not recorded, e.g. an older file).
+    pub identity: Option<SourceIdentity>,
 }
 
 impl Metadata {
@@ -70,6 +78,11 @@ impl Metadata {
             out.extend_from_slice(s.as_bytes());
         }
         out.extend_from_slice(&self.created.to_le_bytes());
+        if let Some(id) = &self.identity {
+            let b = id.encode();
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(&b);
+        }
         out
     }
 
@@ -84,12 +97,21 @@ impl Metadata {
         };
         let (token, source, etag, last_modified) = (field()?, field()?, field()?, field()?);
         let created = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+        let rest = &bytes[8..];
+        let identity = match rest.get(..4) {
+            None => None,
+            Some(len) => {
+                let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+                SourceIdentity::decode(rest.get(4..4usize.checked_add(len)?)?)
+            }
+        };
         Some(Metadata {
             token,
             source,
             etag,
             last_modified,
             created,
+            identity,
         })
     }
 }
@@ -292,6 +314,7 @@ mod tests {
             etag: "\"abc\"".into(),
             last_modified: String::new(),
             created: 42,
+            identity: None,
         };
         let c1 = Commit {
             seq: 1,
@@ -312,6 +335,25 @@ mod tests {
         assert_eq!(Header::decode(&b, Path::new("x")).unwrap().commit, c2);
         b[at + 9] ^= 1; // torn newest slot: previous commit stays in force
         assert_eq!(Header::decode(&b, Path::new("x")).unwrap().commit, c1);
+    }
+
+    #[test]
+    fn identity_is_an_optional_field_after_created() {
+        let mut meta = Metadata::new("t", "csv:a.csv");
+        let plain = meta.encode();
+        assert_eq!(Metadata::decode(&plain), Some(meta.clone()), "no identity");
+        meta.identity = Some(crate::identity::SourceIdentity::url("http://h/x", "e", ""));
+        let with = meta.encode();
+        assert_eq!(&with[..plain.len()], &plain[..], "appended after created");
+        assert_eq!(Metadata::decode(&with), Some(meta.clone()));
+        // What older code read: the same four strings and `created`, trailing bytes ignored.
+        let old = Metadata::decode(&with[..plain.len()]).unwrap();
+        assert_eq!(
+            (old.token, old.source, old.created),
+            ("t".into(), "csv:a.csv".into(), meta.created)
+        );
+        // An identity field cut short is malformed metadata.
+        assert_eq!(Metadata::decode(&with[..with.len() - 1]), None);
     }
 
     #[test]

@@ -276,6 +276,11 @@ impl AsyncHttpProducer {
         self.source.cache_path.as_deref()
     }
 
+    /// Why an existing cache file was replaced (see `HttpProducer::replaced_reason`).
+    pub fn replaced_reason(&self) -> Option<String> {
+        self.source.replaced_reason()
+    }
+
     /// Takes the finished download if there is one: switches to serving the cache.
     fn take_done(&mut self, done: Result<(CacheReader, HttpOutcome)>) -> Result<()> {
         match done {
@@ -463,6 +468,27 @@ impl Producer for AsyncHttpProducer {
 
     fn source(&self) -> String {
         self.source.url.clone()
+    }
+
+    /// Once the body is served from the cache file: a seek; while following the
+    /// download, reading past `n` records as they arrive.
+    fn skip(&mut self, n: usize) -> Result<()> {
+        if let Mode::Serving(s) = &mut self.mode {
+            return s.skip(n);
+        }
+        for _ in 0..n {
+            self.next_view()?;
+        }
+        Ok(())
+    }
+
+    /// Kind `http`: the normalised URL, and the validators once the body is served.
+    fn identity(&self) -> Result<Option<crate::identity::SourceIdentity>> {
+        let meta = match &self.mode {
+            Mode::Serving(s) => Some(s.reader.metadata()),
+            _ => None,
+        };
+        Ok(Some(super::http_identity(&self.source.url, meta)))
     }
 }
 
