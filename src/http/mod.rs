@@ -336,12 +336,16 @@ fn made_elsewhere(r: &CacheReader, url: &str) -> Option<String> {
         return None;
     }
     let meta = r.metadata();
-    let wanted = normalise_url(url);
+    // What a download of `url` records as its source (an s3:// object with its store,
+    // a presigned URL without its signature): the comparison is between like spellings.
+    let wanted = normalise_url(&s3::source_description(url));
     let recorded = match &meta.identity {
         Some(id) if id.kind == SourceKind::Http => id.id.clone(),
         Some(id) => return Some(format!("the cache was made from {id}, not from {wanted}")),
         None if meta.source.is_empty() => return None,
-        None if check_url(&meta.source).is_ok() => meta.source.clone(),
+        None if check_url(&meta.source).is_ok() || meta.source == s3::source_description(url) => {
+            meta.source.clone()
+        }
         None => {
             return Some(format!(
                 "the cache was made from {:?}, not from {wanted}",
@@ -355,9 +359,10 @@ fn made_elsewhere(r: &CacheReader, url: &str) -> Option<String> {
 
 /// The identity of an HTTP source whose records `meta` describes.
 pub(crate) fn http_identity(url: &str, meta: Option<&crate::cache::Metadata>) -> SourceIdentity {
+    let url = s3::source_description(url);
     match meta {
-        Some(m) => SourceIdentity::url(url, &m.etag, &m.last_modified),
-        None => SourceIdentity::url(url, "", ""),
+        Some(m) => SourceIdentity::url(&url, &m.etag, &m.last_modified),
+        None => SourceIdentity::url(&url, "", ""),
     }
 }
 
