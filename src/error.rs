@@ -62,6 +62,18 @@ pub enum Error {
     /// A caller handed in an argument that cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// Random access (`view_at`) asked of a producer that has none.
+    #[error("{0} does not support random access")]
+    NoRandomAccess(String),
+
+    /// A record index past the end.
+    #[error("{source_name}: record index {index} is out of range (the dataset has {len} records)")]
+    IndexOutOfRange {
+        source_name: String,
+        index: u64,
+        len: u64,
+    },
 }
 
 impl Error {

@@ -28,6 +28,19 @@ pub trait Producer: Send {
 
     /// A one-line description of where the records come from (stored in cache metadata).
     fn source(&self) -> String;
+
+    /// Random access: record `index` (0-based, no cycling), borrowed until the next
+    /// call on this producer; CRC-checked where the records are stored with a CRC.
+    /// `Error::IndexOutOfRange` past the end; `Error::NoRandomAccess` by default.
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        let _ = index;
+        Err(Error::NoRandomAccess(self.source()))
+    }
+
+    /// True when `view_at` is supported, in O(1) of the record count.
+    fn has_random_access(&self) -> bool {
+        false
+    }
 }
 
 impl<P: Producer + ?Sized> Producer for Box<P> {
@@ -45,6 +58,12 @@ impl<P: Producer + ?Sized> Producer for Box<P> {
     }
     fn source(&self) -> String {
         (**self).source()
+    }
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        (**self).view_at(index)
+    }
+    fn has_random_access(&self) -> bool {
+        (**self).has_random_access()
     }
 }
 

@@ -2,11 +2,15 @@
 //! appending, and the advisory lock that lets several processes share one cache.
 
 mod format;
+mod index;
 mod inventory;
+mod published;
 mod reader;
 mod writer;
 
-pub use format::{Commit, Header, Metadata, Sniff, MAGIC, VERSION};
+pub use format::{Commit, Header, Metadata, Sniff, MAGIC, VERSION, VERSION_1};
+pub(crate) use format::{parse_frame, Frame, FRAME_HEADER};
+pub use published::{read_stream_header, FrameStream};
 pub use inventory::{list_caches, scan_cache_dir, DirEntry, EntryKind};
 pub use reader::{CacheReader, Format, RecordLoc};
 pub use writer::{CacheAppender, CacheWriter};

@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 
 use memmap2::{Mmap, MmapOptions, UncheckedAdvice};
 
-use super::format::{slot_in_flux, sniff, Header, Metadata, Sniff, FRAME_HEADER};
+use super::format::{
+    entry_offset, parse_frame, slot_in_flux, sniff, Frame, Header, Metadata, Sniff,
+    FRAME_HEADER, INDEX_ENTRY, VERSION_1,
+};
+use super::index::walk_offsets;
 use crate::error::{Error, Result};
 use crate::tensor::{parse_wire, TensorRef};
 
@@ -50,6 +54,25 @@ pub struct CacheReader {
     trimmed_to: usize,
     /// (device, inode) of the file read, to tell whether the path was replaced since.
     inode: Option<(u64, u64)>,
+    /// Random access (`view_at`) state.
+    ra: RandomAccess,
+}
+
+/// What `view_at` needs: where the index is, and its own shape buffer and page budget.
+#[derive(Debug, Default)]
+struct RandomAccess {
+    /// Format version of a current-format file (index frames exist from version 2).
+    version: u32,
+    /// Offset in the mapping of the index entries (None: no index in the file).
+    entries_at: Option<usize>,
+    /// An index built in memory on first use for a file without one (version 1,
+    /// legacy): 8 bytes per record.
+    built: Option<Vec<u64>>,
+    shape: Vec<usize>,
+    /// Bytes touched by `view_at` since its pages were last released.
+    touched: usize,
+    /// The mapping is advised for random access (until the next sequential read).
+    random_advice: bool,
 }
 
 impl CacheReader {
@@ -92,6 +115,7 @@ impl CacheReader {
             index: 0,
             shape: Vec::with_capacity(8),
             trimmed_to: 0,
+            ra: RandomAccess::default(),
         };
         if file_len == 0 {
             return Ok(r);
@@ -150,6 +174,7 @@ impl CacheReader {
                             ),
                         )
                     })?;
+                r.ra = RandomAccess::open(&map, &h, end as usize, path)?;
                 r.format = Format::Current;
                 r.meta = h.meta;
                 r.records = h.commit.records;
@@ -202,6 +227,7 @@ impl CacheReader {
             shape: Vec::new(),
             trimmed_to: 0,
             inode: None,
+            ra: RandomAccess::default(),
         }
     }
 
@@ -264,6 +290,7 @@ impl CacheReader {
         if self.index == self.records {
             self.rewind();
         }
+        self.skip_index_frames();
         let map = self.map.as_ref().expect("non-empty cache is mapped");
         let at = self.cursor;
         let region = &map[at..self.data_end];
@@ -289,7 +316,7 @@ impl CacheReader {
             ));
         }
         let next = at + wire_at + h.record_len();
-        if self.index + 1 == self.records && next != self.data_end {
+        if self.index + 1 == self.records && self.past_index_frames(next) != self.data_end {
             return Err(self.damage(
                 next,
                 "committed length does not end at a record boundary".into(),
@@ -334,6 +361,7 @@ impl CacheReader {
             progress(i + 1, self.data_len());
         }
         self.rewind();
+        self.verify_index()?;
         Ok(self.records)
     }
 
@@ -427,4 +455,243 @@ fn page_size() -> usize {
     } else {
         4096
     }
+}
+
+impl RandomAccess {
+    /// Locates the index of a current-format file (checking its frame header: O(1)).
+    fn open(map: &[u8], h: &Header, end: usize, path: &Path) -> Result<RandomAccess> {
+        let mut ra = RandomAccess {
+            version: h.version,
+            ..RandomAccess::default()
+        };
+        let at = h.commit.index_at;
+        if at == 0 || h.version == VERSION_1 {
+            return Ok(ra);
+        }
+        let bad = |d: String| Error::corrupt(path, format!("index frame at offset {at}: {d}"));
+        let at = usize::try_from(at)
+            .ok()
+            .filter(|&a| a >= h.data_start as usize && a + FRAME_HEADER <= end)
+            .ok_or_else(|| bad("outside the committed data".into()))?;
+        let fh: &[u8; FRAME_HEADER] = map[at..at + FRAME_HEADER].try_into().unwrap();
+        match parse_frame(fh, true).map_err(bad)? {
+            Frame::Index { body_at, body_len } => {
+                let capacity = (body_len / INDEX_ENTRY) as u64;
+                if at + body_at + body_len > end {
+                    return Err(bad("runs past the committed data".into()));
+                }
+                if capacity < h.commit.records {
+                    return Err(bad(format!(
+                        "holds {capacity} entries for {} records",
+                        h.commit.records
+                    )));
+                }
+                ra.entries_at = Some(at + body_at);
+            }
+            Frame::Record { .. } => return Err(bad("a record frame, not an index".into())),
+        }
+        Ok(ra)
+    }
+}
+
+/// Random access. `view_at(i)` is O(1): one index entry and one frame are read (two
+/// pages for a record within a page). Files without an index (version 1, legacy) get
+/// one built in memory on first use (one walk over the frame headers, 8 bytes per
+/// record). Pages touched by random access are released every `TRIM_EVERY` bytes, so
+/// memory stays bounded in any order.
+impl CacheReader {
+    /// The file's format version: 2 (current), 1, or 0 for the headerless legacy format.
+    pub fn version(&self) -> u32 {
+        self.ra.version
+    }
+
+    /// True when the file carries an offset index (random access without building one).
+    pub fn has_index(&self) -> bool {
+        self.ra.entries_at.is_some()
+    }
+
+    /// Record `index` (0-based, no cycling), CRC-checked, borrowed until the next call.
+    /// The sequential cursor is not moved. `Error::IndexOutOfRange` at `index >= len()`.
+    pub fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        let loc = self.check_at(index)?;
+        Ok(self.view_checked(loc))
+    }
+
+    /// Checks record `index` for `view_checked`: split from `view_at` so a caller can
+    /// recover from damage before borrowing.
+    pub fn check_at(&mut self, index: u64) -> Result<RecordLoc> {
+        if index >= self.records {
+            return Err(Error::IndexOutOfRange {
+                source_name: self.path.display().to_string(),
+                index,
+                len: self.records,
+            });
+        }
+        self.release_random_pages();
+        let at = self.frame_offset(index)?;
+        let map = self.map.as_ref().expect("non-empty cache is mapped");
+        let framed = self.format == Format::Current;
+        let (dtype, data, end) = check_frame(map, at, self.data_end, framed, &mut self.ra.shape)
+            .map_err(|d| {
+                Error::corrupt(&self.path, format!("record {index} at offset {at}: {d}"))
+            })?;
+        self.ra.touched += end - at + page_size();
+        Ok(RecordLoc { dtype, data })
+    }
+
+    /// The record `check_at` just checked. `loc` must come from the last `check_at`.
+    pub fn view_checked(&self, loc: RecordLoc) -> TensorRef<'_> {
+        TensorRef {
+            dtype: loc.dtype,
+            shape: &self.ra.shape,
+            data: &self.map.as_ref().expect("non-empty cache is mapped")[loc.data],
+        }
+    }
+
+    /// The frame offset of record `index` (< records) from the index.
+    fn frame_offset(&mut self, index: u64) -> Result<usize> {
+        let map = self.map.as_ref().expect("non-empty cache is mapped");
+        let bad = |d: String| Error::corrupt(&self.path, format!("record {index}: {d}"));
+        let offset = match self.ra.entries_at {
+            Some(e) => {
+                let at = e + index as usize * INDEX_ENTRY;
+                let entry = u64::from_le_bytes(map[at..at + INDEX_ENTRY].try_into().unwrap());
+                entry_offset(index, entry).ok_or_else(|| {
+                    bad(format!("its index entry at offset {at} is damaged"))
+                })?
+            }
+            None => {
+                if self.ra.built.is_none() {
+                    let framed = self.format == Format::Current;
+                    let built = walk_offsets(
+                        map,
+                        self.data_start,
+                        self.data_end,
+                        self.records,
+                        framed,
+                        framed && self.ra.version >= 2,
+                    )
+                    .map_err(|d| Error::corrupt(&self.path, format!("indexing records: {d}")))?;
+                    self.ra.built = Some(built);
+                }
+                self.ra.built.as_ref().expect("built above")[index as usize]
+            }
+        };
+        usize::try_from(offset)
+            .ok()
+            .filter(|&o| o >= self.data_start && o < self.data_end)
+            .ok_or_else(|| bad(format!("the index points outside the data, at {offset}")))
+    }
+
+    /// Releases the pages random access has touched once they add up to `TRIM_EVERY`
+    /// (no view is alive: `check_at` takes `&mut self`), and advises the kernel that
+    /// reads are random (no readahead) until the next sequential read.
+    fn release_random_pages(&mut self) {
+        if self.ra.touched >= TRIM_EVERY {
+            if let Some(len) = self.map.as_ref().map(|m| m.len()) {
+                self.drop_pages(0, len);
+            }
+            self.trimmed_to = 0;
+            self.ra.touched = 0;
+        }
+        if !self.ra.random_advice {
+            if let Some(map) = &self.map {
+                let _ = map.advise(memmap2::Advice::Random);
+            }
+            self.ra.random_advice = true;
+        }
+    }
+
+    /// Before a sequential read: moves the cursor past index frames (version 2) and
+    /// restores sequential readahead after random access. One byte test per record.
+    #[inline]
+    fn skip_index_frames(&mut self) {
+        if self.ra.random_advice {
+            if let Some(map) = &self.map {
+                let _ = map.advise(memmap2::Advice::Sequential);
+            }
+            self.ra.random_advice = false;
+        }
+        if self.ra.version >= 2 {
+            self.cursor = self.past_index_frames(self.cursor);
+        }
+    }
+
+    /// The first offset at or after `at` that is not the start of an index frame
+    /// (damaged index frame headers are left for the record check to report).
+    fn past_index_frames(&self, mut at: usize) -> usize {
+        let Some(map) = &self.map else { return at };
+        if self.ra.version < 2 {
+            return at;
+        }
+        while at + FRAME_HEADER <= self.data_end
+            && map[at + 8] & super::format::INDEX_FRAME != 0
+        {
+            let fh: &[u8; FRAME_HEADER] = map[at..at + FRAME_HEADER].try_into().unwrap();
+            match parse_frame(fh, true) {
+                Ok(f @ Frame::Index { .. }) if at + f.len() as usize <= self.data_end => {
+                    at += f.len() as usize
+                }
+                _ => break,
+            }
+        }
+        at
+    }
+
+    /// Checks that every index entry names its record's frame (after `verify` has
+    /// checked the records themselves).
+    fn verify_index(&self) -> Result<()> {
+        let (Some(map), Some(entries)) = (&self.map, self.ra.entries_at) else {
+            return Ok(());
+        };
+        let mut at = self.data_start;
+        for i in 0..self.records {
+            at = self.past_index_frames(at);
+            let e = entries + i as usize * INDEX_ENTRY;
+            let entry = u64::from_le_bytes(map[e..e + INDEX_ENTRY].try_into().unwrap());
+            if entry_offset(i, entry) != Some(at as u64) {
+                return Err(Error::corrupt(
+                    &self.path,
+                    format!("index entry {i} (at offset {e}) does not point at record {i}'s frame at {at}"),
+                ));
+            }
+            let fh: &[u8; FRAME_HEADER] = map[at..at + FRAME_HEADER].try_into().unwrap();
+            at += parse_frame(fh, true)
+                .map_err(|d| Error::corrupt(&self.path, d))?
+                .len() as usize;
+        }
+        Ok(())
+    }
+}
+
+/// Checks the record frame at `at` (a framed file: frame bounds and CRC; legacy: the
+/// wire record alone). Returns its dtype, data range and end.
+fn check_frame(
+    map: &[u8],
+    at: usize,
+    data_end: usize,
+    framed: bool,
+    shape: &mut Vec<usize>,
+) -> std::result::Result<(crate::tensor::DType, std::ops::Range<usize>, usize), String> {
+    let region = &map[at..data_end];
+    let (wire_at, wire_len) = if framed {
+        let (wire_at, wire_len) = frame_bounds(region)?;
+        let stored = u32::from_le_bytes(region[4..8].try_into().unwrap());
+        if crc32fast::hash(&region[wire_at..wire_at + wire_len]) != stored {
+            return Err("CRC mismatch".into());
+        }
+        (wire_at, wire_len)
+    } else {
+        (0, region.len())
+    };
+    let wire = &region[wire_at..wire_at + wire_len];
+    let h = parse_wire(wire, shape).map_err(|e| e.to_string())?;
+    if framed && h.record_len() != wire_len {
+        return Err(format!(
+            "record is {} bytes, frame says {wire_len}",
+            h.record_len()
+        ));
+    }
+    let end = at + wire_at + h.record_len();
+    Ok((h.dtype, at + wire_at + h.data_offset..end, end))
 }

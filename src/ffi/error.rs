@@ -55,6 +55,10 @@ impl HarmonicsStatus {
             Error::Empty(_) => HarmonicsStatus::Empty,
             Error::Foreign(_) => HarmonicsStatus::Foreign,
             Error::InvalidArgument(_) => HarmonicsStatus::InvalidArgument,
+            // Placeholder so F2's branch builds; F1 maps these to their own statuses.
+            Error::NoRandomAccess(_) | Error::IndexOutOfRange { .. } => {
+                HarmonicsStatus::InvalidArgument
+            }
         }
     }
 
