@@ -283,6 +283,7 @@ fn a_frame_whose_padding_runs_past_the_end_is_damage_not_a_panic() {
         seq: 1,
         records: 1,
         data_len: body.len() as u64,
+        index_at: 0,
     };
     let mut file = Header::encode(&Metadata::new("tok", "fuzz"), commit);
     file.extend_from_slice(&body);

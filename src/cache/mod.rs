@@ -13,7 +13,7 @@ pub(crate) use format::{parse_frame, Frame, FRAME_HEADER};
 pub use published::{read_stream_header, FrameStream};
 pub use inventory::{list_caches, scan_cache_dir, DirEntry, EntryKind};
 pub use reader::{CacheReader, Format, RecordLoc};
-pub use writer::{CacheAppender, CacheWriter};
+pub use writer::{upgrade, CacheAppender, CacheWriter};
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::io::AsRawFd;

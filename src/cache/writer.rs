@@ -221,13 +221,32 @@ pub struct CacheWriter {
     tmp: tempfile::TempPath,
     final_path: PathBuf,
     meta: Metadata,
+    /// An index frame reserved right after the header: (its offset, entries offset,
+    /// capacity). Filled at `finish` if the records fit, else an index is appended.
+    head_index: Option<(u64, u64, u64)>,
 }
 
 impl CacheWriter {
     /// Starts a new cache that will replace `final_path` when finished. Nothing is
     /// visible at `final_path` until then; dropping the writer removes the temp file.
     pub fn create(final_path: impl AsRef<Path>, meta: Metadata) -> Result<CacheWriter> {
-        let final_path = final_path.as_ref().to_path_buf();
+        Self::create_inner(final_path.as_ref(), meta, 0)
+    }
+
+    /// Like `create`, for about `records` records known in advance: the offset index
+    /// is placed first, right after the header, where a remote reader finds it with
+    /// one ranged GET (see format.rs). More records than announced still work (the
+    /// index then goes after the last record, as with `create`).
+    pub fn create_indexed(
+        final_path: impl AsRef<Path>,
+        meta: Metadata,
+        records: u64,
+    ) -> Result<CacheWriter> {
+        Self::create_inner(final_path.as_ref(), meta, records)
+    }
+
+    fn create_inner(final_path: &Path, meta: Metadata, head_capacity: u64) -> Result<CacheWriter> {
+        let final_path = final_path.to_path_buf();
         let dir = parent_dir(&final_path);
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io("cannot create cache directory", dir, e))?;
@@ -243,7 +262,7 @@ impl CacheWriter {
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
         out.write_all(&header)
             .map_err(|e| Error::io("cannot write cache", &*tmp, e))?;
-        Ok(CacheWriter {
+        let mut w = CacheWriter {
             sink: FrameSink {
                 out,
                 path: tmp.to_path_buf(),
@@ -257,7 +276,14 @@ impl CacheWriter {
             tmp,
             final_path,
             meta,
-        })
+            head_index: None,
+        };
+        if head_capacity > 0 {
+            let at = w.sink.write_index_frame(head_capacity, 0, |_| Ok(()))?;
+            let body = at + (FRAME_HEADER + super::format::frame_pad(at, 0)) as u64;
+            w.head_index = Some((at, body, head_capacity));
+        }
+        Ok(w)
     }
 
     pub fn push(&mut self, t: TensorRef<'_>) -> Result<()> {
@@ -318,10 +344,20 @@ impl CacheWriter {
     /// data and index, then header, fsynced.
     fn write_header(&mut self, durable: bool) -> Result<()> {
         let records = self.sink.records;
-        let index_at = if records > 0 {
-            self.sink.write_index_frame(records, 0, |_| Ok(()))?
-        } else {
-            0
+        let index_at = match self.head_index {
+            Some((at, body, capacity)) if records <= capacity => {
+                self.flush()?;
+                let file = self.sink.out.get_ref();
+                let mut to = body;
+                self.sink.log.for_each_chunk(&self.sink.path, |b| {
+                    file.write_all_at(b, to)?;
+                    to += b.len() as u64;
+                    Ok(())
+                })?;
+                at
+            }
+            _ if records > 0 => self.sink.write_index_frame(records, 0, |_| Ok(()))?,
+            _ => 0,
         };
         if durable {
             self.sink.sync()?;
@@ -355,6 +391,42 @@ impl CacheWriter {
         drop(self.tmp);
         Ok(reader)
     }
+}
+
+/// Rewrites the cache file at `path` in the current format version, its offset index
+/// first (right after the header), and renames it into place: for a version-1 or
+/// legacy (headerless) file. Returns false, changing nothing, for a file already
+/// current. The metadata is kept (a legacy file's token comes from its `<path>.token`
+/// side file, as `DiskCacheProducer` reads it, which is then removed). Readers of the
+/// old file keep their inode. The caller holds the cache's exclusive lock.
+pub fn upgrade(path: impl AsRef<Path>) -> Result<bool> {
+    let path = path.as_ref();
+    let mut r = CacheReader::open(path)?;
+    if r.format() == super::Format::Current && r.version() >= super::format::VERSION {
+        return Ok(false);
+    }
+    let mut side = path.as_os_str().to_os_string();
+    side.push(".token");
+    let side = PathBuf::from(side);
+    let meta = if r.format() == super::Format::Legacy {
+        let token = std::fs::read_to_string(&side).unwrap_or_default();
+        Metadata::new(
+            token.lines().next().unwrap_or(""),
+            &format!("legacy cache {}", path.display()),
+        )
+    } else {
+        r.metadata().clone()
+    };
+    let mut w = CacheWriter::create_indexed(path, meta, r.len())?;
+    r.rewind();
+    for _ in 0..r.len() {
+        w.push(r.next_view()?)?;
+    }
+    w.finish()?;
+    if r.format() == super::Format::Legacy {
+        let _ = std::fs::remove_file(&side);
+    }
+    Ok(true)
 }
 
 /// Appends records to an existing current-format cache file.
