@@ -11,9 +11,7 @@ use std::time::Duration;
 use harmonics_dataset::cache::{
     upgrade, CacheAppender, CacheReader, CacheWriter, Commit, Header, Metadata, VERSION_1,
 };
-use harmonics_dataset::{
-    CacheOutcome, DiskCacheProducer, Error, Producer, Tensor, VecProducer,
-};
+use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Producer, Tensor, VecProducer};
 use reliability_common::*;
 
 fn write_cache(path: &Path, records: &[Tensor]) {
@@ -26,13 +24,17 @@ fn write_cache(path: &Path, records: &[Tensor]) {
 
 fn sequential(r: &mut CacheReader) -> Vec<Tensor> {
     r.rewind();
-    (0..r.len()).map(|_| r.next_view().unwrap().to_owned()).collect()
+    (0..r.len())
+        .map(|_| r.next_view().unwrap().to_owned())
+        .collect()
 }
 
 /// A fixed shuffled order of 0..n (an LCG-driven Fisher-Yates).
 fn shuffled(n: u64, seed: u64) -> Vec<u64> {
     let mut v: Vec<u64> = (0..n).collect();
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     for i in (1..v.len()).rev() {
         s = s
             .wrapping_mul(6364136223846793005)
@@ -45,7 +47,9 @@ fn shuffled(n: u64, seed: u64) -> Vec<u64> {
 fn assert_random_access(r: &mut CacheReader, want: &[Tensor], what: &str) {
     assert_eq!(r.len(), want.len() as u64, "{what}");
     for i in shuffled(want.len() as u64, 7) {
-        let got = r.view_at(i).unwrap_or_else(|e| panic!("{what}: view_at({i}): {e}"));
+        let got = r
+            .view_at(i)
+            .unwrap_or_else(|e| panic!("{what}: view_at({i}): {e}"));
         assert!(
             got.to_owned() == want[i as usize],
             "{what}: view_at({i}) differs"
@@ -77,7 +81,10 @@ fn view_at_equals_the_sequential_record_for_every_index_of_10000() {
     // whose cursor random access must not move.
     r.rewind();
     for (k, i) in shuffled(10_000, 1).into_iter().enumerate() {
-        assert!(r.view_at(i).unwrap().to_owned() == want[i as usize], "view_at({i})");
+        assert!(
+            r.view_at(i).unwrap().to_owned() == want[i as usize],
+            "view_at({i})"
+        );
         if k % 1000 == 0 {
             let pos = r.position() as usize;
             assert!(r.next_view().unwrap().to_owned() == want[pos]);
@@ -102,7 +109,11 @@ fn view_at_equals_the_sequential_record_for_every_index_of_10000() {
         assert!(Producer::view_at(&mut p, i).unwrap().to_owned() == want[i as usize]);
     }
     assert_eq!(first, want[0]);
-    assert_eq!(p.next().unwrap(), want[1], "view_at moved the sequential cursor");
+    assert_eq!(
+        p.next().unwrap(),
+        want[1],
+        "view_at moved the sequential cursor"
+    );
     // The default of a producer without random access.
     let mut v: Box<dyn Producer> = Box::new(VecProducer::new(want[..3].to_vec()));
     if !v.has_random_access() {
@@ -120,7 +131,10 @@ fn view_at_past_the_end_is_an_error_naming_index_and_length() {
         match r.view_at(bad) {
             Err(e @ Error::IndexOutOfRange { index, len: 5, .. }) if index == bad => {
                 let msg = e.to_string();
-                assert!(msg.contains(&bad.to_string()) && msg.contains("5 records"), "{msg}");
+                assert!(
+                    msg.contains(&bad.to_string()) && msg.contains("5 records"),
+                    "{msg}"
+                );
                 assert!(msg.contains("short.cache"), "{msg}");
             }
             other => panic!("view_at({bad}): {:?}", other.map(|t| t.to_owned())),
@@ -134,7 +148,11 @@ fn view_at_past_the_end_is_an_error_naming_index_and_length() {
     .unwrap();
     assert!(matches!(
         p.view_at(5),
-        Err(Error::IndexOutOfRange { index: 5, len: 5, .. })
+        Err(Error::IndexOutOfRange {
+            index: 5,
+            len: 5,
+            ..
+        })
     ));
     // An empty cache: every index is out of range.
     let empty = dir.path().join("empty.cache");
@@ -142,7 +160,11 @@ fn view_at_past_the_end_is_an_error_naming_index_and_length() {
     let mut r = CacheReader::open(&empty).unwrap();
     assert!(matches!(
         r.view_at(0),
-        Err(Error::IndexOutOfRange { index: 0, len: 0, .. })
+        Err(Error::IndexOutOfRange {
+            index: 0,
+            len: 0,
+            ..
+        })
     ));
 }
 
@@ -158,7 +180,10 @@ fn a_flipped_byte_in_record_i_is_detected_by_view_at_i() {
         let next = if i + 1 < 300 {
             frame_offset(&good, i + 1)
         } else {
-            Header::decode(&good, Path::new("x")).unwrap().commit.index_at as usize
+            Header::decode(&good, Path::new("x"))
+                .unwrap()
+                .commit
+                .index_at as usize
         };
         // Every byte of the record's frame that is read: header, wire header, data.
         let pad = good[at + 8] as usize;
@@ -184,7 +209,8 @@ fn a_flipped_byte_in_record_i_is_detected_by_view_at_i() {
     }
     // A flipped byte in an index entry is detected too (never another record served).
     let h = Header::decode(&good, Path::new("x")).unwrap();
-    let entries = h.commit.index_at as usize + 9 + (good[h.commit.index_at as usize + 8] & 0x7f) as usize;
+    let entries =
+        h.commit.index_at as usize + 9 + (good[h.commit.index_at as usize + 8] & 0x7f) as usize;
     for i in [0usize, 42, 299] {
         for byte in 0..8 {
             let mut d = good.clone();
@@ -200,18 +226,29 @@ fn a_flipped_byte_in_record_i_is_detected_by_view_at_i() {
     // A producer with its source at hand rebuilds and then serves record i.
     let cached = dir.path().join("p.cache");
     drop(
-        DiskCacheProducer::open_at(Box::new(VecProducer::new(want.clone())), cached.clone(), None)
-            .unwrap(),
+        DiskCacheProducer::open_at(
+            Box::new(VecProducer::new(want.clone())),
+            cached.clone(),
+            None,
+        )
+        .unwrap(),
     );
     let mut d = std::fs::read(&cached).unwrap();
     let at = frame_offset(&d, 137);
     let last = d.len().min(at + 30);
     d[last - 1] ^= 0x08;
     std::fs::write(&cached, &d).unwrap();
-    let mut p =
-        DiskCacheProducer::open_at(Box::new(VecProducer::new(want.clone())), cached.clone(), None)
-            .unwrap();
-    assert_eq!(p.outcome(), &CacheOutcome::Reused, "damage is found on access, not open");
+    let mut p = DiskCacheProducer::open_at(
+        Box::new(VecProducer::new(want.clone())),
+        cached.clone(),
+        None,
+    )
+    .unwrap();
+    assert_eq!(
+        p.outcome(),
+        &CacheOutcome::Reused,
+        "damage is found on access, not open"
+    );
     assert!(p.view_at(137).unwrap().to_owned() == want[137]);
     assert!(matches!(p.outcome(), CacheOutcome::Rebuilt(_)));
 }
@@ -243,14 +280,29 @@ fn random_access_covers_appended_records_and_appends_cost_what_they_append() {
         let mut r = CacheReader::open(&path).unwrap();
         assert!(r.has_index());
         // The records just appended, the first, and a few in between.
-        for i in [0, n as u64 / 2, n as u64 - 1, (n - (to - n + step).min(n)) as u64] {
-            assert!(r.view_at(i).unwrap().to_owned() == want[i as usize], "n={n} i={i}");
+        for i in [
+            0,
+            n as u64 / 2,
+            n as u64 - 1,
+            (n - (to - n + step).min(n)) as u64,
+        ] {
+            assert!(
+                r.view_at(i).unwrap().to_owned() == want[i as usize],
+                "n={n} i={i}"
+            );
         }
-        assert!(matches!(r.view_at(n as u64), Err(Error::IndexOutOfRange { .. })));
+        assert!(matches!(
+            r.view_at(n as u64),
+            Err(Error::IndexOutOfRange { .. })
+        ));
     }
     let mut r = CacheReader::open(&path).unwrap();
     assert_random_access(&mut r, &want, "after 100+ appends");
-    assert_eq!(sequential(&mut r), want, "sequential reads skip the index frames");
+    assert_eq!(
+        sequential(&mut r),
+        want,
+        "sequential reads skip the index frames"
+    );
     r.verify(|_, _| {}).unwrap();
     // An index rewritten on every append would have left O(appends × N) bytes behind;
     // growth by doubling leaves at most a few times the final index.
@@ -327,7 +379,10 @@ fn a_crash_mid_append_leaves_the_old_index_and_commit_in_force() {
         sigkill(&mut child);
         let mut r = CacheReader::open(&path).unwrap();
         let n = r.len() as usize;
-        assert!(n == committed || n == new, "run {run}: {n} records committed");
+        assert!(
+            n == committed || n == new,
+            "run {run}: {n} records committed"
+        );
         if n == committed {
             tally.0 += 1;
         } else {
@@ -351,8 +406,14 @@ fn a_crash_mid_append_leaves_the_old_index_and_commit_in_force() {
         }
         r.verify(|_, _| {}).unwrap();
     }
-    println!("kills that left the old commit: {}, the new one: {}", tally.0, tally.1);
-    assert!(tally.0 > 0, "no kill landed between the data and the commit");
+    println!(
+        "kills that left the old commit: {}, the new one: {}",
+        tally.0, tally.1
+    );
+    assert!(
+        tally.0 > 0,
+        "no kill landed between the data and the commit"
+    );
 }
 
 /// A version-1 file as the previous release wrote it: 32-byte slots, metadata at 88, no

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Parser, Subcommand};
 use harmonics_dataset::cache::{
     cache_dir, list_caches, lock_path, resolve_cache_path, scan_cache_dir, CacheLock, CacheReader,
-    DirEntry, EntryKind, Format, Metadata, CACHE_DIR_ENV, VERSION,
+    DirEntry, EntryKind, Format, Metadata, CACHE_DIR_ENV,
 };
 use harmonics_dataset::Error;
 use serde_json::{json, Value};
@@ -321,7 +321,7 @@ fn info(dir: &Path, name: &str, as_json: bool) -> Outcome {
                 "format",
                 match &i.reader {
                     Ok(r) if r.format() == Format::Current => {
-                        format!("current (version {VERSION})")
+                        format!("current (version {})", r.version())
                     }
                     Ok(_) => "legacy (headerless records, no checksums)".into(),
                     Err(_) => "damaged".into(),

@@ -434,7 +434,10 @@ impl Frame {
 /// Parses a frame header. `index_frames`: the file's version has index frames (a pad
 /// byte with `INDEX_FRAME` set is then an index frame, else damage). Lengths are as the
 /// header claims: the caller checks they fit.
-pub fn parse_frame(fh: &[u8; FRAME_HEADER], index_frames: bool) -> std::result::Result<Frame, String> {
+pub fn parse_frame(
+    fh: &[u8; FRAME_HEADER],
+    index_frames: bool,
+) -> std::result::Result<Frame, String> {
     let len = u32::from_le_bytes(fh[0..4].try_into().unwrap()) as usize;
     let word = u32::from_le_bytes(fh[4..8].try_into().unwrap());
     let pad_byte = fh[8];
@@ -575,7 +578,10 @@ mod tests {
             }
         );
         assert_eq!((101 + out.len()) % DATA_ALIGNMENT, 0);
-        assert!(parse_frame(&fh, false).is_err(), "no index frames in version 1");
+        assert!(
+            parse_frame(&fh, false).is_err(),
+            "no index frames in version 1"
+        );
         assert!(index_frame_header(0, 1 << 29, &mut Vec::new()).is_err());
     }
 

@@ -8,10 +8,10 @@ mod published;
 mod reader;
 mod writer;
 
-pub use format::{Commit, Header, Metadata, Sniff, MAGIC, VERSION, VERSION_1};
 pub(crate) use format::{parse_frame, Frame, FRAME_HEADER};
-pub use published::{read_stream_header, FrameStream};
+pub use format::{Commit, Header, Metadata, Sniff, MAGIC, VERSION, VERSION_1};
 pub use inventory::{list_caches, scan_cache_dir, DirEntry, EntryKind};
+pub use published::{read_stream_header, FrameStream};
 pub use reader::{CacheReader, Format, RecordLoc};
 pub use writer::{upgrade, CacheAppender, CacheWriter};
 

@@ -11,8 +11,7 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use super::format::{
-    index_entry, parse_frame, Frame, Header, DATA_ALIGNMENT, FRAME_HEADER, INDEX_ENTRY,
-    VERSION_1,
+    index_entry, parse_frame, Frame, Header, DATA_ALIGNMENT, FRAME_HEADER, INDEX_ENTRY, VERSION_1,
 };
 use crate::tensor::read_wire;
 

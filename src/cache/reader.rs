@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use memmap2::{Mmap, MmapOptions, UncheckedAdvice};
 
 use super::format::{
-    entry_offset, parse_frame, slot_in_flux, sniff, Frame, Header, Metadata, Sniff,
-    FRAME_HEADER, INDEX_ENTRY, VERSION_1,
+    entry_offset, parse_frame, slot_in_flux, sniff, Frame, Header, Metadata, Sniff, FRAME_HEADER,
+    INDEX_ENTRY, VERSION_1,
 };
 use super::index::walk_offsets;
 use crate::error::{Error, Result};
@@ -556,9 +556,8 @@ impl CacheReader {
             Some(e) => {
                 let at = e + index as usize * INDEX_ENTRY;
                 let entry = u64::from_le_bytes(map[at..at + INDEX_ENTRY].try_into().unwrap());
-                entry_offset(index, entry).ok_or_else(|| {
-                    bad(format!("its index entry at offset {at} is damaged"))
-                })?
+                entry_offset(index, entry)
+                    .ok_or_else(|| bad(format!("its index entry at offset {at} is damaged")))?
             }
             None => {
                 if self.ra.built.is_none() {
@@ -624,9 +623,7 @@ impl CacheReader {
         if self.ra.version < 2 {
             return at;
         }
-        while at + FRAME_HEADER <= self.data_end
-            && map[at + 8] & super::format::INDEX_FRAME != 0
-        {
+        while at + FRAME_HEADER <= self.data_end && map[at + 8] & super::format::INDEX_FRAME != 0 {
             let fh: &[u8; FRAME_HEADER] = map[at..at + FRAME_HEADER].try_into().unwrap();
             match parse_frame(fh, true) {
                 Ok(f @ Frame::Index { .. }) if at + f.len() as usize <= self.data_end => {

@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use super::flock;
 use super::format::{
-    frame_header, index_frame_header, parse_frame, Commit, Frame, Header, Metadata,
-    FRAME_HEADER, INDEX_ENTRY, MAX_META_LEN, META_OFFSET, VERSION_1,
+    frame_header, index_frame_header, parse_frame, Commit, Frame, Header, Metadata, FRAME_HEADER,
+    INDEX_ENTRY, MAX_META_LEN, META_OFFSET, VERSION_1,
 };
 use super::index::{walk_offsets, EntryLog};
 use super::reader::CacheReader;
@@ -605,9 +605,7 @@ impl CacheAppender {
                         )
                         .map_err(std::io::Error::other)?;
                         for (i, &o) in offsets.iter().enumerate() {
-                            out.write_all(
-                                &super::format::index_entry(i as u64, o).to_le_bytes(),
-                            )?;
+                            out.write_all(&super::format::index_entry(i as u64, o).to_le_bytes())?;
                         }
                         Ok(())
                     }

@@ -21,9 +21,7 @@ use super::{HttpOptions, HttpOutcome};
 use crate::cache::{read_stream_header, CacheWriter, FrameStream, Metadata, MAGIC};
 use crate::error::{Error, Result};
 use crate::producer::ShapeCheck;
-use crate::tensor::{
-    parse_wire, wire_header_len, DType, TensorRef, WireHeader, MAX_NDIMS,
-};
+use crate::tensor::{parse_wire, wire_header_len, DType, TensorRef, WireHeader, MAX_NDIMS};
 
 /// Backoff before retry `n` (0-based): 200 ms, 400 ms, 800 ms, … capped at 5 s.
 fn backoff(n: u32) -> Duration {
