@@ -568,3 +568,33 @@ fn published_files_stream_with_the_index_first_or_last() {
         }
     }
 }
+
+/// With the index, `seek` (and so `skip` and a resume) lands on the record without
+/// walking: a seek far past a damaged record does not trip on it.
+#[test]
+fn seek_uses_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("seek.cache");
+    let want = dataset(1000, 8);
+    write_cache(&path, &want);
+    let mut d = std::fs::read(&path).unwrap();
+    let at = frame_offset(&d, 10);
+    d[at + 20] ^= 0x01; // damage record 10
+    std::fs::write(&path, &d).unwrap();
+    let mut r = CacheReader::open(&path).unwrap();
+    r.seek(900).unwrap();
+    assert_eq!(r.position(), 900);
+    assert!(r.next_view().unwrap().to_owned() == want[900]);
+    r.seek(1999).unwrap(); // modulo the count, as before
+    assert!(r.next_view().unwrap().to_owned() == want[999]);
+    assert!(
+        r.next_view().unwrap().to_owned() == want[0],
+        "cycles after the last"
+    );
+    // A file without an index (version 1) still seeks by walking, checking as it goes.
+    let v1 = dir.path().join("seek-v1.cache");
+    write_v1(&v1, &want);
+    let mut r = CacheReader::open(&v1).unwrap();
+    r.seek(500).unwrap();
+    assert!(r.next_view().unwrap().to_owned() == want[500]);
+}

@@ -103,7 +103,10 @@ fn scenario(name: &str, before: Option<State>, after: State, points: &[(u64, u64
                     let t = r.view_at(i as u64).unwrap_or_else(|e| {
                         panic!("{name} run {run} (k={k}): view_at({i}) after kill: {e}")
                     });
-                    assert!(t.to_owned() == recs[i], "{name} run {run}: view_at({i}) differs");
+                    assert!(
+                        t.to_owned() == recs[i],
+                        "{name} run {run}: view_at({i}) differs"
+                    );
                 }
                 assert!(r.view_at(recs.len() as u64).is_err());
                 if matches(after, &tok, &recs) {
@@ -157,7 +160,9 @@ fn scenario(name: &str, before: Option<State>, after: State, points: &[(u64, u64
 /// (while the index is written, the file is synced, committed or renamed).
 fn points(n: u64) -> Vec<(u64, u64)> {
     let mut p: Vec<(u64, u64)> = (0..n).map(|k| (k, 0)).collect();
-    for extra in [2_500, 3_000, 3_200, 3_500, 3_800, 4_000, 4_500, 5_000, 6_000, 7_000] {
+    for extra in [
+        2_500, 3_000, 3_200, 3_500, 3_800, 4_000, 4_500, 5_000, 6_000, 7_000,
+    ] {
         p.push((n, extra));
     }
     p

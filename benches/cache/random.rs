@@ -113,7 +113,9 @@ pub fn figures(
         let (seq_sum, _) = view_pass(path_a, n_a, 1)?;
         let (rnd_sum, _) = shuffled_pass(path_a, n_a, 7)?;
         if (seq_sum - rnd_sum).abs() > 1e-6 * seq_sum.abs().max(1.0) {
-            return Err(format!("shuffled epoch checksum {rnd_sum} != sequential {seq_sum}").into());
+            return Err(
+                format!("shuffled epoch checksum {rnd_sum} != sequential {seq_sum}").into(),
+            );
         }
         let mut seed = 0;
         let (b, s) = interleave(
@@ -121,7 +123,11 @@ pub fn figures(
             || timed(|| view_pass(path_a, n_a, 1).map(drop).map_err(Into::into)),
             || {
                 seed += 1;
-                timed(|| shuffled_pass(path_a, n_a, seed).map(drop).map_err(Into::into))
+                timed(|| {
+                    shuffled_pass(path_a, n_a, seed)
+                        .map(drop)
+                        .map_err(Into::into)
+                })
             },
         )?;
         let bytes = (n_a * A_ELEMS * 4) as u64;
@@ -165,7 +171,10 @@ pub fn figures(
         )?;
         rows.push(Row {
             fig: "9",
-            subject: format!("peak RSS, shuffled epoch over {} MiB cache ({n} rec)", size >> 20),
+            subject: format!(
+                "peak RSS, shuffled epoch over {} MiB cache ({n} rec)",
+                size >> 20
+            ),
             baseline: "peak RSS, open only".into(),
             base: b,
             subj: s,

@@ -340,9 +340,13 @@ impl CacheReader {
         }
     }
 
-    /// Moves the cursor to record `index` (mod the record count), checking each
-    /// record passed over. O(index): used after a rebuild, not on the hot path.
+    /// Moves the cursor to record `index` (mod the record count). O(1) through the
+    /// offset index of a version-2 file; otherwise O(index), checking each record
+    /// passed over (used after a rebuild, not on the hot path).
     pub fn seek(&mut self, index: u64) -> Result<()> {
+        if self.seek_indexed(index)? {
+            return Ok(());
+        }
         self.rewind();
         if self.records > 0 {
             for _ in 0..index % self.records {
@@ -546,6 +550,18 @@ impl CacheReader {
             shape: &self.ra.shape,
             data: &self.map.as_ref().expect("non-empty cache is mapped")[loc.data],
         }
+    }
+
+    /// `seek` in O(1) through the on-disk index; false (nothing done) for a file
+    /// without one. The record sought is checked when it is read, as every record is.
+    fn seek_indexed(&mut self, index: u64) -> Result<bool> {
+        if self.ra.entries_at.is_none() || self.records == 0 {
+            return Ok(false);
+        }
+        let index = index % self.records;
+        self.cursor = self.frame_offset(index)?;
+        self.index = index;
+        Ok(true)
     }
 
     /// The frame offset of record `index` (< records) from the index.
