@@ -15,6 +15,7 @@ use std::path::Path;
 
 use super::{field, interleave, timed, Row, Sample, Target, A_ELEMS, R};
 use crate::work::*;
+use harmonics_dataset::Result;
 
 /// A permutation of 0..n, O(1) memory: a balanced Feistel network over 2^(2·half) ≥ n
 /// values, walking the cycle until the value falls inside 0..n.
@@ -227,22 +228,4 @@ pub fn figures(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Perm;
-
-    #[test]
-    fn perm_is_a_permutation() {
-        for n in [1u64, 2, 3, 7, 1000, 4097] {
-            let p = Perm::new(n, 5);
-            let mut seen = vec![false; n as usize];
-            for i in 0..n {
-                let j = p.at(i) as usize;
-                assert!(!seen[j]);
-                seen[j] = true;
-            }
-        }
-    }
 }
