@@ -7,6 +7,11 @@
 //! each record with `pread` into one reusable buffer, checking its frame CRC. Once the
 //! download has finished, it switches to the memory-mapped `CacheReader` of the final
 //! file. A background failure is returned by the next call.
+//!
+//! Random access (`view_at`) is served from the finished cache only: while the
+//! download runs, `view_at` waits for it to complete (the temp file has no index until
+//! its last record is in), then serves record `i` with the cache's O(1) index. The
+//! sequential position is unaffected.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
