@@ -598,3 +598,28 @@ fn seek_uses_the_index() {
     r.seek(500).unwrap();
     assert!(r.next_view().unwrap().to_owned() == want[500]);
 }
+
+/// `view_at` hands out tensor data at a multiple of 8 in memory, as the sequential
+/// zero-copy path does, whatever the frame's position in the file: float64 views are
+/// aligned.
+#[test]
+fn view_at_data_is_8_aligned() {
+    use harmonics_dataset::DType;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("aligned.cache");
+    let recs: Vec<Tensor> = (0..200usize)
+        .map(|i| {
+            let shape: Vec<usize> = (0..1 + i % 4).map(|d| 1 + (i + d) % 3).collect();
+            let n: usize = shape.iter().product::<usize>() + i % 5;
+            let data = (0..n).flat_map(|j| ((i * 10 + j) as f64).to_le_bytes()).collect();
+            Tensor::new(DType::Float64, shape, data)
+        })
+        .collect();
+    write_cache(&path, &recs);
+    let mut r = CacheReader::open(&path).unwrap();
+    for i in shuffled(200, 3) {
+        let t = r.view_at(i).unwrap();
+        assert_eq!(t.data.as_ptr() as usize % 8, 0, "record {i} misaligned");
+        assert!(t.to_owned() == recs[i as usize]);
+    }
+}

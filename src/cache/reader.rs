@@ -73,6 +73,29 @@ struct RandomAccess {
     touched: usize,
     /// The mapping is advised for random access (until the next sequential read).
     random_advice: bool,
+    /// A descriptor of the file: random access reads records with `pread` into `buf`
+    /// rather than through the mapping. A fault on a mapped file maps the pages around
+    /// it too (fault-around, 64 KiB), so scattered reads through the mapping would
+    /// grow the resident set by 64 KiB a record and pay for the faults; a copy costs
+    /// less and leaves nothing resident but the page cache.
+    file: Option<File>,
+    /// The record read last, from its frame's 8-aligned start down (u64 words, so the
+    /// tensor data in it is 8-aligned as in the mapping); `buf_len` bytes are valid.
+    buf: Vec<u64>,
+    buf_len: usize,
+    /// Bytes of the on-disk index: above `TRIM_EVERY`, its pages touched are released
+    /// like the sequential window (a small index simply stays resident).
+    index_bytes: usize,
+}
+
+fn words_as_bytes(w: &[u64]) -> &[u8] {
+    // SAFETY: u8 has no alignment or validity requirements; same allocation and length.
+    unsafe { std::slice::from_raw_parts(w.as_ptr().cast::<u8>(), w.len() * 8) }
+}
+
+fn words_as_bytes_mut(w: &mut [u64]) -> &mut [u8] {
+    // SAFETY: as above; the borrow is exclusive.
+    unsafe { std::slice::from_raw_parts_mut(w.as_mut_ptr().cast::<u8>(), w.len() * 8) }
 }
 
 impl CacheReader {
@@ -208,6 +231,7 @@ impl CacheReader {
         // Advice only: a failure changes speed, never results.
         let _ = map.advise(memmap2::Advice::Sequential);
         r.map = Some(map);
+        r.ra.file = file.try_clone().ok();
         Ok(r)
     }
 
@@ -491,6 +515,7 @@ impl RandomAccess {
                     )));
                 }
                 ra.entries_at = Some(at + body_at);
+                ra.index_bytes = body_len;
             }
             Frame::Record { .. } => return Err(bad("a record frame, not an index".into())),
         }
@@ -533,23 +558,79 @@ impl CacheReader {
         }
         self.release_random_pages();
         let at = self.frame_offset(index)?;
-        let map = self.map.as_ref().expect("non-empty cache is mapped");
         let framed = self.format == Format::Current;
+        let bad = |path: &Path, d: String| {
+            Error::corrupt(path, format!("record {index} at offset {at}: {d}"))
+        };
+        if self.ra.file.is_some() {
+            return match self.read_frame_copy(at, framed) {
+                Ok((dtype, data)) => Ok(RecordLoc { dtype, data }),
+                Err(d) => Err(bad(&self.path, d)),
+            };
+        }
+        let map = self.map.as_ref().expect("non-empty cache is mapped");
         let (dtype, data, end) = check_frame(map, at, self.data_end, framed, &mut self.ra.shape)
-            .map_err(|d| {
-                Error::corrupt(&self.path, format!("record {index} at offset {at}: {d}"))
-            })?;
-        self.ra.touched += end - at + page_size();
+            .map_err(|d| bad(&self.path, d))?;
+        // Fault-around maps up to 64 KiB around each page touched.
+        self.ra.touched += end - at + (128 << 10);
         Ok(RecordLoc { dtype, data })
     }
 
     /// The record `check_at` just checked. `loc` must come from the last `check_at`.
     pub fn view_checked(&self, loc: RecordLoc) -> TensorRef<'_> {
+        let bytes = match self.ra.file {
+            Some(_) => &words_as_bytes(&self.ra.buf)[..self.ra.buf_len],
+            None => &self.map.as_ref().expect("non-empty cache is mapped")[..],
+        };
         TensorRef {
             dtype: loc.dtype,
             shape: &self.ra.shape,
-            data: &self.map.as_ref().expect("non-empty cache is mapped")[loc.data],
+            data: &bytes[loc.data],
         }
+    }
+
+    /// Reads the frame at `at` into `ra.buf` with `pread` (one call when the frame is
+    /// no larger than the previous one, two otherwise) and checks it; the data range
+    /// returned is in `ra.buf`, 8-aligned as in the file.
+    fn read_frame_copy(
+        &mut self,
+        at: usize,
+        framed: bool,
+    ) -> std::result::Result<(crate::tensor::DType, std::ops::Range<usize>), String> {
+        use std::os::unix::fs::FileExt;
+        if self.ra.index_bytes > TRIM_EVERY {
+            // Fault-around maps up to 64 KiB of the index around each entry read.
+            self.ra.touched += 64 << 10;
+        }
+        let file = self.ra.file.as_ref().expect("checked by the caller");
+        let lead = at % 8;
+        let start = at - lead;
+        let avail = self.data_end - start;
+        let guess = self.ra.buf_len.max(4096).min(avail);
+        if self.ra.buf.len() * 8 < guess {
+            self.ra.buf.resize(guess.div_ceil(8), 0);
+        }
+        let bytes = &mut words_as_bytes_mut(&mut self.ra.buf)[..guess];
+        file.read_exact_at(bytes, start as u64)
+            .map_err(|e| format!("cannot read: {e}"))?;
+        let need = lead
+            .saturating_add(frame_len_in(&bytes[lead.min(guess)..], framed))
+            .min(avail);
+        let mut len = guess;
+        if need > guess {
+            if self.ra.buf.len() * 8 < need {
+                self.ra.buf.resize(need.div_ceil(8), 0);
+            }
+            let bytes = words_as_bytes_mut(&mut self.ra.buf);
+            file.read_exact_at(&mut bytes[guess..need], (start + guess) as u64)
+                .map_err(|e| format!("cannot read: {e}"))?;
+            len = need;
+        }
+        let bytes = &words_as_bytes(&self.ra.buf)[..len];
+        let (dtype, data, end) = check_frame(bytes, lead, len, framed, &mut self.ra.shape)?;
+        // The next read guesses this frame's length: one call for same-sized records.
+        self.ra.buf_len = end;
+        Ok((dtype, data))
     }
 
     /// `seek` in O(1) through the on-disk index; false (nothing done) for a file
@@ -674,6 +755,31 @@ impl CacheReader {
                 .len() as usize;
         }
         Ok(())
+    }
+}
+
+/// The length a frame (or a legacy wire record) starting at `b` claims, as far as its
+/// first bytes tell; `usize::MAX` when they cannot tell (read all that is there).
+fn frame_len_in(b: &[u8], framed: bool) -> usize {
+    if framed {
+        if b.len() < FRAME_HEADER {
+            return usize::MAX;
+        }
+        let len = u32::from_le_bytes(b[0..4].try_into().unwrap()) as usize;
+        FRAME_HEADER + (b[8] & 0x7f) as usize + len
+    } else {
+        if b.len() < 5 {
+            return usize::MAX;
+        }
+        let ndims = u32::from_le_bytes(b[1..5].try_into().unwrap()) as usize;
+        if ndims > crate::tensor::MAX_NDIMS {
+            return b.len();
+        }
+        let head = crate::tensor::wire_header_len(ndims);
+        if b.len() < head {
+            return usize::MAX;
+        }
+        head + u32::from_le_bytes(b[head - 4..head].try_into().unwrap()) as usize
     }
 }
 
