@@ -611,7 +611,9 @@ fn view_at_data_is_8_aligned() {
         .map(|i| {
             let shape: Vec<usize> = (0..1 + i % 4).map(|d| 1 + (i + d) % 3).collect();
             let n: usize = shape.iter().product::<usize>() + i % 5;
-            let data = (0..n).flat_map(|j| ((i * 10 + j) as f64).to_le_bytes()).collect();
+            let data = (0..n)
+                .flat_map(|j| ((i * 10 + j) as f64).to_le_bytes())
+                .collect();
             Tensor::new(DType::Float64, shape, data)
         })
         .collect();

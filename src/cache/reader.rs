@@ -606,7 +606,12 @@ impl CacheReader {
         let lead = at % 8;
         let start = at - lead;
         let avail = self.data_end - start;
-        let guess = self.ra.buf_len.max(4096).min(avail);
+        // The last frame's length plus the largest difference in `lead`.
+        let guess = match self.ra.buf_len {
+            0 => 4096,
+            n => n + 8,
+        }
+        .min(avail);
         if self.ra.buf.len() * 8 < guess {
             self.ra.buf.resize(guess.div_ceil(8), 0);
         }
