@@ -63,7 +63,9 @@ pub struct CacheReader {
 struct RandomAccess {
     /// Format version of a current-format file (index frames exist from version 2).
     version: u32,
-    /// Offset in the mapping of the index entries (None: no index in the file).
+    /// The commit's `index_at` (0: no index in the file).
+    index_at: u64,
+    /// Offset in the mapping of the index entries, once the index frame was checked.
     entries_at: Option<usize>,
     /// An index built in memory on first use for a file without one (version 1,
     /// legacy): 8 bytes per record.
@@ -197,7 +199,7 @@ impl CacheReader {
                             ),
                         )
                     })?;
-                r.ra = RandomAccess::open(&map, &h, end as usize, path)?;
+                r.ra = RandomAccess::open(&h);
                 r.format = Format::Current;
                 r.meta = h.meta;
                 r.records = h.commit.records;
@@ -486,40 +488,18 @@ fn page_size() -> usize {
 }
 
 impl RandomAccess {
-    /// Locates the index of a current-format file (checking its frame header: O(1)).
-    fn open(map: &[u8], h: &Header, end: usize, path: &Path) -> Result<RandomAccess> {
-        let mut ra = RandomAccess {
+    /// Notes where the index of a current-format file is. Nothing is read: opening
+    /// touches only the header; the index frame is checked on first use.
+    fn open(h: &Header) -> RandomAccess {
+        RandomAccess {
             version: h.version,
+            index_at: if h.version == VERSION_1 {
+                0
+            } else {
+                h.commit.index_at
+            },
             ..RandomAccess::default()
-        };
-        let at = h.commit.index_at;
-        if at == 0 || h.version == VERSION_1 {
-            return Ok(ra);
         }
-        let bad = |d: String| Error::corrupt(path, format!("index frame at offset {at}: {d}"));
-        let at = usize::try_from(at)
-            .ok()
-            .filter(|&a| a >= h.data_start as usize && a + FRAME_HEADER <= end)
-            .ok_or_else(|| bad("outside the committed data".into()))?;
-        let fh: &[u8; FRAME_HEADER] = map[at..at + FRAME_HEADER].try_into().unwrap();
-        match parse_frame(fh, true).map_err(bad)? {
-            Frame::Index { body_at, body_len } => {
-                let capacity = (body_len / INDEX_ENTRY) as u64;
-                if at + body_at + body_len > end {
-                    return Err(bad("runs past the committed data".into()));
-                }
-                if capacity < h.commit.records {
-                    return Err(bad(format!(
-                        "holds {capacity} entries for {} records",
-                        h.commit.records
-                    )));
-                }
-                ra.entries_at = Some(at + body_at);
-                ra.index_bytes = body_len;
-            }
-            Frame::Record { .. } => return Err(bad("a record frame, not an index".into())),
-        }
-        Ok(ra)
     }
 }
 
@@ -536,7 +516,44 @@ impl CacheReader {
 
     /// True when the file carries an offset index (random access without building one).
     pub fn has_index(&self) -> bool {
-        self.ra.entries_at.is_some()
+        self.ra.index_at != 0
+    }
+
+    /// Checks the header of the index frame the commit names, on first use (O(1)).
+    fn ensure_index(&mut self) -> Result<()> {
+        if self.ra.entries_at.is_some() || self.ra.index_at == 0 {
+            return Ok(());
+        }
+        let Some(map) = &self.map else {
+            return Ok(());
+        };
+        let at = self.ra.index_at;
+        let end = self.data_end;
+        let bad =
+            |d: String| Error::corrupt(&self.path, format!("index frame at offset {at}: {d}"));
+        let at = usize::try_from(at)
+            .ok()
+            .filter(|&a| a >= self.data_start && a + FRAME_HEADER <= end)
+            .ok_or_else(|| bad("outside the committed data".into()))?;
+        let fh: &[u8; FRAME_HEADER] = map[at..at + FRAME_HEADER].try_into().unwrap();
+        match parse_frame(fh, true).map_err(bad)? {
+            Frame::Index { body_at, body_len } => {
+                let capacity = (body_len / INDEX_ENTRY) as u64;
+                if at + body_at + body_len > end {
+                    return Err(bad("runs past the committed data".into()));
+                }
+                if capacity < self.records {
+                    return Err(bad(format!(
+                        "holds {capacity} entries for {} records",
+                        self.records
+                    )));
+                }
+                self.ra.entries_at = Some(at + body_at);
+                self.ra.index_bytes = body_len;
+                Ok(())
+            }
+            Frame::Record { .. } => Err(bad("a record frame, not an index".into())),
+        }
     }
 
     /// Record `index` (0-based, no cycling), CRC-checked, borrowed until the next call.
@@ -641,7 +658,7 @@ impl CacheReader {
     /// `seek` in O(1) through the on-disk index; false (nothing done) for a file
     /// without one. The record sought is checked when it is read, as every record is.
     fn seek_indexed(&mut self, index: u64) -> Result<bool> {
-        if self.ra.entries_at.is_none() || self.records == 0 {
+        if self.ra.index_at == 0 || self.records == 0 {
             return Ok(false);
         }
         let index = index % self.records;
@@ -652,6 +669,7 @@ impl CacheReader {
 
     /// The frame offset of record `index` (< records) from the index.
     fn frame_offset(&mut self, index: u64) -> Result<usize> {
+        self.ensure_index()?;
         let map = self.map.as_ref().expect("non-empty cache is mapped");
         let bad = |d: String| Error::corrupt(&self.path, format!("record {index}: {d}"));
         let offset = match self.ra.entries_at {
@@ -739,7 +757,8 @@ impl CacheReader {
 
     /// Checks that every index entry names its record's frame (after `verify` has
     /// checked the records themselves).
-    fn verify_index(&self) -> Result<()> {
+    fn verify_index(&mut self) -> Result<()> {
+        self.ensure_index()?;
         let (Some(map), Some(entries)) = (&self.map, self.ra.entries_at) else {
             return Ok(());
         };
