@@ -422,6 +422,23 @@ impl DiskCacheProducer {
         Ok(self.reader.view(loc))
     }
 
+    /// Record `index` (0-based, no cycling; the sequential cursor is not moved): O(1)
+    /// through the cache's offset index, CRC-checked. Damage is recovered from as in
+    /// `next_view` (the cache is rebuilt from the source), then record `index` is
+    /// served; `Error::IndexOutOfRange` at `index >= len()`.
+    pub fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        let loc = match self.reader.check_at(index) {
+            Ok(loc) => loc,
+            Err(e) if e.is_corruption() => {
+                let position = self.reader.position() % self.reader.len().max(1);
+                self.recover(e, position)?;
+                self.reader.check_at(index)?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(self.reader.view_checked(loc))
+    }
+
     pub fn len(&self) -> usize {
         self.reader.len() as usize
     }
@@ -466,6 +483,13 @@ impl Producer for DiskCacheProducer {
             SourceKind::Cache,
             path.to_string_lossy(),
         )))
+    }
+
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        DiskCacheProducer::view_at(self, index)
+    }
+    fn has_random_access(&self) -> bool {
+        true
     }
 }
 

@@ -14,6 +14,7 @@
 
 mod csv_warm;
 mod http;
+mod random;
 mod work;
 
 use std::path::{Path, PathBuf};
@@ -212,7 +213,7 @@ fn parse_args(argv: &[String]) -> R<Args> {
         scale: 1.0,
         rounds: 5,
         cpp: None,
-        figures: vec![1, 2, 3, 4, 5, 6, 7],
+        figures: vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
         http_base: None,
         keep: false,
     };
@@ -270,6 +271,7 @@ fn role(argv: &[String]) -> R<()> {
             say(&format!("records={} hwm_kib={}", p.len(), vm_hwm_kib()));
         }
         Some("fetch") => say(&http::fetch_role(&argv[1], Path::new(&argv[2]))?),
+        Some("shuffle") => say(&random::shuffle_role(&argv[1], &argv[2])?),
         Some("pass") => {
             let (sum, bytes) = view_pass(Path::new(&argv[1]), argv[2].parse()?, argv[3].parse()?)?;
             say(&format!(
@@ -561,6 +563,11 @@ fn run(a: Args) -> R<()> {
     if want(4) || want(5) {
         http_figures(&a, &dir, &mut rows)?;
     }
+
+    // 8, 9, 10: random access (view_at) warm, peak RSS, cold.
+    random::figures(
+        &want, a.rounds, a.scale, a.keep, &dir, &exe, &path_a, n_a, &mut rows,
+    )?;
 
     if !a.keep {
         let _ = std::fs::remove_file(&path_a);

@@ -21,7 +21,7 @@ use clap::{Parser, Subcommand};
 use harmonics_dataset::cache::{
     cache_dir, classify_name, irregular_kind, is_own_companion, list_caches, lock_path,
     resolve_cache_path, scan_cache_dir, why_not_a_cache, CacheLock, CacheReader, DirEntry,
-    EntryKind, Format, Metadata, CACHE_DIR_ENV, VERSION,
+    EntryKind, Format, Metadata, CACHE_DIR_ENV,
 };
 use harmonics_dataset::Error;
 use serde_json::{json, Value};
@@ -403,7 +403,7 @@ fn info(dir: &Path, name: &str, as_json: bool) -> Outcome {
                 match &i.reader {
                     Ok(_) if damage.is_some() => "damaged".into(),
                     Ok(r) if r.format() == Format::Current => {
-                        format!("current (version {VERSION})")
+                        format!("current (version {})", r.version())
                     }
                     Ok(_) => "legacy (headerless records, no checksums)".into(),
                     Err(err) if err.is_permission_denied() => {

@@ -28,19 +28,10 @@ use reqwest::StatusCode;
 
 use super::s3::SendSigned;
 use super::{HttpOptions, HttpOutcome};
-use crate::cache::{CacheWriter, Header, Metadata, MAGIC};
+use crate::cache::{read_stream_header, CacheWriter, FrameStream, Metadata, MAGIC};
 use crate::error::{Error, Result};
 use crate::producer::ShapeCheck;
-use crate::tensor::{
-    parse_wire, read_wire, wire_header_len, DType, TensorRef, WireHeader, MAX_NDIMS,
-};
-
-// Layout constants of the cache file format (see cache/format.rs, version 1).
-const META_OFFSET: usize = 88;
-const MAX_META_LEN: usize = 1 << 20;
-const DATA_ALIGN: usize = 64;
-const FRAME_HEADER: usize = 9;
-const DATA_ALIGNMENT: usize = 8;
+use crate::tensor::{parse_wire, wire_header_len, DType, TensorRef, WireHeader, MAX_NDIMS};
 
 /// Backoff before retry `n` (0-based): 200 ms, 400 ms, 800 ms, … capped at 5 s.
 fn backoff(n: u32) -> Duration {
@@ -815,7 +806,8 @@ fn decode_records(
     Ok(())
 }
 
-/// A published cache file: header verified, every frame's CRC verified.
+/// A published cache file (either version): header verified, every frame's CRC
+/// verified, the index checked against the records (the layout is `crate::cache`'s).
 fn decode_cache_file<R: Read>(
     input: &mut Counting<R>,
     writer: &mut CacheWriter,
@@ -823,77 +815,21 @@ fn decode_cache_file<R: Read>(
     obs: &mut dyn Observer,
 ) -> std::result::Result<(), DecodeError> {
     let bad = |d: String| DecodeError::Body(format!("published cache file: {d}"));
-    let io_bad = |e: io::Error| DecodeError::Body(e.to_string());
     // `input` starts at the magic again (the sniffed bytes are chained back in).
-    let mut head = vec![0u8; META_OFFSET];
-    if read_full(input, &mut head).map_err(io_bad)? < META_OFFSET {
-        return Err(bad("body ended inside the header".into()));
-    }
-    let meta_len = u32::from_le_bytes(head[16..20].try_into().unwrap()) as usize;
-    if meta_len > MAX_META_LEN {
-        return Err(bad(format!("metadata length {meta_len} is implausible")));
-    }
-    let data_start = (META_OFFSET + meta_len).div_ceil(DATA_ALIGN) * DATA_ALIGN;
-    head.resize(data_start, 0);
-    if read_full(input, &mut head[META_OFFSET..]).map_err(io_bad)? < data_start - META_OFFSET {
-        return Err(bad("body ended inside the header".into()));
-    }
-    let header = Header::decode(&head, Path::new("header"))
-        .map_err(|e| bad(e.to_string().replace("corrupted cache file header: ", "")))?;
-    let records = header.commit.records;
-    let data_len = header.commit.data_len;
-    obs.total(records);
-    let mut consumed = 0u64;
+    let header = read_stream_header(input).map_err(bad)?;
+    let mut frames = FrameStream::new(&header);
+    obs.total(frames.records());
     let mut wire = Vec::new();
     let mut shape = Vec::new();
-    let mut pad_buf = [0u8; DATA_ALIGNMENT];
-    for index in 0..records {
-        let mut fh = [0u8; FRAME_HEADER];
-        if read_full(input, &mut fh).map_err(io_bad)? < FRAME_HEADER {
-            return Err(bad(format!(
-                "body ended before record {index} of {records}"
-            )));
-        }
-        let wire_len = u32::from_le_bytes(fh[0..4].try_into().unwrap()) as u64;
-        let crc = u32::from_le_bytes(fh[4..8].try_into().unwrap());
-        let pad = fh[8] as usize;
-        if pad >= DATA_ALIGNMENT {
-            return Err(bad(format!("record {index}: invalid frame padding {pad}")));
-        }
-        let frame_len = (FRAME_HEADER + pad) as u64 + wire_len;
-        if consumed + frame_len > data_len {
-            return Err(bad(format!(
-                "record {index}: frame of {frame_len} bytes overruns the committed length {data_len}"
-            )));
-        }
-        if read_full(input, &mut pad_buf[..pad]).map_err(io_bad)? < pad {
-            return Err(bad(format!("body ended inside record {index}")));
-        }
-        let mut limited = (&mut *input).take(wire_len);
-        match read_wire(&mut limited, &mut wire) {
-            Ok(Some(_)) if wire.len() as u64 == wire_len => {}
-            Ok(_) => {
-                return Err(bad(format!(
-                    "record {index}: frame says {wire_len} bytes, the record inside differs"
-                )))
-            }
-            Err(e) => return Err(bad(format!("record {index}: {e}"))),
-        }
-        if crc32fast::hash(&wire) != crc {
-            return Err(bad(format!("record {index}: CRC mismatch")));
-        }
-        consumed += frame_len;
+    let mut index = 0u64;
+    while let Some(crc) = frames.next_record(input, &mut wire).map_err(bad)? {
         let h = check_record(&wire, &mut shape, index, &mut check)?;
         writer
             .push_checked_wire(&wire, h, crc)
             .map_err(DecodeError::Other)?;
         obs.record(writer).map_err(DecodeError::Other)?;
         obs.batch(writer).map_err(DecodeError::Other)?;
-    }
-    if consumed != data_len {
-        return Err(bad(format!(
-            "records end at {consumed} bytes, the header commits {data_len}"
-        )));
+        index += 1;
     }
     Ok(())
 }

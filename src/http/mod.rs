@@ -418,6 +418,36 @@ impl Served {
         Ok(t)
     }
 
+    /// Record `index` of the cache (O(1), CRC-checked, the cursor unmoved). Damage is
+    /// handled as in `next_view`: the dataset is downloaded again, then record `index`
+    /// of the new cache is served.
+    pub fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        let loc = match self.reader.check_at(index) {
+            Ok(loc) => loc,
+            Err(e) if e.is_corruption() => {
+                warn(&format!("{e}; downloading {} again", self.source.url));
+                let position = self.reader.position() % self.reader.len().max(1);
+                let (r, o) = self
+                    .source
+                    .acquire(true, &mut fetch::NoObserver, None)
+                    .map_err(|f| Error::Http {
+                        url: self.source.url.clone(),
+                        detail: format!("{e}; downloading it again failed: {f}"),
+                    })?;
+                self.reader = r;
+                self.outcome = o;
+                self.reader.seek(position)?;
+                self.reader.check_at(index)?
+            }
+            Err(e) => return Err(e),
+        };
+        let t = self.reader.view_checked(loc);
+        if let Some(c) = self.check.as_mut() {
+            c.check(index, t)?;
+        }
+        Ok(t)
+    }
+
     pub fn size(&self) -> usize {
         self.reader.len() as usize
     }
@@ -538,6 +568,14 @@ impl Producer for HttpProducer {
     fn identity(&self) -> Result<Option<SourceIdentity>> {
         let meta = self.served.reader.metadata();
         Ok(Some(http_identity(&self.served.source.url, Some(meta))))
+    }
+
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        self.served.view_at(index)
+    }
+
+    fn has_random_access(&self) -> bool {
+        true
     }
 }
 
