@@ -140,7 +140,12 @@ fn cpp_warm_pass_compiles_and_reads_every_record() {
     assert!(cpp_view_pass(&bin, &path, 30).unwrap().starts_with(&want));
     // A wrong record count means the cache would read the (absent) source: an error.
     // Its message is captured (not inherited): an expected failure must not look like one.
-    let out = Command::new(&bin).arg(&path).arg("31").output().unwrap();
+    let out = Command::new(&bin)
+        .arg(&path)
+        .arg("31")
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("a warm cache read its source"), "{err}");
