@@ -14,6 +14,7 @@
 //!   soon as it has been written and decoded.
 
 mod fetch;
+mod parallel;
 mod stream;
 
 pub use stream::AsyncHttpProducer;
@@ -59,7 +60,22 @@ pub struct HttpOptions {
     /// Default `None`: no limit (a dataset may legitimately be any size; a full disk
     /// still ends the download with an error and removes the temp file).
     pub max_bytes: Option<u64>,
+    /// Connections a large object is downloaded over at once (ranged GETs, see
+    /// `parallel_min_bytes`). 0 (the default): automatic, `DEFAULT_CONNECTIONS` (4);
+    /// 1: always a single connection.
+    pub connections: u32,
+    /// Objects of at least this many bytes are downloaded over `connections`
+    /// connections; smaller ones over one. Default 64 MiB. Whatever the size, the
+    /// parallel download is used only when the first response shows it is safe: a
+    /// Content-Length, `Accept-Ranges: bytes`, a strong ETag and no content coding;
+    /// otherwise the single connection of before is kept.
+    pub parallel_min_bytes: u64,
 }
+
+/// The connections of a parallel download when `HttpOptions::connections` is 0.
+pub const DEFAULT_CONNECTIONS: u32 = 4;
+/// The default `HttpOptions::parallel_min_bytes`: 64 MiB.
+pub const DEFAULT_PARALLEL_MIN_BYTES: u64 = 64 << 20;
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -73,6 +89,8 @@ impl Default for HttpOptions {
             retries: 3,
             ca_cert: None,
             max_bytes: None,
+            connections: 0,
+            parallel_min_bytes: DEFAULT_PARALLEL_MIN_BYTES,
         }
     }
 }
@@ -459,5 +477,6 @@ mod tests {
         assert_eq!(o.read_timeout, Duration::from_secs(30));
         assert_eq!(o.retries, 3);
         assert_eq!(o.max_bytes, None);
+        assert_eq!((o.connections, o.parallel_min_bytes), (0, 64 << 20));
     }
 }
