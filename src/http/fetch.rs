@@ -214,9 +214,11 @@ pub(crate) fn download(
     let mut cut: Option<String> = None;
     let mut changes = 0u32;
     let mut single = false;
+    // After a restart: a client of its own (see `Failure::Changed` below).
+    let mut fresh: Option<Client> = None;
     loop {
         let failure = match attempt_once(
-            client,
+            fresh.as_ref().unwrap_or(client),
             url,
             opts,
             final_path,
@@ -244,6 +246,13 @@ pub(crate) fn download(
                 }
                 // Nothing of the old version is kept: the temp files are gone.
                 warn(&format!("{url}: {d}; restarting the download"));
+                // New connections: a server may close the ones that answered 412
+                // while announcing keep-alive (nginx does), and a pooled one would
+                // fail the restart's first request.
+                fresh = Some(build_client(opts).map_err(|e| match e {
+                    Error::Http { detail, .. } => http(detail),
+                    e => e,
+                })?);
                 continue;
             }
             Failure::NoRanges(d) => {
