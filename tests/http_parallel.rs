@@ -486,3 +486,64 @@ fn a_range_that_keeps_failing_is_an_error_and_leaves_no_temp_file() {
     assert!(msg.contains("CRC mismatch"), "{msg}");
     assert_eq!(leftovers(dir.path()), Vec::<PathBuf>::new());
 }
+
+#[test]
+fn the_c_connection_fields_reach_the_download() {
+    use harmonics_dataset::ffi::http::*;
+    use harmonics_dataset::ffi::producer::harmonics_producer_free;
+    use harmonics_dataset::ffi::{HarmonicsProducer, HarmonicsStatus};
+    let body = wire_body(&data(2000, 0));
+    let server = Nginx::start();
+    server.publish("data.bin", &body);
+    let proxy = FaultProxy::start(server.port(), Faults::none());
+    let dir = tempfile::tempdir().unwrap();
+    let url = std::ffi::CString::new(proxy.url("/identity/data.bin")).unwrap();
+    let mut o = std::mem::MaybeUninit::<HarmonicsHttpOptions>::uninit();
+    // SAFETY: `o` is writable; the defaults fill every field.
+    let mut o = unsafe {
+        harmonics_http_options_default(o.as_mut_ptr());
+        o.assume_init()
+    };
+    assert_eq!((o.connections, o.parallel_min_bytes), (0, 64 << 20));
+    let path = std::ffi::CString::new(dir.path().join("c.cache").to_str().unwrap()).unwrap();
+    o.cache_path = path.as_ptr();
+    o.connections = 4;
+    o.parallel_min_bytes = 1;
+    let mut out: *mut HarmonicsProducer = std::ptr::null_mut();
+    // SAFETY: valid C string, options and out pointer.
+    let status = unsafe { harmonics_http_producer_from_url(url.as_ptr(), &o, &mut out) };
+    assert_eq!(status as u32, HarmonicsStatus::Ok as u32);
+    // SAFETY: a producer handle from the call above, freed once.
+    unsafe { harmonics_producer_free(out) };
+    let ex = finished_exchanges(&proxy);
+    let etag = ex[0].response_header("etag").unwrap().to_string();
+    assert_ranges_cover(&ex[1..], &etag, body.len() as u64);
+}
+
+/// A server that announces `Accept-Ranges: bytes` with a strong ETag but answers
+/// every ranged GET with the whole object.
+#[test]
+fn a_server_that_ignores_ranges_it_announced_is_downloaded_again_on_one_connection() {
+    let recs = data(1000, 0);
+    let body = wire_body(&recs);
+    let server = TestServer::start(move |c| {
+        let h = [
+            ("ETag", "\"v1\"".to_string()),
+            ("Accept-Ranges", "bytes".to_string()),
+        ];
+        c.respond("200 OK", &h, &body);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let got = download(
+        &server.url("/d.bin"),
+        parallel(&dir.path().join("i.cache"), 4),
+    );
+    assert_records(&got, &recs, "after falling back to one connection");
+    let reqs = server.requests();
+    let whole = reqs.iter().filter(|r| r.header("range").is_none()).count();
+    assert_eq!(
+        whole, 2,
+        "the first GET, then the single-connection one: {reqs:#?}"
+    );
+    assert_eq!(leftovers(dir.path()), vec![dir.path().join("i.cache")]);
+}
