@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example parallel_fetch_bench -- [SIZE_MB] [RATE_MB_S] [K] [ROUNDS]
 //! cargo run --release --example parallel_fetch_bench -- 1024 40 8 3
+//! cargo run --release --example parallel_fetch_bench -- 1024 0 8 5   # unthrottled only
 //! ```
 //!
 //! - Throttled: a SIZE_MB object (float32 wire records, served by nginx from
@@ -75,7 +76,18 @@ fn main() {
     run_curl(&direct("big.bin"));
     run_curl(&direct("small.bin"));
 
-    // --- Throttled.
+    // --- Throttled (RATE_MB_S 0: skipped).
+    if rate_mb > 0 {
+        throttled(&server, &exe, &cache, rate_mb, k, big_len);
+    }
+
+    // --- Unthrottled.
+    unthrottled(&server, &exe, &cache, k, rounds);
+    let _ = std::fs::remove_dir_all(&cache);
+}
+
+fn throttled(server: &nginx::Nginx, exe: &Path, cache: &Path, rate_mb: u64, k: u32, big_len: u64) {
+    let (exe, cache) = (&exe.to_path_buf(), &cache.to_path_buf());
     let proxy = throttle_proxy::ThrottleProxy::start(server.port(), rate_mb * 1_000_000);
     let url = proxy.url("/identity/big.bin");
     println!("\nthrottled: {rate_mb} MB/s per connection through a loopback proxy");
@@ -116,9 +128,10 @@ fn main() {
         one / par,
         curl / par
     );
-    drop(proxy);
+}
 
-    // --- Unthrottled.
+fn unthrottled(server: &nginx::Nginx, exe: &Path, cache: &Path, k: u32, rounds: usize) {
+    let direct = |p: &str| server.url(&format!("/identity/{p}"));
     println!("\nunthrottled nginx on loopback, {rounds} interleaved rounds (medians)");
     let url = direct("big.bin");
     let small_url = direct("small.bin");
@@ -164,7 +177,6 @@ fn main() {
         m(0) / m(2),
         m(3) / m(4)
     );
-    let _ = std::fs::remove_dir_all(&cache);
 }
 
 fn run_curl(url: &str) -> f64 {

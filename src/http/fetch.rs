@@ -10,6 +10,10 @@
 //! - an empty body is an error, not a dataset of zero records;
 //! - `HttpOptions::max_bytes` bounds the bytes taken (an endless body, a gzip bomb);
 //! - a failure names where the body was cut and what the retries then met.
+//! - a large object over several connections (`parallel.rs`) is pinned to the first
+//!   response's strong ETag with `If-Match` on every range; a 412, another ETag or
+//!   another total restarts the whole download (`Failure::Changed`, at most
+//!   `MAX_CHANGES` times, with a warning), never splicing two versions.
 //!
 //! The body is never held in memory: it is read in chunks, each record is decoded as
 //! it completes (one record at most is buffered) and written to the temp cache file.

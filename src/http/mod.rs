@@ -9,6 +9,15 @@
 //!   whole body decoded cleanly. Without a persistent cache, the same happens in an
 //!   anonymous temp file (in `$TMPDIR`) that is unlinked once complete: the body is
 //!   never held in memory in any mode.
+//! - A large object (`HttpOptions::parallel_min_bytes`, default 64 MiB) is downloaded
+//!   over `HttpOptions::connections` connections at once (default 4) when the first
+//!   response allows it (Content-Length, `Accept-Ranges: bytes`, a strong ETag, no
+//!   content coding): ranged GETs pinned to the ETag with `If-Match`, each resumable on
+//!   its own, written at their offsets into an unnamed temp file that the record decoder
+//!   follows (see `parallel.rs`). A changed object restarts the download (never a
+//!   splice); otherwise, or below the threshold, one connection as before. The async
+//!   producer uses the same path: the decoder follows the contiguous prefix, so its first
+//!   record still arrives with the first bytes of the first response.
 //! - Any failure is `Error::Http` naming the URL, and leaves no cache file behind.
 //! - `AsyncHttpProducer` downloads in a background thread and serves each record as
 //!   soon as it has been written and decoded.

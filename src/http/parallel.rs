@@ -20,7 +20,13 @@
 //! - A changed object (412 to `If-Match`, another ETag, another total) ends the attempt
 //!   with [`PartFailure::Changed`]: the caller discards everything and restarts, never
 //!   splicing two versions.
+//! - The decoded prefix is punched out of the temp file as the decoder passes it
+//!   (`FALLOC_FL_PUNCH_HOLE`): the file holds only what is ahead of the decoder, about
+//!   the pieces in flight, not the object, and its pages never reach the disk.
 //! - Memory: one `BUFFER` per connection; nothing is held in memory beyond that.
+//! - Cost: piece 0 comes from the first response, whose connection is closed once the
+//!   piece is in (what the server had already sent beyond it, at most a TCP window,
+//!   is discarded). Each later piece is one request on a kept-alive connection.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -164,7 +170,11 @@ impl Shared<'_> {
     }
 
     fn halted(&self) -> bool {
-        self.abort.load(Ordering::Relaxed) || stopped(self.stop)
+        if stopped(self.stop) {
+            // Also ends the backoff sleeps, which watch `abort`.
+            self.abort.store(true, Ordering::Relaxed);
+        }
+        self.abort.load(Ordering::Relaxed)
     }
 }
 
@@ -173,6 +183,35 @@ impl Shared<'_> {
 pub(crate) struct Assembled<'s, 'a> {
     shared: &'s Shared<'a>,
     pos: u64,
+    /// The prefix `..released` has been decoded and its space given back.
+    released: u64,
+}
+
+/// Decoded bytes are given back to the filesystem in steps of this many.
+const RELEASE_STEP: u64 = 4 << 20;
+
+impl Assembled<'_, '_> {
+    /// Punches the decoded prefix out of the temp file: its pages and blocks are freed
+    /// at once, so the file never holds much more than the pieces still ahead of the
+    /// decoder (not the whole object), and no dirty page of it is ever written back.
+    /// Best effort: a filesystem without hole punching keeps the pages until the end.
+    fn release(&mut self) {
+        let end = self.pos / RELEASE_STEP * RELEASE_STEP;
+        if end <= self.released {
+            return;
+        }
+        let fd = std::os::fd::AsRawFd::as_raw_fd(&self.shared.file);
+        // SAFETY: fallocate on a descriptor we own; no memory is passed.
+        unsafe {
+            libc::fallocate(
+                fd,
+                libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE,
+                self.released as libc::off_t,
+                (end - self.released) as libc::off_t,
+            );
+        }
+        self.released = end;
+    }
 }
 
 impl Read for Assembled<'_, '_> {
@@ -199,6 +238,7 @@ impl Read for Assembled<'_, '_> {
                 let n = (wm - self.pos).min(buf.len() as u64) as usize;
                 s.file.read_exact_at(&mut buf[..n], self.pos)?;
                 self.pos += n as u64;
+                self.release();
                 return Ok(n);
             }
             if self.pos >= s.plan.len {
@@ -279,7 +319,11 @@ pub(crate) fn run<T, E>(
                 break;
             }
         }
-        let mut reader = Assembled { shared: s, pos: 0 };
+        let mut reader = Assembled {
+            shared: s,
+            pos: 0,
+            released: 0,
+        };
         let r = consume(&mut reader);
         if r.is_ok() {
             // Every byte must have arrived, also past what the decoder needed.
@@ -367,7 +411,8 @@ fn fetch_piece(
                 s.plan.len
             )));
         }
-        if !sleep_unless_stopped(backoff(resumes), s.stop) || s.halted() {
+        // The backoff ends early when the download is stopped or abandoned.
+        if !sleep_unless_stopped(backoff(resumes), Some(&s.abort)) || s.halted() {
             return Err(PartFailure::Stopped);
         }
         resumes += 1;
