@@ -87,7 +87,6 @@ fn main() {
 }
 
 fn throttled(server: &nginx::Nginx, exe: &Path, cache: &Path, rate_mb: u64, k: u32, big_len: u64) {
-    let (exe, cache) = (&exe.to_path_buf(), &cache.to_path_buf());
     let proxy = throttle_proxy::ThrottleProxy::start(server.port(), rate_mb * 1_000_000);
     let url = proxy.url("/identity/big.bin");
     println!("\nthrottled: {rate_mb} MB/s per connection through a loopback proxy");
@@ -95,11 +94,11 @@ fn throttled(server: &nginx::Nginx, exe: &Path, cache: &Path, rate_mb: u64, k: u
     let curl = run_curl(&url);
     let curl_bytes = proxy.bytes() - b0;
     let b0 = proxy.bytes();
-    let (one, one_rss) = run_child(&exe, &url, &cache, 1);
+    let (one, one_rss) = run_child(exe, &url, cache, 1);
     let one_bytes = proxy.bytes() - b0;
     let b0 = proxy.bytes();
     let c0 = proxy.connections();
-    let (par, par_rss) = run_child(&exe, &url, &cache, k);
+    let (par, par_rss) = run_child(exe, &url, cache, k);
     let par_bytes = proxy.bytes() - b0;
     let par_conns = proxy.connections() - c0;
     let mbps = |t: f64| big_len as f64 / 1e6 / t;
@@ -149,7 +148,7 @@ fn unthrottled(server: &nginx::Nginx, exe: &Path, cache: &Path, k: u32, rounds: 
             // Rotate the order: whoever runs first after a deletion is not favoured.
             let i = (j + round) % modes.len();
             let (_, u, kk) = &modes[i];
-            let (t, r) = run_child(&exe, u, &cache, *kk);
+            let (t, r) = run_child(exe, u, cache, *kk);
             times[i].push(t);
             rss[i] = rss[i].max(r);
         }

@@ -547,3 +547,89 @@ fn a_server_that_ignores_ranges_it_announced_is_downloaded_again_on_one_connecti
     );
     assert_eq!(leftovers(dir.path()), vec![dir.path().join("i.cache")]);
 }
+
+/// The unnamed temp file of a parallel download in `dir` (`/dir/#inode (deleted)`):
+/// its allocated bytes.
+fn temp_file_allocated(dir: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    for e in std::fs::read_dir("/proc/self/fd").ok()?.flatten() {
+        let Ok(target) = std::fs::read_link(e.path()) else {
+            continue;
+        };
+        let t = target.to_string_lossy();
+        if t.starts_with(&*dir.to_string_lossy()) && t.contains("(deleted)") {
+            if let Ok(m) = std::fs::metadata(e.path()) {
+                return Some(m.blocks() * 512);
+            }
+        }
+    }
+    None
+}
+
+/// The last piece is held back by the server: everything before it has been decoded,
+/// and the temp file no longer holds it.
+#[test]
+fn the_decoded_prefix_is_released_from_the_temp_file_during_the_download() {
+    let recs = data(12_000, 0);
+    let body = Arc::new(wire_body(&recs));
+    let len = body.len() as u64;
+    let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // Ranged requests received, and answered.
+    let counts = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+    let (b, r, n) = (body.clone(), release.clone(), counts.clone());
+    let server = TestServer::start(move |c| {
+        let mut h = vec![
+            ("ETag", "\"v1\"".to_string()),
+            ("Accept-Ranges", "bytes".to_string()),
+        ];
+        let Some(range) = c.req.header("range") else {
+            return c.respond("200 OK", &h, &b);
+        };
+        let (a, z) = range.trim_start_matches("bytes=").split_once('-').unwrap();
+        let (a, z): (usize, usize) = (a.parse().unwrap(), z.parse().unwrap());
+        n.0.fetch_add(1, Ordering::SeqCst);
+        while z + 1 == b.len() && !r.load(Ordering::SeqCst) {
+            if !c.sleep(std::time::Duration::from_millis(10)) {
+                return;
+            }
+        }
+        h.push(("Content-Range", format!("bytes {a}-{z}/{}", b.len())));
+        c.respond("206 Partial Content", &h, &b[a..=z]);
+        n.1.fetch_add(1, Ordering::SeqCst);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/d.bin");
+    let o = parallel(&dir.path().join("p.cache"), 4);
+    let fetch = std::thread::spawn(move || download(&url, o));
+    // Bounded waits (guards against a hang, not timing assertions): until every
+    // piece but the held-back last one has been served (the pieces are requested in
+    // order, so the last one's request comes after the others')...
+    let piece = len.div_ceil(32).clamp(64 << 10, 8 << 20);
+    let ranged = (len.div_ceil(piece) - 1) as usize;
+    for _ in 0..4000 {
+        if counts.0.load(Ordering::SeqCst) == ranged
+            && counts.1.load(Ordering::SeqCst) == ranged - 1
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    assert_eq!(counts.1.load(Ordering::SeqCst), ranged - 1);
+    // ...then until the decoder, caught up with them, has given their space back.
+    let mut allocated = None;
+    for _ in 0..2000 {
+        allocated = temp_file_allocated(dir.path());
+        if allocated.is_some_and(|a| a < len / 2) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    release.store(true, Ordering::SeqCst);
+    let got = fetch.join().unwrap();
+    let allocated = allocated.expect("the temp file of the download was never seen");
+    assert!(
+        allocated < len / 2,
+        "the temp file still holds {allocated} of {len} bytes while only the last piece is missing"
+    );
+    assert_records(&got, &recs, "after the held-back piece");
+}
