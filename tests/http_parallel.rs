@@ -275,6 +275,28 @@ fn one_connection_cut_mid_range_resumes_that_range_and_the_result_is_exact() {
 /// connection closes the file is replaced by version 2 (another size: another ETag).
 #[test]
 fn the_object_replaced_between_ranged_gets_restarts_and_serves_one_version() {
+    // The scenario runs in a child (this test binary again) whose stderr is read: the
+    // restart must say so.
+    const CHILD: &str = "HARMONICS_TEST_PARALLEL_CHILD";
+    if std::env::var_os(CHILD).is_none() {
+        let name = "the_object_replaced_between_ranged_gets_restarts_and_serves_one_version";
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", name, "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{stderr}");
+        assert!(stdout.contains("1 passed"), "{stdout}");
+        let warning = stderr
+            .lines()
+            .find(|l| l.contains("warning") && l.contains("changed during the download"))
+            .unwrap_or_else(|| panic!("no warning of the restart in: {stderr}"));
+        assert!(warning.contains("restarting the download"), "{warning}");
+        assert!(warning.contains("/identity/data.bin"), "{warning}");
+        return;
+    }
     let v1 = data(3000, 0);
     let v2 = data(3100, 500_000);
     let server = Nginx::start();
