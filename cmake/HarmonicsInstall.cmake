@@ -1,4 +1,5 @@
 # Install rules: the shared and static libraries, the C header and the C++ wrapper,
+# the tools (bin/cache_cli, bin/harmonics-clear-cache),
 # the CMake package `harmonics_dataset` (targets harmonics::dataset and
 # harmonics::dataset_static) and the pkg-config module `harmonics_dataset`.
 #
@@ -25,6 +26,16 @@ install(FILES "${HARMONICS_INCLUDE_DIR}/harmonics_dataset.h"
 install(DIRECTORY "${HARMONICS_INCLUDE_DIR}/harmonics"
         DESTINATION "${CMAKE_INSTALL_INCLUDEDIR}" COMPONENT harmonics_dataset_development
         FILES_MATCHING PATTERN "*.hpp")
+
+# The tools: cache_cli (list, verify, prune, clear) and scripts/clear-cache.sh as
+# harmonics-clear-cache.
+if(_hd_cli_target)
+  install(PROGRAMS "$<TARGET_FILE:${_hd_cli_target}>"
+          DESTINATION "${CMAKE_INSTALL_BINDIR}" COMPONENT harmonics_dataset_runtime)
+endif()
+install(PROGRAMS "${PROJECT_SOURCE_DIR}/scripts/clear-cache.sh"
+        DESTINATION "${CMAKE_INSTALL_BINDIR}" RENAME harmonics-clear-cache
+        COMPONENT harmonics_dataset_runtime)
 
 # The names of the installed files, for the config template.
 set(HARMONICS_SHARED_LIBRARY_NAME

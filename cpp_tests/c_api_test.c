@@ -1,18 +1,21 @@
 /* The C API end to end, from a C99 program (built with -std=c99 -Wall -Wextra -Werror
  * -pedantic): tensors, the wire codec through callbacks, a producer written in C cached on
  * disk (a second open reads nothing from it; growth appends; a token change rebuilds), CSV
- * from memory, null and invalid arguments, status names.
+ * from memory, null and invalid arguments, the lock timeout, status names.
  *
  * Every check that fails prints where and why, and the exit status is then 1. The caches live in a fresh mkdtemp directory
  * (HARMONICS_CACHE_DIR points into it), removed at the end. */
 #define _XOPEN_SOURCE 700 /* mkdtemp, setenv, nftw */
+#define _DEFAULT_SOURCE    /* flock */
 
 #include <harmonics_dataset.h>
 
+#include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -557,13 +560,46 @@ static void test_null_and_invalid_arguments(void) {
     harmonics_producer_free(csv);
 }
 
+/* ---- lock timeout ---------------------------------------------------------------------- */
+
+/* A lock held through another descriptor (as another process would hold it) is given
+ * up after the timeout set with harmonics_set_lock_timeout_ms. */
+static void test_lock_timeout(void) {
+    char lock[4200];
+    struct source_counters counters;
+    HarmonicsProducer *base, *cache = NULL;
+    HarmonicsStatus st;
+    int fd;
+
+    memset(&counters, 0, sizeof counters);
+    CHECK(harmonics_lock_timeout_ms() == -1);
+    harmonics_set_lock_timeout_ms(200);
+    CHECK(harmonics_lock_timeout_ms() == 200);
+    mkdir(cache_dir, 0755);
+    snprintf(lock, sizeof lock, "%s/.held.cache.lock", cache_dir);
+    fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0);
+    base = new_c_source(&counters, 3, 0);
+    CHECK(base != NULL);
+    st = harmonics_disk_cache_new(base, "held.cache", NULL, &cache);
+    CHECK(st == HARMONICS_STATUS_LOCK_TIMEOUT);
+    CHECK(cache == NULL);
+    CHECK(message_contains("gave up waiting for the lock of"));
+    CHECK(message_contains("held.cache"));
+    CHECK(!file_exists("held.cache"));
+    close(fd);
+    harmonics_set_lock_timeout_ms(-1);
+    CHECK(harmonics_lock_timeout_ms() == -1);
+    harmonics_producer_free(base);
+}
+
 /* ---- status names --------------------------------------------------------------------- */
 
 static void test_status_names(void) {
     uint32_t code, other;
     CHECK(strcmp(harmonics_status_name(HARMONICS_STATUS_OK), "ok") == 0);
     CHECK(strcmp(harmonics_status_name(HARMONICS_STATUS_NULL_ARGUMENT), "null argument") == 0);
-    for (code = HARMONICS_STATUS_OK; code <= HARMONICS_STATUS_PANIC; code++) {
+    for (code = HARMONICS_STATUS_OK; code <= HARMONICS_STATUS_LOCK_TIMEOUT; code++) {
         const char *name = harmonics_status_name(code);
         CHECK(name != NULL && name[0] != '\0');
         CHECK(strcmp(name, "unknown status code") != 0);
@@ -573,7 +609,8 @@ static void test_status_names(void) {
     }
     CHECK(strcmp(harmonics_status_name(0), "unknown status code") == 0);
     CHECK(strcmp(harmonics_status_name(1), "unknown status code") == 0);
-    CHECK(strcmp(harmonics_status_name(HARMONICS_STATUS_PANIC + 1), "unknown status code") == 0);
+    CHECK(strcmp(harmonics_status_name(HARMONICS_STATUS_LOCK_TIMEOUT + 1), "unknown status code") ==
+          0);
     CHECK(HARMONICS_DATASET_ABI_VERSION >= 1);
 }
 
@@ -608,6 +645,7 @@ int main(void) {
     test_failing_c_producer_leaves_no_cache();
     test_csv_from_memory();
     test_null_and_invalid_arguments();
+    test_lock_timeout();
 
     nftw(scratch, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (failures != 0) {

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use harmonics_dataset::http::{HttpOptions, HttpProducer};
-use harmonics_dataset::{DiskCacheProducer, Producer};
+use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Producer};
 
 fn run(url: &str) -> harmonics_dataset::Result<()> {
     let start = Instant::now();
@@ -22,6 +22,12 @@ fn run(url: &str) -> harmonics_dataset::Result<()> {
     )?;
     let mut cached = DiskCacheProducer::open(loader, "train.cache")?;
 
+    // The documented loop: one pass over the samples.
+    for _ in 0..cached.len() {
+        let _sample = cached.next_view()?;
+        // feed `_sample` into the network here
+    }
+    // A second pass that touches every element: a checksum of the dataset.
     // Zero-copy: each view borrows the cache file's mapped bytes until the next call.
     let mut checksum = 0f64;
     let mut bytes = 0usize;
@@ -32,15 +38,37 @@ fn run(url: &str) -> harmonics_dataset::Result<()> {
         }
         bytes += sample.data.len();
     }
-    println!("train.cache: {:?}", cached.outcome());
+    // The same lines as examples/training_loop.cpp prints.
+    println!("train.cache: {}", outcome_name(cached.outcome()));
     println!(
-        "records: {} ({:.1} MB), checksum {:.6e}",
+        "records: {} ({:.1} MB), two passes, checksum {}",
         cached.size()?,
         bytes as f64 / 1e6,
-        checksum
+        c_exp(checksum)
     );
     println!("elapsed: {:.3} s", start.elapsed().as_secs_f64());
     Ok(())
+}
+
+fn outcome_name(o: &CacheOutcome) -> &'static str {
+    match o {
+        CacheOutcome::Reused => "reused (read from the cache)",
+        CacheOutcome::Created => "created (downloaded and cached)",
+        CacheOutcome::Appended { .. } => "appended (new records cached)",
+        CacheOutcome::Rebuilt(_) => "rebuilt",
+    }
+}
+
+/// `x` as C's `%.6e` prints it (`1.234568e+07`), so both examples print the same line.
+fn c_exp(x: f64) -> String {
+    let s = format!("{x:.6e}");
+    match s.split_once('e') {
+        Some((mantissa, exp)) => {
+            let e: i32 = exp.parse().unwrap_or(0);
+            format!("{mantissa}e{}{:02}", if e < 0 { '-' } else { '+' }, e.abs())
+        }
+        None => s, // inf, NaN
+    }
 }
 
 fn main() -> ExitCode {

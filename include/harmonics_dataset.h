@@ -9,6 +9,13 @@
 
 #define HARMONICS_DATASET_ABI_VERSION 1
 
+/* The version of the library this header belongs to (Cargo.toml); harmonics_version() is the
+   version of the library actually loaded. */
+#define HARMONICS_DATASET_VERSION_MAJOR 0
+#define HARMONICS_DATASET_VERSION_MINOR 1
+#define HARMONICS_DATASET_VERSION_PATCH 0
+#define HARMONICS_DATASET_VERSION "0.1.0"
+
 // Result of every fallible call. Codes start at 7100 so a value read from the wrong
 // place is recognisably wrong; `HARMONICS_STATUS_OK` is the only success.
 enum HarmonicsStatus
@@ -41,6 +48,9 @@ enum HarmonicsStatus
   HARMONICS_STATUS_FOREIGN = 7111,
   // A bug: a Rust panic was caught at the boundary.
   HARMONICS_STATUS_PANIC = 7112,
+  // Another process held a cache's lock longer than the lock timeout
+  // (`harmonics_set_lock_timeout_ms`, `HARMONICS_LOCK_TIMEOUT`).
+  HARMONICS_STATUS_LOCK_TIMEOUT = 7113,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -70,6 +80,28 @@ enum HarmonicsCacheOutcomeKind
 typedef enum HarmonicsCacheOutcomeKind HarmonicsCacheOutcomeKind;
 #else
 typedef uint32_t HarmonicsCacheOutcomeKind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// How much a diagnostic matters; also the threshold of `harmonics_set_log_level`
+// (`HARMONICS_LOG_LEVEL_OFF` reports nothing). The default threshold is
+// `HARMONICS_LOG_LEVEL_WARN`, or what the environment variable
+// `HARMONICS_LOG=off|warn|info|debug` says.
+enum HarmonicsLogLevel
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  HARMONICS_LOG_LEVEL_OFF = 0,
+  HARMONICS_LOG_LEVEL_WARN = 1,
+  HARMONICS_LOG_LEVEL_INFO = 2,
+  HARMONICS_LOG_LEVEL_DEBUG = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum HarmonicsLogLevel HarmonicsLogLevel;
+#else
+typedef uint32_t HarmonicsLogLevel;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -146,6 +178,13 @@ typedef struct HarmonicsHttpOptions {
   uint64_t parallel_min_bytes;
 } HarmonicsHttpOptions;
 
+// Receives one diagnostic. `message` is a NUL-terminated UTF-8 line (no trailing
+// newline) borrowed for the duration of the call only: copy what you keep. The
+// callback may be called from any thread (downloads run on their own threads), and
+// concurrently: it must be thread-safe. It must not unwind (a C++ callback catches
+// its exceptions), and must not call `harmonics_set_log_callback`.
+typedef void (*HarmonicsLogCallback)(HarmonicsLogLevel level, const char *message, void *userdata);
+
 // A borrowed tensor. Who owns the memory and for how long is said by the function
 // that fills it in; the view itself owns nothing.
 typedef struct HarmonicsTensorView {
@@ -177,6 +216,13 @@ typedef struct HarmonicsProducerCallbacks {
   void (*free)(void *userdata);
 } HarmonicsProducerCallbacks;
 
+// Receives a record from `harmonics_producer_next_copy`: `view` and the memory it
+// points to are valid only during the call. Copy what is needed into storage owned by
+// `userdata` and return `HARMONICS_STATUS_OK`; any other status (after
+// `harmonics_callback_error` for a message) fails the read. The callback runs with the
+// producer locked: it must not call the producer.
+typedef HarmonicsStatus (*HarmonicsCopyFn)(void *userdata, const struct HarmonicsTensorView *view);
+
 // Writes bytes for the wire codec: `len` bytes at `buf`, borrowed for the call.
 // Returns `HARMONICS_STATUS_OK`, or any other status to stop (optionally after
 // `harmonics_callback_error`).
@@ -189,6 +235,19 @@ typedef HarmonicsStatus (*HarmonicsReadFn)(void *userdata, uint8_t *buf, size_t 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
+
+// Sets, for the whole process, how long a cache lock held by another process is
+// waited for before the call fails with `HARMONICS_STATUS_LOCK_TIMEOUT`:
+// `timeout_ms` milliseconds; 0 fails at once when the lock is held; a negative value
+// waits without a limit (the default). Overrides the environment variable
+// `HARMONICS_LOCK_TIMEOUT` (seconds). Applies to waits that start afterwards.
+// While waiting, the library says on stderr after 2 s which cache it waits for and
+// which pid holds the lock.
+void harmonics_set_lock_timeout_ms(int64_t timeout_ms);
+
+// The lock timeout in force, in milliseconds (from `harmonics_set_lock_timeout_ms`,
+// else `HARMONICS_LOCK_TIMEOUT`); -1 when there is no limit.
+int64_t harmonics_lock_timeout_ms(void);
 
 // Wraps `base` in a disk cache named `name` (relative names live under
 // `$HARMONICS_CACHE_DIR`, default `.harmonics/cache`). Populates, appends or reuses
@@ -244,7 +303,8 @@ void harmonics_http_options_default(struct HarmonicsHttpOptions *out);
 // writable.
 HarmonicsStatus harmonics_http_producer_new(const char *host, uint16_t port, const char *path, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
 
-// Like `harmonics_http_producer_new`, for any `http://` or `https://` URL.
+// Like `harmonics_http_producer_new`, for any `http://` or `https://` URL, or an
+// `s3://bucket/key` URL (signed with AWS Signature V4; see the README's "S3").
 //
 // # Safety
 // `url` is NUL-terminated; `opts` is null or readable; `out` is writable.
@@ -258,11 +318,34 @@ HarmonicsStatus harmonics_http_producer_from_url(const char *url, const struct H
 // As `harmonics_http_producer_new`.
 HarmonicsStatus harmonics_async_http_producer_new(const char *host, uint16_t port, const char *path, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
 
-// Like `harmonics_async_http_producer_new`, for any `http://` or `https://` URL.
+// Like `harmonics_async_http_producer_new`, for any `http://`, `https://` or
+// `s3://` URL.
 //
 // # Safety
 // As `harmonics_http_producer_from_url`.
 HarmonicsStatus harmonics_async_http_producer_from_url(const char *url, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
+
+// Sends every reported diagnostic to `callback` instead of stderr; a null `callback`
+// restores stderr. `userdata` is passed back unchanged and stays the caller's: it must
+// live until the callback is replaced (the library never frees it). When this call
+// returns, the previous callback is no longer running and will not be called again,
+// so its userdata may be freed then. Which levels are
+// reported is still set by `HARMONICS_LOG` / `harmonics_set_log_level`.
+//
+// # Safety
+// `callback` follows the `HarmonicsLogCallback` contract.
+HarmonicsStatus harmonics_set_log_callback(HarmonicsLogCallback callback, void *userdata);
+
+// Sets the threshold of reported diagnostics (overrides `HARMONICS_LOG`). `level` is a
+// `HarmonicsLogLevel` code; another value is `HARMONICS_STATUS_INVALID_ARGUMENT`.
+HarmonicsStatus harmonics_set_log_level(uint32_t level);
+
+// The current threshold of reported diagnostics.
+HarmonicsLogLevel harmonics_log_level(void);
+
+// The library's version, "MAJOR.MINOR.PATCH" (static, never null). Compare with the
+// header's `HARMONICS_DATASET_VERSION_*` macros to detect a header/library mismatch.
+const char *harmonics_version(void);
 
 // Makes a producer from C callbacks. `source` (may be null) describes the data in
 // cache metadata.
@@ -292,7 +375,9 @@ HarmonicsStatus harmonics_csv_producer_from_memory(const uint8_t *data, size_t l
 HarmonicsStatus harmonics_producer_size(const struct HarmonicsProducer *producer, size_t *out);
 
 // Zero-copy read: fills `*out` with a view of the next record. The memory is owned
-// by the producer and valid until the next call on it (or its free).
+// by the producer and valid until the next call on it from any thread (or its free):
+// do not share views across threads; `harmonics_producer_next_copy` is the call to
+// share.
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
@@ -303,6 +388,17 @@ HarmonicsStatus harmonics_producer_next_view(const struct HarmonicsProducer *pro
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
 HarmonicsStatus harmonics_producer_next(const struct HarmonicsProducer *producer, struct HarmonicsTensor **out);
+
+// Copying read into caller-owned storage: reads the next record and calls
+// `copy(userdata, view)` with the producer locked, so several threads may share one
+// producer (each record goes to exactly one caller, whole). After the copy the record
+// is confirmed again (a cache file cut or rewritten in place by another program during
+// the copy fails the call with `HARMONICS_STATUS_CORRUPT`, naming the file): on OK,
+// what was copied is the record the CRC check saw.
+//
+// # Safety
+// `producer` is null or a live handle; `copy` is callable with `userdata`.
+HarmonicsStatus harmonics_producer_next_copy(const struct HarmonicsProducer *producer, HarmonicsCopyFn copy, void *userdata);
 
 // Advances past `n` records.
 //

@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
-# Removes the dataset cache directory: $HARMONICS_CACHE_DIR, default .harmonics/cache
+# Clears the dataset cache directory: $HARMONICS_CACHE_DIR, default .harmonics/cache
 # (relative to the working directory). Refuses values that would remove something
-# else (/, the home directory, a system directory, ., ..) with exit code 2.
-# A missing directory is not an error. If a process holds the lock of a cache in it
-# (populating or appending), nothing is removed and the exit code is 1.
+# else (/, the home directory, a system directory, ., ..) with exit code 2, also when
+# the value is a symbolic link to such a place. A missing directory is not an error.
+#
+# Only caches (recognised by their content) and the library's own lock and temporary
+# files are removed, then the directory if that leaves it empty; any other file is
+# kept and listed. Through a symbolic link, the caches of the directory it points to
+# are removed (the link and that directory stay). If a process holds the lock of a
+# cache (populating or appending), nothing is removed and the exit code is 1.
+# The removal itself is `cache_cli clear --all-or-nothing` (tools/cache_cli), so the
+# script and the CLI agree on what a cache is.
 set -euo pipefail
 
 # Unset means the default; set but blank is a mistake we do not guess about.
@@ -26,6 +33,7 @@ if [[ -n $home ]]; then
     [[ ${trimmed%/} != "$home" ]] || refuse "it is the home directory"
 fi
 
+# realpath resolves symbolic links: the rules apply to what the value points at.
 resolved=$(realpath -m -- "$dir")
 # / and every directory directly under it (/usr, /etc, /home, /tmp, ...).
 [[ $resolved == /*/* ]] || refuse "it resolves to the top-level directory $resolved"
@@ -36,29 +44,11 @@ fi
 cwd=$(pwd -P)
 [[ $cwd/ != "$resolved"/* && $cwd != "$resolved" ]] || refuse "it contains the working directory"
 
-if [[ -d $dir && ! -L $dir ]] && command -v flock >/dev/null; then
-    # A process populating or updating a cache holds `.<name>.lock` (flock). Take
-    # every lock without waiting and hold it across the removal; if one is held,
-    # remove nothing (`cache_cli clear` removes everything but the busy caches).
-    busy=()
-    while IFS= read -r -d '' lock; do
-        exec {fd}<"$lock" || continue
-        flock -n "$fd" || busy+=("$lock")
-    done < <(find "$dir" -name '.*.lock' -type f -print0)
-    if ((${#busy[@]})); then
-        for lock in "${busy[@]}"; do
-            name=$(basename -- "$lock")
-            name=${name#.}
-            echo "clear-cache.sh: $(dirname -- "$lock")/${name%.lock} is in use by another process" >&2
-        done
-        echo "clear-cache.sh: nothing removed; retry when it is done" >&2
-        exit 1
-    fi
+if [[ ! -e $dir && ! -L $dir ]]; then
+    echo "nothing to remove: $dir does not exist"
+    exit 0
 fi
 
-if [[ -e $dir || -L $dir ]]; then
-    rm -rf -- "$dir"
-    echo "removed $dir"
-else
-    echo "nothing to remove: $dir does not exist"
-fi
+here=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")
+export HARMONICS_CACHE_DIR=$dir
+exec "$here/../tools/cache_cli" clear --all-or-nothing

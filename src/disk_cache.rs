@@ -82,7 +82,8 @@ impl DiskCacheProducer {
     ) -> Result<DiskCacheProducer> {
         let mut p = DiskCacheProducer {
             base,
-            path,
+            // Absolute once, here: a later chdir() must not move the cache.
+            path: crate::cache::absolute_cache_path(&path)?,
             token,
             reader: CacheReader::empty(),
             base_cursor: 0,
@@ -129,7 +130,7 @@ impl DiskCacheProducer {
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                     return self.populate(token, None).map(|_| CacheOutcome::Created)
                 }
-                Err(e @ Error::Corrupt { .. }) => Err(e.to_string()),
+                Err(e) if e.is_corruption() => Err(e.to_string()),
                 Err(e) => return Err(e),
             },
         };
@@ -163,9 +164,17 @@ impl DiskCacheProducer {
             Ok(r) if r.len() < n => {
                 let from = r.len();
                 drop(r);
-                return self
-                    .append(from, n)
-                    .map(|_| CacheOutcome::Appended { from, to: n });
+                return match self.append(from, n) {
+                    // Another user's file: replace it by rename where the directory allows.
+                    Err(e) if e.is_permission_denied() => {
+                        let reason = crate::cache::append_refused(&self.path, &e);
+                        warn(&format!("{reason}; rebuilding it by rename"));
+                        self.populate(token, None)
+                            .map_err(|e| crate::cache::rebuild_refused(&self.path, &reason, e))?;
+                        Ok(CacheOutcome::Rebuilt(reason))
+                    }
+                    r => r.map(|_| CacheOutcome::Appended { from, to: n }),
+                };
             }
             Ok(r) => format!("the source shrank from {} to {n} records", r.len()),
         };
@@ -280,13 +289,21 @@ impl DiskCacheProducer {
     // Not an Iterator: next() cycles forever, as the C++ API's does.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Tensor> {
-        Ok(self.next_view()?.to_owned())
+        let t = self.next_view()?.to_owned();
+        self.reader.intact()?;
+        Ok(t)
     }
 }
 
 impl Producer for DiskCacheProducer {
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
         DiskCacheProducer::next_view(self)
+    }
+    fn next(&mut self) -> Result<Tensor> {
+        DiskCacheProducer::next(self)
+    }
+    fn view_intact(&self) -> Result<()> {
+        self.reader.intact()
     }
     fn size(&mut self) -> Result<usize> {
         Ok(self.len())
@@ -308,7 +325,7 @@ fn legacy_token_path(path: &Path) -> PathBuf {
 }
 
 pub(crate) fn warn(msg: &str) {
-    eprintln!("harmonics-dataset: warning: {msg}");
+    crate::log::warn(msg);
 }
 
 /// How many records a cycling base of `n` records (n > 0) must skip to go from

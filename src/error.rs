@@ -3,6 +3,11 @@
 
 use std::path::PathBuf;
 
+/// `NotRegularFile::kind` of a symbolic link.
+pub(crate) const SYMLINK: &str = "a symbolic link";
+/// `NotRegularFile::role` of a cache file.
+pub(crate) const CACHE_FILE: &str = "cache file";
+
 /// Result alias used throughout the crate.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -48,7 +53,12 @@ pub enum Error {
     },
 
     /// An HTTP failure (status, transport, truncated body, bad records), naming the URL.
-    #[error("{url}: {detail}")]
+    /// (Shown with a presigned URL's signature and session token redacted.)
+    #[error(
+        "{}: {}",
+        crate::http::s3::redact(url),
+        crate::http::s3::redact(detail)
+    )]
     Http { url: String, detail: String },
 
     /// A producer with no records was asked for one.
@@ -62,6 +72,37 @@ pub enum Error {
     /// A caller handed in an argument that cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+
+    /// Something other than a regular file where a cache file or a lock file belongs
+    /// (a symbolic link, FIFO, device, socket or directory), refused before anything
+    /// was read or written through it.
+    #[error(
+        "{path} is {kind}, not a regular file: refused as a {role} (nothing was opened through it)"
+    )]
+    NotRegularFile {
+        path: PathBuf,
+        /// What is there: "a symbolic link", "a FIFO", "a directory", ...
+        kind: &'static str,
+        /// What the path was meant to be: "cache file" or "lock file".
+        role: &'static str,
+    },
+
+    /// Another process held a cache's lock for longer than the lock timeout
+    /// (`HARMONICS_LOCK_TIMEOUT`, `cache::set_lock_timeout`).
+    #[error("gave up waiting for the lock of {path} after {:.1} s: {}", waited.as_secs_f64(), holder(*pid))]
+    LockTimeout {
+        path: PathBuf,
+        /// The holder's pid as it recorded it in the lock file, if known.
+        pid: Option<u32>,
+        waited: std::time::Duration,
+    },
+}
+
+fn holder(pid: Option<u32>) -> String {
+    match pid {
+        Some(p) => format!("it is held by pid {p} (set HARMONICS_LOCK_TIMEOUT to wait longer)"),
+        None => "it is held by another process (set HARMONICS_LOCK_TIMEOUT to wait longer)".into(),
+    }
 }
 
 impl Error {
@@ -80,8 +121,24 @@ impl Error {
         }
     }
 
-    /// True for damage that a rebuild from the source can repair.
+    /// True for damage that a rebuild from the source can repair: a damaged cache
+    /// file, or a symbolic link planted at the cache's name (a rebuild renames a new
+    /// file over the link and never writes through it).
     pub fn is_corruption(&self) -> bool {
-        matches!(self, Error::Corrupt { .. })
+        matches!(
+            self,
+            Error::Corrupt { .. }
+                | Error::NotRegularFile {
+                    kind: SYMLINK,
+                    role: CACHE_FILE,
+                    ..
+                }
+        )
+    }
+
+    /// True for an I/O error whose cause is a permission refusal (`EACCES`, `EPERM`).
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, Error::Io { source, .. }
+            if source.kind() == std::io::ErrorKind::PermissionDenied)
     }
 }

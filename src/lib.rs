@@ -6,6 +6,8 @@
 //! - [`DiskCacheProducer`]: persists any producer's records, appends what is new,
 //!   drops the cache when the token changes, rebuilds it when it is damaged.
 //! - [`http`]: `HttpProducer` and `AsyncHttpProducer`, streaming into the cache.
+//! - [`log`]: diagnostics (levels, `HARMONICS_LOG`, a host's sink); [`progress`]:
+//!   download progress on a terminal.
 //! - `ffi`: the C ABI (`include/harmonics_dataset.h`).
 
 pub mod cache;
@@ -14,7 +16,9 @@ mod disk_cache;
 mod error;
 pub mod ffi;
 pub mod http;
+pub mod log;
 mod producer;
+pub mod progress;
 pub mod tensor;
 
 pub use csv_producer::CsvProducer;

@@ -10,9 +10,18 @@ pub trait Producer: Send {
     /// The next record, borrowed until the next call on this producer.
     fn next_view(&mut self) -> Result<TensorRef<'_>>;
 
-    /// The next record, owned.
+    /// The next record, owned: copied, then confirmed with `view_intact`.
     fn next(&mut self) -> Result<Tensor> {
-        Ok(self.next_view()?.to_owned())
+        let t = self.next_view()?.to_owned();
+        self.view_intact()?;
+        Ok(t)
+    }
+
+    /// Confirms, after the caller has read or copied the view returned last, that its
+    /// bytes were not cut or rewritten under it by another program (a memory-mapped
+    /// cache file changed in place). Producers that do not map files return Ok.
+    fn view_intact(&self) -> Result<()> {
+        Ok(())
     }
 
     /// Number of records.
@@ -36,6 +45,9 @@ impl<P: Producer + ?Sized> Producer for Box<P> {
     }
     fn next(&mut self) -> Result<Tensor> {
         (**self).next()
+    }
+    fn view_intact(&self) -> Result<()> {
+        (**self).view_intact()
     }
     fn size(&mut self) -> Result<usize> {
         (**self).size()

@@ -313,10 +313,13 @@ fn verify_checks_every_record_and_names_the_damaged_file() {
 
     // One flipped byte in the last record's data: only a CRC over every record finds it.
     flip_byte(&dir.join("a.cache"), 2);
-    assert_eq!(
-        run(dir, &["info", "a.cache"]).status.code(),
-        Some(0),
-        "header intact"
+    // The header is intact, but info checks the records too: damaged, exit 1.
+    let o = run(dir, &["info", "a.cache"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("format:           damaged") && stdout(&o).contains("record 49"),
+        "{}",
+        stdout(&o)
     );
     let o = run(dir, &["verify", "a.cache"]);
     assert_eq!(o.status.code(), Some(1));
@@ -637,7 +640,12 @@ fn reference_doc_commands_list_then_clear() {
 
 fn clear_script(cwd: &Path, home: &Path, value: Option<&str>) -> Output {
     let mut c = Command::new(Path::new(ROOT).join("scripts/clear-cache.sh"));
-    c.current_dir(cwd).env("HOME", home);
+    // The script runs cache_cli through tools/cache_cli: this build's binary.
+    let target = Path::new(BIN).parent().unwrap().parent().unwrap();
+    c.current_dir(cwd)
+        .env("HOME", home)
+        .env("CARGO_TARGET_DIR", target)
+        .env("HARMONICS_CLI_PROFILE", "debug");
     match value {
         Some(v) => c.env("HARMONICS_CACHE_DIR", v),
         None => c.env_remove("HARMONICS_CACHE_DIR"),

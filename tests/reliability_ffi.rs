@@ -63,6 +63,14 @@ fn last_error() -> String {
         .into_owned()
 }
 
+/// A `harmonics_producer_next_copy` callback that keeps nothing.
+unsafe extern "C" fn copy_nothing(
+    _userdata: *mut c_void,
+    _view: *const HarmonicsTensorView,
+) -> HarmonicsStatus {
+    HarmonicsStatus::Ok
+}
+
 enum Expect {
     /// Forbidden null: NULL_ARGUMENT and a message naming the parameter.
     Refused,
@@ -298,6 +306,12 @@ fn cases(l: &Live) -> Vec<Case> {
                 harmonics_callback_error(null());
                 None
             }),
+            case("harmonics_set_log_callback", "userdata", Accepted, || {
+                s(harmonics_dataset::ffi::log::harmonics_set_log_callback(
+                    None,
+                    null_mut(),
+                ))
+            }),
             case(
                 "harmonics_producer_from_callbacks",
                 "callbacks",
@@ -428,6 +442,29 @@ fn cases(l: &Live) -> Vec<Case> {
             case("harmonics_producer_next", "out", Refused, move || {
                 s(harmonics_producer_next(cache, null_mut()))
             }),
+            case("harmonics_producer_next_copy", "producer", Refused, || {
+                s(harmonics_producer_next_copy(
+                    null(),
+                    Some(copy_nothing),
+                    null_mut(),
+                ))
+            }),
+            case("harmonics_producer_next_copy", "copy", Refused, move || {
+                s(harmonics_producer_next_copy(cache, None, null_mut()))
+            }),
+            // userdata is only handed to the callback.
+            case(
+                "harmonics_producer_next_copy",
+                "userdata",
+                Accepted,
+                move || {
+                    s(harmonics_producer_next_copy(
+                        cache,
+                        Some(copy_nothing),
+                        null_mut(),
+                    ))
+                },
+            ),
             case("harmonics_producer_skip", "producer", Refused, || {
                 s(harmonics_producer_skip(null(), 3))
             }),

@@ -378,7 +378,28 @@ fn run(a: Args) -> R<()> {
                     records: n as u64,
                     bytes: data_bytes,
                     base_bytes: file_bytes,
-                    target: Target::Ratio(2.0),
+                    // Issue 12: 1.3 on A. B's 1 MiB records are copied into a fresh
+                    // owned HTensor each: issue 6's 2.0 stands there.
+                    target: Target::Ratio(if name == "A" { 1.3 } else { 2.0 }),
+                });
+                let (b, s) = interleave(
+                    a.rounds,
+                    || timed(|| Ok(cat(&path)?)),
+                    || timed(|| cpp_view_pass(cpp, &path, n).map(drop).map_err(Into::into)),
+                )?;
+                rows.push(Row {
+                    fig: "1",
+                    subject: format!(
+                        "{name}: C++ view pass (harmonics::DiskCacheProducer::next_view)"
+                    ),
+                    baseline: format!("cat {name} > /dev/null"),
+                    base: b,
+                    subj: s,
+                    unit: "s",
+                    records: n as u64,
+                    bytes: data_bytes,
+                    base_bytes: file_bytes,
+                    target: Target::Ratio(1.3),
                 });
             } else {
                 eprintln!("bench: no --cpp binary: C++ HTensor pass skipped");

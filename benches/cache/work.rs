@@ -148,9 +148,19 @@ pub fn view_pass(path: &Path, n: usize, epochs: usize) -> Result<(f64, u64)> {
 /// The C++ HTensor pass: runs `cpp_bin` (cpp_bench/warm_pass.cpp) over the cache.
 /// Returns its checksum line.
 pub fn cpp_pass(cpp_bin: &Path, path: &Path, n: usize) -> Result<String> {
+    cpp_run(cpp_bin, path, n, None)
+}
+
+/// The C++ zero-copy pass: `cpp_bin` with `view` (harmonics::NativeProducer::next_view).
+pub fn cpp_view_pass(cpp_bin: &Path, path: &Path, n: usize) -> Result<String> {
+    cpp_run(cpp_bin, path, n, Some("view"))
+}
+
+fn cpp_run(cpp_bin: &Path, path: &Path, n: usize, mode: Option<&str>) -> Result<String> {
     let out = Command::new(cpp_bin)
         .arg(path)
         .arg(n.to_string())
+        .args(mode)
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| ioe("cannot run", cpp_bin, e))?;

@@ -2,19 +2,17 @@
 # then builds and runs this directory's consumer two ways against that prefix:
 #   1. a CMake project: find_package(harmonics_dataset CONFIG REQUIRED) + harmonics::dataset
 #      (and harmonics::dataset_static);
-#   2. a plain compiler command from `pkg-config --cflags --libs harmonics_dataset`.
+#   2. a plain compiler command from `pkg-config --cflags --libs harmonics_dataset` plus an
+#      rpath (the README's recipe), run without LD_LIBRARY_PATH;
+#   3. the installed bin/cache_cli and bin/harmonics-clear-cache on that consumer's cache.
 # Each consumer runs twice: the first run creates its cache, the second reuses it.
 #
 # Inputs (-D): HD_BUILD_DIR HD_CONFIG HD_CONSUMER_SOURCE HD_WORK_DIR HD_GENERATOR
 #              HD_CXX_COMPILER HD_LIBDIR
 
-function(run_step what)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "install_consumer: ${what} failed (${rc})\n${out}\n${err}")
-  endif()
-  set(step_output "${out}" PARENT_SCOPE)
-endfunction()
+set(HD_TEST_NAME install_consumer)
+set(STDOUT_ONLY ON)
+include("${CMAKE_CURRENT_LIST_DIR}/../run_step.cmake")
 
 set(prefix "${HD_WORK_DIR}/prefix")
 file(REMOVE_RECURSE "${HD_WORK_DIR}")
@@ -27,6 +25,7 @@ endif()
 run_step("cmake --install" "${CMAKE_COMMAND}" --install "${HD_BUILD_DIR}" --prefix "${prefix}" ${config_args})
 
 foreach(f "${HD_LIBDIR}/libharmonics_dataset.so" "${HD_LIBDIR}/libharmonics_dataset.a"
+          bin/cache_cli bin/harmonics-clear-cache
           include/harmonics_dataset.h include/harmonics/dataset.hpp
           "${HD_LIBDIR}/cmake/harmonics_dataset/harmonics_datasetConfig.cmake"
           "${HD_LIBDIR}/cmake/harmonics_dataset/harmonics_datasetConfigVersion.cmake"
@@ -35,6 +34,24 @@ foreach(f "${HD_LIBDIR}/libharmonics_dataset.so" "${HD_LIBDIR}/libharmonics_data
     message(FATAL_ERROR "install_consumer: ${f} was not installed")
   endif()
 endforeach()
+
+# The installed tools run from the prefix, on the caches the consumers leave (below).
+function(check_tools cache_dir)
+  run_step("${prefix}/bin/cache_cli list" "${CMAKE_COMMAND}" -E env "HARMONICS_CACHE_DIR=${cache_dir}"
+           "${prefix}/bin/cache_cli" list)
+  if(NOT step_output MATCHES "consumer[.]cache")
+    message(FATAL_ERROR "install_consumer: the installed cache_cli listed\n${step_output}\n"
+                        "without consumer.cache")
+  endif()
+  run_step("${prefix}/bin/cache_cli verify" "${CMAKE_COMMAND}" -E env "HARMONICS_CACHE_DIR=${cache_dir}"
+           "${prefix}/bin/cache_cli" verify)
+  run_step("${prefix}/bin/harmonics-clear-cache" "${CMAKE_COMMAND}" -E env
+           "HARMONICS_CACHE_DIR=${cache_dir}" "${prefix}/bin/harmonics-clear-cache")
+  if(EXISTS "${cache_dir}")
+    message(FATAL_ERROR "install_consumer: harmonics-clear-cache left ${cache_dir}")
+  endif()
+  message(STATUS "installed bin/cache_cli listed and verified the cache, bin/harmonics-clear-cache removed it")
+endfunction()
 
 set(expected_records "record 0: 0.5 1\nrecord 1: 2 3\nrecord 2: 4 5.25\n")
 
@@ -80,10 +97,14 @@ string(STRIP "${step_output}" pc_flags)
 separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
 message(STATUS "pkg-config flags: ${pc_flags}")
 set(pc_exe "${HD_WORK_DIR}/consumer_pkgconfig")
+# As the README says for a prefix outside the loader's path: an rpath from the .pc's libdir.
+run_step("pkg-config --variable=libdir harmonics_dataset"
+  "${PKG_CONFIG_EXECUTABLE}" --variable=libdir harmonics_dataset)
+string(STRIP "${step_output}" pc_libdir)
 run_step("compiling the pkg-config consumer"
   "${HD_CXX_COMPILER}" -std=c++17 -Wall -Wextra -Werror "${HD_CONSUMER_SOURCE}/main.cpp" -o "${pc_exe}"
-  ${pc_flags})
-run_consumer("pkg-config consumer" "${HD_WORK_DIR}/cache-pkgconfig"
-             "LD_LIBRARY_PATH=${prefix}/${HD_LIBDIR}" "${pc_exe}")
+  ${pc_flags} "-Wl,-rpath,${pc_libdir}")
+run_consumer("pkg-config consumer" "${HD_WORK_DIR}/cache-pkgconfig" "${pc_exe}")
+check_tools("${HD_WORK_DIR}/cache-pkgconfig")
 
 message("install_consumer: find_package and pkg-config consumers passed")

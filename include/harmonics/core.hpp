@@ -34,7 +34,11 @@ class HTensor {
 };
 
 /// A borrowed record from the zero-copy read path: valid until the next call on the
-/// producer that returned it.
+/// producer that returned it, from ANY thread. Do not share views across threads: a
+/// thread that needs records from a producer other threads also read must use `next()`
+/// (or give each thread its own producer). If another program truncates or rewrites
+/// the cache file in place while a view is held, the view may read zeros or the new
+/// bytes; the next call on the producer reports the change (no signal kills the process).
 struct TensorView {
     HTensor::DType dtype{HTensor::DType::Float32};
     const std::size_t* shape_data{nullptr};
@@ -81,6 +85,21 @@ inline TensorView to_view(const HarmonicsTensorView& v) {
     return t;
 }
 
+/// harmonics_producer_next_copy's callback: builds the HTensor at `userdata` from the
+/// record, with one allocation for the shape and one for the data (no zero-fill).
+inline HarmonicsStatus copy_into_tensor(void* userdata, const HarmonicsTensorView* v) noexcept {
+    try {
+        const auto* bytes = reinterpret_cast<const std::byte*>(v->data);
+        *static_cast<HTensor*>(userdata) =
+            HTensor(static_cast<HTensor::DType>(v->dtype), HTensor::Shape(v->shape, v->shape + v->ndims),
+                    std::vector<std::byte>(bytes, bytes + v->nbytes));
+        return HARMONICS_STATUS_OK;
+    } catch (const std::exception& e) {  // std::bad_alloc, std::length_error
+        harmonics_callback_error(e.what());
+        return HARMONICS_STATUS_FOREIGN;
+    }
+}
+
 /// A C view of `t`, borrowing its memory.
 inline HarmonicsTensorView c_view_of(const HTensor& t) {
     HarmonicsTensorView v;
@@ -95,9 +114,20 @@ inline HarmonicsTensorView c_view_of(const HTensor& t) {
 }  // namespace detail
 
 /// Base of the producers implemented by the library: owns one C handle.
+///
+/// Threads: `next()` and `size()` may be called on one object from several threads at
+/// once; each record goes to exactly one caller, whole (the record is copied with the
+/// producer locked). `next_view()` is NOT for sharing: its view is borrowed until the
+/// next call on this producer from any thread, so a view taken while another thread
+/// calls `next()` or `next_view()` may change under the reader.
 class NativeProducer : public Producer {
   public:
-    HTensor next() override { return next_view().to_tensor(); }
+    /// The next record, copied (safe to call from several threads on one object).
+    HTensor next() override {
+        HTensor t;
+        detail::check(harmonics_producer_next_copy(handle_.get(), &detail::copy_into_tensor, &t));
+        return t;
+    }
 
     std::size_t size() const override {
         std::size_t n = 0;
@@ -105,7 +135,9 @@ class NativeProducer : public Producer {
         return n;
     }
 
-    /// Zero-copy read: the next record, borrowed until the next call on this producer.
+    /// Zero-copy read: the next record, borrowed until the next call on this producer,
+    /// from any thread. Single-threaded use only: do not share views across threads
+    /// (see the class comment); `next()` is the call to share.
     TensorView next_view() {
         HarmonicsTensorView v;
         detail::check(harmonics_producer_next_view(handle_.get(), &v));

@@ -1,9 +1,11 @@
 // harmonics-dataset C++ wrapper: everything the dataset caching layer offers.
 #pragma once
 
+#include <harmonics/cache_lock.hpp>
 #include <harmonics/core.hpp>
 #include <harmonics/csv_producer.hpp>
 #include <harmonics/disk_cache_producer.hpp>
 #include <harmonics/error.hpp>
 #include <harmonics/http_producer.hpp>
+#include <harmonics/log.hpp>
 #include <harmonics/serialization.hpp>

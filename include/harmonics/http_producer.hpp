@@ -104,7 +104,8 @@ class HttpProducer : public NativeProducer {
     HttpProducer(const std::string& host, int port, const std::string& path, const HttpOptions& opts)
         : NativeProducer(detail::open_http<false>(host, port, path, opts)) {}
 
-    /// Any http:// or https:// URL (hostnames, IPv4, [IPv6]).
+    /// Any http:// or https:// URL (hostnames, IPv4, [IPv6]), or s3://bucket/key (AWS
+    /// Signature V4 with the standard AWS_* settings; see the README's "S3").
     static HttpProducer from_url(const std::string& url, const HttpOptions& opts = {}) {
         return HttpProducer(detail::open_http_url<false>(url, opts));
     }

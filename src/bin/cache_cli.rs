@@ -1,20 +1,27 @@
 //! `cache_cli`: inspect and clean the dataset caches under `$HARMONICS_CACHE_DIR`
 //! (default `.harmonics/cache`).
 //!
-//! Exit codes: 0 success; 1 a cache is damaged or missing, or could not be removed
-//! (in use by another process, I/O error); 2 bad usage.
+//! Exit codes: 0 success; 1 a cache is damaged, unreadable or missing, or could not be
+//! removed (in use by another process, not a cache, I/O error); 2 bad usage.
 //! Output meant for scripts goes to stdout, everything else to stderr. `list` with
 //! stdout not a terminal prints exactly one path per cache, as the original did.
+//! Text read from files (names, tokens, sources) is printed with control characters
+//! escaped, so a cache cannot split a table row or drive the terminal.
+//! Only caches (recognised by their content) and the library's own lock and temporary
+//! files are ever deleted.
 
 use std::io::{IsTerminal, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Parser, Subcommand};
 use harmonics_dataset::cache::{
-    cache_dir, list_caches, lock_path, resolve_cache_path, scan_cache_dir, CacheLock, CacheReader,
-    DirEntry, EntryKind, Format, Metadata, CACHE_DIR_ENV, VERSION,
+    cache_dir, classify_name, irregular_kind, is_own_companion, list_caches, lock_path,
+    resolve_cache_path, scan_cache_dir, why_not_a_cache, CacheLock, CacheReader, DirEntry,
+    EntryKind, Format, Metadata, CACHE_DIR_ENV, VERSION,
 };
 use harmonics_dataset::Error;
 use serde_json::{json, Value};
@@ -26,8 +33,10 @@ use serde_json::{json, Value};
     about = "Inspect and clean the harmonics dataset caches",
     long_about = "Inspect and clean the harmonics dataset caches in $HARMONICS_CACHE_DIR \
                   (default .harmonics/cache, relative to the working directory).\n\n\
-                  Exit codes: 0 success; 1 a cache is damaged or missing, or could not be \
-                  removed; 2 bad usage."
+                  Only caches (recognised by their content) and the library's own lock and \
+                  temporary files are ever deleted.\n\n\
+                  Exit codes: 0 success; 1 a cache is damaged, unreadable or missing, or \
+                  could not be removed; 2 bad usage."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -48,7 +57,8 @@ enum Command {
         #[arg(long, conflicts_with = "long")]
         json: bool,
     },
-    /// Print all metadata of one cache; exit 1 if it is missing or damaged.
+    /// Print all metadata of one cache and check its records; exit 1 if it is
+    /// missing, unreadable or damaged.
     Info {
         /// Cache name (relative to the cache directory) or absolute path.
         name: String,
@@ -56,18 +66,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Check every record of one cache (or all of them); exit 1 if any is damaged.
+    /// Check every record of one cache (or all of them); exit 1 if any is damaged or
+    /// cannot be read.
     Verify {
         /// Cache name; all caches when omitted.
         name: Option<String>,
     },
-    /// Remove one cache (skipped with exit 1 if another process is using it).
+    /// Remove one cache (refused with exit 1 if it is not a cache file, or if
+    /// another process is using it).
     Rm {
         /// Cache name (relative to the cache directory) or absolute path.
         name: String,
     },
-    /// Remove the cache directory itself (caches in use are kept).
-    Clear,
+    /// Remove the caches in the cache directory (through a symbolic link: in the
+    /// directory it points to), their lock and temporary files, and the directory if
+    /// that leaves it empty. Other files are kept and listed; caches in use are kept.
+    Clear {
+        /// Remove nothing at all if any cache is in use (for scripts/clear-cache.sh).
+        #[arg(long)]
+        all_or_nothing: bool,
+    },
     /// Remove the least recently used caches until their total size is at most SIZE.
     Prune {
         /// Size limit: bytes, or with a unit: K/M/G/T and KiB/MiB/GiB/TiB are powers
@@ -95,7 +113,7 @@ fn main() -> ExitCode {
         Command::Info { name, json } => info(&dir, &name, json),
         Command::Verify { name } => verify(&dir, name.as_deref()),
         Command::Rm { name } => rm(&name),
-        Command::Clear => clear(&dir),
+        Command::Clear { all_or_nothing } => clear(&dir, all_or_nothing),
         Command::Prune { max_size } => prune(&dir, max_size),
     };
     match result {
@@ -105,8 +123,41 @@ fn main() -> ExitCode {
 }
 
 fn error(msg: impl std::fmt::Display) -> Failed {
-    eprintln!("cache_cli: error: {msg}");
+    eprintln!("cache_cli: error: {}", printable(&msg.to_string()));
     Failed
+}
+
+/// `s` with every character that could split a line or drive a terminal escaped:
+/// C0 controls (ESC, BEL, newline, tab, ...), DEL, C1 controls and the Unicode
+/// direction overrides. A backslash is doubled, so the escaping is unambiguous.
+fn printable(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x80 && c.is_control() => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() || is_bidi_control(c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Characters that reorder the text displayed after them (Trojan Source).
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A path for a message, escaped.
+fn shown(p: &Path) -> String {
+    printable(&p.to_string_lossy())
 }
 
 /// The caches under `dir`; `None` (after a notice) when the directory does not exist.
@@ -121,6 +172,17 @@ fn caches_in(dir: &Path) -> std::result::Result<Option<Vec<DirEntry>>, Failed> {
             Ok(None)
         }
         Err(e) => Err(error(e)),
+    }
+}
+
+/// How a cache that could not be inspected is shown: "unreadable" for a permission
+/// refusal (the file may be fine), "not-a-file" for a link or special file, else
+/// "damaged".
+fn failure_kind(e: &Error) -> &'static str {
+    match e {
+        e if e.is_permission_denied() => "unreadable",
+        Error::NotRegularFile { .. } => "not-a-file",
+        _ => "damaged",
     }
 }
 
@@ -140,7 +202,7 @@ impl Inspection {
         match &self.reader {
             Ok(r) if r.format() == Format::Current => "current",
             Ok(_) => "legacy",
-            Err(_) => "damaged",
+            Err(e) => failure_kind(e),
         }
     }
 
@@ -205,7 +267,7 @@ fn list(dir: &Path, long: bool, as_json: bool) -> Outcome {
     }
     if !long && !std::io::stdout().is_terminal() {
         for e in &entries {
-            writeln!(out, "{}", e.path.display()).map_err(error)?;
+            writeln!(out, "{}", shown(&e.path)).map_err(error)?;
         }
         return Ok(());
     }
@@ -218,12 +280,16 @@ fn list(dir: &Path, long: bool, as_json: bool) -> Outcome {
         .iter()
         .map(|i| {
             let (records, token, source) = match (&i.reader, i.meta()) {
-                (Ok(r), Some(m)) => (r.len().to_string(), m.token.clone(), m.source.clone()),
+                (Ok(r), Some(m)) => (
+                    r.len().to_string(),
+                    printable(&m.token),
+                    printable(&m.source),
+                ),
                 (Ok(r), None) => (r.len().to_string(), String::new(), String::new()),
                 (Err(_), _) => ("-".into(), String::new(), String::new()),
             };
             [
-                i.entry.name.clone(),
+                printable(&i.entry.name),
                 human_size(i.entry.size),
                 records,
                 i.format().into(),
@@ -268,12 +334,16 @@ fn list(dir: &Path, long: bool, as_json: bool) -> Outcome {
         "{} cache(s), {} in {}",
         rows.len(),
         human_size(total),
-        dir.display()
+        shown(dir)
     )
     .map_err(error)?;
     for i in &rows {
         if let Err(e) = &i.reader {
-            eprintln!("cache_cli: {}: {e}", i.entry.name);
+            eprintln!(
+                "cache_cli: {}: {}",
+                printable(&i.entry.name),
+                printable(&e.to_string())
+            );
         }
     }
     Ok(())
@@ -282,15 +352,18 @@ fn list(dir: &Path, long: bool, as_json: bool) -> Outcome {
 /// Resolves `name` and returns its directory entry, or the library's error.
 fn find(dir: &Path, name: &str) -> std::result::Result<DirEntry, Failed> {
     let path = resolve_cache_path(name).map_err(error)?;
-    let meta = std::fs::metadata(&path).map_err(|e| {
+    let meta = std::fs::symlink_metadata(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
             error(format!("no cache {}", path.display()))
         } else {
             error(format!("cannot read {}: {e}", path.display()))
         }
     })?;
-    if !meta.is_file() {
-        return Err(error(format!("{} is not a cache file", path.display())));
+    if let Some(kind) = irregular_kind(&meta.file_type()) {
+        return Err(error(format!(
+            "{} is {kind}, not a cache file",
+            path.display()
+        )));
     }
     let shown = path
         .strip_prefix(dir)
@@ -299,6 +372,7 @@ fn find(dir: &Path, name: &str) -> std::result::Result<DirEntry, Failed> {
         name: shown,
         path,
         kind: EntryKind::Cache,
+        is_symlink: false,
         size: meta.len(),
         modified: meta.modified().unwrap_or(UNIX_EPOCH),
         accessed: meta.accessed().unwrap_or(UNIX_EPOCH),
@@ -306,25 +380,36 @@ fn find(dir: &Path, name: &str) -> std::result::Result<DirEntry, Failed> {
 }
 
 fn info(dir: &Path, name: &str, as_json: bool) -> Outcome {
-    let i = Inspection::of(find(dir, name)?);
+    let mut i = Inspection::of(find(dir, name)?);
+    // Damage in the records counts too (the header alone may be intact).
+    let damage = match &mut i.reader {
+        Ok(r) => r.verify(|_, _| {}).err(),
+        Err(_) => None,
+    };
     if as_json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&i.to_json()).map_err(error)?
-        );
+        let mut v = i.to_json();
+        if let Some(d) = &damage {
+            v["format"] = json!("damaged");
+            v["error"] = json!(d.to_string());
+        }
+        println!("{}", serde_json::to_string_pretty(&v).map_err(error)?);
     } else {
         let e = &i.entry;
         let mut rows: Vec<(&str, String)> = vec![
-            ("name", e.name.clone()),
-            ("path", e.path.display().to_string()),
+            ("name", printable(&e.name)),
+            ("path", shown(&e.path)),
             (
                 "format",
                 match &i.reader {
+                    Ok(_) if damage.is_some() => "damaged".into(),
                     Ok(r) if r.format() == Format::Current => {
                         format!("current (version {VERSION})")
                     }
                     Ok(_) => "legacy (headerless records, no checksums)".into(),
-                    Err(_) => "damaged".into(),
+                    Err(err) if err.is_permission_denied() => {
+                        "unreadable (permission denied)".into()
+                    }
+                    Err(err) => failure_kind(err).into(),
                 },
             ),
             ("size", format!("{} ({} bytes)", human_size(e.size), e.size)),
@@ -338,16 +423,22 @@ fn info(dir: &Path, name: &str, as_json: bool) -> Outcome {
             ));
         }
         if let Some(m) = i.meta() {
-            rows.push(("token", m.token.clone()));
-            rows.push(("source", m.source.clone()));
-            rows.push(("etag", m.etag.clone()));
-            rows.push(("last-modified", m.last_modified.clone()));
+            rows.push(("token", printable(&m.token)));
+            rows.push(("source", printable(&m.source)));
+            rows.push(("etag", printable(&m.etag)));
+            rows.push(("last-modified", printable(&m.last_modified)));
         }
         rows.push(("created", when(i.created())));
         rows.push(("modified", when(e.modified)));
         rows.push(("last used", when(e.last_used())));
-        if let Err(err) = &i.reader {
-            rows.push(("damage", err.to_string()));
+        match (&i.reader, &damage) {
+            (Err(err), _) if err.is_permission_denied() => {
+                rows.push(("error", printable(&err.to_string())))
+            }
+            (Err(err), _) | (Ok(_), Some(err)) => {
+                rows.push(("damage", printable(&err.to_string())))
+            }
+            _ => {}
         }
         let stdout = std::io::stdout();
         let mut out = stdout.lock();
@@ -355,10 +446,19 @@ fn info(dir: &Path, name: &str, as_json: bool) -> Outcome {
             writeln!(out, "{:<17} {v}", format!("{k}:")).map_err(error)?
         }
     }
-    match &i.reader {
-        Ok(_) => Ok(()),
-        Err(e) => Err(error(e)),
+    match (&i.reader, damage) {
+        (Ok(_), None) => Ok(()),
+        (Err(e), _) => Err(error(e)),
+        (Ok(_), Some(e)) => Err(error(e)),
     }
+}
+
+/// What checking one cache found.
+enum Verdict {
+    Ok(String),
+    Damaged(String),
+    /// Permission denied: the file may well be intact.
+    Unreadable(String),
 }
 
 fn verify(dir: &Path, name: Option<&str>) -> Outcome {
@@ -369,14 +469,19 @@ fn verify(dir: &Path, name: Option<&str>) -> Outcome {
             None => return Ok(()),
         },
     };
-    let mut damaged = 0usize;
+    let (mut damaged, mut unreadable) = (0usize, 0usize);
     let show_progress = std::io::stderr().is_terminal();
     for e in &entries {
+        let path = shown(&e.path);
         match verify_one(e, show_progress) {
-            Ok(summary) => println!("OK       {}: {summary}", e.path.display()),
-            Err(detail) => {
+            Verdict::Ok(summary) => println!("OK       {path}: {summary}"),
+            Verdict::Damaged(detail) => {
                 damaged += 1;
-                println!("DAMAGED  {}: {detail}", e.path.display());
+                println!("DAMAGED  {path}: {}", printable(&detail));
+            }
+            Verdict::Unreadable(detail) => {
+                unreadable += 1;
+                println!("UNREADABLE {path}: {}", printable(&detail));
             }
         }
     }
@@ -386,10 +491,19 @@ fn verify(dir: &Path, name: Option<&str>) -> Outcome {
              or let the next run rebuild them from their source",
             entries.len()
         );
+    }
+    if unreadable > 0 {
+        eprintln!(
+            "cache_cli: {unreadable} of {} cache(s) could not be read (permission denied), \
+             so they were not checked; run as their owner (or ask them) to verify them",
+            entries.len()
+        );
+    }
+    if damaged + unreadable > 0 {
         return Err(Failed);
     }
     if entries.is_empty() {
-        eprintln!("cache_cli: no caches in {}", dir.display());
+        eprintln!("cache_cli: no caches in {}", shown(dir));
     }
     Ok(())
 }
@@ -397,36 +511,43 @@ fn verify(dir: &Path, name: Option<&str>) -> Outcome {
 /// Progress bars are drawn only for caches at least this large.
 const PROGRESS_MIN_BYTES: u64 = 64 << 20;
 
-fn verify_one(e: &DirEntry, show_progress: bool) -> std::result::Result<String, String> {
-    let detail = |err: Error| match err {
-        Error::Corrupt { detail, .. } => detail,
-        other => other.to_string(),
+fn verify_one(e: &DirEntry, show_progress: bool) -> Verdict {
+    let verdict = |err: Error| match err {
+        err if err.is_permission_denied() => {
+            Verdict::Unreadable(format!("permission denied{}: {err}", owner_of(&e.path)))
+        }
+        Error::Corrupt { detail, .. } => Verdict::Damaged(detail),
+        other => Verdict::Damaged(other.to_string()),
     };
-    let mut r = CacheReader::inspect(&e.path).map_err(detail)?;
+    let mut r = match CacheReader::inspect(&e.path) {
+        Ok(r) => r,
+        Err(err) => return verdict(err),
+    };
     let records = r.len();
     let bar = show_progress && e.size >= PROGRESS_MIN_BYTES && records > 0;
     let mut drawn = u64::MAX;
-    let checked = r
-        .verify(|done, _| {
-            if bar {
-                let pct = done * 100 / records;
-                if pct != drawn {
-                    drawn = pct;
-                    let fill = (pct / 4) as usize;
-                    eprint!(
-                        "\r  verifying {} [{}{}] {pct:3}%",
-                        e.name,
-                        "#".repeat(fill),
-                        ".".repeat(25 - fill)
-                    );
-                }
+    let name = printable(&e.name);
+    let checked = r.verify(|done, _| {
+        if bar {
+            let pct = done * 100 / records;
+            if pct != drawn {
+                drawn = pct;
+                let fill = (pct / 4) as usize;
+                eprint!(
+                    "\r  verifying {name} [{}{}] {pct:3}%",
+                    "#".repeat(fill),
+                    ".".repeat(25 - fill)
+                );
             }
-        })
-        .map_err(detail);
+        }
+    });
     if bar {
         eprint!("\r\x1b[K");
     }
-    let checked = checked?;
+    let checked = match checked {
+        Ok(n) => n,
+        Err(err) => return verdict(err),
+    };
     let mut summary = match r.format() {
         Format::Current => format!(
             "{checked} records, {}, every CRC checked",
@@ -443,16 +564,27 @@ fn verify_one(e: &DirEntry, show_progress: bool) -> std::result::Result<String, 
             r.uncommitted_tail()
         ));
     }
-    Ok(summary)
+    Verdict::Ok(summary)
+}
+
+/// " (owner uid N, mode M)" for a message about a file we may not read.
+fn owner_of(path: &Path) -> String {
+    use std::os::unix::fs::MetadataExt;
+    match std::fs::metadata(path) {
+        Ok(m) => format!(" (owner uid {}, mode {:o})", m.uid(), m.mode() & 0o7777),
+        Err(_) => String::new(),
+    }
 }
 
 /// Removes one cache file and its token side file, holding the cache's lock.
-/// Returns false (after a message) when another process holds the lock.
+/// Returns false (after a message) when another process holds the lock. The caller
+/// has checked that `path` is a cache (`why_not_a_cache`): no lock file is ever
+/// created beside anything else.
 fn remove_cache(path: &Path) -> std::result::Result<bool, Failed> {
     let Some(_lock) = CacheLock::try_exclusive(path).map_err(error)? else {
         eprintln!(
             "cache_cli: {} is in use by another process; skipped",
-            path.display()
+            shown(path)
         );
         return Ok(false);
     };
@@ -465,13 +597,65 @@ fn remove_cache(path: &Path) -> std::result::Result<bool, Failed> {
     Ok(true)
 }
 
+/// Removes the library's own lock or temporary file at `path` unless a process holds
+/// its `flock` (a writer holds its temp file's, a user of a cache its lock's).
+fn remove_companion(path: &Path) -> std::result::Result<bool, Failed> {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| error(format!("cannot open {}: {e}", path.display())))?;
+    // SAFETY: flock on a descriptor we own; released when `f` is dropped.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        eprintln!(
+            "cache_cli: {} is in use by another process; skipped",
+            shown(path)
+        );
+        return Ok(false);
+    }
+    std::fs::remove_file(path)
+        .map_err(|e| error(format!("cannot remove {}: {e}", path.display())))?;
+    Ok(true)
+}
+
 fn rm(name: &str) -> Outcome {
     let path = resolve_cache_path(name).map_err(error)?;
-    if !path.is_file() {
-        return Err(error(format!("no cache {}", path.display())));
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(error(format!("no cache {}", path.display())))
+        }
+        Err(e) => return Err(error(format!("cannot read {}: {e}", path.display()))),
+    };
+    let refuse = |why: String| {
+        error(format!(
+            "{} {why}: not removed (cache_cli rm removes only caches and the library's \
+             own lock and temporary files)",
+            path.display()
+        ))
+    };
+    if let Some(kind) = irregular_kind(&meta.file_type()) {
+        return Err(refuse(format!("is {kind}, not a cache file")));
     }
-    if remove_cache(&path)? {
-        println!("removed {}", path.display());
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let removed = match classify_name(&file_name) {
+        // A lock holds at most a pid; anything larger is not one of ours.
+        EntryKind::Lock { .. } if meta.len() <= 64 => remove_companion(&path)?,
+        EntryKind::Temp { .. } => remove_companion(&path)?,
+        _ => {
+            match why_not_a_cache(&path) {
+                Ok(None) => {}
+                Ok(Some(why)) => return Err(refuse(format!("is not a cache file ({why})"))),
+                Err(e) => return Err(error(e)),
+            }
+            remove_cache(&path)?
+        }
+    };
+    if removed {
+        println!("removed {}", shown(&path));
         Ok(())
     } else {
         Err(Failed)
@@ -502,68 +686,182 @@ fn dangerous_to_remove(dir: &Path) -> Option<String> {
     None
 }
 
-fn clear(dir: &Path) -> Outcome {
+fn clear(dir: &Path, all_or_nothing: bool) -> Outcome {
+    // The rules apply to what the path resolves to, so also through a link.
     if let Some(why) = dangerous_to_remove(dir) {
         eprintln!(
             "cache_cli: error: refusing to remove {CACHE_DIR_ENV}={}: {why}",
-            dir.display()
+            shown(dir)
         );
         std::process::exit(2);
     }
-    let files = match scan_cache_dir(dir) {
+    let through_link = std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink());
+    // Through a link, the caches are those of the directory it points to; the link
+    // and that directory stay.
+    let real = if through_link {
+        match std::fs::canonicalize(dir) {
+            Ok(r) => r,
+            Err(_) => {
+                println!(
+                    "nothing to remove: {} is a symbolic link to a directory that does not exist",
+                    shown(dir)
+                );
+                return Ok(());
+            }
+        }
+    } else {
+        dir.to_path_buf()
+    };
+    let files = match scan_cache_dir(&real) {
         Ok(v) => v,
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-            println!("nothing to remove: {} does not exist", dir.display());
+            println!("nothing to remove: {} does not exist", shown(dir));
             return Ok(());
         }
         Err(e) => return Err(error(e)),
     };
+    // What may go: caches (by content), the library's locks and temporary files, and
+    // the token side files of caches that go. Everything else stays, with a reason.
+    let mut kept: Vec<(String, String)> = Vec::new();
+    let mut going: Vec<&DirEntry> = Vec::new();
+    let mut cache_names: Vec<&str> = Vec::new();
+    for f in &files {
+        match &f.kind {
+            EntryKind::Cache if f.is_symlink => {
+                kept.push((f.name.clone(), "a symbolic link".into()))
+            }
+            EntryKind::Cache => match why_not_a_cache(&f.path) {
+                Ok(None) => {
+                    going.push(f);
+                    cache_names.push(&f.name);
+                }
+                Ok(Some(why)) => kept.push((f.name.clone(), format!("not a cache: {why}"))),
+                Err(e) => kept.push((f.name.clone(), e.to_string())),
+            },
+            EntryKind::Lock { cache } | EntryKind::Temp { cache } => {
+                if is_own_companion(f) {
+                    going.push(f);
+                    cache_names.push(cache);
+                } else {
+                    kept.push((
+                        f.name.clone(),
+                        "not a lock or temporary file of ours".into(),
+                    ))
+                }
+            }
+            EntryKind::TokenSide { .. } | EntryKind::Hidden => {}
+        }
+    }
+    for f in &files {
+        match &f.kind {
+            EntryKind::TokenSide { cache } if cache_names.contains(&cache.as_str()) => {
+                going.push(f)
+            }
+            EntryKind::TokenSide { .. } | EntryKind::Hidden => {
+                kept.push((f.name.clone(), "not a cache".into()))
+            }
+            _ => {}
+        }
+    }
     // Every cache with a file or a lock, including one being populated for the
     // first time (it has a lock and a temporary file but no cache file yet).
-    let mut names: Vec<&str> = files.iter().filter_map(|f| f.cache_name()).collect();
-    names.sort_unstable();
-    names.dedup();
+    cache_names.sort_unstable();
+    cache_names.dedup();
     let mut locks = Vec::new();
     let mut busy = Vec::new();
-    for name in names {
-        match CacheLock::try_exclusive(&dir.join(name)) {
+    for name in cache_names {
+        match CacheLock::try_exclusive(&real.join(name)) {
             Ok(Some(l)) => locks.push((name, l)),
             Ok(None) => busy.push(name.to_string()),
             Err(e) => return Err(error(e)),
         }
     }
-    if busy.is_empty() {
-        std::fs::remove_dir_all(dir)
-            .map_err(|e| error(format!("cannot remove {}: {e}", dir.display())))?;
-        drop(locks);
-        println!("removed {}", dir.display());
-        return Ok(());
+    let busy_msgs = |verb: &str| {
+        for b in &busy {
+            eprintln!(
+                "cache_cli: {} is in use by another process; {verb}",
+                shown(&dir.join(b))
+            );
+        }
+    };
+    if all_or_nothing && !busy.is_empty() {
+        busy_msgs("nothing removed");
+        for (name, _) in &locks {
+            // Lock files this run created for caches that had none go again.
+            if !files.iter().any(|f| {
+                f.kind
+                    == EntryKind::Lock {
+                        cache: name.to_string(),
+                    }
+            }) {
+                let _ = std::fs::remove_file(lock_path(&real.join(name)));
+            }
+        }
+        return Err(error(format!(
+            "nothing removed from {}: {} cache(s) in use; retry when they are done",
+            shown(dir),
+            busy.len()
+        )));
     }
-    // Some caches are in use: remove everything else, keep their files and the directory.
-    for f in &files {
+    let mut removed = 0usize;
+    for f in &going {
         if f.cache_name().is_some_and(|n| busy.iter().any(|b| b == n)) {
             continue;
         }
-        std::fs::remove_file(&f.path)
-            .map_err(|e| error(format!("cannot remove {}: {e}", f.path.display())))?;
+        match std::fs::remove_file(&f.path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(error(format!("cannot remove {}: {e}", f.path.display()))),
+        }
     }
     for (name, _) in &locks {
         // Lock files taken above (some did not exist before): going, like the rest.
-        let _ = std::fs::remove_file(lock_path(&dir.join(name)));
+        let _ = std::fs::remove_file(lock_path(&real.join(name)));
     }
-    remove_empty_dirs(dir);
+    remove_empty_dirs(&real);
     drop(locks);
-    for b in &busy {
+    busy_msgs("kept");
+    if !kept.is_empty() {
+        const SHOWN: usize = 10;
+        let list: Vec<String> = kept
+            .iter()
+            .take(SHOWN)
+            .map(|(n, why)| format!("{} ({})", printable(n), printable(why)))
+            .collect();
         eprintln!(
-            "cache_cli: {} is in use by another process; kept",
-            dir.join(b).display()
+            "cache_cli: kept {} file(s) in {} that are not caches of this library: {}{}",
+            kept.len(),
+            shown(&real),
+            list.join(", "),
+            if kept.len() > SHOWN { ", ..." } else { "" }
         );
     }
-    Err(error(format!(
-        "{} kept: {} cache(s) in use",
-        dir.display(),
-        busy.len()
-    )))
+    if !busy.is_empty() {
+        return Err(error(format!(
+            "{} kept: {} cache(s) in use",
+            shown(dir),
+            busy.len()
+        )));
+    }
+    if through_link {
+        println!(
+            "removed {removed} file(s) from {} (the directory {} links to)",
+            shown(&real),
+            shown(dir)
+        );
+    } else if std::fs::remove_dir(&real).is_ok() {
+        println!("removed {}", shown(dir));
+    } else {
+        if kept.is_empty() {
+            eprintln!(
+                "cache_cli: kept {}: it still holds entries that are not caches (hidden \
+                 directories, special files)",
+                shown(dir)
+            );
+        }
+        println!("removed {removed} file(s) from {}", shown(dir));
+    }
+    Ok(())
 }
 
 /// Removes the empty subdirectories under `dir` (not `dir` itself).
@@ -583,6 +881,8 @@ fn prune(dir: &Path, max_size: u64) -> Outcome {
     let Some(mut entries) = caches_in(dir)? else {
         return Ok(());
     };
+    // Only caches count and go: not links, not files of the user's that sit here.
+    entries.retain(|e| !e.is_symlink && matches!(why_not_a_cache(&e.path), Ok(None)));
     let mut total: u64 = entries.iter().map(|e| e.size).sum();
     let limit = human_size(max_size);
     if total <= max_size {
@@ -735,6 +1035,15 @@ mod tests {
         for bad in ["", "M", "-1", "1.2.3", "5X", "1e3"] {
             assert!(parse_size(bad).is_err(), "{bad:?} accepted");
         }
+    }
+
+    #[test]
+    fn control_characters_are_escaped_unambiguously() {
+        assert_eq!(printable("plain café"), "plain café");
+        assert_eq!(
+            printable("a\x1b[31mb\x07\n\t\r\x7f\u{9b}\u{202e}\\"),
+            "a\\x1b[31mb\\x07\\n\\t\\r\\x7f\\u{9b}\\u{202e}\\\\"
+        );
     }
 
     #[test]

@@ -4,8 +4,6 @@
 //! Nothing here writes, and nothing here changes a file's access time.
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
@@ -35,6 +33,9 @@ pub struct DirEntry {
     /// The directory as given, joined with `name` (so its spelling is kept).
     pub path: PathBuf,
     pub kind: EntryKind,
+    /// The directory entry is a symbolic link (to a regular file): listed, but never
+    /// treated as a cache (the library does not read or write through links).
+    pub is_symlink: bool,
     pub size: u64,
     pub modified: SystemTime,
     pub accessed: SystemTime,
@@ -94,7 +95,7 @@ fn scan(dir: &Path, prefix: &str, out: &mut Vec<DirEntry>) -> Result<()> {
                 scan(&path, &format!("{prefix}{file_name}/"), out)?;
             }
         } else if meta.is_file() {
-            files.push((file_name, path, meta));
+            files.push((file_name, path, meta, is_link));
         }
     }
     let plain: HashSet<String> = files
@@ -102,7 +103,7 @@ fn scan(dir: &Path, prefix: &str, out: &mut Vec<DirEntry>) -> Result<()> {
         .filter(|(n, ..)| !n.starts_with('.'))
         .map(|(n, ..)| n.clone())
         .collect();
-    for (file_name, path, meta) in files {
+    for (file_name, path, meta, is_symlink) in files {
         let kind = classify(&file_name, &plain);
         let in_dir = |n: &str| format!("{prefix}{n}");
         let kind = match kind {
@@ -121,12 +122,61 @@ fn scan(dir: &Path, prefix: &str, out: &mut Vec<DirEntry>) -> Result<()> {
             name: in_dir(&file_name),
             path,
             kind,
+            is_symlink,
             size: meta.len(),
             modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
             accessed: meta.accessed().unwrap_or(SystemTime::UNIX_EPOCH),
         });
     }
     Ok(())
+}
+
+/// Classifies a file name on its own (a `<name>.token` side file is not recognised
+/// without its directory: it comes out as `Cache`, and its content decides).
+pub fn classify_name(file_name: &str) -> EntryKind {
+    classify(file_name, &HashSet::new())
+}
+
+/// Judged by its content, why the file at `path` is not a cache the library may
+/// delete: `Ok(None)` for a cache (the current format, damaged or not: its magic
+/// says what it is; a legacy file whose first record parses; an empty file), and
+/// `Ok(Some(reason))` for anything else, a symbolic link or special file included.
+/// `Err` when the file cannot be read (permission denied, I/O error).
+pub fn why_not_a_cache(path: &Path) -> Result<Option<String>> {
+    use std::io::Read;
+    let mut file = match super::open_cache_file(path, super::OpenMode::ReadNoAtime) {
+        Ok(f) => f,
+        Err(Error::NotRegularFile { kind, .. }) => return Ok(Some(format!("it is {kind}"))),
+        Err(e) => return Err(e),
+    };
+    let mut first = Vec::with_capacity(8);
+    (&mut file)
+        .take(8)
+        .read_to_end(&mut first)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    if first.is_empty() {
+        return Ok(None);
+    }
+    match super::format::sniff(&first) {
+        super::Sniff::Current | super::Sniff::DamagedMagic => Ok(None),
+        super::Sniff::Legacy => match super::CacheReader::inspect(path) {
+            Ok(_) => Ok(None),
+            Err(e @ Error::Io { .. }) => Err(e),
+            Err(_) => Ok(Some(
+                "it has neither the cache format's magic bytes nor legacy records".into(),
+            )),
+        },
+    }
+}
+
+/// True for a lock or temporary file the library made (by name, and a regular file
+/// of plausible size: a lock holds at most a pid), which `cache_cli` may delete.
+pub fn is_own_companion(e: &DirEntry) -> bool {
+    match e.kind {
+        EntryKind::Lock { .. } => !e.is_symlink && e.size <= 64,
+        EntryKind::Temp { .. } => !e.is_symlink,
+        _ => false,
+    }
 }
 
 /// Classifies one file name given the non-hidden names in the same directory.
@@ -159,19 +209,6 @@ fn classify(file_name: &str, plain: &HashSet<String>) -> EntryKind {
         }
     }
     EntryKind::Cache
-}
-
-/// Opens a file for inspection without updating its access time where the kernel
-/// allows it (`O_NOATIME` needs ownership; otherwise a plain open).
-pub(crate) fn open_noatime(path: &Path) -> std::io::Result<File> {
-    match std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOATIME)
-        .open(path)
-    {
-        Err(e) if e.raw_os_error() == Some(libc::EPERM) => File::open(path),
-        r => r,
-    }
 }
 
 #[cfg(test)]

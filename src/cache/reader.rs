@@ -5,14 +5,20 @@
 //! the record is handed out; opening is O(1) in the number of records for the current
 //! format; memory stays bounded because the file is memory-mapped and pages already
 //! passed are released as the cursor moves on.
+//!
+//! A file truncated or overwritten in place by another program while it is mapped
+//! (`cp new.cache train.cache`) does not kill the process with SIGBUS: the mapping is
+//! a `Mapping` (see `mapping.rs`), and every record is checked against it after its
+//! CRC, so the change is reported as `Error::Corrupt` naming the file ("changed while
+//! being read"), which `DiskCacheProducer` repairs like any damage (rebuild from the
+//! source). Records already handed out by the copying calls are what the file held.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use memmap2::{Mmap, MmapOptions, UncheckedAdvice};
-
 use super::format::{slot_in_flux, sniff, Header, Metadata, Sniff, FRAME_HEADER};
+use super::mapping::Mapping;
 use crate::error::{Error, Result};
 use crate::tensor::{parse_wire, TensorRef};
 
@@ -36,7 +42,7 @@ const TRIM_EVERY: usize = 16 << 20;
 #[derive(Debug)]
 pub struct CacheReader {
     path: PathBuf,
-    map: Option<Mmap>,
+    map: Option<Mapping>,
     format: Format,
     meta: Metadata,
     records: u64,
@@ -57,7 +63,8 @@ impl CacheReader {
     /// that contradicts the header is reported as `Error::Corrupt`.
     pub fn open(path: impl AsRef<Path>) -> Result<CacheReader> {
         let path = path.as_ref();
-        let file = File::open(path).map_err(|e| Error::io("cannot open cache", path, e))?;
+        // Anything but a regular file is refused before it can block or be followed.
+        let file = super::open_cache_file(path, super::OpenMode::Read)?;
         let r = Self::from_file(&file, path)?;
         mark_used(&file);
         Ok(r)
@@ -68,8 +75,7 @@ impl CacheReader {
     /// using it.
     pub fn inspect(path: impl AsRef<Path>) -> Result<CacheReader> {
         let path = path.as_ref();
-        let file = super::inventory::open_noatime(path)
-            .map_err(|e| Error::io("cannot open cache", path, e))?;
+        let file = super::open_cache_file(path, super::OpenMode::ReadNoAtime)?;
         Self::from_file(&file, path)
     }
 
@@ -98,11 +104,12 @@ impl CacheReader {
         }
         let usize_len = usize::try_from(file_len)
             .map_err(|_| Error::corrupt(path, "file too large to map on this platform"))?;
-        // SAFETY: cache files are replaced by rename and only ever grow past their
-        // committed length, so the mapped bytes do not change under us (a file
-        // truncated by hand while mapped is outside what we can defend against).
-        let mut map = unsafe { MmapOptions::new().len(usize_len).map(file) }
-            .map_err(|e| Error::io("cannot map cache", path, e))?;
+        // Cache files are replaced by rename and only ever grow past their committed
+        // length, so the mapped bytes do not change under us; when another program
+        // cuts or rewrites the file in place anyway, `Mapping` turns the SIGBUS into a
+        // poisoned mapping that `intact()` reports.
+        let mut map =
+            Mapping::new(file, usize_len).map_err(|e| Error::io("cannot map cache", path, e))?;
         let mut file_len = file_len;
         match sniff(&map[..map.len().min(8)]) {
             Sniff::Current => {
@@ -130,8 +137,7 @@ impl CacheReader {
                         .len();
                     if now >= end {
                         if let Ok(len) = usize::try_from(now) {
-                            // SAFETY: as above.
-                            map = unsafe { MmapOptions::new().len(len).map(file) }
+                            map = Mapping::new(file, len)
                                 .map_err(|e| Error::io("cannot map cache", path, e))?;
                             file_len = now;
                         }
@@ -180,9 +186,9 @@ impl CacheReader {
             }
         }
         r.cursor = r.data_start;
-        // Advice only: a failure changes speed, never results.
-        let _ = map.advise(memmap2::Advice::Sequential);
+        map.advise(memmap2::Advice::Sequential);
         r.map = Some(map);
+        r.intact()?;
         Ok(r)
     }
 
@@ -257,7 +263,40 @@ impl CacheReader {
 
     /// Checks the next record and moves past it; `view` then borrows it. Split from
     /// `next_view` so a caller can recover from an error before borrowing.
+    #[inline]
     pub fn advance(&mut self) -> Result<RecordLoc> {
+        let r = self.advance_unchecked();
+        // After the CRC: whatever the record looked like, a mapping that lost pages or
+        // whose file was rewritten in place is reported as such.
+        match &self.map {
+            Some(m) if !m.intact() => Err(self.changed()),
+            _ => r,
+        }
+    }
+
+    /// Err when the file was cut or rewritten in place by another program since it
+    /// was mapped (see `mapping.rs`). A copy of the last record made before this
+    /// returns Ok holds the bytes the CRC check saw.
+    #[inline]
+    pub fn intact(&self) -> Result<()> {
+        match &self.map {
+            Some(m) if !m.intact() => Err(self.changed()),
+            _ => Ok(()),
+        }
+    }
+
+    fn changed(&self) -> Error {
+        Error::corrupt(
+            &self.path,
+            format!(
+                "the file changed while being read (truncated or overwritten in place by \
+                 another program) at record {}; replace cache files by rename, never in place",
+                self.index
+            ),
+        )
+    }
+
+    fn advance_unchecked(&mut self) -> Result<RecordLoc> {
         if self.records == 0 {
             return Err(Error::Empty(format!("cache {}", self.path.display())));
         }
@@ -274,7 +313,7 @@ impl CacheReader {
         let wire = &region[wire_at..wire_at + wire_len];
         if self.format == Format::Current {
             let stored = u32::from_le_bytes(region[4..8].try_into().unwrap());
-            if crc32fast::hash(wire) != stored {
+            if crc_prefetching(region, wire_at, wire_len) != stored {
                 return Err(self.damage(at, "CRC mismatch".into()));
             }
         }
@@ -366,13 +405,9 @@ impl CacheReader {
         let start = from / page * page;
         let end = to / page * page;
         if let (Some(map), true) = (&self.map, end > start) {
-            // SAFETY: the mapping is a read-only file mapping; MADV_DONTNEED only drops
-            // the page-table entries and later reads fault the same bytes back in.
-            // No reference into [start, end) is alive: callers pass ranges no view of
-            // the current record overlaps (views end before `keep_from`).
-            let _ = unsafe {
-                map.unchecked_advise_range(UncheckedAdvice::DontNeed, start, end - start)
-            };
+            // SAFETY: no reference into [start, end) is alive: callers pass ranges no
+            // view of the current record overlaps (views end before `keep_from`).
+            unsafe { map.dont_need(start, end - start) };
         }
     }
 }
@@ -394,6 +429,55 @@ fn mark_used(file: &File) {
     ];
     // SAFETY: futimens on a descriptor we own, with a two-element array as required.
     let _ = unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
+}
+
+/// Bytes hashed between two prefetch rounds, and how far ahead of them the prefetch reaches.
+const PREFETCH: usize = 4096;
+
+/// CRC32 of `region[at..at + len]`, hashed 4 KiB at a time, each piece after a
+/// prefetch of the 4 KiB that follow it (past the record's end too, so the next record
+/// is on its way while this one is hashed). The hardware prefetchers stop at page
+/// boundaries, so without this a pass over a mapping waits on memory at every page.
+/// Measured on dataset A (README "Benchmarks"): the C++ `next()` pass went from 1.52 to
+/// 1.19 times the CPU time of `cat`, the view pass from 1.14 to 0.90; a distance of 8 KiB
+/// was no better, 16 KiB worse.
+#[inline]
+fn crc_prefetching(region: &[u8], at: usize, len: usize) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    let mut o = at;
+    let end = at + len;
+    while o < end {
+        let next = (o + PREFETCH).min(end);
+        prefetch(region, next, next + PREFETCH);
+        h.update(&region[o..next]);
+        o = next;
+    }
+    h.finalize()
+}
+
+/// Hints the CPU to load `region[from..to]` (clamped to the region) into its caches.
+/// A hint: it never faults, even on a page that was cut from the file.
+#[inline]
+fn prefetch(region: &[u8], from: usize, to: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let to = to.min(region.len());
+        let mut o = from & !63;
+        while o < to {
+            // SAFETY: `o < region.len()`: the address lies inside the mapping;
+            // prefetching has no other requirement (and no effect on memory).
+            #[allow(unused_unsafe)]
+            unsafe {
+                core::arch::x86_64::_mm_prefetch(
+                    region.as_ptr().add(o) as *const i8,
+                    core::arch::x86_64::_MM_HINT_T0,
+                )
+            };
+            o += 64;
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (region, from, to);
 }
 
 /// Splits a frame at the start of `region` into (offset of the wire bytes, wire length).

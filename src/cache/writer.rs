@@ -8,7 +8,7 @@
 //! mid-append leaves the previous commit in force (the torn tail is ignored and cut
 //! off by the next appender).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
@@ -188,6 +188,8 @@ impl CacheWriter {
     /// visible at `final_path` until then; dropping the writer removes the temp file.
     pub fn create(final_path: impl AsRef<Path>, meta: Metadata) -> Result<CacheWriter> {
         let final_path = final_path.as_ref().to_path_buf();
+        let header = Header::encode(&meta, Commit::default());
+        check_metadata_fits(&header, &meta, &final_path)?;
         let dir = parent_dir(&final_path);
         std::fs::create_dir_all(dir)
             .map_err(|e| Error::io("cannot create cache directory", dir, e))?;
@@ -198,7 +200,6 @@ impl CacheWriter {
         let prefix = format!(".{name}.");
         let (file, tmp) = create_locked_temp(dir, &prefix)?;
         remove_dead_temps(dir, &prefix, &tmp);
-        let header = Header::encode(&meta, Commit::default());
         let data_start = header.len() as u64;
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
         out.write_all(&header)
@@ -321,11 +322,9 @@ impl CacheAppender {
     /// uncommitted tail. The caller holds the cache's exclusive lock.
     pub fn open(path: impl AsRef<Path>) -> Result<CacheAppender> {
         let path = path.as_ref();
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(path)
-            .map_err(|e| Error::io("cannot open cache for append", path, e))?;
+        // Never through a symbolic link, never a FIFO or device: the same rule as
+        // every other opener (a rebuild renames over whatever is at the name).
+        let mut file = super::open_cache_file(path, super::OpenMode::ReadWrite)?;
         let mut head = Vec::new();
         (&mut file)
             .take((META_OFFSET + MAX_META_LEN) as u64)
@@ -416,6 +415,27 @@ fn create_locked_temp(dir: &Path, prefix: &str) -> Result<(File, tempfile::TempP
     }
 }
 
+/// Refuses metadata the format cannot hold (readers refuse more than `MAX_META_LEN`
+/// bytes as damage, so writing it would make a cache that is rebuilt on every run).
+/// `header` is `Header::encode` of `meta`.
+fn check_metadata_fits(header: &[u8], meta: &Metadata, path: &Path) -> Result<()> {
+    let stored = u32::from_le_bytes(header[16..20].try_into().expect("4 bytes")) as usize;
+    // The length field is 32 bits: the header's own size also catches a wrapped one.
+    let encoded = header.len() - META_OFFSET;
+    if stored <= MAX_META_LEN && encoded <= MAX_META_LEN + super::format::DATA_ALIGN {
+        return Ok(());
+    }
+    Err(Error::InvalidArgument(format!(
+        "cannot write cache {}: its metadata takes {} bytes, more than the format's limit of \
+         {MAX_META_LEN} bytes; the token is {} bytes and the source description {} bytes \
+         (use a shorter token, a hash of it for example)",
+        path.display(),
+        stored.max(encoded.saturating_sub(super::format::DATA_ALIGN)),
+        meta.token.len(),
+        meta.source.len()
+    )))
+}
+
 /// Removes temp files of this cache whose writer is gone: a file nobody holds the
 /// `flock` of was left by a process that died mid-population (SIGKILL, power loss).
 /// Best effort: a failure here never fails the population.
@@ -459,7 +479,10 @@ fn remove_dead_temps(dir: &Path, prefix: &str, own: &Path) {
         if path == own {
             continue;
         }
-        let Ok(f) = File::open(&path) else { continue };
+        // Not through a planted link, and not a FIFO that would block the open.
+        let Ok(f) = super::open_regular(&path, super::OpenMode::Read, "temporary file", "") else {
+            continue;
+        };
         if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok() && same_file(&f, &path) {
             let _ = std::fs::remove_file(&path);
         }

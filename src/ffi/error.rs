@@ -40,12 +40,17 @@ pub enum HarmonicsStatus {
     Foreign = 7111,
     /// A bug: a Rust panic was caught at the boundary.
     Panic = 7112,
+    /// Another process held a cache's lock longer than the lock timeout
+    /// (`harmonics_set_lock_timeout_ms`, `HARMONICS_LOCK_TIMEOUT`).
+    LockTimeout = 7113,
 }
 
 impl HarmonicsStatus {
     pub(crate) fn of(e: &Error) -> HarmonicsStatus {
         match e {
-            Error::Io { .. } => HarmonicsStatus::Io,
+            // A FIFO, link or directory at a cache's name is a file-system problem.
+            Error::Io { .. } | Error::NotRegularFile { .. } => HarmonicsStatus::Io,
+            Error::LockTimeout { .. } => HarmonicsStatus::LockTimeout,
             Error::Wire(_) => HarmonicsStatus::Wire,
             Error::Corrupt { .. } => HarmonicsStatus::Corrupt,
             Error::InvalidName { .. } => HarmonicsStatus::InvalidName,
@@ -73,6 +78,7 @@ impl HarmonicsStatus {
             HarmonicsStatus::Empty => c"no records",
             HarmonicsStatus::Foreign => c"error in a foreign callback",
             HarmonicsStatus::Panic => c"internal error (panic)",
+            HarmonicsStatus::LockTimeout => c"timed out waiting for a cache lock",
         }
     }
 }
@@ -168,6 +174,7 @@ pub extern "C" fn harmonics_status_name(status: u32) -> *const c_char {
         HarmonicsStatus::Empty,
         HarmonicsStatus::Foreign,
         HarmonicsStatus::Panic,
+        HarmonicsStatus::LockTimeout,
     ];
     all.iter()
         .find(|s| **s as u32 == status)

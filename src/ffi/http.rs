@@ -153,7 +153,8 @@ pub unsafe extern "C" fn harmonics_http_producer_new(
     guard(|| make(&url_of(host, port, path)?, options(opts)?, false, out))
 }
 
-/// Like `harmonics_http_producer_new`, for any `http://` or `https://` URL.
+/// Like `harmonics_http_producer_new`, for any `http://` or `https://` URL, or an
+/// `s3://bucket/key` URL (signed with AWS Signature V4; see the README's "S3").
 ///
 /// # Safety
 /// `url` is NUL-terminated; `opts` is null or readable; `out` is writable.
@@ -183,7 +184,8 @@ pub unsafe extern "C" fn harmonics_async_http_producer_new(
     guard(|| make(&url_of(host, port, path)?, options(opts)?, true, out))
 }
 
-/// Like `harmonics_async_http_producer_new`, for any `http://` or `https://` URL.
+/// Like `harmonics_async_http_producer_new`, for any `http://`, `https://` or
+/// `s3://` URL.
 ///
 /// # Safety
 /// As `harmonics_http_producer_from_url`.

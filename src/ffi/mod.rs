@@ -5,15 +5,18 @@
 //! checked for null (`handle`), every failure reported as a `HarmonicsStatus` plus a
 //! thread-local message (`harmonics_last_error_message`).
 
+pub mod config;
 pub mod disk_cache;
 pub mod error;
 mod handle;
 pub mod http;
+pub mod log;
 pub mod producer;
 pub mod tensor;
 
 pub use disk_cache::{HarmonicsCacheOutcome, HarmonicsCacheOutcomeKind, HarmonicsTokenCallback};
 pub use error::HarmonicsStatus;
 pub use http::HarmonicsHttpOptions;
+pub use log::{HarmonicsLogCallback, HarmonicsLogLevel};
 pub use producer::{HarmonicsProducer, HarmonicsProducerCallbacks};
 pub use tensor::{HarmonicsDtype, HarmonicsTensor, HarmonicsTensorView};

@@ -77,6 +77,7 @@ impl Producer for SharedBase {
         self.scratch.shape.extend_from_slice(t.shape);
         self.scratch.data.clear();
         self.scratch.data.extend_from_slice(t.data);
+        g.producer().view_intact()?;
         drop(g);
         Ok(self.scratch.as_ref())
     }
@@ -290,7 +291,9 @@ pub unsafe extern "C" fn harmonics_producer_size(
 }
 
 /// Zero-copy read: fills `*out` with a view of the next record. The memory is owned
-/// by the producer and valid until the next call on it (or its free).
+/// by the producer and valid until the next call on it from any thread (or its free):
+/// do not share views across threads; `harmonics_producer_next_copy` is the call to
+/// share.
 ///
 /// # Safety
 /// `producer` is null or a live handle; `out` is null or writable.
@@ -322,6 +325,53 @@ pub unsafe extern "C" fn harmonics_producer_next(
         check_out(out, "out")?;
         let tensor = lock(&p.inner)?.producer().next()?;
         write_out(out, "out", HarmonicsTensor { tensor }.into_raw())
+    })
+}
+
+/// Receives a record from `harmonics_producer_next_copy`: `view` and the memory it
+/// points to are valid only during the call. Copy what is needed into storage owned by
+/// `userdata` and return `HARMONICS_STATUS_OK`; any other status (after
+/// `harmonics_callback_error` for a message) fails the read. The callback runs with the
+/// producer locked: it must not call the producer.
+pub type HarmonicsCopyFn = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        view: *const HarmonicsTensorView,
+    ) -> HarmonicsStatus,
+>;
+
+/// Copying read into caller-owned storage: reads the next record and calls
+/// `copy(userdata, view)` with the producer locked, so several threads may share one
+/// producer (each record goes to exactly one caller, whole). After the copy the record
+/// is confirmed again (a cache file cut or rewritten in place by another program during
+/// the copy fails the call with `HARMONICS_STATUS_CORRUPT`, naming the file): on OK,
+/// what was copied is the record the CRC check saw.
+///
+/// # Safety
+/// `producer` is null or a live handle; `copy` is callable with `userdata`.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_next_copy(
+    producer: *const HarmonicsProducer,
+    copy: HarmonicsCopyFn,
+    userdata: *mut c_void,
+) -> HarmonicsStatus {
+    guard(|| {
+        let p = arg_ref(producer, "producer")?;
+        let copy = copy.ok_or_else(|| Failure::null("copy callback"))?;
+        let mut g = lock(&p.inner)?;
+        let view = HarmonicsTensorView::from_ref(g.producer().next_view()?);
+        take_callback_error();
+        // SAFETY: the callback contract (see HarmonicsCopyFn); the view's memory stays
+        // valid while the lock is held and no other call is made on the producer.
+        let status = unsafe { copy(userdata, &view) };
+        if status != HarmonicsStatus::Ok {
+            return Err(Failure::from(Error::Foreign(
+                take_callback_error().unwrap_or_else(|| {
+                    format!("copy callback failed with status {}", status as u32)
+                }),
+            )));
+        }
+        g.producer().view_intact().map_err(Failure::from)
     })
 }
 

@@ -31,6 +31,7 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::StatusCode;
 
 use super::parallel::{self, PartFailure};
+use super::s3::SendSigned;
 use super::{HttpOptions, HttpOutcome};
 use crate::cache::{CacheWriter, Header, Metadata, MAGIC};
 use crate::disk_cache::warn;
@@ -129,8 +130,8 @@ const MAX_CHANGES: u32 = 3;
 /// Sends a request of the download: the first GET, a resume and every ranged GET of
 /// a parallel download all leave through here, so that a step every request needs
 /// (SigV4 signing of `s3://` URLs) is applied in one place.
-pub(crate) fn send(req: RequestBuilder, _url: &str) -> reqwest::Result<Response> {
-    req.send()
+pub(crate) fn send(req: RequestBuilder, url: &str) -> reqwest::Result<Response> {
+    req.send_signed(url)
 }
 
 pub(crate) fn build_client(opts: &HttpOptions) -> Result<Client> {
@@ -346,7 +347,7 @@ fn attempt_once(
         return Ok(Download::NotModified);
     }
     if !status.is_success() {
-        let d = format!("server answered HTTP {status}");
+        let d = super::s3::refusal(url, resp);
         let retry = status.is_server_error()
             || status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS;
@@ -381,14 +382,14 @@ fn attempt_once(
     let etag = header_str(resp.headers(), header::ETAG);
     let last_modified = header_str(resp.headers(), header::LAST_MODIFIED);
     let validator = strong_validator(resp.headers());
-    let mut meta = Metadata::new("", url);
+    let mut meta = Metadata::new("", &super::s3::source_description(url));
     meta.etag = etag.clone();
     meta.last_modified = last_modified;
     let mut writer = CacheWriter::create(final_path, meta).map_err(AttemptError::Other)?;
     obs.started(&writer).map_err(AttemptError::Other)?;
     let mut check = opts.validate.then(ShapeCheck::default);
     if let Some(plan) = parallel_ok
-        .then(|| parallel::plan(resp.headers(), expected, opts))
+        .then(|| parallel::plan(url, resp.headers(), expected, opts))
         .flatten()
     {
         let dir = final_path
@@ -433,6 +434,7 @@ fn attempt_once(
         failed: None,
         over_limit: None,
         stop,
+        progress: crate::progress::Progress::new(url),
     };
     match decode_body(&mut body, &mut writer, check.as_mut(), obs) {
         Ok(()) => Ok(Download::Complete(Box::new(writer))),
@@ -544,6 +546,8 @@ struct ResumableBody<'a> {
     /// Set when the body went beyond `limit` (not retried).
     over_limit: Option<String>,
     stop: Option<&'a AtomicBool>,
+    /// Bytes, rate and ETA on a terminal (crate::progress); finishes its line on drop.
+    progress: crate::progress::Progress,
 }
 
 impl ResumableBody<'_> {
@@ -658,6 +662,7 @@ impl Read for ResumableBody<'_> {
                         return Err(io::Error::other(m));
                     }
                     self.pos = pos;
+                    self.progress.update(self.pos, self.expected);
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,

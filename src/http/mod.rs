@@ -24,6 +24,7 @@
 
 mod fetch;
 mod parallel;
+pub mod s3;
 mod stream;
 
 pub use stream::AsyncHttpProducer;
@@ -141,13 +142,17 @@ pub(crate) fn url_from_parts(host: &str, port: u16, path: &str) -> Result<String
     Ok(format!("http://{host}:{port}{slash}{path}"))
 }
 
-/// Checks that `url` is an absolute http(s) URL with a host.
+/// Checks that `url` is an absolute http(s) URL with a host, or an `s3://` URL.
 pub(crate) fn check_url(url: &str) -> Result<String> {
+    if s3::is_s3(url) {
+        s3::check(url)?;
+        return Ok(url.to_string());
+    }
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| Error::InvalidArgument(format!("invalid URL {url:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Error::InvalidArgument(format!(
-            "invalid URL {url:?}: only http:// and https:// are supported"
+            "invalid URL {url:?}: only http://, https:// and s3:// are supported"
         )));
     }
     if parsed.host_str().map_or(true, str::is_empty) {
@@ -372,7 +377,7 @@ pub struct HttpProducer {
 impl std::fmt::Debug for HttpProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpProducer")
-            .field("url", &self.served.source.url)
+            .field("url", &s3::redact(&self.served.source.url))
             .field("outcome", &self.served.outcome)
             .field("records", &self.served.reader.len())
             .finish()
@@ -401,7 +406,8 @@ impl HttpProducer {
         Self::from_url(&url_from_parts(host, port, path)?, opts)
     }
 
-    /// Any `http://` or `https://` URL (hostnames, IPv4, `[IPv6]`).
+    /// Any `http://` or `https://` URL (hostnames, IPv4, `[IPv6]`), or `s3://bucket/key`
+    /// (signed with AWS Signature V4: see [`s3`]).
     pub fn from_url(url: &str, opts: HttpOptions) -> Result<HttpProducer> {
         let mut source = Source::new(url, opts)?;
         let (reader, outcome) = source.acquire(false, &mut fetch::NoObserver, None)?;
@@ -473,7 +479,14 @@ mod tests {
         ] {
             assert_eq!(check_url(ok).unwrap(), ok);
         }
-        for bad in ["ftp://h/x", "http://", "relative/path", "file:///x"] {
+        assert_eq!(check_url("s3://bucket/a/b c").unwrap(), "s3://bucket/a/b c");
+        for bad in [
+            "ftp://h/x",
+            "http://",
+            "relative/path",
+            "file:///x",
+            "s3://bucket",
+        ] {
             assert!(check_url(bad).is_err(), "{bad}");
         }
     }

@@ -65,7 +65,12 @@ pub(crate) struct Plan {
 
 /// The parallel plan for the response `h` of a whole-object GET, or None when it
 /// must stay on one connection.
-pub(crate) fn plan(h: &HeaderMap, content_length: Option<u64>, opts: &HttpOptions) -> Option<Plan> {
+pub(crate) fn plan(
+    url: &str,
+    h: &HeaderMap,
+    content_length: Option<u64>,
+    opts: &HttpOptions,
+) -> Option<Plan> {
     let k = match opts.connections {
         0 => DEFAULT_CONNECTIONS,
         k => k,
@@ -75,8 +80,13 @@ pub(crate) fn plan(h: &HeaderMap, content_length: Option<u64>, opts: &HttpOption
         return None;
     }
     // Ranges only where the server says it serves them, of the identity body (the
-    // byte offsets of a coded body are not those of the object).
-    if !header_str(h, header::ACCEPT_RANGES).eq_ignore_ascii_case("bytes") {
+    // byte offsets of a coded body are not those of the object). The S3 API serves
+    // ranges of every object (GetObject `Range`), also where a compatible store does
+    // not say so (s3s-fs); one that ignores them anyway is detected by its 200 and
+    // downloaded again on one connection.
+    let ranges = header_str(h, header::ACCEPT_RANGES);
+    let s3 = super::s3::is_s3(url) && !ranges.eq_ignore_ascii_case("none");
+    if !ranges.eq_ignore_ascii_case("bytes") && !s3 {
         return None;
     }
     let coding = header_str(h, header::CONTENT_ENCODING);
@@ -185,6 +195,8 @@ pub(crate) struct Assembled<'s, 'a> {
     pos: u64,
     /// The prefix `..released` has been decoded and its space given back.
     released: u64,
+    /// Bytes, rate and ETA on a terminal (`crate::progress`), as decoded.
+    progress: crate::progress::Progress,
 }
 
 /// Decoded bytes are given back to the filesystem in steps of this many.
@@ -239,6 +251,7 @@ impl Read for Assembled<'_, '_> {
                 s.file.read_exact_at(&mut buf[..n], self.pos)?;
                 self.pos += n as u64;
                 self.release();
+                self.progress.update(self.pos, Some(s.plan.len));
                 return Ok(n);
             }
             if self.pos >= s.plan.len {
@@ -323,6 +336,7 @@ pub(crate) fn run<T, E>(
             shared: s,
             pos: 0,
             released: 0,
+            progress: crate::progress::Progress::new(url),
         };
         let r = consume(&mut reader);
         if r.is_ok() {
@@ -518,10 +532,11 @@ fn ranged_get(s: &Shared<'_>, pos: u64, end: u64) -> std::result::Result<Respons
         ))));
     }
     if status != StatusCode::PARTIAL_CONTENT {
-        let d = format!("{what} was answered HTTP {status}");
         let retry = status.is_server_error()
             || status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS;
+        // (For an s3:// URL: the bucket, the key and the S3 error code.)
+        let d = format!("{what}: {}", super::s3::refusal(s.url, resp));
         return Err(if retry {
             Attempt::Retry(d)
         } else {

@@ -150,7 +150,7 @@ pub struct AsyncHttpProducer {
 impl std::fmt::Debug for AsyncHttpProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncHttpProducer")
-            .field("url", &self.source.url)
+            .field("url", &super::s3::redact(&self.source.url))
             .field("outcome", &self.outcome())
             .finish()
     }
