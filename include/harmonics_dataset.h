@@ -203,6 +203,12 @@ typedef struct HarmonicsHttpOptions {
   // The most body bytes a download may take (see `HttpOptions::max_bytes`);
   // 0 for no limit (the default).
   uint64_t max_bytes;
+  // Connections a large object is downloaded over at once (ranged GETs pinned to
+  // its ETag, see `HttpOptions::connections`): 0 automatic (4), 1 a single one.
+  uint32_t connections;
+  // Objects of at least this many bytes use `connections` connections (default
+  // 64 MiB); 0 means the default.
+  uint64_t parallel_min_bytes;
 } HarmonicsHttpOptions;
 
 // Receives one diagnostic. `message` is a NUL-terminated UTF-8 line (no trailing
@@ -371,7 +377,7 @@ const char *harmonics_status_name(uint32_t status);
 void harmonics_callback_error(const char *message);
 
 // Writes the default options into `*out` (cache on, no cache path, 10 s connect
-// timeout, 30 s read timeout, 3 retries, no download limit).
+// timeout, 30 s read timeout, 3 retries, no download limit, 4 connections for objects of 64 MiB and more).
 //
 // # Safety
 // `out` is null (ignored) or writable.

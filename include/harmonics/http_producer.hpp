@@ -25,6 +25,13 @@ struct HttpOptions {
     /// The most body bytes a download may take; beyond it the download fails naming
     /// the URL and the limit, and leaves no cache file. 0 for no limit (the default).
     std::uint64_t max_bytes = 0;
+    /// Connections a large object is downloaded over at once (ranged GETs pinned to
+    /// its ETag; used only when the server serves ranges with a strong ETag):
+    /// 0 automatic (4), 1 always a single connection.
+    unsigned connections = 0;
+    /// Objects of at least this many bytes use `connections` connections; 0 means the
+    /// default, 64 MiB.
+    std::uint64_t parallel_min_bytes = 0;
 };
 
 /// What opening an HTTP producer did.
@@ -73,6 +80,8 @@ inline HarmonicsHttpOptions c_http_options(const HttpOptions& o) {
     c.retries = o.retries;
     c.ca_cert_path = c_string(o.ca_cert_path, "CA certificate path", HARMONICS_STATUS_INVALID_ARGUMENT);
     c.max_bytes = o.max_bytes;
+    c.connections = o.connections;
+    c.parallel_min_bytes = o.parallel_min_bytes;
     return c;
 }
 

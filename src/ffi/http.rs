@@ -34,6 +34,12 @@ pub struct HarmonicsHttpOptions {
     /// The most body bytes a download may take (see `HttpOptions::max_bytes`);
     /// 0 for no limit (the default).
     pub max_bytes: u64,
+    /// Connections a large object is downloaded over at once (ranged GETs pinned to
+    /// its ETag, see `HttpOptions::connections`): 0 automatic (4), 1 a single one.
+    pub connections: u32,
+    /// Objects of at least this many bytes use `connections` connections (default
+    /// 64 MiB); 0 means the default.
+    pub parallel_min_bytes: u64,
 }
 
 impl HarmonicsHttpOptions {
@@ -58,6 +64,11 @@ impl HarmonicsHttpOptions {
                     .map(std::path::PathBuf::from),
             },
             max_bytes: (self.max_bytes != 0).then_some(self.max_bytes),
+            connections: self.connections,
+            parallel_min_bytes: match self.parallel_min_bytes {
+                0 => crate::http::DEFAULT_PARALLEL_MIN_BYTES,
+                n => n,
+            },
         })
     }
 }
@@ -75,11 +86,13 @@ fn defaults() -> HarmonicsHttpOptions {
         retries: d.retries,
         ca_cert_path: std::ptr::null(),
         max_bytes: d.max_bytes.unwrap_or(0),
+        connections: d.connections,
+        parallel_min_bytes: d.parallel_min_bytes,
     }
 }
 
 /// Writes the default options into `*out` (cache on, no cache path, 10 s connect
-/// timeout, 30 s read timeout, 3 retries, no download limit).
+/// timeout, 30 s read timeout, 3 retries, no download limit, 4 connections for objects of 64 MiB and more).
 ///
 /// # Safety
 /// `out` is null (ignored) or writable.
