@@ -3,6 +3,7 @@
 
 mod format;
 mod inventory;
+pub mod maintenance;
 mod mapping;
 mod reader;
 mod writer;
@@ -12,6 +13,7 @@ pub use inventory::{
     classify_name, is_own_companion, list_caches, scan_cache_dir, why_not_a_cache, DirEntry,
     EntryKind,
 };
+pub(crate) use maintenance::legacy_token_path;
 pub use mapping::repaired_faults;
 pub use reader::{CacheReader, Format, RecordLoc};
 pub use writer::{CacheAppender, CacheWriter};
