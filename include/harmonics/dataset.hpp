@@ -8,4 +8,5 @@
 #include <harmonics/error.hpp>
 #include <harmonics/http_producer.hpp>
 #include <harmonics/log.hpp>
+#include <harmonics/maintenance.hpp>
 #include <harmonics/serialization.hpp>
