@@ -690,7 +690,10 @@ fn maintenance_cases(l: &Live) -> Vec<Case> {
     let dir: *const c_char = Box::leak(dir_c.into_boxed_c_str()).as_ptr();
     let list = |dir: *const c_char| {
         let mut out = null_mut();
-        assert_eq!(unsafe { harmonics_cache_list(dir, &mut out) }, HarmonicsStatus::Ok);
+        assert_eq!(
+            unsafe { harmonics_cache_list(dir, &mut out) },
+            HarmonicsStatus::Ok
+        );
         out
     };
     unsafe {
@@ -730,15 +733,21 @@ fn maintenance_cases(l: &Live) -> Vec<Case> {
             case("harmonics_cache_verify", "name", Refused, || {
                 s(harmonics_cache_verify(null(), &mut 0))
             }),
-            case("harmonics_cache_verify", "out_records", Refused, move || {
-                s(harmonics_cache_verify(name, null_mut()))
-            }),
+            case(
+                "harmonics_cache_verify",
+                "out_records",
+                Refused,
+                move || s(harmonics_cache_verify(name, null_mut())),
+            ),
             case("harmonics_cache_remove", "name", Refused, || {
                 s(harmonics_cache_remove(null(), &mut false))
             }),
-            case("harmonics_cache_remove", "out_removed", Refused, move || {
-                s(harmonics_cache_remove(name, null_mut()))
-            }),
+            case(
+                "harmonics_cache_remove",
+                "out_removed",
+                Refused,
+                move || s(harmonics_cache_remove(name, null_mut())),
+            ),
             case("harmonics_cache_clear", "dir", Refused, || {
                 let mut r = HarmonicsClearReport::default();
                 s(harmonics_cache_clear(null(), false, &mut r))
@@ -753,13 +762,18 @@ fn maintenance_cases(l: &Live) -> Vec<Case> {
             case("harmonics_cache_prune", "out", Refused, move || {
                 s(harmonics_cache_prune(dir, 0, null_mut()))
             }),
-            case("harmonics_cache_verify", "(after the cases)", Accepted, move || {
-                // The refused calls above did no work: the cache is still there, intact.
-                let mut n = 0;
-                let st = harmonics_cache_verify(name, &mut n);
-                assert_eq!(n, 3, "{}", last_error());
-                s(st)
-            }),
+            case(
+                "harmonics_cache_verify",
+                "(after the cases)",
+                Accepted,
+                move || {
+                    // The refused calls above did no work: the cache is still there, intact.
+                    let mut n = 0;
+                    let st = harmonics_cache_verify(name, &mut n);
+                    assert_eq!(n, 3, "{}", last_error());
+                    s(st)
+                },
+            ),
         ]
     }
 }
