@@ -3,34 +3,25 @@
 
 #include "test_support.hpp"
 
+#include <sstream>
 #include <string>
 
-using harmonics_test::make_f32;
 using harmonics_test::ScratchDir;
 namespace fs = harmonics_test::fs;
 
 namespace {
 
-class Records : public harmonics::Producer {
-  public:
-    explicit Records(std::size_t n) : n_{n} {}
-    harmonics::HTensor next() override {
-        float i = static_cast<float>(cursor_);
-        cursor_ = (cursor_ + 1) % n_;
-        return make_f32({i});
-    }
-    std::size_t size() const override { return n_; }
-
-  private:
-    std::size_t n_;
-    std::size_t cursor_{0};
-};
+/// A cache of the CSV `rows` (one record per line), made by the disk cache.
+void make_cache(const std::string& name, const std::string& rows) {
+    std::istringstream csv(rows);
+    harmonics::DiskCacheProducer(std::make_shared<harmonics::CsvProducer>(csv), name);
+}
 
 class Maintenance : public ScratchDir {};
 
 TEST_F(Maintenance, ListsVerifiesRemovesPrunesAndClears) {
-    { harmonics::DiskCacheProducer a(std::make_shared<Records>(3), "a.cache"); }
-    { harmonics::DiskCacheProducer b(std::make_shared<Records>(2), "b.cache"); }
+    make_cache("a.cache", "1\n2\n3\n");
+    make_cache("b.cache", "4\n5\n");
     write_file(".harmonics/cache/notes.txt", "mine, not a cache\n");
 
     auto all = harmonics::list_caches();
