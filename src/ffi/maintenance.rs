@@ -200,16 +200,21 @@ pub unsafe extern "C" fn harmonics_cache_list_free(list: *mut HarmonicsCacheList
     unsafe { HarmonicsCacheList::free_raw(list) }
 }
 
+/// No file at a cache's path: an I/O failure naming it.
+fn no_cache(path: &Path) -> Failure {
+    Failure {
+        status: HarmonicsStatus::Io,
+        message: format!("no cache {}", path.display()),
+    }
+}
+
 /// The cache named `name`: an error naming its path unless a regular file is there.
 fn existing(name: &str) -> Result<PathBuf, Failure> {
     let path = resolve_cache_path(name)?;
     let dir = path.parent().unwrap_or(Path::new("/"));
     match maintenance::lookup(dir, &path, name)? {
         Lookup::Found(_) => Ok(path),
-        Lookup::Missing => Err(Failure {
-            status: HarmonicsStatus::Io,
-            message: format!("no cache {}", path.display()),
-        }),
+        Lookup::Missing => Err(no_cache(&path)),
         Lookup::NotAFile(kind) => Err(Failure {
             status: HarmonicsStatus::Io,
             message: format!("{} is {kind}, not a cache file", path.display()),
@@ -266,12 +271,7 @@ pub unsafe extern "C" fn harmonics_cache_remove(
         let removed = match maintenance::remove(&path)? {
             Removal::Removed => true,
             Removal::InUse => false,
-            Removal::Missing => {
-                return Err(Failure {
-                    status: HarmonicsStatus::Io,
-                    message: format!("no cache {}", path.display()),
-                })
-            }
+            Removal::Missing => return Err(no_cache(&path)),
             Removal::Refused(why) => {
                 return Err(Failure::invalid(format!(
                     "{} {why}: not removed",
