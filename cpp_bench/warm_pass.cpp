@@ -4,9 +4,11 @@
 // once per record, reading every record the way a consumer would (one float per
 // 64-byte cache line plus the last element).
 //
-//   warm_pass <absolute cache path> <records> [view]
+//   warm_pass <absolute cache path> <records> [view|sampled]
 //
-// With `view`, uses the zero-copy next_view() instead of next().
+// With `view`, uses the zero-copy next_view() instead of next(). With `sampled`, reads a
+// shuffled epoch: harmonics::SampledProducer(cache, {seed 1})::next() once per record
+// (exit 77 when the cache has no random access).
 // Prints `records=N bytes=B checksum=S`; the caller times the process.
 
 #include <cstdio>
@@ -59,13 +61,29 @@ int main(int argc, char** argv) {
     const std::string path = argv[1];
     const std::size_t n = std::strtoull(argv[2], nullptr, 10);
     const bool view = argc > 3 && std::strcmp(argv[3], "view") == 0;
+    const bool sampled = argc > 3 && std::strcmp(argv[3], "sampled") == 0;
     try {
-        harmonics::DiskCacheProducer p(std::make_shared<Absent>(n), path);
+        auto cache = std::make_shared<harmonics::DiskCacheProducer>(std::make_shared<Absent>(n), path);
+        harmonics::DiskCacheProducer& p = *cache;
         if (p.size() != n) throw std::runtime_error("warm_pass: cache holds " + std::to_string(p.size()) + " records");
+        std::unique_ptr<harmonics::SampledProducer> shuffled;
+        if (sampled) {
+            if (!p.has_random_access()) {
+                std::fprintf(stderr, "warm_pass: this build's cache has no random access\n");
+                return 77;
+            }
+            harmonics::SamplerOptions o;
+            o.seed = 1;
+            shuffled = std::make_unique<harmonics::SampledProducer>(cache, o);
+        }
         double sum = 0;
         std::size_t bytes = 0;
         for (std::size_t i = 0; i < n; ++i) {
-            if (view) {
+            if (shuffled) {
+                harmonics::HTensor t = shuffled->next();
+                sum += touch(t.data().data(), t.data().size());
+                bytes += t.data().size();
+            } else if (view) {
                 harmonics::TensorView t = p.next_view();
                 sum += touch(t.data, t.nbytes);
                 bytes += t.nbytes;

@@ -233,7 +233,7 @@ static void c_source_free(void *userdata) {
 
 static HarmonicsProducer *new_c_source(struct source_counters *counters, size_t records,
                                        size_t fail_at) {
-    HarmonicsProducerCallbacks cb;
+    HarmonicsProducerCallbacks cb = {0};
     HarmonicsProducer *p = NULL;
     struct c_source *s = calloc(1, sizeof *s);
     if (s == NULL) return NULL;
@@ -454,7 +454,7 @@ static void test_null_and_invalid_arguments(void) {
     HarmonicsTensor *t = NULL;
     HarmonicsTensorView v;
     HarmonicsCacheOutcome o;
-    HarmonicsProducerCallbacks cb;
+    HarmonicsProducerCallbacks cb = {0};
     struct source_counters c;
     size_t n = 0;
     static const char text[] = "1\n2\n";

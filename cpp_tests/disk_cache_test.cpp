@@ -112,11 +112,19 @@ TEST_F(DiskCache, CorruptedCacheIsRebuiltFromTheSourceNotServed) {
     auto base = std::make_shared<CountingProducer>(3);
     { harmonics::DiskCacheProducer cached(base, "bad.cache"); }
     {
+        // Flip a byte of the last record's data: it ends where the offset index starts
+        // (format version 2: the commit in slot 1, at 24 + 40, holds index_at at +24).
         std::fstream f(".harmonics/cache/bad.cache", std::ios::in | std::ios::out | std::ios::binary);
-        f.seekg(-2, std::ios::end);
+        unsigned char index_at[8];
+        f.seekg(24 + 40 + 24);
+        f.read(reinterpret_cast<char*>(index_at), 8);
+        std::streamoff end = 0;
+        for (int i = 7; i >= 0; --i) end = (end << 8) | index_at[i];
+        ASSERT_GT(end, 0);
+        f.seekg(end - 2);
         char c;
         f.get(c);
-        f.seekp(-2, std::ios::end);
+        f.seekp(end - 2);
         f.put(static_cast<char>(c ^ 0x5a));
     }
     auto fresh = std::make_shared<CountingProducer>(3);
@@ -142,7 +150,8 @@ TEST_F(DiskCache, ZeroCopyViewMatchesTheCopyingPath) {
 TEST_F(DiskCache, CsvErrorsNameRowAndColumnAndValidateNamesShapes) {
     write_file("bad.csv", "1,2\n3,x\n");
     try {
-        harmonics::CsvProducer p("bad.csv");
+        harmonics::CsvProducer p("bad.csv");  // checks the file; parses on first need
+        (void)p.size();
         FAIL();
     } catch (const harmonics::Error& e) {
         EXPECT_NE(std::string(e.what()).find("row 2, column 2"), std::string::npos) << e.what();

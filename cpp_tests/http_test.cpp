@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 
 #include <atomic>
+#include <cctype>
+#include <cstdio>
 #include <sstream>
 #include <thread>
 
@@ -21,9 +23,12 @@ using harmonics_test::ScratchDir;
 namespace {
 
 /// Serves `body` for GET /data (404 for anything else) on 127.0.0.1:port until stopped.
+/// With `ranges`: a strong ETag, `Accept-Ranges: bytes`, and `Range: bytes=A-B`
+/// answered 206 (counted by `ranged_requests`).
 class RawHttpServer {
   public:
-    RawHttpServer(std::string body, int port = 8080) : body_(std::move(body)) {
+    RawHttpServer(std::string body, int port = 8080, bool ranges = false)
+        : body_(std::move(body)), ranges_(ranges) {
         fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
         int one = 1;
         ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
@@ -50,6 +55,7 @@ class RawHttpServer {
         thread_.join();
     }
     int requests() const { return requests_.load(); }
+    int ranged_requests() const { return ranged_.load(); }
 
   private:
     void serve() {
@@ -65,7 +71,24 @@ class RawHttpServer {
             }
             ++requests_;
             std::string response;
-            if (request.rfind("GET /data ", 0) == 0) {
+            std::string lower = request;  // header names are case-insensitive
+            for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            std::size_t at = lower.find("\r\nrange: bytes=");
+            if (ranges_ && request.rfind("GET /data ", 0) == 0 && at != std::string::npos) {
+                ++ranged_;
+                unsigned long long a = 0, b = 0;
+                std::sscanf(request.c_str() + at + 15, "%llu-%llu", &a, &b);
+                response = "HTTP/1.1 206 Partial Content\r\nContent-Length: " +
+                           std::to_string(b - a + 1) + "\r\nContent-Range: bytes " +
+                           std::to_string(a) + "-" + std::to_string(b) + "/" +
+                           std::to_string(body_.size()) +
+                           "\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n" +
+                           body_.substr(a, b - a + 1);
+            } else if (ranges_ && request.rfind("GET /data ", 0) == 0) {
+                response = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_.size()) +
+                           "\r\nETag: \"v1\"\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n" +
+                           body_;
+            } else if (request.rfind("GET /data ", 0) == 0) {
                 response = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_.size()) +
                            "\r\nConnection: close\r\n\r\n" + body_;
             } else {
@@ -73,7 +96,9 @@ class RawHttpServer {
             }
             std::size_t off = 0;
             while (off < response.size()) {
-                ssize_t n = ::write(c, response.data() + off, response.size() - off);
+                // MSG_NOSIGNAL: a client that stops reading (a parallel download
+                // takes only the first part of the first response) is no SIGPIPE.
+                ssize_t n = ::send(c, response.data() + off, response.size() - off, MSG_NOSIGNAL);
                 if (n <= 0) break;
                 off += static_cast<std::size_t>(n);
             }
@@ -82,8 +107,10 @@ class RawHttpServer {
     }
 
     std::string body_;
+    bool ranges_;
     int fd_{-1};
     std::atomic<int> requests_{0};
+    std::atomic<int> ranged_{0};
     std::thread thread_;
 };
 
@@ -209,4 +236,27 @@ TEST_F(HttpReference, MaxBytesStopsADownloadNamingTheUrlAndTheLimitAndLeavesNoCa
     harmonics::AsyncHttpProducer loader("127.0.0.1", 8080, "/data", opts);
     EXPECT_EQ(loader.size(), 50u);
     EXPECT_EQ(floats(loader.next()), record(0));
+}
+
+TEST_F(HttpReference, ConnectionsDownloadALargeObjectOverRangedGetsWithTheSameRecords) {
+    const int n = 12000;  // about 300 KB of 3-float records
+    RawHttpServer server(dataset_body(n), 8080, true);
+    harmonics::HttpOptions opts;
+    EXPECT_EQ(opts.connections, 0u) << "automatic by default";
+    EXPECT_EQ(opts.parallel_min_bytes, 0u) << "0: the default threshold, 64 MiB";
+    opts.cache_path = "single.cache";
+    {
+        // Below the default threshold: one connection.
+        harmonics::HttpProducer loader("127.0.0.1", 8080, "/data", opts);
+        EXPECT_EQ(loader.size(), static_cast<std::size_t>(n));
+    }
+    EXPECT_EQ(server.requests(), 1);
+    EXPECT_EQ(server.ranged_requests(), 0);
+    opts.cache_path = "parallel.cache";
+    opts.connections = 3;
+    opts.parallel_min_bytes = 1;
+    harmonics::HttpProducer loader("127.0.0.1", 8080, "/data", opts);
+    ASSERT_EQ(loader.size(), static_cast<std::size_t>(n));
+    for (int i = 0; i < n; ++i) ASSERT_EQ(floats(loader.next()), record(i)) << "record " << i;
+    EXPECT_GE(server.ranged_requests(), 2);
 }

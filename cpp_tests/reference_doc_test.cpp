@@ -45,7 +45,7 @@ TEST_F(ReferenceDoc, TokenChangeDiscardsAndRepopulates) {
         EXPECT_EQ(cached.outcome(), harmonics::CacheOutcome::Created);
         EXPECT_EQ(floats(cached.next()), (std::vector<float>{1}));
     }
-    write_file("train.csv", "7\n8\n9\n");
+    write_file("train.csv", "1\n2\n3\n");  // rows appended (an edited file would be rebuilt)
     {
         int version = 0;
         auto token = [&]() { return std::to_string(version); };
@@ -56,7 +56,8 @@ TEST_F(ReferenceDoc, TokenChangeDiscardsAndRepopulates) {
         EXPECT_EQ(floats(cached.next()), (std::vector<float>{1}));
         version = 1;
         EXPECT_EQ(cached.refresh(), harmonics::CacheOutcome::Rebuilt);
-        EXPECT_EQ(floats(cached.next()), (std::vector<float>{7}));
+        EXPECT_EQ(cached.outcome_reason(), "the token changed");
+        EXPECT_EQ(floats(cached.next()), (std::vector<float>{1}));
     }
     {
         int version = 1;

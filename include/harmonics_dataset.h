@@ -51,6 +51,10 @@ enum HarmonicsStatus
   // Another process held a cache's lock longer than the lock timeout
   // (`harmonics_set_lock_timeout_ms`, `HARMONICS_LOCK_TIMEOUT`).
   HARMONICS_STATUS_LOCK_TIMEOUT = 7113,
+  // Random access asked of a producer that has none.
+  HARMONICS_STATUS_NO_RANDOM_ACCESS = 7120,
+  // A record index past the end of the dataset.
+  HARMONICS_STATUS_INDEX_OUT_OF_RANGE = 7121,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -72,7 +76,8 @@ enum HarmonicsCacheOutcomeKind
   HARMONICS_CACHE_OUTCOME_KIND_CREATED = 1,
   // The source had grown; records `from..to` were appended.
   HARMONICS_CACHE_OUTCOME_KIND_APPENDED = 2,
-  // The cache was discarded (token changed, damage, source shrank) and rebuilt.
+  // The cache was discarded (token changed, damage, source shrank, another or a
+  // changed source) and rebuilt: see `harmonics_disk_cache_outcome_reason`.
   HARMONICS_CACHE_OUTCOME_KIND_REBUILT = 3,
 };
 #ifndef __cplusplus
@@ -80,6 +85,31 @@ enum HarmonicsCacheOutcomeKind
 typedef enum HarmonicsCacheOutcomeKind HarmonicsCacheOutcomeKind;
 #else
 typedef uint32_t HarmonicsCacheOutcomeKind;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Where an HTTP producer's records came from.
+enum HarmonicsHttpOutcome
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  // A valid cache file made from this URL was used; no request was made.
+  HARMONICS_HTTP_OUTCOME_REUSED = 0,
+  // There was no cache file (or no persistent cache): the body was downloaded.
+  HARMONICS_HTTP_OUTCOME_DOWNLOADED = 1,
+  // Revalidation was answered 304 Not Modified: the cache file was kept.
+  HARMONICS_HTTP_OUTCOME_REVALIDATED = 2,
+  // A cache file existed but was downloaded again (made from another URL or by
+  // another producer, damaged, or a newer version on revalidation): see
+  // `harmonics_http_outcome_reason`.
+  HARMONICS_HTTP_OUTCOME_REBUILT = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum HarmonicsHttpOutcome HarmonicsHttpOutcome;
+#else
+typedef uint32_t HarmonicsHttpOutcome;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -154,6 +184,9 @@ typedef struct HarmonicsCacheList HarmonicsCacheList;
 // An opaque producer handle. Free with `harmonics_producer_free`.
 typedef struct HarmonicsProducer HarmonicsProducer;
 
+// An opaque sampler. Free with `harmonics_sampler_free`.
+typedef struct HarmonicsSampler HarmonicsSampler;
+
 // An owned tensor (a Box on the Rust side). Free with `harmonics_tensor_free`.
 typedef struct HarmonicsTensor HarmonicsTensor;
 
@@ -196,6 +229,12 @@ typedef struct HarmonicsHttpOptions {
   // The most body bytes a download may take (see `HttpOptions::max_bytes`);
   // 0 for no limit (the default).
   uint64_t max_bytes;
+  // Connections a large object is downloaded over at once (ranged GETs pinned to
+  // its ETag, see `HttpOptions::connections`): 0 automatic (4), 1 a single one.
+  uint32_t connections;
+  // Objects of at least this many bytes use `connections` connections (default
+  // 64 MiB); 0 means the default.
+  uint64_t parallel_min_bytes;
 } HarmonicsHttpOptions;
 
 // Receives one diagnostic. `message` is a NUL-terminated UTF-8 line (no trailing
@@ -280,6 +319,17 @@ typedef struct HarmonicsProducerCallbacks {
   HarmonicsStatus (*size)(void *userdata, size_t *out);
   // Releases `userdata`. May be null.
   void (*free)(void *userdata);
+  // Optional (null: `n` calls of `next`): advances past `n` records, as `n` calls of
+  // `next` would. Lets a cache append skip the records it already holds cheaply.
+  // Added after `free`: zero-initialise the struct (`= {0}`) so older code that does
+  // not know this field leaves it null.
+  HarmonicsStatus (*skip)(void *userdata, size_t n);
+  // Optional (null: unknown): stores in `*ptr`/`*len` a fingerprint of the records
+  // (UTF-8, not NUL-terminated, valid until the next call or `free`). It must change
+  // whenever the records change; an empty one means unknown; at most 64 KiB. A cache whose recorded
+  // fingerprint equals it is reused without calling `size` or `next`; a different
+  // one rebuilds the cache.
+  HarmonicsStatus (*fingerprint)(void *userdata, const char **ptr, size_t *len);
 } HarmonicsProducerCallbacks;
 
 // Receives a record from `harmonics_producer_next_copy`: `view` and the memory it
@@ -288,6 +338,38 @@ typedef struct HarmonicsProducerCallbacks {
 // `harmonics_callback_error` for a message) fails the read. The callback runs with the
 // producer locked: it must not call the producer.
 typedef HarmonicsStatus (*HarmonicsCopyFn)(void *userdata, const struct HarmonicsTensorView *view);
+
+// How a sampler orders and splits the records. Start from
+// `harmonics_sampler_options_default()`.
+typedef struct HarmonicsSamplerOptions {
+  // Selects the order (default 0); the same seed gives the same order everywhere.
+  uint64_t seed;
+  // False: the record order 0, 1, 2, … (default true).
+  bool shuffle;
+  // This sampler's rank, below `world_size` (default 0).
+  uint64_t rank;
+  // Number of ranks (default 1).
+  uint64_t world_size;
+  // True: drop the remainder of `num_records / world_size`; false (default): pad the
+  // last step by wrapping to the start of the order.
+  bool drop_last;
+  // 0 (default): global shuffle; B > 0: blocks of B records shuffled, mixed within
+  // windows of 64 to 127 blocks.
+  uint64_t block_records;
+} HarmonicsSamplerOptions;
+
+// Where a sampler is (96 bytes, plain data: store it in a checkpoint as it is).
+// `position` is the global position of rank 0's next index in `epoch`.
+typedef struct HarmonicsSamplerState {
+  uint64_t seed;
+  uint64_t epoch;
+  uint64_t position;
+  uint64_t num_records;
+  uint64_t world_size;
+  uint64_t rank;
+  // The options of the sampler that saved the state.
+  struct HarmonicsSamplerOptions options;
+} HarmonicsSamplerState;
 
 // Writes bytes for the wire codec: `len` bytes at `buf`, borrowed for the call.
 // Returns `HARMONICS_STATUS_OK`, or any other status to stop (optionally after
@@ -331,7 +413,20 @@ HarmonicsStatus harmonics_disk_cache_new(const struct HarmonicsProducer *base, c
 // `cache` is a live disk-cache handle; `out` is writable.
 HarmonicsStatus harmonics_disk_cache_outcome(const struct HarmonicsProducer *cache, struct HarmonicsCacheOutcome *out);
 
-// Re-checks the token and the source's size and updates the cache as on creation;
+// Why the last open or refresh of a disk cache rebuilt it ("" unless the outcome is
+// `REBUILT`): the token changed, the cache was damaged, the source shrank, or the
+// source's identity differs (another file, URL or kind, an edited file, another
+// fingerprint; the reason names both identities). Copies up to `cap - 1` bytes and a
+// NUL into `buf` (null allowed when `cap` is 0) and stores the full length (without
+// NUL) in `*len` (may be null).
+//
+// # Safety
+// `cache` is a live disk-cache handle; `buf` has `cap` writable bytes; `len` is null
+// or writable.
+HarmonicsStatus harmonics_disk_cache_outcome_reason(const struct HarmonicsProducer *cache, char *buf, size_t cap, size_t *len);
+
+// Re-checks the token and the source (its identity, else its size) and updates the
+// cache as on creation;
 // reading restarts at record 0. `out` may be null.
 //
 // # Safety
@@ -354,11 +449,27 @@ const char *harmonics_status_name(uint32_t status);
 void harmonics_callback_error(const char *message);
 
 // Writes the default options into `*out` (cache on, no cache path, 10 s connect
-// timeout, 30 s read timeout, 3 retries, no download limit).
+// timeout, 30 s read timeout, 3 retries, no download limit, 4 connections for objects of 64 MiB and more).
 //
 // # Safety
 // `out` is null (ignored) or writable.
 void harmonics_http_options_default(struct HarmonicsHttpOptions *out);
+
+// What opening an HTTP producer did. For an asynchronous producer whose download is
+// still running, `DOWNLOADED` (or `REBUILT`) until the response says otherwise.
+//
+// # Safety
+// `producer` is a live HTTP producer handle; `out` is writable.
+HarmonicsStatus harmonics_http_outcome(const struct HarmonicsProducer *producer, HarmonicsHttpOutcome *out);
+
+// Why an HTTP producer's existing cache file was replaced ("" unless the outcome is
+// `REBUILT`). Copies up to `cap - 1` bytes and a NUL into `buf` (null allowed when
+// `cap` is 0) and stores the full length (without NUL) in `*len` (may be null).
+//
+// # Safety
+// `producer` is a live HTTP producer handle; `buf` has `cap` writable bytes; `len` is
+// null or writable.
+HarmonicsStatus harmonics_http_outcome_reason(const struct HarmonicsProducer *producer, char *buf, size_t cap, size_t *len);
 
 // Downloads `http://host:port/path` (into the cache when `opts` has a cache path;
 // offline-first: a valid cache is used without a request). `path` NULL means "/",
@@ -488,8 +599,11 @@ HarmonicsStatus harmonics_cache_prune(const char *dir, uint64_t max_bytes, struc
 // `callbacks` is readable; `source` is null or NUL-terminated; `out` is writable.
 HarmonicsStatus harmonics_producer_from_callbacks(const struct HarmonicsProducerCallbacks *callbacks, const char *source, struct HarmonicsProducer **out);
 
-// Reads a CSV file: one 1-D float32 record per line. With `validate`, every record
-// must have the first record's length.
+// A CSV file: one 1-D float32 record per line. With `validate`, every record must
+// have the first record's length. Checks that the file exists and can be opened, and
+// parses nothing: the file is parsed when records are first needed (so a disk cache
+// over an unchanged file never parses it); a bad cell is then an error naming its row
+// and column.
 //
 // # Safety
 // `path` is NUL-terminated; `out` is writable.
@@ -534,17 +648,200 @@ HarmonicsStatus harmonics_producer_next(const struct HarmonicsProducer *producer
 // `producer` is null or a live handle; `copy` is callable with `userdata`.
 HarmonicsStatus harmonics_producer_next_copy(const struct HarmonicsProducer *producer, HarmonicsCopyFn copy, void *userdata);
 
+// Random access, zero-copy: fills `*out` with a view of record `index` (0-based, no
+// cycling; CRC-checked where the records carry a CRC). The memory is owned by the
+// producer and valid until the next call on it (or its free). An index past the end is
+// `HARMONICS_STATUS_INDEX_OUT_OF_RANGE`; a producer without random access (see
+// `harmonics_producer_has_random_access`) is `HARMONICS_STATUS_NO_RANDOM_ACCESS`.
+//
+// # Safety
+// `producer` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_producer_view_at(const struct HarmonicsProducer *producer, size_t index, struct HarmonicsTensorView *out);
+
+// Random access, copying: record `index` as a new tensor owned by the caller. Errors
+// as `harmonics_producer_view_at`.
+//
+// # Safety
+// `producer` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_producer_at(const struct HarmonicsProducer *producer, size_t index, struct HarmonicsTensor **out);
+
+// Stores in `*out` whether the producer supports `harmonics_producer_at`/`_view_at`
+// (an O(1) question).
+//
+// # Safety
+// `producer` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_producer_has_random_access(const struct HarmonicsProducer *producer, bool *out);
+
 // Advances past `n` records.
 //
 // # Safety
 // `producer` is null or a live handle.
 HarmonicsStatus harmonics_producer_skip(const struct HarmonicsProducer *producer, size_t n);
 
+// The producer's source identity as text (e.g. `csv /data/train.csv`, `http
+// http://host/data (ETag "x")`; "" when unknown), computed cheaply: no parse, no
+// request. Copies up to `cap - 1` bytes and a NUL into `buf` (null allowed when `cap`
+// is 0) and stores the full length (without NUL) in `*len` (may be null).
+//
+// # Safety
+// `producer` is a live handle; `buf` has `cap` writable bytes; `len` is null or
+// writable.
+HarmonicsStatus harmonics_producer_fingerprint(const struct HarmonicsProducer *producer, char *buf, size_t cap, size_t *len);
+
 // Releases a handle; null is a no-op. A cache wrapping this producer keeps it alive.
 //
 // # Safety
 // `producer` is null or a live handle not used afterwards.
 void harmonics_producer_free(struct HarmonicsProducer *producer);
+
+// `source` read in a sampler's order: each `next` is `source` at `sampler.next()`;
+// `size` is the rank's count per epoch. `source` must have random access
+// (else `HARMONICS_STATUS_NO_RANDOM_ACCESS`). `options` may be null (defaults).
+//
+// # Safety
+// `source` is null or a live handle; `options` is null or readable; `out` is writable.
+HarmonicsStatus harmonics_sampled_producer_new(const struct HarmonicsProducer *source, const struct HarmonicsSamplerOptions *options, struct HarmonicsProducer **out);
+
+// A copy of the sampled producer's sampler, at its current place.
+//
+// # Safety
+// `producer` is null or a live handle; `out` is writable.
+HarmonicsStatus harmonics_sampled_producer_sampler(const struct HarmonicsProducer *producer, struct HarmonicsSampler **out);
+
+// The index of the source record the next `next` returns (nothing moves). With
+// `harmonics_producer_at` on the source and `harmonics_producer_skip(producer, 1)`, a
+// caller reads the record into its own memory with one copy (the C++ `next()` does).
+//
+// # Safety
+// `producer` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_sampled_producer_peek(const struct HarmonicsProducer *producer, uint64_t *out);
+
+// The sampled producer's state (see `harmonics_sampler_state`).
+//
+// # Safety
+// `producer` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_sampled_producer_state(const struct HarmonicsProducer *producer, struct HarmonicsSamplerState *out);
+
+// Continues from `state` (see `harmonics_sampler_restore`).
+//
+// # Safety
+// `producer` is null or a live handle; `state` is null or readable.
+HarmonicsStatus harmonics_sampled_producer_restore(const struct HarmonicsProducer *producer, const struct HarmonicsSamplerState *state);
+
+// Starts epoch `epoch` at its first position.
+//
+// # Safety
+// `producer` is null or a live handle.
+HarmonicsStatus harmonics_sampled_producer_set_epoch(const struct HarmonicsProducer *producer, uint64_t epoch);
+
+// The original `ShuffleProducer(inner)`: every record once per epoch, a new order each
+// epoch. With `has_seed` the order is the sampler's global shuffle for `seed`; without,
+// a seed is drawn. O(1) memory over a random-access `inner`; otherwise its records are
+// loaded into memory now.
+//
+// # Safety
+// `inner` is null or a live handle; `out` is writable.
+HarmonicsStatus harmonics_shuffle_producer_new(const struct HarmonicsProducer *inner, bool has_seed, uint64_t seed, struct HarmonicsProducer **out);
+
+// The original `ShardProducer(inner, shard_idx, num_shards)`: the `shard_idx`-th of
+// `num_shards` contiguous slices (the first `size % num_shards` one record longer),
+// cycling. O(1) memory over a random-access `inner`; otherwise the shard's records are
+// loaded into memory now.
+//
+// # Safety
+// `inner` is null or a live handle; `out` is writable.
+HarmonicsStatus harmonics_shard_producer_new(const struct HarmonicsProducer *inner, size_t shard_idx, size_t num_shards, struct HarmonicsProducer **out);
+
+// The original `BatchProducer(inner, batch)`: `batch` consecutive records stacked into
+// one tensor of shape `[batch, …]`; size `size(inner) / batch`.
+//
+// # Safety
+// `inner` is null or a live handle; `out` is writable.
+HarmonicsStatus harmonics_batch_producer_new(const struct HarmonicsProducer *inner, size_t batch, struct HarmonicsProducer **out);
+
+// The default options: seed 0, shuffle, rank 0 of 1, pad, global shuffle.
+struct HarmonicsSamplerOptions harmonics_sampler_options_default(void);
+
+// A sampler over `num_records` records at epoch 0. `options` may be null (defaults).
+//
+// # Safety
+// `options` is null or readable; `out` is writable.
+HarmonicsStatus harmonics_sampler_new(uint64_t num_records, const struct HarmonicsSamplerOptions *options, struct HarmonicsSampler **out);
+
+// A copy of `sampler`, at the same place.
+//
+// # Safety
+// `sampler` is null or a live handle; `out` is writable.
+HarmonicsStatus harmonics_sampler_clone(const struct HarmonicsSampler *sampler, struct HarmonicsSampler **out);
+
+// Frees a sampler; null is a no-op.
+//
+// # Safety
+// `sampler` is null or a live handle not used afterwards.
+void harmonics_sampler_free(struct HarmonicsSampler *sampler);
+
+// Indices per rank per epoch (the same on every rank).
+//
+// # Safety
+// `sampler` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_sampler_size(const struct HarmonicsSampler *sampler, uint64_t *out);
+
+// The number of records the sampler orders.
+//
+// # Safety
+// `sampler` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_sampler_num_records(const struct HarmonicsSampler *sampler, uint64_t *out);
+
+// The `k`-th index of this rank in a full epoch `epoch()`; pure (does not move).
+//
+// # Safety
+// `sampler` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_sampler_index(const struct HarmonicsSampler *sampler, uint64_t k, uint64_t *out);
+
+// The next index of this rank (the next epoch begins after `size()` calls).
+//
+// # Safety
+// `sampler` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_sampler_next(struct HarmonicsSampler *sampler, uint64_t *out);
+
+// Writes the next `n` indices to `out` (bulk `next`, for throughput).
+//
+// # Safety
+// `sampler` is null or a live handle; `out` has room for `n` values (may be null when
+// `n` is 0).
+HarmonicsStatus harmonics_sampler_fill(struct HarmonicsSampler *sampler, uint64_t *out, size_t n);
+
+// Starts epoch `epoch` at its first position.
+//
+// # Safety
+// `sampler` is null or a live handle.
+HarmonicsStatus harmonics_sampler_set_epoch(struct HarmonicsSampler *sampler, uint64_t epoch);
+
+// The epoch the next index belongs to.
+//
+// # Safety
+// `sampler` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_sampler_epoch(const struct HarmonicsSampler *sampler, uint64_t *out);
+
+// The sampler's options.
+//
+// # Safety
+// `sampler` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_sampler_options(const struct HarmonicsSampler *sampler, struct HarmonicsSamplerOptions *out);
+
+// Where the sampler is, to save in a checkpoint.
+//
+// # Safety
+// `sampler` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_sampler_state(const struct HarmonicsSampler *sampler, struct HarmonicsSamplerState *out);
+
+// Continues from `state` (saved by any rank at any world size): keeps this sampler's
+// rank and world size, takes the epoch and global position. O(1). A state for
+// another record count, seed or order options is refused (invalid argument).
+//
+// # Safety
+// `sampler` is null or a live handle; `state` is null or readable.
+HarmonicsStatus harmonics_sampler_restore(struct HarmonicsSampler *sampler, const struct HarmonicsSamplerState *state);
 
 // Copies `data` and `shape` into a new owned tensor.
 //

@@ -2,10 +2,25 @@
 //! so later runs read the file instead of the source.
 //!
 //! On open, under the cache's exclusive lock (so concurrent processes populate once):
-//! - no cache, a damaged one, a different token, or a source that shrank: the cache
-//!   is (re)built from the source into a temp file and renamed into place;
-//! - the source grew from N to N+k records: exactly records N..N+k-1 are appended;
-//! - otherwise the cache is used as it is and the source is not read.
+//! - no cache, a damaged one, or a different token: the cache is (re)built from the
+//!   source into a temp file and renamed into place;
+//! - the header's source identity (`crate::identity`) decides next, through
+//!   `Producer::match_identity`, without reading records:
+//!   - the same source, unchanged: the cache is used and the source is not asked
+//!     anything (no parse, no `size()`, no `next()`, no request);
+//!   - another source (file, URL, kind) or a changed one (an edited CSV, another
+//!     fingerprint): rebuilt, with a warning naming both identities;
+//!   - a CSV that only grew: the cache is rewritten (temp file + rename; cached records
+//!     copied) with the new rows, parsed from the old end only, and the new stamp;
+//! - a source that cannot tell (no fingerprint) keeps the size rule: the same count is
+//!   reused, N -> N+k appends exactly records N..N+k-1 (`skip(N)`, then k reads), a
+//!   smaller count rebuilds;
+//! - a cache without identity (written before identities, or by a producer without
+//!   one): rebuilt if its recorded `source` description names another source
+//!   (`identity::description_differs`: another kind, or another CSV path or URL);
+//!   otherwise the size rule applies once and, if the source has a decisive identity
+//!   now (a CSV stamp, a fingerprint, validators), the cache is rewritten to record it
+//!   (records copied). Headerless legacy files are upgraded, as before.
 //!
 //! While reading, a record whose CRC or framing is damaged is never served: the cache
 //! is rebuilt from the source (with a warning on stderr) and reading continues at the
@@ -18,6 +33,7 @@ use crate::cache::{
     resolve_cache_path, CacheAppender, CacheLock, CacheReader, CacheWriter, Format, Metadata,
 };
 use crate::error::{Error, Result};
+use crate::identity::{description_differs, IdentityMatch, SourceIdentity, SourceKind};
 use crate::producer::Producer;
 use crate::tensor::{Tensor, TensorRef};
 
@@ -93,8 +109,8 @@ impl DiskCacheProducer {
         Ok(p)
     }
 
-    /// Re-checks the token and the source's size, updating the cache as on open.
-    /// Reading restarts at record 0.
+    /// Re-checks the token and the source (its identity, else its size), updating the
+    /// cache as on open. Reading restarts at record 0.
     pub fn refresh(&mut self) -> Result<&CacheOutcome> {
         let token = match &mut self.token {
             Some(f) => f()?,
@@ -122,7 +138,6 @@ impl DiskCacheProducer {
     /// Brings the file at `self.path` in line with the source. Caller holds the lock.
     /// `damaged` forces a rebuild, for the reason given.
     fn sync_with_source(&mut self, token: &str, damaged: Option<String>) -> Result<CacheOutcome> {
-        let n = self.base.size()? as u64;
         let existing = match damaged {
             Some(reason) => Err(reason),
             None => match CacheReader::open(&self.path) {
@@ -136,47 +151,64 @@ impl DiskCacheProducer {
         };
         let reason = match existing {
             Err(reason) => reason,
-            Ok(r) if r.format() == Format::Legacy => {
-                // The old runtime kept the token beside the cache, in `<cache>.token`,
-                // and skipped the check when the current token was empty.
-                let side = legacy_token_path(&self.path);
-                let old_token = std::fs::read_to_string(&side).unwrap_or_default();
-                let old_token = old_token.lines().next().unwrap_or("");
-                if (token.is_empty() || token == old_token) && r.len() <= n {
-                    let from = r.len();
-                    self.populate(token, Some(r))?;
-                    // The token now lives in the header; a stale side file would mislead.
-                    let _ = std::fs::remove_file(&side);
-                    return Ok(if from == n {
-                        CacheOutcome::Reused
-                    } else {
-                        CacheOutcome::Appended { from, to: n }
-                    });
-                }
-                if token != old_token {
-                    "the token changed since the legacy cache was written".to_string()
-                } else {
-                    format!("the source shrank from {} to {n} records", r.len())
-                }
-            }
+            Ok(r) if r.format() == Format::Legacy => match self.adopt_legacy(token, r)? {
+                Ok(outcome) => return Ok(outcome),
+                Err(reason) => reason,
+            },
             Ok(r) if r.metadata().token != token => "the token changed".to_string(),
-            Ok(r) if r.len() == n => return Ok(CacheOutcome::Reused),
-            Ok(r) if r.len() < n => {
-                let from = r.len();
-                drop(r);
-                return match self.append(from, n) {
-                    // Another user's file: replace it by rename where the directory allows.
-                    Err(e) if e.is_permission_denied() => {
-                        let reason = crate::cache::append_refused(&self.path, &e);
-                        warn(&format!("{reason}; rebuilding it by rename"));
-                        self.populate(token, None)
-                            .map_err(|e| crate::cache::rebuild_refused(&self.path, &reason, e))?;
-                        Ok(CacheOutcome::Rebuilt(reason))
+            Ok(r) => {
+                let cached = r.len();
+                let decision = match r.metadata().identity.clone() {
+                    Some(recorded) => self.base.match_identity(&recorded, cached)?,
+                    None => {
+                        // A cache written before identities were recorded (or from a
+                        // producer without one): its recorded description must not name
+                        // another source; then it is trusted under the size rule.
+                        let (was, is) = (&r.metadata().source, self.base.source());
+                        match self.base.identity()? {
+                            Some(now) if description_differs(was, &now, &is) => {
+                                IdentityMatch::Different(format!(
+                                    "the cache was made from {was:?}, the source is {now}"
+                                ))
+                            }
+                            _ => IdentityMatch::Unknown,
+                        }
                     }
-                    r => r.map(|_| CacheOutcome::Appended { from, to: n }),
                 };
+                match decision {
+                    IdentityMatch::Same => {
+                        // A racily clean CSV stamp just verified by content, now outside
+                        // the racy window: record it, so later opens read nothing.
+                        let now = self.base.identity()?;
+                        let recorded = r.metadata().identity.clone();
+                        if let (Some(now), Some(old)) = (now, recorded) {
+                            if now.improves_on(&old) {
+                                self.restamp(r, now);
+                            }
+                        }
+                        return Ok(CacheOutcome::Reused);
+                    }
+                    IdentityMatch::Different(reason) => reason,
+                    IdentityMatch::Grew => {
+                        let n = self.base.size()? as u64;
+                        // The header must record the grown file's stamp: the cache is
+                        // rewritten (cached records copied, not re-read from the source).
+                        self.populate(token, Some(r))?;
+                        return Ok(if n > cached {
+                            CacheOutcome::Appended {
+                                from: cached,
+                                to: n,
+                            }
+                        } else {
+                            CacheOutcome::Reused
+                        });
+                    }
+                    IdentityMatch::Unknown => match self.size_rule(token, r)? {
+                        Ok(outcome) => return Ok(outcome),
+                        Err(reason) => reason,
+                    },
+                }
             }
-            Ok(r) => format!("the source shrank from {} to {n} records", r.len()),
         };
         warn(&format!(
             "{}: {reason}; rebuilding it from {}",
@@ -185,6 +217,114 @@ impl DiskCacheProducer {
         ));
         self.populate(token, None)?;
         Ok(CacheOutcome::Rebuilt(reason))
+    }
+
+    /// The size-based rule, for sources that cannot say whether they changed: the same
+    /// count is reused, a bigger one appended to, a smaller one rebuilt (Err: why).
+    /// When the source now has a decisive identity (a CSV stamp, a fingerprint, HTTP
+    /// validators) the header lacks (a cache from before identities, a CSV it could not
+    /// stamp before), the cache is rewritten once to record it (records copied, not
+    /// re-read from the source; best effort when nothing is appended).
+    fn size_rule(&mut self, token: &str, r: CacheReader) -> Result<Result<CacheOutcome, String>> {
+        let n = self.base.size()? as u64;
+        let cached = r.len();
+        if n < cached {
+            return Ok(Err(format!(
+                "the source shrank from {cached} to {n} records"
+            )));
+        }
+        let now = self.base.identity()?;
+        // Worth a rewrite only if the identity can decide "unchanged" next time.
+        let restamp = match (&r.metadata().identity, &now) {
+            (old, Some(new)) => new.is_decisive() && old.as_ref() != Some(new),
+            (_, None) => false,
+        };
+        let outcome = if n == cached {
+            CacheOutcome::Reused
+        } else {
+            CacheOutcome::Appended {
+                from: cached,
+                to: n,
+            }
+        };
+        if restamp && n == cached {
+            // Best effort: a cache that cannot be rewritten (a read-only directory) is
+            // still valid by the size rule.
+            if let Err(e) = self.populate(token, Some(r)) {
+                warn(&format!(
+                    "{}: cannot record the source's identity ({e}); using the cache as it is",
+                    self.path.display()
+                ));
+            }
+        } else if restamp {
+            self.populate(token, Some(r))?;
+        } else if n > cached {
+            drop(r);
+            match self.append(cached, n) {
+                // Another user's file: replace it by rename where the directory allows.
+                Err(e) if e.is_permission_denied() => {
+                    let reason = crate::cache::append_refused(&self.path, &e);
+                    warn(&format!("{reason}; rebuilding it by rename"));
+                    self.populate(token, None)
+                        .map_err(|e| crate::cache::rebuild_refused(&self.path, &reason, e))?;
+                    return Ok(Ok(CacheOutcome::Rebuilt(reason)));
+                }
+                r => r?,
+            }
+        }
+        Ok(Ok(outcome))
+    }
+
+    /// A headerless file of the original runtime: trusted under the size rule (the old
+    /// runtime kept its token beside the cache, in `<cache>.token`, and skipped the
+    /// check when the current token was empty) and upgraded, recording the identity.
+    fn adopt_legacy(
+        &mut self,
+        token: &str,
+        r: CacheReader,
+    ) -> Result<Result<CacheOutcome, String>> {
+        let n = self.base.size()? as u64;
+        let side = legacy_token_path(&self.path);
+        let old_token = std::fs::read_to_string(&side).unwrap_or_default();
+        let old_token = old_token.lines().next().unwrap_or("");
+        if (token.is_empty() || token == old_token) && r.len() <= n {
+            let from = r.len();
+            self.populate(token, Some(r))?;
+            // The token now lives in the header; a stale side file would mislead.
+            let _ = std::fs::remove_file(&side);
+            return Ok(Ok(if from == n {
+                CacheOutcome::Reused
+            } else {
+                CacheOutcome::Appended { from, to: n }
+            }));
+        }
+        Ok(Err(if token != old_token {
+            "the token changed since the legacy cache was written".to_string()
+        } else {
+            format!("the source shrank from {} to {n} records", r.len())
+        }))
+    }
+
+    /// Rewrites the cache with `identity` in its header, copying the records (the source
+    /// is not read). Best effort: on failure (a read-only directory) the cache stays as
+    /// it is, still valid, with a warning.
+    fn restamp(&mut self, mut old: CacheReader, identity: SourceIdentity) {
+        let mut meta = old.metadata().clone();
+        meta.identity = Some(identity);
+        let result = (|| {
+            let mut w = CacheWriter::create(&self.path, meta)?;
+            old.rewind();
+            for _ in 0..old.len() {
+                w.push(old.next_view()?)?;
+            }
+            w.finish()
+        })();
+        if let Err(e) = result {
+            warn(&format!(
+                "{}: cannot record the source's identity ({e}); using the cache as it is",
+                self.path.display()
+            ));
+        }
     }
 
     /// Moves the base cursor to record `index`.
@@ -214,13 +354,17 @@ impl DiskCacheProducer {
         Ok(())
     }
 
-    /// Writes a complete new cache: the records of `legacy` (a headerless file being
-    /// upgraded) if given, then the rest from the source. Published by rename.
-    fn populate(&mut self, token: &str, legacy: Option<CacheReader>) -> Result<()> {
+    /// Writes a complete new cache: the records of `keep` (a file being upgraded or
+    /// restamped) if given, then the rest from the source. The header records the
+    /// source's identity. Published by rename.
+    fn populate(&mut self, token: &str, keep: Option<CacheReader>) -> Result<()> {
         let n = self.base.size()? as u64;
-        let mut w = CacheWriter::create(&self.path, Metadata::new(token, &self.base.source()))?;
+        let mut meta = Metadata::new(token, &self.base.source());
+        meta.identity = self.base.identity()?;
+        let mut w = CacheWriter::create(&self.path, meta)?;
         let mut from = 0;
-        if let Some(mut old) = legacy {
+        if let Some(mut old) = keep {
+            old.rewind();
             for _ in 0..old.len() {
                 w.push(old.next_view()?)?;
             }
@@ -278,6 +422,23 @@ impl DiskCacheProducer {
         Ok(self.reader.view(loc))
     }
 
+    /// Record `index` (0-based, no cycling; the sequential cursor is not moved): O(1)
+    /// through the cache's offset index, CRC-checked. Damage is recovered from as in
+    /// `next_view` (the cache is rebuilt from the source), then record `index` is
+    /// served; `Error::IndexOutOfRange` at `index >= len()`.
+    pub fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        let loc = match self.reader.check_at(index) {
+            Ok(loc) => loc,
+            Err(e) if e.is_corruption() => {
+                let position = self.reader.position() % self.reader.len().max(1);
+                self.recover(e, position)?;
+                self.reader.check_at(index)?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(self.reader.view_checked(loc))
+    }
+
     pub fn len(&self) -> usize {
         self.reader.len() as usize
     }
@@ -314,6 +475,21 @@ impl Producer for DiskCacheProducer {
     }
     fn source(&self) -> String {
         format!("cache:{}", self.path.display())
+    }
+    /// Kind `cache` with this cache's path (the size-based rule applies).
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        let path = std::fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone());
+        Ok(Some(SourceIdentity::new(
+            SourceKind::Cache,
+            path.to_string_lossy(),
+        )))
+    }
+
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        DiskCacheProducer::view_at(self, index)
+    }
+    fn has_random_access(&self) -> bool {
+        true
     }
 }
 

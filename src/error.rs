@@ -96,6 +96,18 @@ pub enum Error {
         pid: Option<u32>,
         waited: std::time::Duration,
     },
+
+    /// Random access (`view_at`) asked of a producer that has none.
+    #[error("{0} does not support random access")]
+    NoRandomAccess(String),
+
+    /// A record index past the end.
+    #[error("{source_name}: record index {index} is out of range (the dataset has {len} records)")]
+    IndexOutOfRange {
+        source_name: String,
+        index: u64,
+        len: u64,
+    },
 }
 
 fn holder(pid: Option<u32>) -> String {

@@ -2,6 +2,7 @@
 //! the last — and the simple in-memory producer.
 
 use crate::error::{Error, Result};
+use crate::identity::{match_generic, IdentityMatch, SourceIdentity, SourceKind};
 use crate::tensor::{describe, DType, Tensor, TensorRef};
 
 /// A dataset: `size()` records, handed out in order by `next_view()`, cycling back to
@@ -37,6 +38,39 @@ pub trait Producer: Send {
 
     /// A one-line description of where the records come from (stored in cache metadata).
     fn source(&self) -> String;
+
+    /// Random access: record `index` (0-based, no cycling), borrowed until the next
+    /// call on this producer; CRC-checked where the records are stored with a CRC.
+    /// `Error::IndexOutOfRange` past the end; `Error::NoRandomAccess` by default.
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        let _ = index;
+        Err(Error::NoRandomAccess(self.source()))
+    }
+
+    /// True when `view_at` is supported, in O(1) of the record count.
+    fn has_random_access(&self) -> bool {
+        false
+    }
+
+    /// Who this source is, cheaply: no parse, no `size()`, no `next()`, no request.
+    /// Stored in a cache's metadata when the cache is written (so after `size()` and the
+    /// records were read: a producer may then report what it actually read, such as a
+    /// CSV's content digest). None (the default): unknown, the size-based rule applies.
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        Ok(None)
+    }
+
+    /// Compares the identity recorded in a cache holding `cached` records with this
+    /// source now, without reading records. The default compares `identity()` by the
+    /// rule of its kind (`identity::match_generic`). See `IdentityMatch::Grew` for what
+    /// a producer that answers it promises.
+    fn match_identity(&mut self, recorded: &SourceIdentity, cached: u64) -> Result<IdentityMatch> {
+        let _ = cached;
+        Ok(match self.identity()? {
+            Some(now) => match_generic(recorded, &now),
+            None => IdentityMatch::Unknown,
+        })
+    }
 }
 
 impl<P: Producer + ?Sized> Producer for Box<P> {
@@ -57,6 +91,18 @@ impl<P: Producer + ?Sized> Producer for Box<P> {
     }
     fn source(&self) -> String {
         (**self).source()
+    }
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        (**self).view_at(index)
+    }
+    fn has_random_access(&self) -> bool {
+        (**self).has_random_access()
+    }
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        (**self).identity()
+    }
+    fn match_identity(&mut self, recorded: &SourceIdentity, cached: u64) -> Result<IdentityMatch> {
+        (**self).match_identity(recorded, cached)
     }
 }
 
@@ -112,6 +158,32 @@ impl Producer for VecProducer {
     fn source(&self) -> String {
         self.name.clone()
     }
+
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        let len = self.records.len() as u64;
+        match self
+            .records
+            .get(usize::try_from(index).unwrap_or(usize::MAX))
+        {
+            Some(t) => Ok(t.as_ref()),
+            None => Err(Error::IndexOutOfRange {
+                source_name: self.name.clone(),
+                index,
+                len,
+            }),
+        }
+    }
+
+    fn has_random_access(&self) -> bool {
+        true
+    }
+
+    /// Kind `memory` with the description: a cache made from a differently named
+    /// `VecProducer` is rebuilt; otherwise the size-based rule (records pushed later
+    /// are appended).
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        Ok(Some(SourceIdentity::new(SourceKind::Memory, &self.name)))
+    }
 }
 
 /// Checks records against the first one's dtype and shape (the `validate` option).
@@ -150,6 +222,19 @@ mod tests {
         assert_eq!(got, [0.0, 1.0, 2.0, 0.0, 1.0]);
         p.skip(4).unwrap();
         assert_eq!(p.next().unwrap().to_f32()[0], 0.0);
+    }
+
+    #[test]
+    fn vec_producer_random_access_leaves_the_cursor_alone() {
+        let mut p = VecProducer::new((0..3).map(|i| Tensor::from_f32(&[i as f32])).collect());
+        assert!(p.has_random_access());
+        assert_eq!(p.view_at(2).unwrap().to_owned().to_f32()[0], 2.0);
+        assert_eq!(p.next().unwrap().to_f32()[0], 0.0);
+        let err = p.view_at(3).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "memory: record index 3 is out of range (the dataset has 3 records)"
+        );
     }
 
     #[test]

@@ -89,17 +89,23 @@ fn child_peak_rss_reports_the_childs_own_peak() {
     assert!(child_peak_rss(Path::new("false"), &[]).is_err());
 }
 
-/// Directory holding libharmonics_dataset.so for this test build: target/<profile>,
-/// or target/<profile>/deps where `cargo test` alone leaves it (a fresh clone has
-/// run no `cargo build` that would copy it up).
+/// Directory holding the libharmonics_dataset.so of this test build: target/<profile>/deps,
+/// where `cargo test` builds it, unless the copy a `cargo build` left in target/<profile>
+/// is at least as new (an older `cargo build` leaves a stale copy there that lacks what
+/// this build added).
 fn lib_dir() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let deps = exe.parent().unwrap().to_path_buf();
     let profile = deps.parent().unwrap().to_path_buf();
-    if profile.join("libharmonics_dataset.so").exists() {
-        profile
-    } else {
-        deps
+    let mtime = |d: &Path| {
+        std::fs::metadata(d.join("libharmonics_dataset.so"))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    match (mtime(&profile), mtime(&deps)) {
+        (Some(p), Some(d)) if p >= d => profile,
+        (Some(_), None) => profile,
+        _ => deps,
     }
 }
 
@@ -134,7 +140,12 @@ fn cpp_warm_pass_compiles_and_reads_every_record() {
     assert!(cpp_view_pass(&bin, &path, 30).unwrap().starts_with(&want));
     // A wrong record count means the cache would read the (absent) source: an error.
     // Its message is captured (not inherited): an expected failure must not look like one.
-    let out = Command::new(&bin).arg(&path).arg("31").output().unwrap();
+    let out = Command::new(&bin)
+        .arg(&path)
+        .arg("31")
+        .env_remove("LD_LIBRARY_PATH")
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("a warm cache read its source"), "{err}");

@@ -49,9 +49,16 @@ fn write_legacy(path: &Path, n: usize) {
     std::fs::write(path, bytes).unwrap();
 }
 
+/// Flips the byte `from_end` bytes before the end of the last record (a first
+/// population writes the offset index right after it, at the commit's `index_at`).
 fn flip_byte(path: &Path, from_end: usize) {
     let mut b = std::fs::read(path).unwrap();
-    let at = b.len() - from_end;
+    let index_at = harmonics_dataset::cache::Header::decode(&b, path)
+        .unwrap()
+        .commit
+        .index_at as usize;
+    let end = if index_at > 0 { index_at } else { b.len() };
+    let at = end - from_end;
     b[at] ^= 0x5a;
     std::fs::write(path, b).unwrap();
 }
@@ -259,7 +266,7 @@ fn info_prints_metadata_and_fails_on_missing_damaged_or_bad_names() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     for want in [
-        "format:           current (version 1)",
+        "format:           current (version 2)",
         "records:          5",
         "token:            v1",
         "source:           vec:test",

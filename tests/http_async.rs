@@ -88,10 +88,12 @@ fn the_first_record_arrives_before_the_body_completes() {
 
     // Same results as HttpProducer reading the cache it left; and with the server
     // stopped, the async producer opens the cache without a thread.
+    // (The same URL: a cache made from another URL would be downloaded again.)
+    let url = server.url("/slow");
     server.stop();
-    let mut a = AsyncHttpProducer::from_url("http://127.0.0.1:9/slow", opts(&cache)).unwrap();
+    let mut a = AsyncHttpProducer::from_url(&url, opts(&cache)).unwrap();
     assert_eq!(a.outcome(), HttpOutcome::FromCache);
-    let mut s = HttpProducer::from_url("http://127.0.0.1:9/slow", opts(&cache)).unwrap();
+    let mut s = HttpProducer::from_url(&url, opts(&cache)).unwrap();
     for t in &data {
         assert_eq!(&a.next().unwrap(), t);
         assert_eq!(&s.next().unwrap(), t);

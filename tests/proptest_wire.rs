@@ -12,7 +12,7 @@ use harmonics_dataset::cache::{CacheReader, CacheWriter, Commit, Header, Metadat
 use harmonics_dataset::tensor::{
     decode_wire, parse_wire, read_tensor, read_wire, write_tensor, MAX_NDIMS,
 };
-use harmonics_dataset::{DType, Tensor};
+use harmonics_dataset::{DType, Error, Tensor};
 use proptest::prelude::*;
 
 struct Counting;
@@ -230,6 +230,7 @@ proptest! {
     #[test]
     fn cache_reader_never_panics_on_arbitrary_frames(
         records in 0u64..8,
+        index_at in prop_oneof![Just(0u64), 1u64..64],
         body in prop_oneof![
             prop::collection::vec(any::<u8>(), 0..200),
             prop::collection::vec(prop_oneof![3 => Just(0u8), 1 => 1u8..8, 1 => any::<u8>()], 0..24),
@@ -237,15 +238,33 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("f.cache");
-        let commit = Commit { seq: 1, records, data_len: body.len() as u64 };
+        let start = Header::encode(&Metadata::new("t", "s"), Commit::default()).len() as u64;
+        // The commit may name an index anywhere in (or past) the body, or none.
+        let index_at = if index_at == 0 { 0 } else { start + index_at - 1 };
+        let commit = Commit { seq: 1, records, data_len: body.len() as u64, index_at };
         let mut file = Header::encode(&Metadata::new("t", "s"), commit);
         file.extend_from_slice(&body);
         std::fs::write(&path, &file).unwrap();
-        let mut r = CacheReader::open(&path).unwrap();
+        let mut r = match CacheReader::open(&path) {
+            Ok(r) => r,
+            Err(e) => {
+                prop_assert!(e.is_corruption() && index_at != 0, "{}", e);
+                return Ok(());
+            }
+        };
         for _ in 0..2 * records {
             if let Err(e) = r.next_view() {
                 prop_assert!(e.is_corruption(), "{}", e);
                 break;
+            }
+        }
+        // Random access over the same bytes: damage or out of range, never a panic.
+        for i in (0..=records).rev() {
+            if let Err(e) = r.view_at(i) {
+                prop_assert!(
+                    e.is_corruption() || (i == records && matches!(e, Error::IndexOutOfRange { .. })),
+                    "{}", e
+                );
             }
         }
     }

@@ -13,7 +13,8 @@
 //!   source, or the older commit extended by an append).
 //! - a flip that changes nothing served must lie in bytes that no reader interprets
 //!   (zero padding before the first record, the pad bytes inside a frame, the spare
-//!   commit slot): the test checks that too.
+//!   commit slot, index bytes past the committed entries): the test checks that too.
+//!   Both readers read every record sequentially and by random access (`view_at`).
 //!
 //! Silent wrong data (a served record that differs) must be 0.
 
@@ -72,22 +73,39 @@ fn pristine(dir: &Path) -> Vec<u8> {
 }
 
 /// Byte positions no reader interprets: alignment padding after the metadata, the
-/// pad bytes of each frame, and the spare commit slot (slot 1: seq 1, superseded).
+/// pad bytes of each frame, the spare commit slot (slot 1: seq 1, superseded), and in
+/// the index frames (format version 2) all but the entries of the records of the index
+/// in force (the last frame: the append outgrew the first index and wrote a new one).
 fn unread_positions(b: &[u8]) -> (Vec<bool>, usize) {
     let mut unread = vec![false; b.len()];
     let u32_at = |at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
-    let meta_end = 88 + u32_at(16);
+    assert_eq!(u32_at(8), 2, "format version");
+    let meta_end = 104 + u32_at(16);
     let data_start = meta_end.div_ceil(64) * 64;
     unread[meta_end..data_start].fill(true);
-    unread[56..88].fill(true); // slot 1 holds seq 1; slot 0 holds the newer seq 2
+    unread[64..104].fill(true); // slot 1 holds seq 1; slot 0 holds the newer seq 2
     let mut at = data_start;
+    let mut index_frames = Vec::new();
     while at < b.len() {
-        let wire_len = u32_at(at);
-        let pad = b[at + 8] as usize;
+        let len = u32_at(at);
+        let pad = (b[at + 8] & 0x7f) as usize;
         unread[at + 9..at + 9 + pad].fill(true);
-        at += 9 + pad + wire_len;
+        if b[at + 8] & 0x80 != 0 {
+            index_frames.push(at + 9 + pad..at + 9 + pad + len);
+        }
+        at += 9 + pad + len;
     }
     assert_eq!(at, b.len());
+    assert_eq!(
+        index_frames.len(),
+        2,
+        "the population's index, then the append's"
+    );
+    let live = index_frames.pop().unwrap();
+    for dead in index_frames {
+        unread[dead].fill(true);
+    }
+    unread[live.start + 8 * N..live.end].fill(true); // spare capacity
     (unread, data_start)
 }
 
@@ -102,6 +120,14 @@ fn reader_alone(path: &Path) -> std::result::Result<Vec<Tensor>, (bool, Vec<Tens
         match r.next_view() {
             Ok(t) => served.push(t.to_owned()),
             Err(e) => return Err((false, served, e)),
+        }
+    }
+    // Random access reads the index too: every record again, in reverse.
+    for i in (0..r.len()).rev() {
+        match r.view_at(i) {
+            Ok(t) if t.to_owned() == served[i as usize] => {}
+            Ok(_) => panic!("view_at({i}) differs from the sequential record"),
+            Err(e) => return Err((false, Vec::new(), e)),
         }
     }
     Ok(served)
@@ -164,6 +190,12 @@ fn check_case(what: &str, dir: &Path, damaged: &[u8], unread: Option<bool>, c: &
     if got[..N] != want[..] || got[N..] != want[..] {
         c.silent_wrong += 1;
         panic!("{what}: producer served wrong records ({at_open:?})");
+    }
+    for i in (0..N).rev() {
+        if p.view_at(i as u64).unwrap().to_owned() != want[i] {
+            c.silent_wrong += 1;
+            panic!("{what}: producer's view_at({i}) served a wrong record ({at_open:?})");
+        }
     }
     let reads = file_len(&marker) as usize;
     match at_open {
@@ -283,6 +315,7 @@ fn a_frame_whose_padding_runs_past_the_end_is_damage_not_a_panic() {
         seq: 1,
         records: 1,
         data_len: body.len() as u64,
+        index_at: 0,
     };
     let mut file = Header::encode(&Metadata::new("tok", "fuzz"), commit);
     file.extend_from_slice(&body);

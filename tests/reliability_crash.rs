@@ -97,6 +97,18 @@ fn scenario(name: &str, before: Option<State>, after: State, points: &[(u64, u64
             }
             Some(Err(e)) => panic!("{name} run {run} (k={k}): cache unreadable after kill: {e}"),
             Some(Ok((tok, recs))) => {
+                // Random access agrees: the index in force covers exactly the commit.
+                let mut r = harmonics_dataset::cache::CacheReader::open(&cache).unwrap();
+                for i in (0..recs.len()).rev() {
+                    let t = r.view_at(i as u64).unwrap_or_else(|e| {
+                        panic!("{name} run {run} (k={k}): view_at({i}) after kill: {e}")
+                    });
+                    assert!(
+                        t.to_owned() == recs[i],
+                        "{name} run {run}: view_at({i}) differs"
+                    );
+                }
+                assert!(r.view_at(recs.len() as u64).is_err());
                 if matches(after, &tok, &recs) {
                     t.new_state_after_kill += 1;
                 } else if before.is_some_and(|b| matches(b, &tok, &recs)) {
@@ -145,10 +157,12 @@ fn scenario(name: &str, before: Option<State>, after: State, points: &[(u64, u64
 }
 
 /// Kill points: after each record marker, then several moments after the last one
-/// (while the file is synced, committed or renamed).
+/// (while the index is written, the file is synced, committed or renamed).
 fn points(n: u64) -> Vec<(u64, u64)> {
     let mut p: Vec<(u64, u64)> = (0..n).map(|k| (k, 0)).collect();
-    for extra in [2_500, 3_000, 3_500, 4_000, 5_000, 7_000] {
+    for extra in [
+        2_500, 3_000, 3_200, 3_500, 3_800, 4_000, 4_500, 5_000, 6_000, 7_000,
+    ] {
         p.push((n, extra));
     }
     p

@@ -452,6 +452,69 @@ fn a_cut_connection_resumes_with_a_freshly_signed_range() {
         .starts_with(&format!("/{BUCKET}/train/v1%20%28final%29/part%2B1.bin")));
 }
 
+/// `bytes=A-B` of a request.
+fn range_of(e: &fault_proxy::Exchange) -> Option<(u64, u64)> {
+    let (a, b) = e
+        .request_header("range")?
+        .strip_prefix("bytes=")?
+        .split_once('-')?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+#[test]
+fn parallel_ranges_are_signed_pinned_to_the_etag_and_a_cut_range_is_resumed() {
+    let Some(server) = S3Server::start() else {
+        return;
+    };
+    let want = records(20_000, 3);
+    let body = wire_body(&want);
+    server.put(BUCKET, KEY, &body);
+    // Exchange 1 is the first ranged GET (0 is the first, whole GET).
+    let proxy = FaultProxy::start(
+        server.port(),
+        Faults {
+            cut: vec![(1, 10_000)],
+            ..Faults::default()
+        },
+    );
+    let endpoint = format!("http://127.0.0.1:{}", proxy.port());
+    let _env = Env::for_server(&server, &[("AWS_ENDPOINT_URL", &endpoint)]);
+    let dir = tempfile::tempdir().unwrap();
+    let o = HttpOptions {
+        connections: 4,
+        parallel_min_bytes: 1,
+        retries: 2,
+        ..options(&dir.path().join("p.cache"))
+    };
+    let mut p = HttpProducer::from_url(&s3_url(KEY), o).unwrap();
+    assert_eq!(epoch(&mut p), want, "records are exact over 4 connections");
+    let ex = proxy.exchanges();
+    let etag = ex[0].response_header("etag").unwrap().to_string();
+    let ranged: Vec<_> = ex.iter().filter(|e| range_of(e).is_some()).collect();
+    assert!(ranged.len() >= 3, "{ex:#?}");
+    for e in &ranged {
+        assert_eq!(e.request_header("if-match"), Some(etag.as_str()), "{e:#?}");
+        let auth = e.request_header("authorization").unwrap_or_default();
+        let signed = auth.split("SignedHeaders=").nth(1).unwrap_or_default();
+        assert!(
+            signed.split([';', ',']).any(|h| h == "range"),
+            "Range is signed: {auth}"
+        );
+    }
+    // The cut range was resumed from where it was cut, not restarted.
+    let (a, b) = range_of(&ex[1]).unwrap();
+    assert!(ex[1].cut, "{:#?}", ex[1]);
+    assert_eq!(
+        ranged
+            .iter()
+            .filter(|e| range_of(e) == Some((a + 10_000, b)))
+            .count(),
+        1,
+        "{ex:#?}"
+    );
+    assert_eq!(ex.iter().filter(|e| range_of(e).is_none()).count(), 1);
+}
+
 #[test]
 fn revalidation_sends_the_stored_etag_signed_and_a_changed_object_replaces_the_cache() {
     let Some(server) = S3Server::start() else {

@@ -8,9 +8,13 @@
 //! Peak RSS is measured in child processes (this binary re-executed with `--role`),
 //! read from wait4's rusage of that child.
 //!
+//! `--csv-warm [50,500]` runs only issue 11's warm-CSV figure (csv_warm.rs).
+//!
 //! `scripts/bench.sh` builds the C++ pass, starts nginx and runs this at full size.
 
+mod csv_warm;
 mod http;
+mod random;
 mod work;
 
 use std::path::{Path, PathBuf};
@@ -209,7 +213,7 @@ fn parse_args(argv: &[String]) -> R<Args> {
         scale: 1.0,
         rounds: 5,
         cpp: None,
-        figures: vec![1, 2, 3, 4, 5, 6, 7],
+        figures: vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
         http_base: None,
         keep: false,
     };
@@ -238,6 +242,27 @@ fn parse_args(argv: &[String]) -> R<Args> {
     Ok(a)
 }
 
+/// `--csv-warm [SIZES_MB] [--dir D] [--rounds R]` (issue 11's figure, see csv_warm.rs).
+fn csv_warm_args(argv: &[String]) -> R<()> {
+    let mut sizes = vec![50, 500];
+    let mut dir = std::env::temp_dir().join("harmonics-bench");
+    let mut rounds = 5;
+    let mut it = argv.iter();
+    while let Some(k) = it.next() {
+        match k.as_str() {
+            "--dir" => dir = PathBuf::from(it.next().ok_or("--dir needs a value")?),
+            "--rounds" => rounds = it.next().ok_or("--rounds needs a value")?.parse()?,
+            list => {
+                sizes = list
+                    .split(',')
+                    .map(|s| s.trim().parse())
+                    .collect::<Result<_, _>>()?
+            }
+        }
+    }
+    csv_warm::run(&sizes, &dir, rounds.max(1))
+}
+
 /// Child roles (this binary re-executed): report through stdout.
 fn role(argv: &[String]) -> R<()> {
     match argv.first().map(String::as_str) {
@@ -246,6 +271,7 @@ fn role(argv: &[String]) -> R<()> {
             say(&format!("records={} hwm_kib={}", p.len(), vm_hwm_kib()));
         }
         Some("fetch") => say(&http::fetch_role(&argv[1], Path::new(&argv[2]))?),
+        Some("shuffle") => say(&random::shuffle_role(&argv[1], &argv[2])?),
         Some("pass") => {
             let (sum, bytes) = view_pass(Path::new(&argv[1]), argv[2].parse()?, argv[3].parse()?)?;
             say(&format!(
@@ -273,6 +299,8 @@ fn main() {
         .collect();
     let r = if argv.first().map(String::as_str) == Some("--role") {
         role(&argv[1..])
+    } else if argv.first().map(String::as_str) == Some("--csv-warm") {
+        csv_warm_args(&argv[1..])
     } else {
         parse_args(&argv).and_then(run)
     };
@@ -535,6 +563,11 @@ fn run(a: Args) -> R<()> {
     if want(4) || want(5) {
         http_figures(&a, &dir, &mut rows)?;
     }
+
+    // 8, 9, 10: random access (view_at) warm, peak RSS, cold.
+    random::figures(
+        &want, a.rounds, a.scale, a.keep, &dir, &exe, &path_a, n_a, &mut rows,
+    )?;
 
     if !a.keep {
         let _ = std::fs::remove_file(&path_a);

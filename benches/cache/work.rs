@@ -161,6 +161,9 @@ fn cpp_run(cpp_bin: &Path, path: &Path, n: usize, mode: Option<&str>) -> Result<
         .arg(path)
         .arg(n.to_string())
         .args(mode)
+        // The binary's rpath names the library it was linked with; cargo's
+        // LD_LIBRARY_PATH (target/<profile> first) could load a stale copy instead.
+        .env_remove("LD_LIBRARY_PATH")
         .stderr(Stdio::inherit())
         .output()
         .map_err(|e| ioe("cannot run", cpp_bin, e))?;

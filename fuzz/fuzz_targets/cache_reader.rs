@@ -15,11 +15,15 @@ fuzz_target!(|data: &[u8]| {
         rest.to_vec()
     } else {
         let records = u64::from(rest.first().copied().unwrap_or(0) % 8);
-        let body = rest.get(1..).unwrap_or(&[]);
+        // The second byte names the index frame's offset in the body (0: none).
+        let index_in_body = u64::from(rest.get(1).copied().unwrap_or(0));
+        let body = rest.get(2..).unwrap_or(&[]);
+        let start = Header::encode(&Metadata::new("tok", "fuzz"), Commit::default()).len() as u64;
         let commit = Commit {
             seq: 1,
             records,
             data_len: body.len() as u64,
+            index_at: if index_in_body == 0 { 0 } else { start + index_in_body - 1 },
         };
         let mut f = Header::encode(&Metadata::new("tok", "fuzz"), commit);
         f.extend_from_slice(body);
@@ -36,6 +40,14 @@ fuzz_target!(|data: &[u8]| {
                     assert!(e.is_corruption() || matches!(e, harmonics_dataset::Error::Empty(_)));
                     break;
                 }
+            }
+        }
+        for i in (0..=n).rev() {
+            if let Err(e) = r.view_at(i) {
+                assert!(
+                    e.is_corruption()
+                        || (i == r.len() && matches!(e, harmonics_dataset::Error::IndexOutOfRange { .. }))
+                );
             }
         }
         let _ = r.verify(|_, _| {});

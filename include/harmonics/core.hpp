@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -67,6 +68,22 @@ class Producer {
     virtual HTensor next() = 0;
     virtual std::size_t size() const = 0;
 
+    /// Advances past `n` records, as `n` calls of `next()` would (the default). Override
+    /// it when the producer can seek: a DiskCacheProducer appending records N.. to its
+    /// cache calls `skip(N)` and then `next()` only for the new records.
+    virtual void skip(std::size_t n) {
+        for (std::size_t i = 0; i < n; ++i) (void)next();
+    }
+
+    /// Who this producer's records are, cheaply (no `size()`, no `next()`): a string that
+    /// changes whenever the records change (a file's path and modification time, a
+    /// dataset version, a content hash). "" (the default) means unknown. A
+    /// DiskCacheProducer whose cache recorded the same non-empty fingerprint reuses it
+    /// without calling `size()` or `next()`; a different one rebuilds the cache; with
+    /// "" the cache follows `size()` (same: reused, more: appended, fewer: rebuilt).
+    /// At most 64 KiB (it is stored in the cache header): use a digest for more.
+    virtual std::string fingerprint() const { return ""; }
+
     /// The library's handle when this producer is implemented in Rust (the library's
     /// own producers); null for user subclasses. Lets a DiskCacheProducer read a Rust
     /// producer directly instead of through C++.
@@ -98,6 +115,18 @@ inline HarmonicsStatus copy_into_tensor(void* userdata, const HarmonicsTensorVie
         harmonics_callback_error(e.what());
         return HARMONICS_STATUS_FOREIGN;
     }
+}
+
+/// Reads a string through a C call of the form `f(buf, cap, &len)` (copy into `buf`,
+/// full length in `len`).
+template <class F>
+std::string read_c_string(F&& f) {
+    std::size_t len = 0;
+    check(f(nullptr, 0, &len));
+    std::string s(len + 1, '\0');
+    check(f(&s[0], s.size(), &len));
+    s.resize(len < s.size() ? len : s.size() - 1);
+    return s;
 }
 
 /// A C view of `t`, borrowing its memory.
@@ -135,6 +164,15 @@ class NativeProducer : public Producer {
         return n;
     }
 
+    void skip(std::size_t n) override { detail::check(harmonics_producer_skip(handle_.get(), n)); }
+
+    /// The library's description of the source's identity (e.g. "csv /data/train.csv").
+    std::string fingerprint() const override {
+        return detail::read_c_string([this](char* buf, std::size_t cap, std::size_t* len) {
+            return harmonics_producer_fingerprint(handle_.get(), buf, cap, len);
+        });
+    }
+
     /// Zero-copy read: the next record, borrowed until the next call on this producer,
     /// from any thread. Single-threaded use only: do not share views across threads
     /// (see the class comment); `next()` is the call to share.
@@ -145,6 +183,25 @@ class NativeProducer : public Producer {
     }
 
     HarmonicsProducer* native_handle() const noexcept override { return handle_.get(); }
+
+    /// Random access: record `i` (0-based, no cycling), CRC-checked, owned. Throws
+    /// harmonics::Error when `i` is out of range or the producer has no random access.
+    HTensor at(std::size_t i) { return view(i).to_tensor(); }
+
+    /// Random access, zero-copy: record `i`, borrowed until the next call on this
+    /// producer. Errors as `at`.
+    TensorView view(std::size_t i) {
+        HarmonicsTensorView v;
+        detail::check(harmonics_producer_view_at(handle_.get(), i, &v));
+        return detail::to_view(v);
+    }
+
+    /// True when `at`/`view` are supported (an O(1) question).
+    bool has_random_access() const {
+        bool yes = false;
+        detail::check(harmonics_producer_has_random_access(handle_.get(), &yes));
+        return yes;
+    }
 
   protected:
     NativeProducer() = default;

@@ -9,9 +9,12 @@
 
 namespace harmonics {
 
-/// Reads a CSV file or stream once, at construction: quoted cells and surrounding
-/// spaces accepted, empty cells skipped, a non-numeric cell is an error naming its row
-/// and column. With `validate`, every line must have the first line's length.
+/// One Float32 record per CSV line: quoted cells and surrounding spaces accepted, empty
+/// cells skipped, a non-numeric cell is an error naming its row and column. With
+/// `validate`, every line must have the first line's length. A file is checked at
+/// construction (it must exist and be readable) and parsed when its records are first
+/// needed, so a DiskCacheProducer over an unchanged file never parses it. A stream is
+/// read and parsed at construction.
 class CsvProducer : public NativeProducer {
   public:
     explicit CsvProducer(const std::string& path, bool validate = false) {

@@ -17,6 +17,7 @@ namespace detail {
 struct ForeignProducerContext {
     std::shared_ptr<Producer> producer;
     HTensor current{};
+    std::string fingerprint{};
 };
 
 // Trampolines: no C++ exception may unwind through Rust frames, so each one catches
@@ -52,6 +53,27 @@ inline HarmonicsStatus foreign_size(void* userdata, std::size_t* out) noexcept {
     }
 }
 
+inline HarmonicsStatus foreign_skip(void* userdata, std::size_t n) noexcept {
+    try {
+        static_cast<ForeignProducerContext*>(userdata)->producer->skip(n);
+        return HARMONICS_STATUS_OK;
+    } catch (...) {
+        return report_exception();
+    }
+}
+
+inline HarmonicsStatus foreign_fingerprint(void* userdata, const char** ptr, std::size_t* len) noexcept {
+    try {
+        auto* c = static_cast<ForeignProducerContext*>(userdata);
+        c->fingerprint = c->producer->fingerprint();
+        *ptr = c->fingerprint.data();
+        *len = c->fingerprint.size();
+        return HARMONICS_STATUS_OK;
+    } catch (...) {
+        return report_exception();
+    }
+}
+
 inline void foreign_free(void* userdata) noexcept { delete static_cast<ForeignProducerContext*>(userdata); }
 
 struct TokenContext {
@@ -77,11 +99,13 @@ inline void token_free(void* userdata) noexcept { delete static_cast<TokenContex
 /// (records never round-trip through C++), else a callback bridge to its C++ code.
 inline ProducerHandle bridge(const std::shared_ptr<Producer>& base) {
     if (!base) throw Error(HARMONICS_STATUS_NULL_ARGUMENT, "DiskCacheProducer: base producer is null");
-    HarmonicsProducerCallbacks cb;
+    HarmonicsProducerCallbacks cb{};
     cb.userdata = new ForeignProducerContext{base};
     cb.next = &foreign_next;
     cb.size = &foreign_size;
     cb.free = &foreign_free;
+    cb.skip = &foreign_skip;
+    cb.fingerprint = &foreign_fingerprint;
     HarmonicsProducer* h = nullptr;
     check(harmonics_producer_from_callbacks(&cb, "C++ producer", &h));  // owns userdata from here
     return ProducerHandle{h};
@@ -94,9 +118,12 @@ enum class CacheOutcome { Reused, Created, Appended, Rebuilt };
 
 /// Caches the records of `base` in the file `name` (relative names live under
 /// `$HARMONICS_CACHE_DIR`, default `.harmonics/cache`). The first run populates the
-/// cache; later runs read it without touching `base`; when `base` grows only the new
-/// records are appended; when `token()` returns a different value the cache is
-/// discarded and repopulated; a damaged cache is detected and rebuilt.
+/// cache; later runs read it without touching `base` when its identity is unchanged (a
+/// library producer's file or URL, a subclass's `fingerprint()`); a different or changed
+/// source rebuilds it (`outcome_reason()` says why); when `base` grows only the new
+/// records are appended (`skip()` past the cached ones); when `token()` returns a
+/// different value the cache is discarded and repopulated; a damaged cache is detected
+/// and rebuilt.
 class DiskCacheProducer : public NativeProducer {
   public:
     using TokenFn = std::function<std::string()>;
@@ -128,6 +155,14 @@ class DiskCacheProducer : public NativeProducer {
         HarmonicsCacheOutcome o;
         detail::check(harmonics_disk_cache_outcome(native_handle(), &o));
         return static_cast<CacheOutcome>(o.kind);
+    }
+
+    /// Why the construction (or the last refresh) rebuilt the cache; "" unless
+    /// `outcome()` is `Rebuilt`.
+    std::string outcome_reason() const {
+        return detail::read_c_string([this](char* buf, std::size_t cap, std::size_t* len) {
+            return harmonics_disk_cache_outcome_reason(native_handle(), buf, cap, len);
+        });
     }
 
     /// Re-checks the token and the base's size now (construction does it once);

@@ -25,9 +25,40 @@ struct HttpOptions {
     /// The most body bytes a download may take; beyond it the download fails naming
     /// the URL and the limit, and leaves no cache file. 0 for no limit (the default).
     std::uint64_t max_bytes = 0;
+    /// Connections a large object is downloaded over at once (ranged GETs pinned to
+    /// its ETag; used only when the server serves ranges with a strong ETag):
+    /// 0 automatic (4), 1 always a single connection.
+    unsigned connections = 0;
+    /// Objects of at least this many bytes use `connections` connections; 0 means the
+    /// default, 64 MiB.
+    std::uint64_t parallel_min_bytes = 0;
+};
+
+/// What opening an HTTP producer did.
+enum class HttpOutcome {
+    /// A valid cache file made from this URL was used; no request was made.
+    Reused,
+    /// There was no cache file (or no persistent cache): the body was downloaded.
+    Downloaded,
+    /// Revalidation was answered 304 Not Modified: the cache file was kept.
+    Revalidated,
+    /// A cache file existed but was downloaded again: see `outcome_reason()`.
+    Rebuilt,
 };
 
 namespace detail {
+
+inline HttpOutcome http_outcome(const HarmonicsProducer* h) {
+    HarmonicsHttpOutcome o;
+    check(harmonics_http_outcome(h, &o));
+    return static_cast<HttpOutcome>(o);
+}
+
+inline std::string http_outcome_reason(const HarmonicsProducer* h) {
+    return read_c_string([h](char* buf, std::size_t cap, std::size_t* len) {
+        return harmonics_http_outcome_reason(h, buf, cap, len);
+    });
+}
 
 inline std::uint16_t http_port(int port) {
     if (port < 0 || port > 65535)
@@ -49,6 +80,8 @@ inline HarmonicsHttpOptions c_http_options(const HttpOptions& o) {
     c.retries = o.retries;
     c.ca_cert_path = c_string(o.ca_cert_path, "CA certificate path", HARMONICS_STATUS_INVALID_ARGUMENT);
     c.max_bytes = o.max_bytes;
+    c.connections = o.connections;
+    c.parallel_min_bytes = o.parallel_min_bytes;
     return c;
 }
 
@@ -101,6 +134,13 @@ class HttpProducer : public NativeProducer {
         return HttpProducer(detail::open_http_url<false>(url, opts));
     }
 
+    /// What the construction did: reused the cache file, downloaded, revalidated (304),
+    /// or rebuilt it (made from another URL or producer, damaged, newer on the server).
+    HttpOutcome outcome() const { return detail::http_outcome(native_handle()); }
+
+    /// Why an existing cache file was downloaded again; "" unless `outcome()` is Rebuilt.
+    std::string outcome_reason() const { return detail::http_outcome_reason(native_handle()); }
+
   private:
     explicit HttpProducer(HarmonicsProducer* h) : NativeProducer(h) {}
 };
@@ -120,6 +160,14 @@ class AsyncHttpProducer : public NativeProducer {
     static AsyncHttpProducer from_url(const std::string& url, const HttpOptions& opts = {}) {
         return AsyncHttpProducer(detail::open_http_url<true>(url, opts));
     }
+
+    /// What the construction did: reused the cache file, downloaded, revalidated (304),
+    /// or rebuilt it (made from another URL or producer, damaged, newer on the server).
+    /// While the background download runs: Downloaded (or Rebuilt) until it is known.
+    HttpOutcome outcome() const { return detail::http_outcome(native_handle()); }
+
+    /// Why an existing cache file was downloaded again; "" unless `outcome()` is Rebuilt.
+    std::string outcome_reason() const { return detail::http_outcome_reason(native_handle()); }
 
   private:
     explicit AsyncHttpProducer(HarmonicsProducer* h) : NativeProducer(h) {}

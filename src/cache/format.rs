@@ -1,41 +1,90 @@
-//! The cache file format, version 1. All integers little-endian.
+//! The cache file format, version 2 (version 1 is still read and appended to). All
+//! integers little-endian.
 //!
 //! ```text
 //! offset  size  field
 //! 0       8     magic "HMNCACHE"
-//! 8       4     version (1)
+//! 8       4     version (2; 1 in older files, see below)
 //! 12      4     flags (0)
-//! 16      4     meta_len: bytes of metadata at offset 88
+//! 16      4     meta_len: bytes of metadata at META_OFFSET (104)
 //! 20      4     header_crc: CRC32 of bytes 0..20 followed by the metadata
-//! 24      32    commit slot 0 ┐ each: u64 seq | u64 records | u64 data_len |
-//! 56      32    commit slot 1 ┘       u32 reserved | u32 CRC32 of the 28 bytes before
-//! 88      …     metadata: token, source, etag, last_modified (u32 length + UTF-8 each),
-//!               then u64 created (unix seconds)
+//! 24      40    commit slot 0 ┐ each: u64 seq | u64 records | u64 data_len |
+//! 64      40    commit slot 1 ┘       u64 index_at | u32 reserved | u32 CRC32 of the 36 bytes before
+//! 104     …     metadata: token, source, etag, last_modified (u32 length + UTF-8 each),
+//!               then u64 created (unix seconds), then (optional) u32 length + the
+//!               source identity (`identity::SourceIdentity::encode`)
 //! data_start    zero padding up to a multiple of 64
-//!               records: u32 wire_len | u32 CRC32(wire) | u8 pad | pad zero bytes | wire
+//!               frames, back to back, up to data_start + data_len:
+//!               record frame: u32 wire_len | u32 CRC32(wire) | u8 pad | pad zero bytes | wire
+//!               index frame:  u32 body_len | u32 0 | u8 0x80|pad | pad zero bytes | body
 //! ```
 //!
 //! The valid slot with the highest sequence number says how many records (and bytes
 //! after `data_start`) are committed; anything after that is an uncommitted tail that
 //! readers never look at. Appends write the data, make it durable, then write the
 //! *other* slot, so a torn slot write leaves the previous commit in force.
+//! The identity field was added after `created` without a version change: older code
+//! stops reading the metadata at `created` (it never checked for trailing bytes), and
+//! this code reads a file without it as "no identity". An identity in an encoding this
+//! version does not know is also read as "no identity".
 //! `pad` (0..7) places each record's tensor data at a multiple of 8 in the file, so a
 //! zero-copy view of float64 data is aligned.
+//!
+//! **The offset index (version 2).** `index_at` is the file offset of the index frame
+//! in force (0: none, which only a file of 0 records written by this library has). Its
+//! body holds `capacity = body_len / 8` u64 entries, 8-aligned; entry `i < records` is
+//! the file offset of record `i`'s frame in its low 48 bits and a 16-bit check
+//! (`index_check(i, offset)`) in its high 16 bits, so a damaged entry is detected
+//! instead of serving another record. Entries at `records..capacity` are spare.
+//! Record `i` is therefore found with one read of the index and one of the frame: O(1),
+//! two pages. Sequential readers skip index frames (one byte test per frame).
+//! - A first population writes the index frame after the last record (the count is not
+//!   known before) and publishes the file by rename.
+//! - An append writes its frames after the committed end; then its entries go into the
+//!   spare capacity of the index in force (in place: entries past the committed count
+//!   are read by nobody), or, when that is full, a new index frame with twice the
+//!   capacity is written after the new frames (the old entries copied, amortised O(1)
+//!   per record; the old frame stays behind as dead bytes that readers skip). The data
+//!   and the entries are fsynced before the commit slot that points at them is written.
+//! - `compact`/publish may place the index frame first, right after the header: a remote
+//!   reader then gets the commit (and `index_at`) with one ranged GET of the header and
+//!   the index with a second (or one GET of `index_at + body` if it reads enough).
+//!
+//! **Version 1** has 32-byte slots (`seq | records | data_len | u32 reserved | u32 CRC`),
+//! metadata at offset 88, and no index frames. It is read as before; random access over
+//! it (and over the headerless legacy format) builds an in-memory index on first use
+//! (8 bytes per record, one pass over the frame headers). `upgrade` rewrites such a file
+//! in the current version by rename.
 
 use crate::error::{Error, Result};
+use crate::identity::SourceIdentity;
 use std::path::Path;
 
 pub const MAGIC: [u8; 8] = *b"HMNCACHE";
-pub const VERSION: u32 = 1;
+/// The version this library writes.
+pub const VERSION: u32 = 2;
+/// The older version still read (and appended to in its own layout).
+pub const VERSION_1: u32 = 1;
 pub const SLOT0: usize = 24;
-pub const SLOT_LEN: usize = 32;
+/// Commit slot length of the current version.
+pub const SLOT_LEN: usize = 40;
+/// Offset of the metadata in the current version.
 pub const META_OFFSET: usize = SLOT0 + 2 * SLOT_LEN;
+/// Commit slot length and metadata offset of version 1.
+pub const SLOT_LEN_V1: usize = 32;
+pub const META_OFFSET_V1: usize = SLOT0 + 2 * SLOT_LEN_V1;
 /// Metadata larger than this is damage, not data (tokens and URLs are short).
 pub const MAX_META_LEN: usize = 1 << 20;
 pub const DATA_ALIGN: usize = 64;
 pub const FRAME_HEADER: usize = 9;
 /// Tensor data starts at a multiple of this in the file.
 pub const DATA_ALIGNMENT: usize = 8;
+/// Set in a frame's pad byte: the frame is an index frame, not a record.
+pub const INDEX_FRAME: u8 = 0x80;
+/// Bytes per index entry.
+pub const INDEX_ENTRY: usize = 8;
+/// Index entries hold file offsets below this (256 TiB).
+pub const INDEX_OFFSET_MASK: u64 = (1 << 48) - 1;
 
 /// Descriptive data stored once, when the file is created.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -49,6 +98,8 @@ pub struct Metadata {
     pub last_modified: String,
     /// Creation time, seconds since the Unix epoch.
     pub created: u64,
+    /// What the records were made from (None: not recorded, e.g. an older file).
+    pub identity: Option<SourceIdentity>,
 }
 
 impl Metadata {
@@ -70,6 +121,11 @@ impl Metadata {
             out.extend_from_slice(s.as_bytes());
         }
         out.extend_from_slice(&self.created.to_le_bytes());
+        if let Some(id) = &self.identity {
+            let b = id.encode();
+            out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+            out.extend_from_slice(&b);
+        }
         out
     }
 
@@ -84,12 +140,21 @@ impl Metadata {
         };
         let (token, source, etag, last_modified) = (field()?, field()?, field()?, field()?);
         let created = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
+        let rest = &bytes[8..];
+        let identity = match rest.get(..4) {
+            None => None,
+            Some(len) => {
+                let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+                SourceIdentity::decode(rest.get(4..4usize.checked_add(len)?)?)
+            }
+        };
         Some(Metadata {
             token,
             source,
             etag,
             last_modified,
             created,
+            identity,
         })
     }
 }
@@ -100,22 +165,42 @@ pub struct Commit {
     pub seq: u64,
     pub records: u64,
     pub data_len: u64,
+    /// File offset of the index frame in force; 0: no index (always 0 in version 1).
+    pub index_at: u64,
 }
 
 impl Commit {
+    /// The slot bytes in the current version.
     pub fn encode(&self) -> [u8; SLOT_LEN] {
         let mut b = [0u8; SLOT_LEN];
         b[0..8].copy_from_slice(&self.seq.to_le_bytes());
         b[8..16].copy_from_slice(&self.records.to_le_bytes());
         b[16..24].copy_from_slice(&self.data_len.to_le_bytes());
-        let crc = crc32fast::hash(&b[..28]);
-        b[28..32].copy_from_slice(&crc.to_le_bytes());
+        b[24..32].copy_from_slice(&self.index_at.to_le_bytes());
+        let crc = crc32fast::hash(&b[..SLOT_LEN - 4]);
+        b[SLOT_LEN - 4..].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
-    fn decode(b: &[u8]) -> Option<Commit> {
-        let crc = u32::from_le_bytes(b[28..32].try_into().ok()?);
-        if crc32fast::hash(&b[..28]) != crc {
+    /// The slot bytes in `version`'s layout (`index_at` is not stored in version 1).
+    pub fn encode_for(&self, version: u32) -> Vec<u8> {
+        if version == VERSION_1 {
+            let mut b = [0u8; SLOT_LEN_V1];
+            b[0..8].copy_from_slice(&self.seq.to_le_bytes());
+            b[8..16].copy_from_slice(&self.records.to_le_bytes());
+            b[16..24].copy_from_slice(&self.data_len.to_le_bytes());
+            let crc = crc32fast::hash(&b[..28]);
+            b[28..32].copy_from_slice(&crc.to_le_bytes());
+            b.to_vec()
+        } else {
+            self.encode().to_vec()
+        }
+    }
+
+    fn decode(b: &[u8], version: u32) -> Option<Commit> {
+        let n = slot_len(version);
+        let crc = u32::from_le_bytes(b[n - 4..n].try_into().ok()?);
+        if crc32fast::hash(&b[..n - 4]) != crc {
             return None;
         }
         let u = |r: std::ops::Range<usize>| u64::from_le_bytes(b[r].try_into().unwrap());
@@ -123,13 +208,33 @@ impl Commit {
             seq: u(0..8),
             records: u(8..16),
             data_len: u(16..24),
+            index_at: if version == VERSION_1 { 0 } else { u(24..32) },
         })
     }
 
     /// File offset of the slot this commit is written to (alternating by sequence).
     pub fn slot_offset(&self) -> u64 {
-        (SLOT0 + (self.seq % 2) as usize * SLOT_LEN) as u64
+        self.slot_offset_for(VERSION)
     }
+
+    /// `slot_offset` in `version`'s layout.
+    pub fn slot_offset_for(&self, version: u32) -> u64 {
+        (SLOT0 + (self.seq % 2) as usize * slot_len(version)) as u64
+    }
+}
+
+/// Commit slot length of `version`.
+pub fn slot_len(version: u32) -> usize {
+    if version == VERSION_1 {
+        SLOT_LEN_V1
+    } else {
+        SLOT_LEN
+    }
+}
+
+/// Metadata offset of `version`.
+pub fn meta_offset(version: u32) -> usize {
+    SLOT0 + 2 * slot_len(version)
 }
 
 /// The parsed header of a current-format file.
@@ -139,65 +244,101 @@ pub struct Header {
     pub commit: Commit,
     /// Offset of the first record.
     pub data_start: u64,
+    /// The file's format version (1 or 2).
+    pub version: u32,
 }
 
 impl Header {
     /// Encodes the whole header region (up to `data_start`) with `commit` in its slot.
     pub fn encode(meta: &Metadata, commit: Commit) -> Vec<u8> {
+        Self::encode_version(meta, commit, VERSION)
+    }
+
+    /// `encode` in an older layout: `VERSION_1` files are still appended to as they
+    /// are (and tests make them).
+    pub fn encode_version(meta: &Metadata, commit: Commit, version: u32) -> Vec<u8> {
         let meta_bytes = meta.encode();
-        let data_start = data_start_for(meta_bytes.len());
+        let meta_at = meta_offset(version);
+        let data_start = data_start_for(meta_at, meta_bytes.len());
         let mut b = vec![0u8; data_start];
         b[0..8].copy_from_slice(&MAGIC);
-        b[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        b[8..12].copy_from_slice(&version.to_le_bytes());
         b[16..20].copy_from_slice(&(meta_bytes.len() as u32).to_le_bytes());
-        b[META_OFFSET..META_OFFSET + meta_bytes.len()].copy_from_slice(&meta_bytes);
+        b[meta_at..meta_at + meta_bytes.len()].copy_from_slice(&meta_bytes);
         let mut h = crc32fast::Hasher::new();
         h.update(&b[0..20]);
         h.update(&meta_bytes);
         b[20..24].copy_from_slice(&h.finalize().to_le_bytes());
-        let at = commit.slot_offset() as usize;
-        b[at..at + SLOT_LEN].copy_from_slice(&commit.encode());
+        let at = commit.slot_offset_for(version) as usize;
+        let slot = commit.encode_for(version);
+        b[at..at + slot.len()].copy_from_slice(&slot);
         b
+    }
+
+    /// Bytes of the header region (up to `data_start`) given its first 20 bytes:
+    /// what a stream reader must read before the first frame. Err for a version this
+    /// library does not read or an implausible metadata length.
+    pub fn region_len(first20: &[u8]) -> std::result::Result<usize, String> {
+        let u32_at = |at: usize| u32::from_le_bytes(first20[at..at + 4].try_into().unwrap());
+        let version = u32_at(8);
+        if version != VERSION && version != VERSION_1 {
+            return Err(format!(
+                "unsupported format version {version} (this library reads 1 and {VERSION})"
+            ));
+        }
+        let meta_len = u32_at(16) as usize;
+        if meta_len > MAX_META_LEN {
+            return Err(format!("metadata length {meta_len} is implausible"));
+        }
+        Ok(data_start_for(meta_offset(version), meta_len))
     }
 
     /// Parses the header at the start of `bytes` (the file's first bytes; it must
     /// hold at least the metadata). `path` is only for messages.
     pub fn decode(bytes: &[u8], path: &Path) -> Result<Header> {
         let bad = |d: String| Error::corrupt(path, d);
-        if bytes.len() < META_OFFSET {
+        if bytes.len() < META_OFFSET_V1 {
             return Err(bad(format!(
-                "header is {} bytes, needs {META_OFFSET}",
+                "header is {} bytes, needs {META_OFFSET_V1}",
                 bytes.len()
             )));
         }
         let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
         let version = u32_at(8);
+        // An unknown version still has its checksum checked first: a flipped version
+        // byte is damage, not a file from the future.
+        let meta_at = meta_offset(if version == VERSION_1 {
+            VERSION_1
+        } else {
+            VERSION
+        });
         let meta_len = u32_at(16) as usize;
-        if meta_len > MAX_META_LEN || META_OFFSET + meta_len > bytes.len() {
+        if meta_len > MAX_META_LEN || meta_at + meta_len > bytes.len() {
             return Err(bad(format!(
                 "metadata length {meta_len} does not fit the file"
             )));
         }
-        let meta_bytes = &bytes[META_OFFSET..META_OFFSET + meta_len];
+        let meta_bytes = &bytes[meta_at..meta_at + meta_len];
         let mut h = crc32fast::Hasher::new();
         h.update(&bytes[0..20]);
         h.update(meta_bytes);
         if h.finalize() != u32_at(20) {
             return Err(bad("header checksum mismatch".into()));
         }
-        if version != VERSION {
+        if version != VERSION && version != VERSION_1 {
             return Err(bad(format!(
-                "unsupported format version {version} (this library reads {VERSION})"
+                "unsupported format version {version} (this library reads 1 and {VERSION})"
             )));
         }
         let meta = Metadata::decode(meta_bytes).ok_or_else(|| bad("malformed metadata".into()))?;
         // Decode from a copy: another process may be writing a slot of a mapped file
         // right now, and the CRC and the fields must come from the same bytes.
+        let n = slot_len(version);
         let mut copy = [0u8; 2 * SLOT_LEN];
-        copy.copy_from_slice(&bytes[SLOT0..SLOT0 + 2 * SLOT_LEN]);
+        copy[..2 * n].copy_from_slice(&bytes[SLOT0..SLOT0 + 2 * n]);
         let slots = [
-            Commit::decode(&copy[..SLOT_LEN]),
-            Commit::decode(&copy[SLOT_LEN..]),
+            Commit::decode(&copy[..n], version),
+            Commit::decode(&copy[n..2 * n], version),
         ];
         let commit = slots
             .into_iter()
@@ -207,7 +348,8 @@ impl Header {
         Ok(Header {
             meta,
             commit,
-            data_start: data_start_for(meta_len) as u64,
+            data_start: data_start_for(meta_at, meta_len) as u64,
+            version,
         })
     }
 }
@@ -215,18 +357,23 @@ impl Header {
 /// True if a commit slot holds bytes (it is not the never-written all-zero slot) that
 /// fail their CRC: damage, or a slot another process is writing at this moment.
 pub fn slot_in_flux(bytes: &[u8]) -> bool {
+    let version = match bytes.get(8..12) {
+        Some(v) if u32::from_le_bytes(v.try_into().unwrap()) == VERSION_1 => VERSION_1,
+        _ => VERSION,
+    };
+    let n = slot_len(version);
     (0..2).any(|i| {
-        let at = SLOT0 + i * SLOT_LEN;
-        bytes.get(at..at + SLOT_LEN).is_some_and(|b| {
+        let at = SLOT0 + i * n;
+        bytes.get(at..at + n).is_some_and(|b| {
             let mut copy = [0u8; SLOT_LEN];
-            copy.copy_from_slice(b);
-            copy.iter().any(|&x| x != 0) && Commit::decode(&copy).is_none()
+            copy[..n].copy_from_slice(b);
+            copy.iter().any(|&x| x != 0) && Commit::decode(&copy[..n], version).is_none()
         })
     })
 }
 
-fn data_start_for(meta_len: usize) -> usize {
-    (META_OFFSET + meta_len).div_ceil(DATA_ALIGN) * DATA_ALIGN
+fn data_start_for(meta_at: usize, meta_len: usize) -> usize {
+    (meta_at + meta_len).div_ceil(DATA_ALIGN) * DATA_ALIGN
 }
 
 /// What the first bytes of a file say about its format.
@@ -280,6 +427,104 @@ pub fn frame_header(
     out.extend(std::iter::repeat(0u8).take(pad));
 }
 
+/// A parsed frame header (the 9 bytes at a frame's start).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// A record: its wire bytes are at `wire_at..wire_at + wire_len` from the frame's
+    /// start, with CRC32 `crc`.
+    Record {
+        wire_at: usize,
+        wire_len: usize,
+        crc: u32,
+    },
+    /// An index frame (version 2): its entries are at `body_at..body_at + body_len`.
+    Index { body_at: usize, body_len: usize },
+}
+
+impl Frame {
+    /// Bytes from the frame's start to the next frame.
+    pub fn len(&self) -> u64 {
+        match *self {
+            Frame::Record {
+                wire_at, wire_len, ..
+            } => (wire_at + wire_len) as u64,
+            Frame::Index { body_at, body_len } => (body_at + body_len) as u64,
+        }
+    }
+}
+
+/// Parses a frame header. `index_frames`: the file's version has index frames (a pad
+/// byte with `INDEX_FRAME` set is then an index frame, else damage). Lengths are as the
+/// header claims: the caller checks they fit.
+pub fn parse_frame(
+    fh: &[u8; FRAME_HEADER],
+    index_frames: bool,
+) -> std::result::Result<Frame, String> {
+    let len = u32::from_le_bytes(fh[0..4].try_into().unwrap()) as usize;
+    let word = u32::from_le_bytes(fh[4..8].try_into().unwrap());
+    let pad_byte = fh[8];
+    if index_frames && pad_byte & INDEX_FRAME != 0 {
+        let pad = (pad_byte & !INDEX_FRAME) as usize;
+        if pad >= DATA_ALIGNMENT || word != 0 || len % INDEX_ENTRY != 0 {
+            return Err(format!(
+                "invalid index frame header (pad {pad}, reserved {word}, length {len})"
+            ));
+        }
+        return Ok(Frame::Index {
+            body_at: FRAME_HEADER + pad,
+            body_len: len,
+        });
+    }
+    let pad = pad_byte as usize;
+    if pad >= DATA_ALIGNMENT {
+        return Err(format!("invalid frame padding {pad}"));
+    }
+    Ok(Frame::Record {
+        wire_at: FRAME_HEADER + pad,
+        wire_len: len,
+        crc: word,
+    })
+}
+
+/// Writes the header of an index frame of `capacity` entries starting at
+/// `frame_start` (its body, 8-aligned in the file, follows).
+pub fn index_frame_header(frame_start: u64, capacity: u64, out: &mut Vec<u8>) -> Result<()> {
+    let body_len = capacity
+        .checked_mul(INDEX_ENTRY as u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| {
+            Error::InvalidArgument(format!(
+                "an index of {capacity} records exceeds the format's 4 GiB index frame"
+            ))
+        })?;
+    let pad = frame_pad(frame_start, 0);
+    out.extend_from_slice(&body_len.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.push(INDEX_FRAME | pad as u8);
+    out.extend(std::iter::repeat(0u8).take(pad));
+    Ok(())
+}
+
+/// The 16-bit check stored with index entry `i` pointing at `offset`.
+pub fn index_check(i: u64, offset: u64) -> u64 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(&i.to_le_bytes());
+    h.update(&offset.to_le_bytes());
+    (h.finalize() & 0xffff) as u64
+}
+
+/// Index entry `i` for a frame at `offset`.
+pub fn index_entry(i: u64, offset: u64) -> u64 {
+    debug_assert!(offset <= INDEX_OFFSET_MASK);
+    offset | index_check(i, offset) << 48
+}
+
+/// The frame offset in index entry `i`, or None when its check fails.
+pub fn entry_offset(i: u64, entry: u64) -> Option<u64> {
+    let offset = entry & INDEX_OFFSET_MASK;
+    (entry >> 48 == index_check(i, offset)).then_some(offset)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,11 +537,13 @@ mod tests {
             etag: "\"abc\"".into(),
             last_modified: String::new(),
             created: 42,
+            identity: None,
         };
         let c1 = Commit {
             seq: 1,
             records: 3,
             data_len: 100,
+            ..Commit::default()
         };
         let mut b = Header::encode(&meta, c1);
         assert_eq!(b.len() % DATA_ALIGN, 0);
@@ -306,12 +553,78 @@ mod tests {
             seq: 2,
             records: 5,
             data_len: 180,
+            ..Commit::default()
         };
         let at = c2.slot_offset() as usize;
         b[at..at + SLOT_LEN].copy_from_slice(&c2.encode());
         assert_eq!(Header::decode(&b, Path::new("x")).unwrap().commit, c2);
         b[at + 9] ^= 1; // torn newest slot: previous commit stays in force
         assert_eq!(Header::decode(&b, Path::new("x")).unwrap().commit, c1);
+    }
+
+    #[test]
+    fn identity_is_an_optional_field_after_created() {
+        let mut meta = Metadata::new("t", "csv:a.csv");
+        let plain = meta.encode();
+        assert_eq!(Metadata::decode(&plain), Some(meta.clone()), "no identity");
+        meta.identity = Some(crate::identity::SourceIdentity::url("http://h/x", "e", ""));
+        let with = meta.encode();
+        assert_eq!(&with[..plain.len()], &plain[..], "appended after created");
+        assert_eq!(Metadata::decode(&with), Some(meta.clone()));
+        // What older code read: the same four strings and `created`, trailing bytes ignored.
+        let old = Metadata::decode(&with[..plain.len()]).unwrap();
+        assert_eq!(
+            (old.token, old.source, old.created),
+            ("t".into(), "csv:a.csv".into(), meta.created)
+        );
+        // An identity field cut short is malformed metadata.
+        assert_eq!(Metadata::decode(&with[..with.len() - 1]), None);
+    }
+
+    #[test]
+    fn version_1_headers_still_decode() {
+        let meta = Metadata::new("t", "s");
+        let c = Commit {
+            seq: 3,
+            records: 2,
+            data_len: 40,
+            index_at: 0,
+        };
+        let b = Header::encode_version(&meta, c, VERSION_1);
+        assert_eq!(&b[8..12], &1u32.to_le_bytes());
+        let h = Header::decode(&b, Path::new("x")).unwrap();
+        assert_eq!((h.version, h.commit, h.meta), (VERSION_1, c, meta));
+        assert_eq!(h.data_start as usize, b.len());
+        assert_eq!(Header::region_len(&b[..20]).unwrap(), b.len());
+        assert_eq!(c.slot_offset_for(VERSION_1), (SLOT0 + SLOT_LEN_V1) as u64);
+    }
+
+    #[test]
+    fn index_entries_detect_damage_and_frames_parse() {
+        for (i, off) in [(0u64, 64u64), (7, 4096), (1 << 40, (1 << 47) + 3)] {
+            let e = index_entry(i, off);
+            assert_eq!(entry_offset(i, e), Some(off));
+            assert_eq!(entry_offset(i + 1, e), None, "entry of another index");
+            let undetected = (0..64).filter(|b| entry_offset(i, e ^ (1 << b)).is_some());
+            assert_eq!(undetected.count(), 0, "a single bit flip passed the check");
+        }
+        let mut out = Vec::new();
+        index_frame_header(101, 5, &mut out).unwrap();
+        let fh: [u8; FRAME_HEADER] = out[..FRAME_HEADER].try_into().unwrap();
+        let f = parse_frame(&fh, true).unwrap();
+        assert_eq!(
+            f,
+            Frame::Index {
+                body_at: out.len(),
+                body_len: 40
+            }
+        );
+        assert_eq!((101 + out.len()) % DATA_ALIGNMENT, 0);
+        assert!(
+            parse_frame(&fh, false).is_err(),
+            "no index frames in version 1"
+        );
+        assert!(index_frame_header(0, 1 << 29, &mut Vec::new()).is_err());
     }
 
     #[test]
@@ -322,6 +635,7 @@ mod tests {
                 seq: 1,
                 records: 1,
                 data_len: 9,
+                ..Commit::default()
             },
         );
         for i in 0..META_OFFSET + 10 {

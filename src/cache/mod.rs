@@ -2,21 +2,25 @@
 //! appending, and the advisory lock that lets several processes share one cache.
 
 mod format;
+mod index;
 mod inventory;
 pub mod maintenance;
 mod mapping;
+mod published;
 mod reader;
 mod writer;
 
-pub use format::{Commit, Header, Metadata, Sniff, MAGIC, VERSION};
+pub(crate) use format::{parse_frame, Frame, FRAME_HEADER};
+pub use format::{Commit, Header, Metadata, Sniff, DATA_ALIGNMENT, MAGIC, VERSION, VERSION_1};
 pub use inventory::{
     classify_name, is_own_companion, list_caches, scan_cache_dir, why_not_a_cache, DirEntry,
     EntryKind,
 };
 pub(crate) use maintenance::legacy_token_path;
 pub use mapping::repaired_faults;
+pub use published::{read_stream_header, FrameStream};
 pub use reader::{CacheReader, Format, RecordLoc};
-pub use writer::{CacheAppender, CacheWriter};
+pub use writer::{upgrade, CacheAppender, CacheWriter};
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;

@@ -17,7 +17,11 @@ use std::fs::File;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::format::{slot_in_flux, sniff, Header, Metadata, Sniff, FRAME_HEADER};
+use super::format::{
+    entry_offset, parse_frame, slot_in_flux, sniff, Frame, Header, Metadata, Sniff, FRAME_HEADER,
+    INDEX_ENTRY, VERSION_1,
+};
+use super::index::walk_offsets;
 use super::mapping::Mapping;
 use crate::error::{Error, Result};
 use crate::tensor::{parse_wire, TensorRef};
@@ -56,6 +60,50 @@ pub struct CacheReader {
     trimmed_to: usize,
     /// (device, inode) of the file read, to tell whether the path was replaced since.
     inode: Option<(u64, u64)>,
+    /// Random access (`view_at`) state.
+    ra: RandomAccess,
+}
+
+/// What `view_at` needs: where the index is, and its own shape buffer and page budget.
+#[derive(Debug, Default)]
+struct RandomAccess {
+    /// Format version of a current-format file (index frames exist from version 2).
+    version: u32,
+    /// The commit's `index_at` (0: no index in the file).
+    index_at: u64,
+    /// Offset in the mapping of the index entries, once the index frame was checked.
+    entries_at: Option<usize>,
+    /// An index built in memory on first use for a file without one (version 1,
+    /// legacy): 8 bytes per record.
+    built: Option<Vec<u64>>,
+    shape: Vec<usize>,
+    /// Bytes touched by `view_at` since its pages were last released.
+    touched: usize,
+    /// The mapping is advised for random access (until the next sequential read).
+    random_advice: bool,
+    /// A descriptor of the file: random access reads records with `pread` into `buf`
+    /// rather than through the mapping. A fault on a mapped file maps the pages around
+    /// it too (fault-around, 64 KiB), so scattered reads through the mapping would
+    /// grow the resident set by 64 KiB a record and pay for the faults; a copy costs
+    /// less and leaves nothing resident but the page cache.
+    file: Option<File>,
+    /// The record read last, from its frame's 8-aligned start down (u64 words, so the
+    /// tensor data in it is 8-aligned as in the mapping); `buf_len` bytes are valid.
+    buf: Vec<u64>,
+    buf_len: usize,
+    /// Bytes of the on-disk index: above `TRIM_EVERY`, its pages touched are released
+    /// like the sequential window (a small index simply stays resident).
+    index_bytes: usize,
+}
+
+fn words_as_bytes(w: &[u64]) -> &[u8] {
+    // SAFETY: u8 has no alignment or validity requirements; same allocation and length.
+    unsafe { std::slice::from_raw_parts(w.as_ptr().cast::<u8>(), w.len() * 8) }
+}
+
+fn words_as_bytes_mut(w: &mut [u64]) -> &mut [u8] {
+    // SAFETY: as above; the borrow is exclusive.
+    unsafe { std::slice::from_raw_parts_mut(w.as_mut_ptr().cast::<u8>(), w.len() * 8) }
 }
 
 impl CacheReader {
@@ -98,6 +146,7 @@ impl CacheReader {
             index: 0,
             shape: Vec::with_capacity(8),
             trimmed_to: 0,
+            ra: RandomAccess::default(),
         };
         if file_len == 0 {
             return Ok(r);
@@ -156,6 +205,7 @@ impl CacheReader {
                             ),
                         )
                     })?;
+                r.ra = RandomAccess::open(&h);
                 r.format = Format::Current;
                 r.meta = h.meta;
                 r.records = h.commit.records;
@@ -188,6 +238,7 @@ impl CacheReader {
         r.cursor = r.data_start;
         map.advise(memmap2::Advice::Sequential);
         r.map = Some(map);
+        r.ra.file = file.try_clone().ok();
         r.intact()?;
         Ok(r)
     }
@@ -208,6 +259,7 @@ impl CacheReader {
             shape: Vec::new(),
             trimmed_to: 0,
             inode: None,
+            ra: RandomAccess::default(),
         }
     }
 
@@ -303,6 +355,7 @@ impl CacheReader {
         if self.index == self.records {
             self.rewind();
         }
+        self.skip_index_frames();
         let map = self.map.as_ref().expect("non-empty cache is mapped");
         let at = self.cursor;
         let region = &map[at..self.data_end];
@@ -328,7 +381,7 @@ impl CacheReader {
             ));
         }
         let next = at + wire_at + h.record_len();
-        if self.index + 1 == self.records && next != self.data_end {
+        if self.index + 1 == self.records && self.past_index_frames(next) != self.data_end {
             return Err(self.damage(
                 next,
                 "committed length does not end at a record boundary".into(),
@@ -352,9 +405,13 @@ impl CacheReader {
         }
     }
 
-    /// Moves the cursor to record `index` (mod the record count), checking each
-    /// record passed over. O(index): used after a rebuild, not on the hot path.
+    /// Moves the cursor to record `index` (mod the record count). O(1) through the
+    /// offset index of a version-2 file; otherwise O(index), checking each record
+    /// passed over (used after a rebuild, not on the hot path).
     pub fn seek(&mut self, index: u64) -> Result<()> {
+        if self.seek_indexed(index)? {
+            return Ok(());
+        }
         self.rewind();
         if self.records > 0 {
             for _ in 0..index % self.records {
@@ -373,6 +430,7 @@ impl CacheReader {
             progress(i + 1, self.data_len());
         }
         self.rewind();
+        self.verify_index()?;
         Ok(self.records)
     }
 
@@ -511,4 +569,356 @@ fn page_size() -> usize {
     } else {
         4096
     }
+}
+
+impl RandomAccess {
+    /// Notes where the index of a current-format file is. Nothing is read: opening
+    /// touches only the header; the index frame is checked on first use.
+    fn open(h: &Header) -> RandomAccess {
+        RandomAccess {
+            version: h.version,
+            index_at: if h.version == VERSION_1 {
+                0
+            } else {
+                h.commit.index_at
+            },
+            ..RandomAccess::default()
+        }
+    }
+}
+
+/// Random access. `view_at(i)` is O(1): one index entry and one frame are read (two
+/// pages for a record within a page). Files without an index (version 1, legacy) get
+/// one built in memory on first use (one walk over the frame headers, 8 bytes per
+/// record). Pages touched by random access are released every `TRIM_EVERY` bytes, so
+/// memory stays bounded in any order.
+impl CacheReader {
+    /// The file's format version: 2 (current), 1, or 0 for the headerless legacy format.
+    pub fn version(&self) -> u32 {
+        self.ra.version
+    }
+
+    /// True when the file carries an offset index (random access without building one).
+    pub fn has_index(&self) -> bool {
+        self.ra.index_at != 0
+    }
+
+    /// Checks the header of the index frame the commit names, on first use (O(1)).
+    fn ensure_index(&mut self) -> Result<()> {
+        if self.ra.entries_at.is_some() || self.ra.index_at == 0 {
+            return Ok(());
+        }
+        let Some(map) = &self.map else {
+            return Ok(());
+        };
+        let at = self.ra.index_at;
+        let end = self.data_end;
+        let bad =
+            |d: String| Error::corrupt(&self.path, format!("index frame at offset {at}: {d}"));
+        let at = usize::try_from(at)
+            .ok()
+            .filter(|&a| a >= self.data_start && a + FRAME_HEADER <= end)
+            .ok_or_else(|| bad("outside the committed data".into()))?;
+        let fh: &[u8; FRAME_HEADER] = map[at..at + FRAME_HEADER].try_into().unwrap();
+        match parse_frame(fh, true).map_err(bad)? {
+            Frame::Index { body_at, body_len } => {
+                let capacity = (body_len / INDEX_ENTRY) as u64;
+                if at + body_at + body_len > end {
+                    return Err(bad("runs past the committed data".into()));
+                }
+                if capacity < self.records {
+                    return Err(bad(format!(
+                        "holds {capacity} entries for {} records",
+                        self.records
+                    )));
+                }
+                self.ra.entries_at = Some(at + body_at);
+                self.ra.index_bytes = body_len;
+                Ok(())
+            }
+            Frame::Record { .. } => Err(bad("a record frame, not an index".into())),
+        }
+    }
+
+    /// Record `index` (0-based, no cycling), CRC-checked, borrowed until the next call.
+    /// The sequential cursor is not moved. `Error::IndexOutOfRange` at `index >= len()`.
+    pub fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        let loc = self.check_at(index)?;
+        Ok(self.view_checked(loc))
+    }
+
+    /// Checks record `index` for `view_checked`: split from `view_at` so a caller can
+    /// recover from damage before borrowing.
+    pub fn check_at(&mut self, index: u64) -> Result<RecordLoc> {
+        if index >= self.records {
+            return Err(Error::IndexOutOfRange {
+                source_name: self.path.display().to_string(),
+                index,
+                len: self.records,
+            });
+        }
+        self.release_random_pages();
+        let at = self.frame_offset(index)?;
+        let framed = self.format == Format::Current;
+        let bad = |path: &Path, d: String| {
+            Error::corrupt(path, format!("record {index} at offset {at}: {d}"))
+        };
+        if self.ra.file.is_some() {
+            return match self.read_frame_copy(at, framed) {
+                Ok((dtype, data)) => Ok(RecordLoc { dtype, data }),
+                Err(d) => Err(bad(&self.path, d)),
+            };
+        }
+        let map = self.map.as_ref().expect("non-empty cache is mapped");
+        let (dtype, data, end) = check_frame(map, at, self.data_end, framed, &mut self.ra.shape)
+            .map_err(|d| bad(&self.path, d))?;
+        // Fault-around maps up to 64 KiB around each page touched.
+        self.ra.touched += end - at + (128 << 10);
+        Ok(RecordLoc { dtype, data })
+    }
+
+    /// The record `check_at` just checked. `loc` must come from the last `check_at`.
+    pub fn view_checked(&self, loc: RecordLoc) -> TensorRef<'_> {
+        let bytes = match self.ra.file {
+            Some(_) => &words_as_bytes(&self.ra.buf)[..self.ra.buf_len],
+            None => &self.map.as_ref().expect("non-empty cache is mapped")[..],
+        };
+        TensorRef {
+            dtype: loc.dtype,
+            shape: &self.ra.shape,
+            data: &bytes[loc.data],
+        }
+    }
+
+    /// Reads the frame at `at` into `ra.buf` with `pread` (one call when the frame is
+    /// no larger than the previous one, two otherwise) and checks it; the data range
+    /// returned is in `ra.buf`, 8-aligned as in the file.
+    fn read_frame_copy(
+        &mut self,
+        at: usize,
+        framed: bool,
+    ) -> std::result::Result<(crate::tensor::DType, std::ops::Range<usize>), String> {
+        use std::os::unix::fs::FileExt;
+        if self.ra.index_bytes > TRIM_EVERY {
+            // Fault-around maps up to 64 KiB of the index around each entry read.
+            self.ra.touched += 64 << 10;
+        }
+        let file = self.ra.file.as_ref().expect("checked by the caller");
+        let lead = at % 8;
+        let start = at - lead;
+        let avail = self.data_end - start;
+        // The last frame's length plus the largest difference in `lead`.
+        let guess = match self.ra.buf_len {
+            0 => 4096,
+            n => n + 8,
+        }
+        .min(avail);
+        if self.ra.buf.len() * 8 < guess {
+            self.ra.buf.resize(guess.div_ceil(8), 0);
+        }
+        let bytes = &mut words_as_bytes_mut(&mut self.ra.buf)[..guess];
+        file.read_exact_at(bytes, start as u64)
+            .map_err(|e| format!("cannot read: {e}"))?;
+        let need = lead
+            .saturating_add(frame_len_in(&bytes[lead.min(guess)..], framed))
+            .min(avail);
+        let mut len = guess;
+        if need > guess {
+            if self.ra.buf.len() * 8 < need {
+                self.ra.buf.resize(need.div_ceil(8), 0);
+            }
+            let bytes = words_as_bytes_mut(&mut self.ra.buf);
+            file.read_exact_at(&mut bytes[guess..need], (start + guess) as u64)
+                .map_err(|e| format!("cannot read: {e}"))?;
+            len = need;
+        }
+        let bytes = &words_as_bytes(&self.ra.buf)[..len];
+        let (dtype, data, end) = check_frame(bytes, lead, len, framed, &mut self.ra.shape)?;
+        // The next read guesses this frame's length: one call for same-sized records.
+        self.ra.buf_len = end;
+        Ok((dtype, data))
+    }
+
+    /// `seek` in O(1) through the on-disk index; false (nothing done) for a file
+    /// without one. The record sought is checked when it is read, as every record is.
+    fn seek_indexed(&mut self, index: u64) -> Result<bool> {
+        if self.ra.index_at == 0 || self.records == 0 {
+            return Ok(false);
+        }
+        let index = index % self.records;
+        self.cursor = self.frame_offset(index)?;
+        self.index = index;
+        Ok(true)
+    }
+
+    /// The frame offset of record `index` (< records) from the index.
+    fn frame_offset(&mut self, index: u64) -> Result<usize> {
+        self.ensure_index()?;
+        let map = self.map.as_ref().expect("non-empty cache is mapped");
+        let bad = |d: String| Error::corrupt(&self.path, format!("record {index}: {d}"));
+        let offset = match self.ra.entries_at {
+            Some(e) => {
+                let at = e + index as usize * INDEX_ENTRY;
+                let entry = u64::from_le_bytes(map[at..at + INDEX_ENTRY].try_into().unwrap());
+                entry_offset(index, entry)
+                    .ok_or_else(|| bad(format!("its index entry at offset {at} is damaged")))?
+            }
+            None => {
+                if self.ra.built.is_none() {
+                    let framed = self.format == Format::Current;
+                    let built = walk_offsets(
+                        map,
+                        self.data_start,
+                        self.data_end,
+                        self.records,
+                        framed,
+                        framed && self.ra.version >= 2,
+                    )
+                    .map_err(|d| Error::corrupt(&self.path, format!("indexing records: {d}")))?;
+                    self.ra.built = Some(built);
+                }
+                self.ra.built.as_ref().expect("built above")[index as usize]
+            }
+        };
+        usize::try_from(offset)
+            .ok()
+            .filter(|&o| o >= self.data_start && o < self.data_end)
+            .ok_or_else(|| bad(format!("the index points outside the data, at {offset}")))
+    }
+
+    /// Releases the pages random access has touched once they add up to `TRIM_EVERY`
+    /// (no view is alive: `check_at` takes `&mut self`), and advises the kernel that
+    /// reads are random (no readahead) until the next sequential read.
+    fn release_random_pages(&mut self) {
+        if self.ra.touched >= TRIM_EVERY {
+            if let Some(len) = self.map.as_ref().map(|m| m.len()) {
+                self.drop_pages(0, len);
+            }
+            self.trimmed_to = 0;
+            self.ra.touched = 0;
+        }
+        if !self.ra.random_advice {
+            if let Some(map) = &self.map {
+                let _ = map.advise(memmap2::Advice::Random);
+            }
+            self.ra.random_advice = true;
+        }
+    }
+
+    /// Before a sequential read: moves the cursor past index frames (version 2) and
+    /// restores sequential readahead after random access. One byte test per record.
+    #[inline]
+    fn skip_index_frames(&mut self) {
+        if self.ra.random_advice {
+            if let Some(map) = &self.map {
+                let _ = map.advise(memmap2::Advice::Sequential);
+            }
+            self.ra.random_advice = false;
+        }
+        if self.ra.version >= 2 {
+            self.cursor = self.past_index_frames(self.cursor);
+        }
+    }
+
+    /// The first offset at or after `at` that is not the start of an index frame
+    /// (damaged index frame headers are left for the record check to report).
+    fn past_index_frames(&self, mut at: usize) -> usize {
+        let Some(map) = &self.map else { return at };
+        if self.ra.version < 2 {
+            return at;
+        }
+        while at + FRAME_HEADER <= self.data_end && map[at + 8] & super::format::INDEX_FRAME != 0 {
+            let fh: &[u8; FRAME_HEADER] = map[at..at + FRAME_HEADER].try_into().unwrap();
+            match parse_frame(fh, true) {
+                Ok(f @ Frame::Index { .. }) if at + f.len() as usize <= self.data_end => {
+                    at += f.len() as usize
+                }
+                _ => break,
+            }
+        }
+        at
+    }
+
+    /// Checks that every index entry names its record's frame (after `verify` has
+    /// checked the records themselves).
+    fn verify_index(&mut self) -> Result<()> {
+        self.ensure_index()?;
+        let (Some(map), Some(entries)) = (&self.map, self.ra.entries_at) else {
+            return Ok(());
+        };
+        let mut at = self.data_start;
+        for i in 0..self.records {
+            at = self.past_index_frames(at);
+            let e = entries + i as usize * INDEX_ENTRY;
+            let entry = u64::from_le_bytes(map[e..e + INDEX_ENTRY].try_into().unwrap());
+            if entry_offset(i, entry) != Some(at as u64) {
+                return Err(Error::corrupt(
+                    &self.path,
+                    format!("index entry {i} (at offset {e}) does not point at record {i}'s frame at {at}"),
+                ));
+            }
+            let fh: &[u8; FRAME_HEADER] = map[at..at + FRAME_HEADER].try_into().unwrap();
+            at += parse_frame(fh, true)
+                .map_err(|d| Error::corrupt(&self.path, d))?
+                .len() as usize;
+        }
+        Ok(())
+    }
+}
+
+/// The length a frame (or a legacy wire record) starting at `b` claims, as far as its
+/// first bytes tell; `usize::MAX` when they cannot tell (read all that is there).
+fn frame_len_in(b: &[u8], framed: bool) -> usize {
+    if framed {
+        if b.len() < FRAME_HEADER {
+            return usize::MAX;
+        }
+        let len = u32::from_le_bytes(b[0..4].try_into().unwrap()) as usize;
+        FRAME_HEADER + (b[8] & 0x7f) as usize + len
+    } else {
+        if b.len() < 5 {
+            return usize::MAX;
+        }
+        let ndims = u32::from_le_bytes(b[1..5].try_into().unwrap()) as usize;
+        if ndims > crate::tensor::MAX_NDIMS {
+            return b.len();
+        }
+        let head = crate::tensor::wire_header_len(ndims);
+        if b.len() < head {
+            return usize::MAX;
+        }
+        head + u32::from_le_bytes(b[head - 4..head].try_into().unwrap()) as usize
+    }
+}
+
+/// Checks the record frame at `at` (a framed file: frame bounds and CRC; legacy: the
+/// wire record alone). Returns its dtype, data range and end.
+fn check_frame(
+    map: &[u8],
+    at: usize,
+    data_end: usize,
+    framed: bool,
+    shape: &mut Vec<usize>,
+) -> std::result::Result<(crate::tensor::DType, std::ops::Range<usize>, usize), String> {
+    let region = &map[at..data_end];
+    let (wire_at, wire_len) = if framed {
+        let (wire_at, wire_len) = frame_bounds(region)?;
+        let stored = u32::from_le_bytes(region[4..8].try_into().unwrap());
+        if crc32fast::hash(&region[wire_at..wire_at + wire_len]) != stored {
+            return Err("CRC mismatch".into());
+        }
+        (wire_at, wire_len)
+    } else {
+        (0, region.len())
+    };
+    let wire = &region[wire_at..wire_at + wire_len];
+    let h = parse_wire(wire, shape).map_err(|e| e.to_string())?;
+    if framed && h.record_len() != wire_len {
+        return Err(format!(
+            "record is {} bytes, frame says {wire_len}",
+            h.record_len()
+        ));
+    }
+    let end = at + wire_at + h.record_len();
+    Ok((h.dtype, at + wire_at + h.data_offset..end, end))
 }

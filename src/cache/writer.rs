@@ -14,7 +14,11 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use super::flock;
-use super::format::{frame_header, Commit, Header, Metadata, MAX_META_LEN, META_OFFSET};
+use super::format::{
+    frame_header, index_frame_header, parse_frame, Commit, Frame, Header, Metadata, FRAME_HEADER,
+    INDEX_ENTRY, MAX_META_LEN, META_OFFSET, VERSION_1,
+};
+use super::index::{walk_offsets, EntryLog};
 use super::reader::CacheReader;
 use crate::error::{Error, Result};
 use crate::tensor::{parse_wire, wire_header_len, TensorRef, WireHeader};
@@ -41,6 +45,8 @@ struct FrameSink {
     scratch: Vec<u8>,
     /// File offset up to which writeback has been started.
     writeback_from: u64,
+    /// Frame offsets of the records pushed since the last commit (for the index).
+    log: EntryLog,
 }
 
 impl FrameSink {
@@ -81,6 +87,7 @@ impl FrameSink {
             crc,
             &mut self.scratch,
         );
+        self.log.push(self.offset, &self.path)?;
         let io = |e| Error::io("cannot write cache", &self.path, e);
         self.out.write_all(&self.scratch).map_err(io)?;
         self.out.write_all(wire_head).map_err(io)?;
@@ -137,6 +144,7 @@ impl FrameSink {
                     )));
                 }
                 let at = self.scratch.len();
+                self.log.push(offset, path)?;
                 let crc = crc32fast::hash(wire);
                 frame_header(offset, h.data_offset, wire.len(), crc, &mut self.scratch);
                 heads[i] = (at, self.scratch.len());
@@ -154,12 +162,44 @@ impl FrameSink {
         Ok(())
     }
 
-    fn commit(&self, seq: u64) -> Commit {
+    fn commit(&self, seq: u64, index_at: u64) -> Commit {
         Commit {
             seq,
             records: self.records,
             data_len: self.offset - self.data_start,
+            index_at,
         }
+    }
+
+    /// Writes an index frame of `capacity` entries at the end: `old` entries first
+    /// (`copy_old` writes exactly `old` entries' bytes), then the logged ones, then
+    /// zeros for the spare capacity. Returns the frame's offset. The log is emptied.
+    fn write_index_frame(
+        &mut self,
+        capacity: u64,
+        old: u64,
+        copy_old: impl FnOnce(&mut BufWriter<File>) -> std::io::Result<()>,
+    ) -> Result<u64> {
+        let at = self.offset;
+        self.scratch.clear();
+        index_frame_header(at, capacity, &mut self.scratch)?;
+        let path = &self.path;
+        let io = |e| Error::io("cannot write index of", path, e);
+        self.out.write_all(&self.scratch).map_err(io)?;
+        copy_old(&mut self.out).map_err(io)?;
+        let out = &mut self.out;
+        self.log.for_each_chunk(path, |b| out.write_all(b))?;
+        let spare = capacity - old - self.log.len();
+        let zeros = [0u8; 4096];
+        let mut left = spare * INDEX_ENTRY as u64;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            self.out.write_all(&zeros[..n]).map_err(io)?;
+            left -= n as u64;
+        }
+        self.offset += self.scratch.len() as u64 + capacity * INDEX_ENTRY as u64;
+        self.log.reset(self.records);
+        Ok(at)
     }
 
     /// Flushes buffered frames and makes them durable.
@@ -181,13 +221,32 @@ pub struct CacheWriter {
     tmp: tempfile::TempPath,
     final_path: PathBuf,
     meta: Metadata,
+    /// An index frame reserved right after the header: (its offset, entries offset,
+    /// capacity). Filled at `finish` if the records fit, else an index is appended.
+    head_index: Option<(u64, u64, u64)>,
 }
 
 impl CacheWriter {
     /// Starts a new cache that will replace `final_path` when finished. Nothing is
     /// visible at `final_path` until then; dropping the writer removes the temp file.
     pub fn create(final_path: impl AsRef<Path>, meta: Metadata) -> Result<CacheWriter> {
-        let final_path = final_path.as_ref().to_path_buf();
+        Self::create_inner(final_path.as_ref(), meta, 0)
+    }
+
+    /// Like `create`, for about `records` records known in advance: the offset index
+    /// is placed first, right after the header, where a remote reader finds it with
+    /// one ranged GET (see format.rs). More records than announced still work (the
+    /// index then goes after the last record, as with `create`).
+    pub fn create_indexed(
+        final_path: impl AsRef<Path>,
+        meta: Metadata,
+        records: u64,
+    ) -> Result<CacheWriter> {
+        Self::create_inner(final_path.as_ref(), meta, records)
+    }
+
+    fn create_inner(final_path: &Path, meta: Metadata, head_capacity: u64) -> Result<CacheWriter> {
+        let final_path = final_path.to_path_buf();
         let header = Header::encode(&meta, Commit::default());
         check_metadata_fits(&header, &meta, &final_path)?;
         let dir = parent_dir(&final_path);
@@ -204,7 +263,7 @@ impl CacheWriter {
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
         out.write_all(&header)
             .map_err(|e| Error::io("cannot write cache", &*tmp, e))?;
-        Ok(CacheWriter {
+        let mut w = CacheWriter {
             sink: FrameSink {
                 out,
                 path: tmp.to_path_buf(),
@@ -213,11 +272,19 @@ impl CacheWriter {
                 data_start,
                 scratch: Vec::with_capacity(64),
                 writeback_from: 0,
+                log: EntryLog::new(0),
             },
             tmp,
             final_path,
             meta,
-        })
+            head_index: None,
+        };
+        if head_capacity > 0 {
+            let at = w.sink.write_index_frame(head_capacity, 0, |_| Ok(()))?;
+            let body = at + (FRAME_HEADER + super::format::frame_pad(at, 0)) as u64;
+            w.head_index = Some((at, body, head_capacity));
+        }
+        Ok(w)
     }
 
     pub fn push(&mut self, t: TensorRef<'_>) -> Result<()> {
@@ -274,14 +341,31 @@ impl CacheWriter {
             .map_err(|e| Error::io("cannot write cache", path, e))
     }
 
-    /// Writes the committed header; `durable`: data, then header, fsynced.
+    /// Writes the index after the last record, then the committed header; `durable`:
+    /// data and index, then header, fsynced.
     fn write_header(&mut self, durable: bool) -> Result<()> {
+        let records = self.sink.records;
+        let index_at = match self.head_index {
+            Some((at, body, capacity)) if records <= capacity => {
+                self.flush()?;
+                let file = self.sink.out.get_ref();
+                let mut to = body;
+                self.sink.log.for_each_chunk(&self.sink.path, |b| {
+                    file.write_all_at(b, to)?;
+                    to += b.len() as u64;
+                    Ok(())
+                })?;
+                at
+            }
+            _ if records > 0 => self.sink.write_index_frame(records, 0, |_| Ok(()))?,
+            _ => 0,
+        };
         if durable {
             self.sink.sync()?;
         } else {
             self.flush()?;
         }
-        let header = Header::encode(&self.meta, self.sink.commit(1));
+        let header = Header::encode(&self.meta, self.sink.commit(1, index_at));
         let file = self.sink.out.get_ref();
         file.write_all_at(&header, 0)
             .and_then(|_| if durable { file.sync_all() } else { Ok(()) })
@@ -308,6 +392,42 @@ impl CacheWriter {
         drop(self.tmp);
         Ok(reader)
     }
+}
+
+/// Rewrites the cache file at `path` in the current format version, its offset index
+/// first (right after the header), and renames it into place: for a version-1 or
+/// legacy (headerless) file. Returns false, changing nothing, for a file already
+/// current. The metadata is kept (a legacy file's token comes from its `<path>.token`
+/// side file, as `DiskCacheProducer` reads it, which is then removed). Readers of the
+/// old file keep their inode. The caller holds the cache's exclusive lock.
+pub fn upgrade(path: impl AsRef<Path>) -> Result<bool> {
+    let path = path.as_ref();
+    let mut r = CacheReader::open(path)?;
+    if r.format() == super::Format::Current && r.version() >= super::format::VERSION {
+        return Ok(false);
+    }
+    let mut side = path.as_os_str().to_os_string();
+    side.push(".token");
+    let side = PathBuf::from(side);
+    let meta = if r.format() == super::Format::Legacy {
+        let token = std::fs::read_to_string(&side).unwrap_or_default();
+        Metadata::new(
+            token.lines().next().unwrap_or(""),
+            &format!("legacy cache {}", path.display()),
+        )
+    } else {
+        r.metadata().clone()
+    };
+    let mut w = CacheWriter::create_indexed(path, meta, r.len())?;
+    r.rewind();
+    for _ in 0..r.len() {
+        w.push(r.next_view()?)?;
+    }
+    w.finish()?;
+    if r.format() == super::Format::Legacy {
+        let _ = std::fs::remove_file(&side);
+    }
+    Ok(true)
 }
 
 /// Appends records to an existing current-format cache file.
@@ -357,6 +477,7 @@ impl CacheAppender {
                 data_start: header.data_start,
                 scratch: Vec::with_capacity(64),
                 writeback_from: end,
+                log: EntryLog::new(header.commit.records),
             },
             header,
         })
@@ -375,17 +496,120 @@ impl CacheAppender {
         self.sink.push(t)
     }
 
-    /// Makes the pushed records durable, then publishes them by writing the other
-    /// commit slot (and syncing again).
+    /// Makes the pushed records and their index entries durable, then publishes them
+    /// by writing the other commit slot (and syncing again).
+    ///
+    /// The entries go into the spare capacity of the index in force when they fit
+    /// (in place: entries past the committed count are read by nobody); otherwise a
+    /// new index frame of twice the needed capacity is written after the new records,
+    /// the old entries copied into it. Either way the cost is amortised O(1) per
+    /// appended record. A version-1 file is appended to in its own layout (no index).
     pub fn commit(&mut self) -> Result<()> {
+        let version = self.header.version;
+        let mut index_at = self.header.commit.index_at;
+        if version != VERSION_1 && self.sink.log.len() > 0 {
+            index_at = self.write_index()?;
+        }
         self.sink.sync()?;
-        let c = self.sink.commit(self.header.commit.seq + 1);
+        let c = self.sink.commit(self.header.commit.seq + 1, index_at);
         let file = self.sink.out.get_ref();
-        file.write_all_at(&c.encode(), c.slot_offset())
+        file.write_all_at(&c.encode_for(version), c.slot_offset_for(version))
             .and_then(|_| file.sync_data())
             .map_err(|e| Error::io("cannot commit cache", &self.sink.path, e))?;
         self.header.commit = c;
         Ok(())
+    }
+
+    /// Writes the index entries of the records pushed since the last commit (not yet
+    /// durable); returns the offset of the index frame now in force.
+    fn write_index(&mut self) -> Result<u64> {
+        let path = self.sink.path.clone();
+        let old = self.header.commit.records;
+        let need = old + self.sink.log.len();
+        let current = self.header.commit.index_at;
+        let mut body = None;
+        if current != 0 {
+            let mut fh = [0u8; FRAME_HEADER];
+            self.sink
+                .out
+                .get_ref()
+                .read_exact_at(&mut fh, current)
+                .map_err(|e| Error::io("cannot read index of", &path, e))?;
+            match parse_frame(&fh, true) {
+                Ok(Frame::Index { body_at, body_len }) => {
+                    body = Some((current + body_at as u64, (body_len / INDEX_ENTRY) as u64))
+                }
+                _ => {
+                    return Err(Error::corrupt(
+                        &path,
+                        format!("the commit's index at offset {current} is not an index frame"),
+                    ))
+                }
+            }
+        }
+        if let Some((body_at, capacity)) = body.filter(|&(_, cap)| need <= cap) {
+            // In place, into the spare capacity.
+            self.sink
+                .out
+                .flush()
+                .map_err(|e| Error::io("cannot write cache", &path, e))?;
+            let file = self.sink.out.get_ref();
+            let mut at = body_at + old * INDEX_ENTRY as u64;
+            self.sink.log.for_each_chunk(&path, |b| {
+                file.write_all_at(b, at)?;
+                at += b.len() as u64;
+                Ok(())
+            })?;
+            debug_assert!(at <= body_at + capacity * INDEX_ENTRY as u64);
+            self.sink.log.reset(self.sink.records);
+            return Ok(current);
+        }
+        let capacity = (2 * need).max(64);
+        let data_start = self.header.data_start;
+        let data_end = data_start + self.header.commit.data_len;
+        self.sink
+            .write_index_frame(capacity, old, |out: &mut BufWriter<File>| {
+                let file = out.get_ref().try_clone()?;
+                match body {
+                    Some((body_at, _)) => {
+                        let mut buf = vec![0u8; 1 << 20];
+                        let mut done = 0u64;
+                        let total = old * INDEX_ENTRY as u64;
+                        while done < total {
+                            let n = (total - done).min(buf.len() as u64) as usize;
+                            file.read_exact_at(&mut buf[..n], body_at + done)?;
+                            out.write_all(&buf[..n])?;
+                            done += n as u64;
+                        }
+                        Ok(())
+                    }
+                    None if old == 0 => Ok(()),
+                    None => {
+                        // A current-format file with records but no index (not one
+                        // this library writes): index its records by one walk.
+                        // SAFETY: read-only map of the committed bytes, which do not
+                        // change (we hold the cache's lock as the only writer).
+                        let map = unsafe {
+                            memmap2::MmapOptions::new()
+                                .len(data_end as usize)
+                                .map(&file)?
+                        };
+                        let offsets = walk_offsets(
+                            &map,
+                            data_start as usize,
+                            data_end as usize,
+                            old,
+                            true,
+                            true,
+                        )
+                        .map_err(std::io::Error::other)?;
+                        for (i, &o) in offsets.iter().enumerate() {
+                            out.write_all(&super::format::index_entry(i as u64, o).to_le_bytes())?;
+                        }
+                        Ok(())
+                    }
+                }
+            })
     }
 }
 

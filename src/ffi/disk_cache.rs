@@ -4,7 +4,7 @@ use std::ffi::{c_char, c_void};
 
 use super::error::{guard, take_callback_error, Failure, HarmonicsStatus};
 use super::handle::{arg_ref, arg_str, check_out, write_out, BoxHandle};
-use super::producer::{with_disk_cache, HarmonicsProducer, ProducerKind};
+use super::producer::{copy_out_str, with_disk_cache, HarmonicsProducer, ProducerKind};
 use crate::error::Error;
 use crate::{CacheOutcome, DiskCacheProducer, TokenFn};
 
@@ -70,7 +70,8 @@ pub enum HarmonicsCacheOutcomeKind {
     Created = 1,
     /// The source had grown; records `from..to` were appended.
     Appended = 2,
-    /// The cache was discarded (token changed, damage, source shrank) and rebuilt.
+    /// The cache was discarded (token changed, damage, source shrank, another or a
+    /// changed source) and rebuilt: see `harmonics_disk_cache_outcome_reason`.
     Rebuilt = 3,
 }
 
@@ -148,7 +149,36 @@ pub unsafe extern "C" fn harmonics_disk_cache_outcome(
     })
 }
 
-/// Re-checks the token and the source's size and updates the cache as on creation;
+/// Why the last open or refresh of a disk cache rebuilt it ("" unless the outcome is
+/// `REBUILT`): the token changed, the cache was damaged, the source shrank, or the
+/// source's identity differs (another file, URL or kind, an edited file, another
+/// fingerprint; the reason names both identities). Copies up to `cap - 1` bytes and a
+/// NUL into `buf` (null allowed when `cap` is 0) and stores the full length (without
+/// NUL) in `*len` (may be null).
+///
+/// # Safety
+/// `cache` is a live disk-cache handle; `buf` has `cap` writable bytes; `len` is null
+/// or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_disk_cache_outcome_reason(
+    cache: *const HarmonicsProducer,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> HarmonicsStatus {
+    guard(|| {
+        let why = with_disk_cache(cache, |d| {
+            Ok(match d.outcome() {
+                CacheOutcome::Rebuilt(why) => why.clone(),
+                _ => String::new(),
+            })
+        })?;
+        copy_out_str(&why, buf, cap, len)
+    })
+}
+
+/// Re-checks the token and the source (its identity, else its size) and updates the
+/// cache as on creation;
 /// reading restarts at record 0. `out` may be null.
 ///
 /// # Safety

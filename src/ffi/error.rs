@@ -43,6 +43,10 @@ pub enum HarmonicsStatus {
     /// Another process held a cache's lock longer than the lock timeout
     /// (`harmonics_set_lock_timeout_ms`, `HARMONICS_LOCK_TIMEOUT`).
     LockTimeout = 7113,
+    /// Random access asked of a producer that has none.
+    NoRandomAccess = 7120,
+    /// A record index past the end of the dataset.
+    IndexOutOfRange = 7121,
 }
 
 impl HarmonicsStatus {
@@ -60,6 +64,8 @@ impl HarmonicsStatus {
             Error::Empty(_) => HarmonicsStatus::Empty,
             Error::Foreign(_) => HarmonicsStatus::Foreign,
             Error::InvalidArgument(_) => HarmonicsStatus::InvalidArgument,
+            Error::NoRandomAccess(_) => HarmonicsStatus::NoRandomAccess,
+            Error::IndexOutOfRange { .. } => HarmonicsStatus::IndexOutOfRange,
         }
     }
 
@@ -79,6 +85,8 @@ impl HarmonicsStatus {
             HarmonicsStatus::Foreign => c"error in a foreign callback",
             HarmonicsStatus::Panic => c"internal error (panic)",
             HarmonicsStatus::LockTimeout => c"timed out waiting for a cache lock",
+            HarmonicsStatus::NoRandomAccess => c"no random access",
+            HarmonicsStatus::IndexOutOfRange => c"record index out of range",
         }
     }
 }
@@ -175,6 +183,8 @@ pub extern "C" fn harmonics_status_name(status: u32) -> *const c_char {
         HarmonicsStatus::Foreign,
         HarmonicsStatus::Panic,
         HarmonicsStatus::LockTimeout,
+        HarmonicsStatus::NoRandomAccess,
+        HarmonicsStatus::IndexOutOfRange,
     ];
     all.iter()
         .find(|s| **s as u32 == status)

@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use super::error::{guard, Failure, HarmonicsStatus};
 use super::handle::{arg_str, check_out, write_out};
-use super::producer::{new_handle, HarmonicsProducer, ProducerKind};
+use super::producer::{copy_out_str, new_handle, with_kind, HarmonicsProducer, ProducerKind};
 use crate::http::{url_from_parts, HttpOptions};
-use crate::producer::Producer;
-use crate::{AsyncHttpProducer, HttpProducer};
+use crate::{AsyncHttpProducer, HttpOutcome, HttpProducer};
 
 /// Options of the HTTP producers; fill with `harmonics_http_options_default` first.
 #[repr(C)]
@@ -35,6 +34,12 @@ pub struct HarmonicsHttpOptions {
     /// The most body bytes a download may take (see `HttpOptions::max_bytes`);
     /// 0 for no limit (the default).
     pub max_bytes: u64,
+    /// Connections a large object is downloaded over at once (ranged GETs pinned to
+    /// its ETag, see `HttpOptions::connections`): 0 automatic (4), 1 a single one.
+    pub connections: u32,
+    /// Objects of at least this many bytes use `connections` connections (default
+    /// 64 MiB); 0 means the default.
+    pub parallel_min_bytes: u64,
 }
 
 impl HarmonicsHttpOptions {
@@ -59,6 +64,11 @@ impl HarmonicsHttpOptions {
                     .map(std::path::PathBuf::from),
             },
             max_bytes: (self.max_bytes != 0).then_some(self.max_bytes),
+            connections: self.connections,
+            parallel_min_bytes: match self.parallel_min_bytes {
+                0 => crate::http::DEFAULT_PARALLEL_MIN_BYTES,
+                n => n,
+            },
         })
     }
 }
@@ -76,11 +86,13 @@ fn defaults() -> HarmonicsHttpOptions {
         retries: d.retries,
         ca_cert_path: std::ptr::null(),
         max_bytes: d.max_bytes.unwrap_or(0),
+        connections: d.connections,
+        parallel_min_bytes: d.parallel_min_bytes,
     }
 }
 
 /// Writes the default options into `*out` (cache on, no cache path, 10 s connect
-/// timeout, 30 s read timeout, 3 retries, no download limit).
+/// timeout, 30 s read timeout, 3 retries, no download limit, 4 connections for objects of 64 MiB and more).
 ///
 /// # Safety
 /// `out` is null (ignored) or writable.
@@ -114,12 +126,79 @@ fn make(
     out: *mut *mut HarmonicsProducer,
 ) -> Result<(), Failure> {
     check_out(out, "out")?;
-    let p: Box<dyn Producer> = if asynchronous {
-        Box::new(AsyncHttpProducer::from_url(url, opts)?)
+    let p = if asynchronous {
+        ProducerKind::AsyncHttp(Box::new(AsyncHttpProducer::from_url(url, opts)?))
     } else {
-        Box::new(HttpProducer::from_url(url, opts)?)
+        ProducerKind::Http(Box::new(HttpProducer::from_url(url, opts)?))
     };
-    new_handle(out, ProducerKind::Any(p))
+    new_handle(out, p)
+}
+
+/// Where an HTTP producer's records came from.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HarmonicsHttpOutcome {
+    /// A valid cache file made from this URL was used; no request was made.
+    Reused = 0,
+    /// There was no cache file (or no persistent cache): the body was downloaded.
+    Downloaded = 1,
+    /// Revalidation was answered 304 Not Modified: the cache file was kept.
+    Revalidated = 2,
+    /// A cache file existed but was downloaded again (made from another URL or by
+    /// another producer, damaged, or a newer version on revalidation): see
+    /// `harmonics_http_outcome_reason`.
+    Rebuilt = 3,
+}
+
+fn http_outcome(p: &ProducerKind) -> Result<(HarmonicsHttpOutcome, String), Failure> {
+    let (o, why) = match p {
+        ProducerKind::Http(h) => (h.outcome(), h.replaced_reason()),
+        ProducerKind::AsyncHttp(h) => (h.outcome(), h.replaced_reason()),
+        _ => return Err(Failure::invalid("producer is not an HTTP producer".into())),
+    };
+    Ok(match (o, why) {
+        (HttpOutcome::FromCache, _) => (HarmonicsHttpOutcome::Reused, String::new()),
+        (HttpOutcome::NotModified, _) => (HarmonicsHttpOutcome::Revalidated, String::new()),
+        (HttpOutcome::Downloaded, None) => (HarmonicsHttpOutcome::Downloaded, String::new()),
+        (HttpOutcome::Downloaded, Some(why)) => (HarmonicsHttpOutcome::Rebuilt, why),
+    })
+}
+
+/// What opening an HTTP producer did. For an asynchronous producer whose download is
+/// still running, `DOWNLOADED` (or `REBUILT`) until the response says otherwise.
+///
+/// # Safety
+/// `producer` is a live HTTP producer handle; `out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_http_outcome(
+    producer: *const HarmonicsProducer,
+    out: *mut HarmonicsHttpOutcome,
+) -> HarmonicsStatus {
+    guard(|| {
+        check_out(out, "out")?;
+        let (o, _) = with_kind(producer, |k| http_outcome(k))?;
+        write_out(out, "out", o)
+    })
+}
+
+/// Why an HTTP producer's existing cache file was replaced ("" unless the outcome is
+/// `REBUILT`). Copies up to `cap - 1` bytes and a NUL into `buf` (null allowed when
+/// `cap` is 0) and stores the full length (without NUL) in `*len` (may be null).
+///
+/// # Safety
+/// `producer` is a live HTTP producer handle; `buf` has `cap` writable bytes; `len` is
+/// null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_http_outcome_reason(
+    producer: *const HarmonicsProducer,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> HarmonicsStatus {
+    guard(|| {
+        let (_, why) = with_kind(producer, |k| http_outcome(k))?;
+        copy_out_str(&why, buf, cap, len)
+    })
 }
 
 /// Downloads `http://host:port/path` (into the cache when `opts` has a cache path;

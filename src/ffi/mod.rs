@@ -13,6 +13,8 @@ pub mod http;
 pub mod log;
 pub mod maintenance;
 pub mod producer;
+pub mod sampled;
+pub mod sampler;
 pub mod tensor;
 
 pub use disk_cache::{HarmonicsCacheOutcome, HarmonicsCacheOutcomeKind, HarmonicsTokenCallback};
@@ -24,4 +26,5 @@ pub use maintenance::{
     HarmonicsPruneReport,
 };
 pub use producer::{HarmonicsProducer, HarmonicsProducerCallbacks};
+pub use sampler::{HarmonicsSampler, HarmonicsSamplerOptions, HarmonicsSamplerState};
 pub use tensor::{HarmonicsDtype, HarmonicsTensor, HarmonicsTensorView};

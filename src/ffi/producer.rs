@@ -11,13 +11,17 @@ use super::error::{guard, take_callback_error, Failure, HarmonicsStatus};
 use super::handle::{arg_bytes, arg_ref, arg_str, check_out, write_out, BoxHandle};
 use super::tensor::{HarmonicsTensor, HarmonicsTensorView};
 use crate::error::{Error, Result};
+use crate::identity::{IdentityMatch, SourceIdentity, SourceKind};
 use crate::producer::Producer;
 use crate::tensor::{Tensor, TensorRef};
-use crate::{CsvProducer, DiskCacheProducer};
+use crate::{AsyncHttpProducer, CsvProducer, DiskCacheProducer, HttpProducer, SampledProducer};
 
 /// The producers a handle can hold. Typed variants give access to kind-specific calls.
 pub(crate) enum ProducerKind {
     DiskCache(Box<DiskCacheProducer>),
+    Sampled(Box<SampledProducer<SharedBase>>),
+    Http(Box<HttpProducer>),
+    AsyncHttp(Box<AsyncHttpProducer>),
     Any(Box<dyn Producer>),
 }
 
@@ -25,6 +29,9 @@ impl ProducerKind {
     fn producer(&mut self) -> &mut dyn Producer {
         match self {
             ProducerKind::DiskCache(p) => p,
+            ProducerKind::Sampled(p) => p,
+            ProducerKind::Http(p) => p.as_mut(),
+            ProducerKind::AsyncHttp(p) => p.as_mut(),
             ProducerKind::Any(p) => p.as_mut(),
         }
     }
@@ -68,18 +75,33 @@ pub(crate) struct SharedBase {
     scratch: Tensor,
 }
 
+impl SharedBase {
+    /// Copies `t` into `scratch` (reusing its allocations).
+    fn keep(scratch: &mut Tensor, t: TensorRef<'_>) {
+        scratch.dtype = t.dtype;
+        scratch.shape.clear();
+        scratch.shape.extend_from_slice(t.shape);
+        scratch.data.clear();
+        scratch.data.extend_from_slice(t.data);
+    }
+}
+
 impl Producer for SharedBase {
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
         let mut g = lock(&self.inner)?;
-        let t = g.producer().next_view()?;
-        self.scratch.dtype = t.dtype;
-        self.scratch.shape.clear();
-        self.scratch.shape.extend_from_slice(t.shape);
-        self.scratch.data.clear();
-        self.scratch.data.extend_from_slice(t.data);
+        Self::keep(&mut self.scratch, g.producer().next_view()?);
         g.producer().view_intact()?;
         drop(g);
         Ok(self.scratch.as_ref())
+    }
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        let mut g = lock(&self.inner)?;
+        Self::keep(&mut self.scratch, g.producer().view_at(index)?);
+        drop(g);
+        Ok(self.scratch.as_ref())
+    }
+    fn has_random_access(&self) -> bool {
+        lock(&self.inner).is_ok_and(|mut g| g.producer().has_random_access())
     }
     fn size(&mut self) -> Result<usize> {
         lock(&self.inner)?.producer().size()
@@ -91,6 +113,14 @@ impl Producer for SharedBase {
         lock(&self.inner)
             .map(|mut g| g.producer().source())
             .unwrap_or_default()
+    }
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        lock(&self.inner)?.producer().identity()
+    }
+    fn match_identity(&mut self, recorded: &SourceIdentity, cached: u64) -> Result<IdentityMatch> {
+        lock(&self.inner)?
+            .producer()
+            .match_identity(recorded, cached)
     }
 }
 
@@ -118,7 +148,28 @@ pub struct HarmonicsProducerCallbacks {
         Option<unsafe extern "C" fn(userdata: *mut c_void, out: *mut usize) -> HarmonicsStatus>,
     /// Releases `userdata`. May be null.
     pub free: Option<unsafe extern "C" fn(userdata: *mut c_void)>,
+    /// Optional (null: `n` calls of `next`): advances past `n` records, as `n` calls of
+    /// `next` would. Lets a cache append skip the records it already holds cheaply.
+    /// Added after `free`: zero-initialise the struct (`= {0}`) so older code that does
+    /// not know this field leaves it null.
+    pub skip: Option<unsafe extern "C" fn(userdata: *mut c_void, n: usize) -> HarmonicsStatus>,
+    /// Optional (null: unknown): stores in `*ptr`/`*len` a fingerprint of the records
+    /// (UTF-8, not NUL-terminated, valid until the next call or `free`). It must change
+    /// whenever the records change; an empty one means unknown; at most 64 KiB. A cache whose recorded
+    /// fingerprint equals it is reused without calling `size` or `next`; a different
+    /// one rebuilds the cache.
+    pub fingerprint: Option<
+        unsafe extern "C" fn(
+            userdata: *mut c_void,
+            ptr: *mut *const c_char,
+            len: *mut usize,
+        ) -> HarmonicsStatus,
+    >,
 }
+
+/// Longest fingerprint accepted: it is stored in the cache's metadata, which must stay
+/// far below the format's 1 MiB limit.
+pub const MAX_FINGERPRINT: usize = 64 * 1024;
 
 /// A producer implemented by C callbacks.
 struct ForeignProducer {
@@ -172,8 +223,48 @@ impl Producer for ForeignProducer {
         }
     }
 
+    fn skip(&mut self, n: usize) -> Result<()> {
+        let Some(skip) = self.cb.skip else {
+            for _ in 0..n {
+                self.next_view()?;
+            }
+            return Ok(());
+        };
+        take_callback_error();
+        // SAFETY: the callback contract.
+        match unsafe { skip(self.cb.userdata, n) } {
+            HarmonicsStatus::Ok => Ok(()),
+            s => Err(foreign_error("skip", s)),
+        }
+    }
+
     fn source(&self) -> String {
         self.source.clone()
+    }
+
+    /// Kind `foreign` with the fingerprint (empty when there is no callback).
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        let mut id = String::new();
+        if let Some(f) = self.cb.fingerprint {
+            let (mut ptr, mut len) = (std::ptr::null::<c_char>(), 0usize);
+            take_callback_error();
+            // SAFETY: the callback contract.
+            let status = unsafe { f(self.cb.userdata, &mut ptr, &mut len) };
+            if status != HarmonicsStatus::Ok {
+                return Err(foreign_error("fingerprint", status));
+            }
+            if len > MAX_FINGERPRINT {
+                return Err(Error::Foreign(format!(
+                    "the foreign producer's fingerprint is {len} bytes, more than the \
+                     {MAX_FINGERPRINT} allowed (use a digest of the data's identity)"
+                )));
+            }
+            let bytes = arg_bytes(ptr.cast::<u8>(), len, "fingerprint")
+                .map_err(|f| Error::Foreign(f.message))?;
+            id = String::from_utf8(bytes.to_vec())
+                .map_err(|_| Error::Foreign("fingerprint is not valid UTF-8".into()))?;
+        }
+        Ok(Some(SourceIdentity::new(SourceKind::Foreign, id)))
     }
 }
 
@@ -228,8 +319,11 @@ pub unsafe extern "C" fn harmonics_producer_from_callbacks(
     })
 }
 
-/// Reads a CSV file: one 1-D float32 record per line. With `validate`, every record
-/// must have the first record's length.
+/// A CSV file: one 1-D float32 record per line. With `validate`, every record must
+/// have the first record's length. Checks that the file exists and can be opened, and
+/// parses nothing: the file is parsed when records are first needed (so a disk cache
+/// over an unchanged file never parses it); a bad cell is then an error naming its row
+/// and column.
 ///
 /// # Safety
 /// `path` is NUL-terminated; `out` is writable.
@@ -375,6 +469,70 @@ pub unsafe extern "C" fn harmonics_producer_next_copy(
     })
 }
 
+/// Random access, zero-copy: fills `*out` with a view of record `index` (0-based, no
+/// cycling; CRC-checked where the records carry a CRC). The memory is owned by the
+/// producer and valid until the next call on it (or its free). An index past the end is
+/// `HARMONICS_STATUS_INDEX_OUT_OF_RANGE`; a producer without random access (see
+/// `harmonics_producer_has_random_access`) is `HARMONICS_STATUS_NO_RANDOM_ACCESS`.
+///
+/// # Safety
+/// `producer` is null or a live handle; `out` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_view_at(
+    producer: *const HarmonicsProducer,
+    index: usize,
+    out: *mut HarmonicsTensorView,
+) -> HarmonicsStatus {
+    guard(|| {
+        let p = arg_ref(producer, "producer")?;
+        check_out(out, "out")?;
+        let mut g = lock(&p.inner)?;
+        let view = HarmonicsTensorView::from_ref(g.producer().view_at(index as u64)?);
+        write_out(out, "out", view)
+    })
+}
+
+/// Random access, copying: record `index` as a new tensor owned by the caller. Errors
+/// as `harmonics_producer_view_at`.
+///
+/// # Safety
+/// `producer` is null or a live handle; `out` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_at(
+    producer: *const HarmonicsProducer,
+    index: usize,
+    out: *mut *mut HarmonicsTensor,
+) -> HarmonicsStatus {
+    guard(|| {
+        let p = arg_ref(producer, "producer")?;
+        check_out(out, "out")?;
+        let mut g = lock(&p.inner)?;
+        let tensor = g.producer().view_at(index as u64)?.to_owned();
+        // As for next(): what was copied is what the CRC check saw.
+        g.producer().view_intact()?;
+        drop(g);
+        write_out(out, "out", HarmonicsTensor { tensor }.into_raw())
+    })
+}
+
+/// Stores in `*out` whether the producer supports `harmonics_producer_at`/`_view_at`
+/// (an O(1) question).
+///
+/// # Safety
+/// `producer` is null or a live handle; `out` is null or writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_has_random_access(
+    producer: *const HarmonicsProducer,
+    out: *mut bool,
+) -> HarmonicsStatus {
+    guard(|| {
+        let p = arg_ref(producer, "producer")?;
+        check_out(out, "out")?;
+        let yes = lock(&p.inner)?.producer().has_random_access();
+        write_out(out, "out", yes)
+    })
+}
+
 /// Advances past `n` records.
 ///
 /// # Safety
@@ -390,6 +548,32 @@ pub unsafe extern "C" fn harmonics_producer_skip(
     })
 }
 
+/// The producer's source identity as text (e.g. `csv /data/train.csv`, `http
+/// http://host/data (ETag "x")`; "" when unknown), computed cheaply: no parse, no
+/// request. Copies up to `cap - 1` bytes and a NUL into `buf` (null allowed when `cap`
+/// is 0) and stores the full length (without NUL) in `*len` (may be null).
+///
+/// # Safety
+/// `producer` is a live handle; `buf` has `cap` writable bytes; `len` is null or
+/// writable.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_fingerprint(
+    producer: *const HarmonicsProducer,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> HarmonicsStatus {
+    guard(|| {
+        let id = with_kind(producer, |k| Ok(k.producer().identity()?))?;
+        copy_out_str(
+            &id.map(|i| i.to_string()).unwrap_or_default(),
+            buf,
+            cap,
+            len,
+        )
+    })
+}
+
 /// Releases a handle; null is a no-op. A cache wrapping this producer keeps it alive.
 ///
 /// # Safety
@@ -401,6 +585,55 @@ pub unsafe extern "C" fn harmonics_producer_free(producer: *mut HarmonicsProduce
         unsafe { HarmonicsProducer::free_raw(producer) };
         Ok(())
     });
+}
+
+pub(crate) fn with_sampled<R>(
+    producer: *const HarmonicsProducer,
+    f: impl FnOnce(&mut SampledProducer<SharedBase>) -> Result<R>,
+) -> std::result::Result<R, Failure> {
+    let p = arg_ref(producer, "producer")?;
+    let mut g = lock(&p.inner)?;
+    match &mut *g {
+        ProducerKind::Sampled(s) => f(s).map_err(Failure::from),
+        _ => Err(Failure::invalid(
+            "producer is not a sampled producer".into(),
+        )),
+    }
+}
+
+/// Runs `f` on the handle's producer, locked.
+pub(crate) fn with_kind<R>(
+    producer: *const HarmonicsProducer,
+    f: impl FnOnce(&mut ProducerKind) -> std::result::Result<R, Failure>,
+) -> std::result::Result<R, Failure> {
+    let p = arg_ref(producer, "producer")?;
+    let mut g = lock(&p.inner)?;
+    f(&mut g)
+}
+
+/// Copies `text` into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
+/// stores its full length in `*len` (if not null): a string a C caller owns.
+pub(crate) fn copy_out_str(
+    text: &str,
+    buf: *mut c_char,
+    cap: usize,
+    len: *mut usize,
+) -> std::result::Result<(), Failure> {
+    if !len.is_null() {
+        write_out(len, "len", text.len())?;
+    }
+    if cap > 0 {
+        if buf.is_null() {
+            return Err(Failure::null("buf"));
+        }
+        let n = text.len().min(cap - 1);
+        // SAFETY: `buf` has `cap` writable bytes (caller's contract); n + 1 <= cap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(text.as_ptr().cast::<c_char>(), buf, n);
+            *buf.add(n) = 0;
+        }
+    }
+    Ok(())
 }
 
 pub(crate) fn with_disk_cache<R>(

@@ -10,6 +10,10 @@
 //! - an empty body is an error, not a dataset of zero records;
 //! - `HttpOptions::max_bytes` bounds the bytes taken (an endless body, a gzip bomb);
 //! - a failure names where the body was cut and what the retries then met.
+//! - a large object over several connections (`parallel.rs`) is pinned to the first
+//!   response's strong ETag with `If-Match` on every range; a 412, another ETag or
+//!   another total restarts the whole download (`Failure::Changed`, at most
+//!   `MAX_CHANGES` times, with a warning), never splicing two versions.
 //!
 //! The body is never held in memory: it is read in chunks, each record is decoded as
 //! it completes (one record at most is buffered) and written to the temp cache file.
@@ -22,33 +26,26 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use reqwest::blocking::{Client, Response};
+use reqwest::blocking::{Client, RequestBuilder, Response};
 use reqwest::header::{self, HeaderMap};
 use reqwest::StatusCode;
 
+use super::parallel::{self, PartFailure};
 use super::s3::SendSigned;
 use super::{HttpOptions, HttpOutcome};
-use crate::cache::{CacheWriter, Header, Metadata, MAGIC};
+use crate::cache::{read_stream_header, CacheWriter, FrameStream, Metadata, MAGIC};
+use crate::disk_cache::warn;
 use crate::error::{Error, Result};
 use crate::producer::ShapeCheck;
-use crate::tensor::{
-    parse_wire, read_wire, wire_header_len, DType, TensorRef, WireHeader, MAX_NDIMS,
-};
-
-// Layout constants of the cache file format (see cache/format.rs, version 1).
-const META_OFFSET: usize = 88;
-const MAX_META_LEN: usize = 1 << 20;
-const DATA_ALIGN: usize = 64;
-const FRAME_HEADER: usize = 9;
-const DATA_ALIGNMENT: usize = 8;
+use crate::tensor::{parse_wire, wire_header_len, DType, TensorRef, WireHeader, MAX_NDIMS};
 
 /// Backoff before retry `n` (0-based): 200 ms, 400 ms, 800 ms, … capped at 5 s.
-fn backoff(n: u32) -> Duration {
+pub(crate) fn backoff(n: u32) -> Duration {
     Duration::from_millis(200u64.saturating_mul(1 << n.min(5)).min(5_000))
 }
 
 /// Sleeps `d`, waking early when `stop` is set. Returns false when stopped.
-fn sleep_unless_stopped(d: Duration, stop: Option<&AtomicBool>) -> bool {
+pub(crate) fn sleep_unless_stopped(d: Duration, stop: Option<&AtomicBool>) -> bool {
     let step = Duration::from_millis(20);
     let mut left = d;
     while !left.is_zero() {
@@ -62,7 +59,7 @@ fn sleep_unless_stopped(d: Duration, stop: Option<&AtomicBool>) -> bool {
     !stopped(stop)
 }
 
-fn stopped(stop: Option<&AtomicBool>) -> bool {
+pub(crate) fn stopped(stop: Option<&AtomicBool>) -> bool {
     stop.is_some_and(|s| s.load(Ordering::Relaxed))
 }
 
@@ -105,13 +102,27 @@ pub(crate) enum Download {
 }
 
 /// What went wrong in one attempt, and whether another attempt may help.
-enum Failure {
+pub(crate) enum Failure {
     Retry(String),
     /// The transport failed after part of the body had arrived (retryable): kept to
     /// be reported even when the retries then fail differently (server gone).
     Cut(String),
     Fatal(String),
     Stopped,
+    /// The object changed between the ranged GETs of a parallel download: start over.
+    Changed(String),
+    /// The server did not serve a range it announced: start over on one connection.
+    NoRanges(String),
+}
+
+/// How many times a download starts over because the object changed under it.
+const MAX_CHANGES: u32 = 3;
+
+/// Sends a request of the download: the first GET, a resume and every ranged GET of
+/// a parallel download all leave through here, so that a step every request needs
+/// (SigV4 signing of `s3://` URLs) is applied in one place.
+pub(crate) fn send(req: RequestBuilder, url: &str) -> reqwest::Result<Response> {
+    req.send_signed(url)
 }
 
 pub(crate) fn build_client(opts: &HttpOptions) -> Result<Client> {
@@ -153,7 +164,7 @@ pub(crate) fn build_client(opts: &HttpOptions) -> Result<Client> {
 }
 
 /// An error with its causes, on one line.
-fn chain(e: &dyn std::error::Error) -> String {
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
@@ -167,7 +178,7 @@ fn chain(e: &dyn std::error::Error) -> String {
     s
 }
 
-fn header_str(h: &HeaderMap, name: header::HeaderName) -> String {
+pub(crate) fn header_str(h: &HeaderMap, name: header::HeaderName) -> String {
     h.get(name)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
@@ -197,9 +208,13 @@ pub(crate) fn download(
     // The last body cut: the message that explains the failure even when the retries
     // then only meet a refused connection.
     let mut cut: Option<String> = None;
+    let mut changes = 0u32;
+    let mut single = false;
+    // After a restart: a client of its own (see `Failure::Changed` below).
+    let mut fresh: Option<Client> = None;
     loop {
         let failure = match attempt_once(
-            client,
+            fresh.as_ref().unwrap_or(client),
             url,
             opts,
             final_path,
@@ -207,6 +222,7 @@ pub(crate) fn download(
             obs,
             stop,
             &mut retries_left,
+            !single,
         ) {
             // A body the consumer abandoned meanwhile is not published.
             Ok(Download::Complete(_)) if !obs.complete() => Failure::Stopped,
@@ -217,6 +233,31 @@ pub(crate) fn download(
         let d = match failure {
             Failure::Stopped => return Err(http("download stopped".into())),
             Failure::Fatal(d) => return Err(http(d)),
+            Failure::Changed(d) => {
+                changes += 1;
+                if changes > MAX_CHANGES {
+                    return Err(http(format!(
+                        "{d}; it changed {changes} times during the download, giving up"
+                    )));
+                }
+                // Nothing of the old version is kept: the temp files are gone.
+                warn(&format!("{url}: {d}; restarting the download"));
+                // New connections: a server may close the ones that answered 412
+                // while announcing keep-alive (nginx does), and a pooled one would
+                // fail the restart's first request.
+                fresh = Some(build_client(opts).map_err(|e| match e {
+                    Error::Http { detail, .. } => http(detail),
+                    e => e,
+                })?);
+                continue;
+            }
+            Failure::NoRanges(d) => {
+                single = true;
+                warn(&format!(
+                    "{url}: {d}; restarting the download on a single connection"
+                ));
+                continue;
+            }
             Failure::Cut(d) => {
                 cut = Some(d.clone());
                 d
@@ -255,7 +296,7 @@ impl From<Failure> for AttemptError {
     }
 }
 
-fn classify_send_error(e: &reqwest::Error) -> Failure {
+pub(crate) fn classify_send_error(e: &reqwest::Error) -> Failure {
     let d = if e.is_connect() {
         format!("cannot connect: {}", chain(e))
     } else if e.is_timeout() {
@@ -276,6 +317,7 @@ fn attempt_once(
     obs: &mut dyn Observer,
     stop: Option<&AtomicBool>,
     retries_left: &mut u32,
+    parallel_ok: bool,
 ) -> std::result::Result<Download, AttemptError> {
     if stopped(stop) {
         return Err(Failure::Stopped.into());
@@ -289,7 +331,7 @@ fn attempt_once(
             req = req.header(header::IF_MODIFIED_SINCE, &m.last_modified);
         }
     }
-    let resp = req.send_signed(url).map_err(|e| classify_send_error(&e))?;
+    let resp = send(req, url).map_err(|e| classify_send_error(&e))?;
     let status = resp.status();
     if status == StatusCode::NOT_MODIFIED && conditional.is_some() {
         obs.outcome(HttpOutcome::NotModified);
@@ -336,6 +378,35 @@ fn attempt_once(
     meta.last_modified = last_modified;
     let mut writer = CacheWriter::create(final_path, meta).map_err(AttemptError::Other)?;
     obs.started(&writer).map_err(AttemptError::Other)?;
+    let mut check = opts.validate.then(ShapeCheck::default);
+    if let Some(plan) = parallel_ok
+        .then(|| parallel::plan(url, resp.headers(), expected, opts))
+        .flatten()
+    {
+        let dir = final_path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let (result, failure) = parallel::run(client, url, opts, resp, plan, dir, stop, |body| {
+            decode_body(body, &mut writer, check.as_mut(), obs)
+        });
+        let failure = match failure {
+            Some(PartFailure::Io(e)) => return Err(AttemptError::Other(e)),
+            Some(PartFailure::Changed(m)) => Failure::Changed(m),
+            Some(PartFailure::NoRanges(m)) => Failure::NoRanges(m),
+            Some(PartFailure::Cut(m)) => Failure::Cut(m),
+            Some(PartFailure::Fatal(m)) => Failure::Fatal(m),
+            Some(PartFailure::Stopped) => Failure::Stopped,
+            None => match result {
+                Some(Ok(())) => return Ok(Download::Complete(Box::new(writer))),
+                Some(Err(DecodeError::Other(e))) => return Err(AttemptError::Other(e)),
+                Some(Err(DecodeError::Body(_))) if stopped(stop) => Failure::Stopped,
+                Some(Err(DecodeError::Body(d))) => Failure::Fatal(d),
+                None => Failure::Fatal("the parallel download did not start".into()),
+            },
+        };
+        return Err(failure.into());
+    }
     let accept_ranges = header_str(resp.headers(), header::ACCEPT_RANGES);
     let mut body = ResumableBody {
         client,
@@ -356,7 +427,6 @@ fn attempt_once(
         stop,
         progress: crate::progress::Progress::new(url),
     };
-    let mut check = opts.validate.then(ShapeCheck::default);
     match decode_body(&mut body, &mut writer, check.as_mut(), obs) {
         Ok(()) => Ok(Download::Complete(Box::new(writer))),
         Err(DecodeError::Other(e)) => Err(AttemptError::Other(e)),
@@ -392,7 +462,7 @@ fn strong_validator(h: &HeaderMap) -> Option<String> {
 }
 
 /// `Content-Range: bytes FIRST-LAST/TOTAL` (TOTAL may be `*`).
-fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
+pub(crate) fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
     let (range, total) = v.strip_prefix("bytes ")?.split_once('/')?;
     let (first, last) = range.split_once('-')?;
     let total = match total.trim() {
@@ -402,12 +472,13 @@ fn parse_content_range(v: &str) -> Option<(u64, u64, Option<u64>)> {
     Some((first.trim().parse().ok()?, last.trim().parse().ok()?, total))
 }
 
-/// Checks that a 206 answers `Range: bytes={start}-` of a resource of `total` bytes
-/// (when known): the part starts at `start` and runs to the end of the same total.
-/// Returns the resource's total length.
-fn check_partial(
+/// Checks that a 206 answers `Range: bytes={start}-{last}` (`last` None: to the end)
+/// of a resource of `total` bytes (when known): the part starts at `start` and runs
+/// to `last`, or to the end of the same total. Returns the resource's total length.
+pub(crate) fn check_partial(
     h: &HeaderMap,
     start: u64,
+    last_asked: Option<u64>,
     total: Option<u64>,
 ) -> std::result::Result<u64, String> {
     let v = header_str(h, header::CONTENT_RANGE);
@@ -426,8 +497,17 @@ fn check_partial(
     if let Some(t) = total.filter(|&t| t != got_total) {
         return Err(bad(&format!("has a total other than the body's {t} bytes")));
     }
-    if last.checked_add(1) != Some(got_total) || first > last {
-        return Err(bad("does not run to the end of the body"));
+    if first > last || last >= got_total {
+        return Err(bad("is not a range of the body"));
+    }
+    match last_asked {
+        Some(l) if last != l => {
+            return Err(bad(&format!("does not end at the requested byte {l}")));
+        }
+        None if last + 1 != got_total => {
+            return Err(bad("does not run to the end of the body"));
+        }
+        _ => {}
     }
     Ok(got_total)
 }
@@ -470,7 +550,7 @@ impl ResumableBody<'_> {
             self.resumable = false;
             return Err("no strong validator to resume with; restarting the download".into());
         };
-        let resp = self
+        let req = self
             .client
             .get(self.url)
             .header(header::RANGE, format!("bytes={pos}-"))
@@ -478,14 +558,13 @@ impl ResumableBody<'_> {
             // byte offsets are those (a range of a gzip body would count compressed
             // bytes, and the client would otherwise offer gzip).
             .header(header::ACCEPT_ENCODING, "identity")
-            .header(header::IF_RANGE, validator)
-            .send_signed(self.url)
-            .map_err(|e| {
-                format!(
-                    "resuming at byte {pos}: {}",
-                    classify_send_error(&e).detail()
-                )
-            })?;
+            .header(header::IF_RANGE, validator);
+        let resp = send(req, self.url).map_err(|e| {
+            format!(
+                "resuming at byte {pos}: {}",
+                classify_send_error(&e).detail()
+            )
+        })?;
         if resp.status() != StatusCode::PARTIAL_CONTENT {
             // The server ignored the range or the resource changed: start over.
             self.resumable = false;
@@ -494,7 +573,7 @@ impl ResumableBody<'_> {
                 resp.status()
             ));
         }
-        let total = check_partial(resp.headers(), pos, self.expected).map_err(|d| {
+        let total = check_partial(resp.headers(), pos, None, self.expected).map_err(|d| {
             self.resumable = false;
             format!("resuming at byte {pos} was answered with {d}; restarting the download")
         })?;
@@ -539,9 +618,13 @@ impl ResumableBody<'_> {
 }
 
 impl Failure {
-    fn detail(self) -> String {
+    pub(crate) fn detail(self) -> String {
         match self {
-            Failure::Retry(d) | Failure::Cut(d) | Failure::Fatal(d) => d,
+            Failure::Retry(d)
+            | Failure::Cut(d)
+            | Failure::Fatal(d)
+            | Failure::Changed(d)
+            | Failure::NoRanges(d) => d,
             Failure::Stopped => "download stopped".into(),
         }
     }
@@ -637,8 +720,8 @@ fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 
 const BODY_BUFFER: usize = 256 << 10;
 
-fn decode_body(
-    body: &mut ResumableBody<'_>,
+fn decode_body<R: Read + ?Sized>(
+    body: &mut R,
     writer: &mut CacheWriter,
     check: Option<&mut ShapeCheck>,
     obs: &mut dyn Observer,
@@ -739,8 +822,8 @@ const READ_BUFFER: usize = 4 << 20;
 /// the end of the buffer is moved to its front. A record larger than the buffer
 /// grows it by doubling as its bytes arrive, never by what its header merely claims
 /// (a header claiming 4 GiB costs at most twice what was actually sent).
-fn decode_records(
-    body: &mut ResumableBody<'_>,
+fn decode_records<R: Read + ?Sized>(
+    body: &mut R,
     first: &[u8],
     writer: &mut CacheWriter,
     mut check: Option<&mut ShapeCheck>,
@@ -815,7 +898,8 @@ fn decode_records(
     Ok(())
 }
 
-/// A published cache file: header verified, every frame's CRC verified.
+/// A published cache file (either version): header verified, every frame's CRC
+/// verified, the index checked against the records (the layout is `crate::cache`'s).
 fn decode_cache_file<R: Read>(
     input: &mut Counting<R>,
     writer: &mut CacheWriter,
@@ -823,77 +907,21 @@ fn decode_cache_file<R: Read>(
     obs: &mut dyn Observer,
 ) -> std::result::Result<(), DecodeError> {
     let bad = |d: String| DecodeError::Body(format!("published cache file: {d}"));
-    let io_bad = |e: io::Error| DecodeError::Body(e.to_string());
     // `input` starts at the magic again (the sniffed bytes are chained back in).
-    let mut head = vec![0u8; META_OFFSET];
-    if read_full(input, &mut head).map_err(io_bad)? < META_OFFSET {
-        return Err(bad("body ended inside the header".into()));
-    }
-    let meta_len = u32::from_le_bytes(head[16..20].try_into().unwrap()) as usize;
-    if meta_len > MAX_META_LEN {
-        return Err(bad(format!("metadata length {meta_len} is implausible")));
-    }
-    let data_start = (META_OFFSET + meta_len).div_ceil(DATA_ALIGN) * DATA_ALIGN;
-    head.resize(data_start, 0);
-    if read_full(input, &mut head[META_OFFSET..]).map_err(io_bad)? < data_start - META_OFFSET {
-        return Err(bad("body ended inside the header".into()));
-    }
-    let header = Header::decode(&head, Path::new("header"))
-        .map_err(|e| bad(e.to_string().replace("corrupted cache file header: ", "")))?;
-    let records = header.commit.records;
-    let data_len = header.commit.data_len;
-    obs.total(records);
-    let mut consumed = 0u64;
+    let header = read_stream_header(input).map_err(bad)?;
+    let mut frames = FrameStream::new(&header);
+    obs.total(frames.records());
     let mut wire = Vec::new();
     let mut shape = Vec::new();
-    let mut pad_buf = [0u8; DATA_ALIGNMENT];
-    for index in 0..records {
-        let mut fh = [0u8; FRAME_HEADER];
-        if read_full(input, &mut fh).map_err(io_bad)? < FRAME_HEADER {
-            return Err(bad(format!(
-                "body ended before record {index} of {records}"
-            )));
-        }
-        let wire_len = u32::from_le_bytes(fh[0..4].try_into().unwrap()) as u64;
-        let crc = u32::from_le_bytes(fh[4..8].try_into().unwrap());
-        let pad = fh[8] as usize;
-        if pad >= DATA_ALIGNMENT {
-            return Err(bad(format!("record {index}: invalid frame padding {pad}")));
-        }
-        let frame_len = (FRAME_HEADER + pad) as u64 + wire_len;
-        if consumed + frame_len > data_len {
-            return Err(bad(format!(
-                "record {index}: frame of {frame_len} bytes overruns the committed length {data_len}"
-            )));
-        }
-        if read_full(input, &mut pad_buf[..pad]).map_err(io_bad)? < pad {
-            return Err(bad(format!("body ended inside record {index}")));
-        }
-        let mut limited = (&mut *input).take(wire_len);
-        match read_wire(&mut limited, &mut wire) {
-            Ok(Some(_)) if wire.len() as u64 == wire_len => {}
-            Ok(_) => {
-                return Err(bad(format!(
-                    "record {index}: frame says {wire_len} bytes, the record inside differs"
-                )))
-            }
-            Err(e) => return Err(bad(format!("record {index}: {e}"))),
-        }
-        if crc32fast::hash(&wire) != crc {
-            return Err(bad(format!("record {index}: CRC mismatch")));
-        }
-        consumed += frame_len;
+    let mut index = 0u64;
+    while let Some(crc) = frames.next_record(input, &mut wire).map_err(bad)? {
         let h = check_record(&wire, &mut shape, index, &mut check)?;
         writer
             .push_checked_wire(&wire, h, crc)
             .map_err(DecodeError::Other)?;
         obs.record(writer).map_err(DecodeError::Other)?;
         obs.batch(writer).map_err(DecodeError::Other)?;
-    }
-    if consumed != data_len {
-        return Err(bad(format!(
-            "records end at {consumed} bytes, the header commits {data_len}"
-        )));
+        index += 1;
     }
     Ok(())
 }

@@ -9,11 +9,28 @@
 //!   whole body decoded cleanly. Without a persistent cache, the same happens in an
 //!   anonymous temp file (in `$TMPDIR`) that is unlinked once complete: the body is
 //!   never held in memory in any mode.
+//! - A large object (`HttpOptions::parallel_min_bytes`, default 64 MiB) is downloaded
+//!   over `HttpOptions::connections` connections at once (default 4) when the first
+//!   response allows it (Content-Length, `Accept-Ranges: bytes`, a strong ETag, no
+//!   content coding): ranged GETs pinned to the ETag with `If-Match`, each resumable on
+//!   its own, written at their offsets into an unnamed temp file that the record decoder
+//!   follows (see `parallel.rs`). A changed object restarts the download (never a
+//!   splice); otherwise, or below the threshold, one connection as before. The async
+//!   producer uses the same path: the decoder follows the contiguous prefix, so its first
+//!   record still arrives with the first bytes of the first response.
 //! - Any failure is `Error::Http` naming the URL, and leaves no cache file behind.
+//! - Source identity: a cache file records the URL it was downloaded from (the
+//!   metadata's `source`, or its `identity` when written by a `DiskCacheProducer`) and
+//!   the body's validators (`etag`, `last_modified`). A cache file at `cache_path` made
+//!   from another URL (compared normalised: scheme and host case, default port, empty
+//!   path) or by another kind of producer is never served: it is downloaded again, with
+//!   a warning naming both, and `replaced_reason()` says why. A headerless legacy file
+//!   has no metadata and is trusted, as before.
 //! - `AsyncHttpProducer` downloads in a background thread and serves each record as
 //!   soon as it has been written and decoded.
 
 mod fetch;
+mod parallel;
 pub mod s3;
 mod stream;
 
@@ -21,6 +38,7 @@ pub use stream::AsyncHttpProducer;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::blocking::Client;
@@ -28,6 +46,7 @@ use reqwest::blocking::Client;
 use crate::cache::{resolve_cache_path, CacheLock, CacheReader};
 use crate::disk_cache::warn;
 use crate::error::{Error, Result};
+use crate::identity::{normalise_url, SourceIdentity, SourceKind};
 use crate::producer::{Producer, ShapeCheck};
 use crate::tensor::TensorRef;
 use fetch::{Download, Observer};
@@ -60,7 +79,22 @@ pub struct HttpOptions {
     /// Default `None`: no limit (a dataset may legitimately be any size; a full disk
     /// still ends the download with an error and removes the temp file).
     pub max_bytes: Option<u64>,
+    /// Connections a large object is downloaded over at once (ranged GETs, see
+    /// `parallel_min_bytes`). 0 (the default): automatic, `DEFAULT_CONNECTIONS` (4);
+    /// 1: always a single connection.
+    pub connections: u32,
+    /// Objects of at least this many bytes are downloaded over `connections`
+    /// connections; smaller ones over one. Default 64 MiB. Whatever the size, the
+    /// parallel download is used only when the first response shows it is safe: a
+    /// Content-Length, `Accept-Ranges: bytes`, a strong ETag and no content coding;
+    /// otherwise the single connection of before is kept.
+    pub parallel_min_bytes: u64,
 }
+
+/// The connections of a parallel download when `HttpOptions::connections` is 0.
+pub const DEFAULT_CONNECTIONS: u32 = 4;
+/// The default `HttpOptions::parallel_min_bytes`: 64 MiB.
+pub const DEFAULT_PARALLEL_MIN_BYTES: u64 = 64 << 20;
 
 impl Default for HttpOptions {
     fn default() -> Self {
@@ -74,6 +108,8 @@ impl Default for HttpOptions {
             retries: 3,
             ca_cert: None,
             max_bytes: None,
+            connections: 0,
+            parallel_min_bytes: DEFAULT_PARALLEL_MIN_BYTES,
         }
     }
 }
@@ -144,6 +180,9 @@ pub(crate) struct Source {
     /// The resolved persistent cache file, if any.
     pub cache_path: Option<PathBuf>,
     client: Option<Client>,
+    /// Why the last acquire replaced an existing cache file (shared by the clones a
+    /// producer and its download thread hold).
+    replaced: Arc<Mutex<Option<String>>>,
 }
 
 impl Source {
@@ -159,7 +198,20 @@ impl Source {
             opts,
             cache_path,
             client: None,
+            replaced: Arc::default(),
         })
+    }
+
+    /// Why the last acquire replaced an existing cache file (None: there was none, or
+    /// it was used).
+    pub fn replaced_reason(&self) -> Option<String> {
+        self.replaced.lock().ok().and_then(|g| g.clone())
+    }
+
+    fn set_replaced(&self, why: Option<String>) {
+        if let Ok(mut g) = self.replaced.lock() {
+            *g = why;
+        }
     }
 
     fn client(&mut self) -> Result<Client> {
@@ -175,10 +227,11 @@ impl Source {
         Ok(self.client.clone().expect("set above"))
     }
 
-    /// The existing cache file when it is usable without a request.
+    /// The existing cache file when it is usable without a request (made from this
+    /// URL, undamaged). Quiet: the locked check in `acquire` warns.
     pub fn cached(&self) -> Result<Option<CacheReader>> {
         match (&self.cache_path, self.opts.revalidate) {
-            (Some(p), false) => open_valid(p),
+            (Some(p), false) => Ok(open_valid(p, &self.url, false)?.ok()),
             _ => Ok(None),
         }
     }
@@ -202,20 +255,37 @@ impl Source {
         };
         if !damaged {
             if let Some(r) = self.cached()? {
+                self.set_replaced(None);
                 obs.outcome(HttpOutcome::FromCache);
                 return Ok((r, HttpOutcome::FromCache));
             }
         }
         let _lock = CacheLock::exclusive(&path)?;
         // Another process may have populated the cache while we waited for the lock.
-        let existing = if damaged { None } else { open_valid(&path)? };
+        let (existing, mut why) = if damaged {
+            let why = "the cache file was found damaged while reading".to_string();
+            (None, Some(why))
+        } else {
+            match open_valid(&path, &self.url, true)? {
+                Ok(r) => (Some(r), None),
+                Err(why) => (None, why),
+            }
+        };
         let existing = match existing {
             Some(r) if !self.opts.revalidate => {
+                self.set_replaced(None);
                 obs.outcome(HttpOutcome::FromCache);
                 return Ok((r, HttpOutcome::FromCache));
             }
             other => other,
         };
+        if existing.is_some() {
+            why = Some("revalidation: the server has another version".into());
+        } else {
+            // Known before the download: an asynchronous producer may report it while
+            // the body is still arriving.
+            self.set_replaced(why.clone());
+        }
         let client = self.client()?;
         let conditional = existing.as_ref().map(|r| r.metadata().clone());
         let result = fetch::download(
@@ -228,10 +298,14 @@ impl Source {
             stop,
         );
         match (result, existing) {
-            (Ok(Download::NotModified), Some(r)) => Ok((r, HttpOutcome::NotModified)),
+            (Ok(Download::NotModified), Some(r)) => {
+                self.set_replaced(None);
+                Ok((r, HttpOutcome::NotModified))
+            }
             (Ok(Download::NotModified), None) => unreachable!("no conditional request was made"),
             (Ok(Download::Complete(w)), _) => {
                 w.finish()?;
+                self.set_replaced(why);
                 Ok((CacheReader::open(&path)?, HttpOutcome::Downloaded))
             }
             (Err(e @ Error::Http { .. }), Some(r)) => {
@@ -239,6 +313,7 @@ impl Source {
                     "revalidating {} failed, using the cached copy: {e}",
                     path.display()
                 ));
+                self.set_replaced(None);
                 obs.outcome(HttpOutcome::FromCache);
                 Ok((r, HttpOutcome::FromCache))
             }
@@ -247,24 +322,74 @@ impl Source {
     }
 }
 
-/// Opens `path` if it holds a usable cache: `None` when it does not exist, is empty or
-/// is damaged (with a warning: it will be downloaded again).
-fn open_valid(path: &Path) -> Result<Option<CacheReader>> {
+/// Opens `path` if it holds a usable cache for `url`: `Err(None)` when it does not exist
+/// or is empty, `Err(Some(why))` when it must be downloaded again: damaged, or made from
+/// another URL or by another kind of producer (with a warning when `loud`).
+fn open_valid(
+    path: &Path,
+    url: &str,
+    loud: bool,
+) -> Result<std::result::Result<CacheReader, Option<String>>> {
+    let say = |why: String| {
+        if loud {
+            warn(&format!("{why}; downloading it again"));
+        }
+        Ok(Err(Some(why)))
+    };
     match CacheReader::open(path) {
         Ok(r)
             if std::fs::metadata(path)
                 .map(|m| m.len() > 0)
                 .unwrap_or(false) =>
         {
-            Ok(Some(r))
+            match made_elsewhere(&r, url) {
+                None => Ok(Ok(r)),
+                Some(why) => say(format!("{}: {why}", path.display())),
+            }
         }
-        Ok(_) => Ok(None),
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) if e.is_corruption() => {
-            warn(&format!("{e}; downloading it again"));
-            Ok(None)
+        Ok(_) => Ok(Err(None)),
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Err(None))
         }
+        Err(e) if e.is_corruption() => say(e.to_string()),
         Err(e) => Err(e),
+    }
+}
+
+/// Why the cache `r` was not made from `url` (None: it was, or cannot tell: a legacy
+/// file without metadata).
+fn made_elsewhere(r: &CacheReader, url: &str) -> Option<String> {
+    if r.format() == crate::cache::Format::Legacy {
+        return None;
+    }
+    let meta = r.metadata();
+    // What a download of `url` records as its source (an s3:// object with its store,
+    // a presigned URL without its signature): the comparison is between like spellings.
+    let wanted = normalise_url(&s3::source_description(url));
+    let recorded = match &meta.identity {
+        Some(id) if id.kind == SourceKind::Http => id.id.clone(),
+        Some(id) => return Some(format!("the cache was made from {id}, not from {wanted}")),
+        None if meta.source.is_empty() => return None,
+        None if check_url(&meta.source).is_ok() || meta.source == s3::source_description(url) => {
+            meta.source.clone()
+        }
+        None => {
+            return Some(format!(
+                "the cache was made from {:?}, not from {wanted}",
+                meta.source
+            ))
+        }
+    };
+    let recorded = normalise_url(&recorded);
+    (recorded != wanted).then(|| format!("the cache was made from {recorded}, not from {wanted}"))
+}
+
+/// The identity of an HTTP source whose records `meta` describes.
+pub(crate) fn http_identity(url: &str, meta: Option<&crate::cache::Metadata>) -> SourceIdentity {
+    let url = s3::source_description(url);
+    match meta {
+        Some(m) => SourceIdentity::url(&url, &m.etag, &m.last_modified),
+        None => SourceIdentity::url(&url, "", ""),
     }
 }
 
@@ -314,6 +439,36 @@ impl Served {
             Err(e) => return Err(e),
         };
         let t = self.reader.view(loc);
+        if let Some(c) = self.check.as_mut() {
+            c.check(index, t)?;
+        }
+        Ok(t)
+    }
+
+    /// Record `index` of the cache (O(1), CRC-checked, the cursor unmoved). Damage is
+    /// handled as in `next_view`: the dataset is downloaded again, then record `index`
+    /// of the new cache is served.
+    pub fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        let loc = match self.reader.check_at(index) {
+            Ok(loc) => loc,
+            Err(e) if e.is_corruption() => {
+                warn(&format!("{e}; downloading {} again", self.source.url));
+                let position = self.reader.position() % self.reader.len().max(1);
+                let (r, o) = self
+                    .source
+                    .acquire(true, &mut fetch::NoObserver, None)
+                    .map_err(|f| Error::Http {
+                        url: self.source.url.clone(),
+                        detail: format!("{e}; downloading it again failed: {f}"),
+                    })?;
+                self.reader = r;
+                self.outcome = o;
+                self.reader.seek(position)?;
+                self.reader.check_at(index)?
+            }
+            Err(e) => return Err(e),
+        };
+        let t = self.reader.view_checked(loc);
         if let Some(c) = self.check.as_mut() {
             c.check(index, t)?;
         }
@@ -397,6 +552,13 @@ impl HttpProducer {
         self.served.outcome
     }
 
+    /// Why an existing cache file was replaced by the download: made from another URL
+    /// or by another producer, damaged, or a newer version on revalidation. None when
+    /// there was no cache file or it was used.
+    pub fn replaced_reason(&self) -> Option<String> {
+        self.served.source.replaced_reason()
+    }
+
     /// The persistent cache file, if there is one.
     pub fn cache_path(&self) -> Option<&Path> {
         self.served.source.cache_path.as_deref()
@@ -427,6 +589,20 @@ impl Producer for HttpProducer {
 
     fn source(&self) -> String {
         self.served.source.url.clone()
+    }
+
+    /// Kind `http`: the normalised URL and the validators of the body served.
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        let meta = self.served.reader.metadata();
+        Ok(Some(http_identity(&self.served.source.url, Some(meta))))
+    }
+
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        self.served.view_at(index)
+    }
+
+    fn has_random_access(&self) -> bool {
+        true
     }
 }
 
@@ -472,5 +648,6 @@ mod tests {
         assert_eq!(o.read_timeout, Duration::from_secs(30));
         assert_eq!(o.retries, 3);
         assert_eq!(o.max_bytes, None);
+        assert_eq!((o.connections, o.parallel_min_bytes), (0, 64 << 20));
     }
 }

@@ -7,6 +7,11 @@
 //! each record with `pread` into one reusable buffer, checking its frame CRC. Once the
 //! download has finished, it switches to the memory-mapped `CacheReader` of the final
 //! file. A background failure is returned by the next call.
+//!
+//! Random access (`view_at`) is served from the finished cache only: while the
+//! download runs, `view_at` waits for it to complete (the temp file has no index until
+//! its last record is in), then serves record `i` with the cache's O(1) index. The
+//! sequential position is unaffected.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -17,14 +22,13 @@ use std::thread::JoinHandle;
 
 use super::fetch::Observer;
 use super::{url_from_parts, HttpOptions, HttpOutcome, Served, Source, StopFlag};
-use crate::cache::{CacheReader, CacheWriter};
+use crate::cache::{parse_frame, CacheReader, CacheWriter, Frame, FRAME_HEADER};
 use crate::error::{Error, Result};
 use crate::producer::{Producer, ShapeCheck};
 use crate::tensor::{parse_wire, TensorRef};
 
-const FRAME_HEADER: usize = 9;
 /// Alignment of record data in the cache file, and of the views served from it.
-const DATA_ALIGN: usize = 8;
+const DATA_ALIGN: usize = crate::cache::DATA_ALIGNMENT;
 
 /// Progress of the background download.
 struct State {
@@ -276,6 +280,11 @@ impl AsyncHttpProducer {
         self.source.cache_path.as_deref()
     }
 
+    /// Why an existing cache file was replaced (see `HttpProducer::replaced_reason`).
+    pub fn replaced_reason(&self) -> Option<String> {
+        self.source.replaced_reason()
+    }
+
     /// Takes the finished download if there is one: switches to serving the cache.
     fn take_done(&mut self, done: Result<(CacheReader, HttpOutcome)>) -> Result<()> {
         match done {
@@ -344,14 +353,17 @@ impl AsyncHttpProducer {
     /// Reads record `index` at the current offset into the buffer.
     fn read_followed(&mut self, file: &File) -> Result<()> {
         let url = &self.source.url;
-        let at = self.follow.offset.expect("located");
-        let mut fh = [0u8; FRAME_HEADER];
-        file.read_exact_at(&mut fh, at)
-            .map_err(|e| Error::io("cannot read temporary cache file of", url, e))?;
-        let wire_len = u32::from_le_bytes(fh[0..4].try_into().unwrap()) as usize;
-        let crc = u32::from_le_bytes(fh[4..8].try_into().unwrap());
-        let pad = fh[8] as usize;
-        let wire_at = at + (FRAME_HEADER + pad) as u64;
+        let mut at = self.follow.offset.expect("located");
+        let (wire_at, wire_len, crc) = loop {
+            match read_frame(file, at, url)? {
+                Frame::Record {
+                    wire_at,
+                    wire_len,
+                    crc,
+                } => break (at + wire_at as u64, wire_len, crc),
+                f @ Frame::Index { .. } => at += f.len(),
+            }
+        };
         // The frame's padding aligns the data in the file: the wire is placed in the
         // buffer with the same offset modulo 8, then shifted if the guess was wrong.
         let f = &mut self.follow;
@@ -388,15 +400,28 @@ impl AsyncHttpProducer {
     }
 }
 
-/// Offset of record `index`'s frame, walking frame headers from `start`.
+/// The frame header at `at` of the temporary file (layout: `crate::cache`).
+fn read_frame(file: &File, at: u64, url: &str) -> Result<Frame> {
+    let mut fh = [0u8; FRAME_HEADER];
+    file.read_exact_at(&mut fh, at)
+        .map_err(|e| Error::io("cannot read temporary cache file of", url, e))?;
+    parse_frame(&fh, true).map_err(|d| Error::Http {
+        url: url.to_string(),
+        detail: format!("temporary file framing is inconsistent at offset {at}: {d}"),
+    })
+}
+
+/// Offset of record `index`'s frame, walking frame headers from `start` (index
+/// frames, which a population writes only at its end, are stepped over).
 fn locate(file: &File, start: u64, end: u64, index: u64, url: &str) -> Result<u64> {
     let mut at = start;
-    let mut fh = [0u8; FRAME_HEADER];
-    for _ in 0..index {
-        file.read_exact_at(&mut fh, at)
-            .map_err(|e| Error::io("cannot read temporary cache file of", url, e))?;
-        let wire_len = u32::from_le_bytes(fh[0..4].try_into().unwrap()) as u64;
-        at += (FRAME_HEADER + fh[8] as usize) as u64 + wire_len;
+    let mut passed = 0;
+    while passed < index {
+        let f = read_frame(file, at, url)?;
+        if let Frame::Record { .. } = f {
+            passed += 1;
+        }
+        at += f.len();
         if at > end {
             return Err(Error::Http {
                 url: url.to_string(),
@@ -463,6 +488,59 @@ impl Producer for AsyncHttpProducer {
 
     fn source(&self) -> String {
         self.source.url.clone()
+    }
+
+    /// Once the body is served from the cache file: a seek; while following the
+    /// download, reading past `n` records as they arrive.
+    fn skip(&mut self, n: usize) -> Result<()> {
+        if let Mode::Serving(s) = &mut self.mode {
+            return s.skip(n);
+        }
+        for _ in 0..n {
+            self.next_view()?;
+        }
+        Ok(())
+    }
+
+    /// Kind `http`: the normalised URL, and the validators once the body is served.
+    fn identity(&self) -> Result<Option<crate::identity::SourceIdentity>> {
+        let meta = match &self.mode {
+            Mode::Serving(s) => Some(s.reader.metadata()),
+            _ => None,
+        };
+        Ok(Some(super::http_identity(&self.source.url, meta)))
+    }
+
+    /// Random access is served from the finished cache: while the download runs, this
+    /// waits until it completes (records arrive in order, and the index is written at
+    /// the end of the download), then serves record `index` as `HttpProducer` does.
+    /// The sequential position is kept. A failed download is reported as by `next`.
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        if matches!(self.mode, Mode::Following) {
+            let shared = self.shared.clone();
+            let mut s = shared.lock();
+            loop {
+                if let Some(done) = s.done.take() {
+                    drop(s);
+                    self.take_done(done)?;
+                    break;
+                }
+                s = shared.cv.wait(s).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        match &mut self.mode {
+            Mode::Serving(s) => s.view_at(index),
+            Mode::Failed(msg) => Err(Error::Http {
+                url: self.source.url.clone(),
+                detail: format!("the background download failed: {msg}"),
+            }),
+            Mode::Following => unreachable!("take_done switched the mode"),
+        }
+    }
+
+    /// True: random access is available (once the download has completed).
+    fn has_random_access(&self) -> bool {
+        true
     }
 }
 

@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use harmonics_dataset::cache::maintenance::{self, CacheInfo, CacheState, Checked, Verdict};
-use harmonics_dataset::cache::{DirEntry, Format, Metadata, VERSION};
+use harmonics_dataset::cache::{DirEntry, Format, Metadata};
 use serde_json::{json, Value};
 
 use crate::text::{human_age, human_size, printable, shorten, shown, since, unix, when};
@@ -146,7 +146,7 @@ pub(crate) fn info(dir: &Path, name: &str, as_json: bool) -> Outcome {
         let e = &i.entry;
         let format = match &i.reader {
             Ok(_) if damage.is_some() => "damaged".into(),
-            Ok(r) if r.format() == Format::Current => format!("current (version {VERSION})"),
+            Ok(r) if r.format() == Format::Current => format!("current (version {})", r.version()),
             Ok(_) => "legacy (headerless records, no checksums)".into(),
             Err(err) if err.is_permission_denied() => "unreadable (permission denied)".into(),
             Err(err) => CacheState::of_error(err).as_str().into(),
