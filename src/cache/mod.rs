@@ -4,6 +4,7 @@
 mod format;
 mod index;
 mod inventory;
+pub mod maintenance;
 mod mapping;
 mod published;
 mod reader;
@@ -15,6 +16,7 @@ pub use inventory::{
     classify_name, is_own_companion, list_caches, scan_cache_dir, why_not_a_cache, DirEntry,
     EntryKind,
 };
+pub(crate) use maintenance::legacy_token_path;
 pub use mapping::repaired_faults;
 pub use published::{read_stream_header, FrameStream};
 pub use reader::{CacheReader, Format, RecordLoc};
