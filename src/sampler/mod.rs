@@ -136,7 +136,8 @@ struct Window {
     bases: [u64; MAX_WINDOW_BLOCKS],
 }
 
-type WindowCache = Option<Box<Window>>;
+/// Held inline (no allocation: the sampler allocates nothing after `new`).
+type WindowCache = Option<Window>;
 
 impl Order {
     fn new(n: u64, opts: &SamplerOptions, epoch: u64) -> Order {
@@ -272,22 +273,20 @@ impl BlockOrder {
         self.in_window(cache.as_ref().expect("entered above"), g)
     }
 
-    /// Fills `cache` with the state of the window holding `g` (reusing its box).
+    /// Fills `cache` with the state of the window holding `g`.
     #[cold]
     fn enter_window(&self, n: u64, g: u64, cache: &mut WindowCache) {
         let (window, first, blocks_here) = self.window_of(g);
         let last = window == self.windows - 1;
         debug_assert!(blocks_here as usize <= MAX_WINDOW_BLOCKS);
-        let w = cache.get_or_insert_with(|| {
-            Box::new(Window {
-                index: u64::MAX,
-                perm: Permutation::new(1, 0, 0, 0),
-                start: 0,
-                end: 0,
-                full: 0,
-                tail: 0,
-                bases: [0; MAX_WINDOW_BLOCKS],
-            })
+        let w = cache.get_or_insert_with(|| Window {
+            index: u64::MAX,
+            perm: Permutation::new(1, 0, 0, 0),
+            start: 0,
+            end: 0,
+            full: 0,
+            tail: 0,
+            bases: [0; MAX_WINDOW_BLOCKS],
         });
         if w.index != window {
             w.index = window;
