@@ -625,3 +625,72 @@ fn view_at_data_is_8_aligned() {
         assert!(t.to_owned() == recs[i as usize]);
     }
 }
+
+/// Pages of `f` in `[from, to)` that are in the page cache.
+fn resident_pages(f: &std::fs::File, from: usize, to: usize) -> usize {
+    use std::os::unix::io::AsRawFd;
+    let page = 4096;
+    let (from, to) = (from / page * page, to.div_ceil(page) * page);
+    let len = to - from;
+    let mut vec = vec![0u8; len / page];
+    // SAFETY: a read-only shared mapping of our own file, unmapped below; mincore writes
+    // one byte per page into `vec`, which holds that many.
+    unsafe {
+        let p = libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            f.as_raw_fd(),
+            from as libc::off_t,
+        );
+        assert_ne!(p, libc::MAP_FAILED);
+        assert_eq!(libc::mincore(p, len, vec.as_mut_ptr()), 0);
+        libc::munmap(p, len);
+    }
+    vec.iter().filter(|&&b| b & 1 != 0).count()
+}
+
+#[test]
+fn a_cold_random_read_asks_for_its_aligned_cluster_in_one_request() {
+    use std::os::unix::io::AsRawFd;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cold.cache");
+    let records: Vec<Tensor> = (0..2000)
+        .map(|i| Tensor::from_f32(&vec![i as f32; 784]))
+        .collect();
+    write_cache(&path, &records);
+    let f = std::fs::File::open(&path).unwrap();
+    f.sync_all().unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let at = frame_offset(&bytes, 1000);
+    let cluster = 128 << 10;
+    let (lo, hi) = (at / cluster * cluster, (at / cluster + 1) * cluster);
+    drop(bytes);
+    let mut r = CacheReader::open(&path).unwrap();
+    // SAFETY: advice on our own descriptor.
+    assert_eq!(
+        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) },
+        0
+    );
+    if resident_pages(&f, lo, hi) > 0 {
+        eprintln!("skipped: this file system keeps the pages (tmpfs?)");
+        return;
+    }
+    let v = r.view_at(1000).unwrap().to_owned();
+    assert!(v == records[1000]);
+    // The record covers 1-2 pages; the cluster around it is 32 (some may still be in
+    // flight: the request is asynchronous). Without clustering, only the record's.
+    let mut resident = 0;
+    for _ in 0..200 {
+        resident = resident_pages(&f, lo, hi);
+        if resident >= 16 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(
+        resident >= 16,
+        "{resident} of 32 pages around record 1000 resident"
+    );
+}

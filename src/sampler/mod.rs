@@ -112,8 +112,32 @@ struct BlockOrder {
     longer: u64,
 }
 
-/// The window permutation used last (windows are read one after the other).
-type WindowCache = Option<(u64, Permutation)>;
+/// The most blocks a window holds (see the module docs: at most `2·BLOCK_WINDOW - 1`
+/// blocks, one more in the first windows of an uneven split).
+const MAX_WINDOW_BLOCKS: usize = 2 * BLOCK_WINDOW as usize;
+
+/// Block mode's per-window state, computed once when the sequence enters a window
+/// (windows are read one after the other): the window's permutation, the global
+/// positions it covers, and the permuted base record of each of its blocks. Within a
+/// window an index then costs one permutation and a table look-up. O(1) memory
+/// (about 1 KiB, whatever the dataset).
+#[derive(Clone, Debug)]
+struct Window {
+    index: u64,
+    perm: Permutation,
+    /// Global positions `[start, end)` of the window.
+    start: u64,
+    end: u64,
+    /// Records in the window's full blocks (`blocks · B`).
+    full: u64,
+    /// First record of the short last block (the epoch's last window only).
+    tail: u64,
+    /// `bases[s]`: first record of the window's `s`-th block in permuted order.
+    bases: [u64; MAX_WINDOW_BLOCKS],
+}
+
+/// Held inline (no allocation: the sampler allocates nothing after `new`).
+type WindowCache = Option<Window>;
 
 impl Order {
     fn new(n: u64, opts: &SamplerOptions, epoch: u64) -> Order {
@@ -150,7 +174,20 @@ impl Order {
         match &self.kind {
             OrderKind::Sequential => g,
             OrderKind::Global(p) => p.apply(g),
-            OrderKind::Blocks(b) => b.at(self.n, g, cache),
+            OrderKind::Blocks(b) => b.at_cached(self.n, g, cache),
+        }
+    }
+
+    /// `at` without state: what `index(k)` and `peek` use (pure).
+    #[inline]
+    fn at_pure(&self, g: u64, cache: &WindowCache) -> u64 {
+        match &self.kind {
+            OrderKind::Sequential => g,
+            OrderKind::Global(p) => p.apply(g),
+            OrderKind::Blocks(b) => match cache {
+                Some(w) if (w.start..w.end).contains(&g) => b.in_window(w, g),
+                _ => b.at(self.n, g),
+            },
         }
     }
 }
@@ -162,9 +199,10 @@ impl BlockOrder {
         j * self.per_window + j.min(self.longer)
     }
 
-    fn at(&self, n: u64, g: u64, cache: &mut WindowCache) -> u64 {
-        // The window holding position g, by its block slot (the short tail block
-        // belongs to the last window).
+    /// The window holding global position `g < n`: (window, first block, blocks).
+    #[inline]
+    fn window_of(&self, g: u64) -> (u64, u64, u64) {
+        // By its block slot (the short tail block belongs to the last window).
         let slot = self.by_block.div_rem(g).0.min(self.full_blocks - 1);
         let long_span = self.longer * (self.per_window + 1);
         let window = if slot < long_span {
@@ -175,29 +213,91 @@ impl BlockOrder {
         .min(self.windows - 1);
         let first = self.first_block(window);
         let blocks_here = self.first_block(window + 1).min(self.full_blocks) - first;
-        let perm = match cache {
-            Some((w, p)) if *w == window => p,
-            _ => {
-                let mut size = blocks_here * self.block;
-                if window == self.windows - 1 {
-                    size += n - self.full_blocks * self.block;
-                }
-                // Stream 0 is the block permutation; window j uses stream j + 1.
-                let p = Permutation::new(size, self.seed, self.epoch, window + 1);
-                &mut cache.insert((window, p)).1
-            }
-        };
-        let q = perm.apply(g - first * self.block);
-        if q < blocks_here * self.block {
+        (window, first, blocks_here)
+    }
+
+    /// The permutation of window `window` (stream 0 is the block permutation; window
+    /// `j` uses stream `j + 1`).
+    fn window_perm(&self, n: u64, window: u64, blocks_here: u64) -> Permutation {
+        let mut size = blocks_here * self.block;
+        if window == self.windows - 1 {
+            size += n - self.full_blocks * self.block;
+        }
+        Permutation::new(size, self.seed, self.epoch, window + 1)
+    }
+
+    /// The permuted block at block slot `slot`, as its first record.
+    #[inline]
+    fn block_base(&self, slot: u64) -> u64 {
+        self.blocks.as_ref().map_or(slot, |p| p.apply(slot)) * self.block
+    }
+
+    /// The record at global position `g < n`, computed from scratch (two permutations).
+    fn at(&self, n: u64, g: u64) -> u64 {
+        let (window, first, blocks_here) = self.window_of(g);
+        let q = self
+            .window_perm(n, window, blocks_here)
+            .apply(g - first * self.block);
+        let full = blocks_here * self.block;
+        if q < full {
             let (slot, offset) = self.by_block.div_rem(q);
-            let block = self
-                .blocks
-                .as_ref()
-                .map_or(first + slot, |p| p.apply(first + slot));
-            block * self.block + offset
+            self.block_base(first + slot) + offset
         } else {
             // The short last block.
-            self.full_blocks * self.block + (q - blocks_here * self.block)
+            self.full_blocks * self.block + (q - full)
+        }
+    }
+
+    /// The record at global position `g` inside window `w` (one permutation).
+    #[inline(always)]
+    fn in_window(&self, w: &Window, g: u64) -> u64 {
+        let q = w.perm.apply(g - w.start);
+        if q < w.full {
+            let (slot, offset) = self.by_block.div_rem(q);
+            w.bases[slot as usize] + offset
+        } else {
+            w.tail + (q - w.full)
+        }
+    }
+
+    /// `at`, keeping the state of the window `g` falls in (the hot path): equal to
+    /// `at(n, g)` for every `g`.
+    #[inline]
+    fn at_cached(&self, n: u64, g: u64, cache: &mut WindowCache) -> u64 {
+        if let Some(w) = cache {
+            if (w.start..w.end).contains(&g) {
+                return self.in_window(w, g);
+            }
+        }
+        self.enter_window(n, g, cache);
+        self.in_window(cache.as_ref().expect("entered above"), g)
+    }
+
+    /// Fills `cache` with the state of the window holding `g`.
+    #[cold]
+    fn enter_window(&self, n: u64, g: u64, cache: &mut WindowCache) {
+        let (window, first, blocks_here) = self.window_of(g);
+        let last = window == self.windows - 1;
+        debug_assert!(blocks_here as usize <= MAX_WINDOW_BLOCKS);
+        let w = cache.get_or_insert_with(|| Window {
+            index: u64::MAX,
+            perm: Permutation::new(1, 0, 0, 0),
+            start: 0,
+            end: 0,
+            full: 0,
+            tail: 0,
+            bases: [0; MAX_WINDOW_BLOCKS],
+        });
+        if w.index != window {
+            w.index = window;
+            w.perm = self.window_perm(n, window, blocks_here);
+            w.start = first * self.block;
+            w.full = blocks_here * self.block;
+            w.end = if last { n } else { w.start + w.full };
+            w.tail = self.full_blocks * self.block;
+            for (s, base) in w.bases.iter_mut().take(blocks_here as usize).enumerate() {
+                *base = self.block_base(first + s as u64);
+            }
         }
     }
 }
@@ -275,9 +375,9 @@ impl Sampler {
 
     /// Record index at global position `g` (any `g`; positions past the end wrap).
     #[inline]
-    fn record_at(&self, g: u64, cache: &mut WindowCache) -> u64 {
+    fn record_at(&self, g: u64, cache: &WindowCache) -> u64 {
         self.order
-            .at(if g < self.n { g } else { g % self.n }, cache)
+            .at_pure(if g < self.n { g } else { g % self.n }, cache)
     }
 
     /// The `k`-th index of this rank in a full epoch `epoch()` (pure: it does not move
@@ -289,7 +389,7 @@ impl Sampler {
                 self.per_rank
             )));
         }
-        Ok(self.record_at(k * self.opts.world_size + self.opts.rank, &mut None))
+        Ok(self.record_at(k * self.opts.world_size + self.opts.rank, &None))
     }
 
     /// The next index of this rank; after the epoch's last one, the next epoch begins.
@@ -311,8 +411,7 @@ impl Sampler {
     /// The index `next_index` returns next, without moving.
     #[inline]
     pub fn peek(&self) -> u64 {
-        let mut cache = self.window;
-        self.record_at(self.position + self.opts.rank, &mut cache)
+        self.record_at(self.position + self.opts.rank, &self.window)
     }
 
     /// Moves past the index `peek` shows.
@@ -339,7 +438,10 @@ impl Sampler {
     fn begin_epoch(&mut self, epoch: u64) {
         if epoch != self.epoch {
             self.order = Order::new(self.n, &self.opts, epoch);
-            self.window = None;
+            if let Some(w) = &mut self.window {
+                w.index = u64::MAX; // another epoch: another window state
+                w.end = 0;
+            }
         }
         self.epoch = epoch;
         self.position = 0;
@@ -471,6 +573,38 @@ mod tests {
                     !std::mem::replace(&mut seen[i as usize], true),
                     "n={n} b={b}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn block_windows_cached_by_next_match_the_pure_order() {
+        // Many windows (uneven split), one window, a short tail block; ranks striding
+        // across window boundaries; three epochs (the window state is reset per epoch).
+        for (n, b, w) in [
+            (64 * 7 * 3 + 5u64, 7u64, 1u64),
+            (64 * 9 * 2 + 130, 9, 3),
+            (1000, 7, 2),
+            (10, 3, 1),
+            (200_003, 16, 8),
+        ] {
+            for rank in [0, w - 1] {
+                let o = SamplerOptions {
+                    block_records: b,
+                    ..opts(5, rank, w)
+                };
+                let mut s = Sampler::new(n, o).unwrap();
+                for epoch in 0..3 {
+                    let pure = Sampler::new(n, o).map(|mut p| {
+                        p.set_epoch(epoch);
+                        p
+                    });
+                    let pure = pure.unwrap();
+                    for k in 0..s.size() {
+                        assert_eq!(s.peek(), pure.index(k).unwrap(), "n={n} b={b} k={k}");
+                        assert_eq!(s.next_index(), pure.index(k).unwrap(), "n={n} b={b} k={k}");
+                    }
+                }
             }
         }
     }

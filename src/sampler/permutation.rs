@@ -51,6 +51,8 @@ pub(crate) struct Divisor {
     d: u64,
     /// 0 when `d` does not fit in 32 bits (no fast path).
     m: u64,
+    /// `log2(d)` when `d` is a power of two (a shift and a mask), else `u32::MAX`.
+    shift: u32,
 }
 
 impl Divisor {
@@ -61,13 +63,20 @@ impl Divisor {
         } else {
             0
         };
-        Divisor { d, m }
+        let shift = if d.is_power_of_two() {
+            d.trailing_zeros()
+        } else {
+            u32::MAX
+        };
+        Divisor { d, m, shift }
     }
 
     /// `(x / d, x % d)`.
     #[inline(always)]
     pub(crate) fn div_rem(&self, x: u64) -> (u64, u64) {
-        if x <= u64::from(u32::MAX) && self.m != 0 {
+        if self.shift != u32::MAX {
+            (x >> self.shift, x & (self.d - 1))
+        } else if x <= u64::from(u32::MAX) && self.m != 0 {
             let q = ((u128::from(self.m) * u128::from(x)) >> 64) as u64;
             // d = 1 gives m = 0 (wrapped): handled by the m != 0 test above.
             (q, x - q * self.d)
@@ -231,6 +240,8 @@ mod tests {
             (1 << 31) + 1,
             u32::MAX as u64,
             1 << 32,
+            256,
+            1 << 63,
             u64::MAX,
         ] {
             let v = Divisor::new(d);
