@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HARMONICS_DATASET_ABI_VERSION 1
+#define HARMONICS_DATASET_ABI_VERSION 2
 
 /* The version of the library this header belongs to (Cargo.toml); harmonics_version() is the
    version of the library actually loaded. */
@@ -16,45 +16,54 @@
 #define HARMONICS_DATASET_VERSION_PATCH 0
 #define HARMONICS_DATASET_VERSION "0.1.0"
 
-// Result of every fallible call. Codes start at 7100 so a value read from the wrong
-// place is recognisably wrong; `HARMONICS_STATUS_OK` is the only success.
+// Result of every fallible call. Codes start at 0x48440000 ("HD" in the top bytes), a
+// base no well-known neighbour uses (rustls-ffi spans 7000–7702), so a value read from
+// the wrong place is recognisably wrong; `HARMONICS_STATUS_OK` is the only success.
+//
+// Adding a status: a variant here and its row in `STATUS_TABLE` (a unit test checks
+// that the generated header and the table list the same codes).
 enum HarmonicsStatus
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  HARMONICS_STATUS_OK = 7100,
+  HARMONICS_STATUS_OK = 1212416000,
   // A required pointer argument was null.
-  HARMONICS_STATUS_NULL_ARGUMENT = 7101,
+  HARMONICS_STATUS_NULL_ARGUMENT = 1212416001,
   // An argument had a value that cannot be used (bad dtype code, non-UTF-8 string, …).
-  HARMONICS_STATUS_INVALID_ARGUMENT = 7102,
+  HARMONICS_STATUS_INVALID_ARGUMENT = 1212416002,
   // An operating-system I/O failure.
-  HARMONICS_STATUS_IO = 7103,
+  HARMONICS_STATUS_IO = 1212416003,
   // A damaged cache file.
-  HARMONICS_STATUS_CORRUPT = 7104,
+  HARMONICS_STATUS_CORRUPT = 1212416004,
   // Malformed wire bytes.
-  HARMONICS_STATUS_WIRE = 7105,
+  HARMONICS_STATUS_WIRE = 1212416005,
   // A refused cache name.
-  HARMONICS_STATUS_INVALID_NAME = 7106,
+  HARMONICS_STATUS_INVALID_NAME = 1212416006,
   // A CSV syntax error or non-numeric cell.
-  HARMONICS_STATUS_CSV = 7107,
+  HARMONICS_STATUS_CSV = 1212416007,
   // A record whose shape differs from the first one (validation).
-  HARMONICS_STATUS_SHAPE_MISMATCH = 7108,
+  HARMONICS_STATUS_SHAPE_MISMATCH = 1212416008,
   // An HTTP failure.
-  HARMONICS_STATUS_HTTP = 7109,
+  HARMONICS_STATUS_HTTP = 1212416009,
   // A producer with no records was asked for one.
-  HARMONICS_STATUS_EMPTY = 7110,
-  // An error raised by a foreign producer or token callback.
-  HARMONICS_STATUS_FOREIGN = 7111,
+  HARMONICS_STATUS_EMPTY = 1212416010,
+  // An error raised by a foreign producer, token or copy callback.
+  HARMONICS_STATUS_FOREIGN = 1212416011,
   // A bug: a Rust panic was caught at the boundary.
-  HARMONICS_STATUS_PANIC = 7112,
+  HARMONICS_STATUS_PANIC = 1212416012,
   // Another process held a cache's lock longer than the lock timeout
   // (`harmonics_set_lock_timeout_ms`, `HARMONICS_LOCK_TIMEOUT`).
-  HARMONICS_STATUS_LOCK_TIMEOUT = 7113,
+  HARMONICS_STATUS_LOCK_TIMEOUT = 1212416013,
+  // Damage was found in a cache and rebuilding it from its source failed (the
+  // message names the damage and the cause).
+  HARMONICS_STATUS_REBUILD_FAILED = 1212416014,
+  // A download was stopped before it finished (its consumer went away).
+  HARMONICS_STATUS_STOPPED = 1212416015,
   // Random access asked of a producer that has none.
-  HARMONICS_STATUS_NO_RANDOM_ACCESS = 7120,
+  HARMONICS_STATUS_NO_RANDOM_ACCESS = 1212416032,
   // A record index past the end of the dataset.
-  HARMONICS_STATUS_INDEX_OUT_OF_RANGE = 7121,
+  HARMONICS_STATUS_INDEX_OUT_OF_RANGE = 1212416033,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -399,11 +399,12 @@ impl DiskCacheProducer {
         } else {
             Some(damage.to_string())
         };
-        self.outcome = self.sync_with_source(&token, damaged).map_err(|e| {
-            Error::Foreign(format!(
-                "{damage}; rebuilding it from the source failed: {e}"
-            ))
-        })?;
+        self.outcome =
+            self.sync_with_source(&token, damaged)
+                .map_err(|cause| Error::RebuildFailed {
+                    damage: Box::new(damage),
+                    cause: Box::new(cause),
+                })?;
         self.reader = CacheReader::open(&self.path)?;
         self.reader.seek(index)
     }

@@ -231,7 +231,7 @@ pub(crate) fn download(
             Err(AttemptError::Failed(f)) => f,
         };
         let d = match failure {
-            Failure::Stopped => return Err(http("download stopped".into())),
+            Failure::Stopped => return Err(Error::Stopped(url.to_string())),
             Failure::Fatal(d) => return Err(http(d)),
             Failure::Changed(d) => {
                 changes += 1;
@@ -278,7 +278,7 @@ pub(crate) fn download(
         }
         retries_left -= 1;
         if !sleep_unless_stopped(backoff(attempt), stop) {
-            return Err(http("download stopped".into()));
+            return Err(Error::Stopped(url.to_string()));
         }
         attempt += 1;
     }
