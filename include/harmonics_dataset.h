@@ -230,8 +230,8 @@ typedef void (*HarmonicsLogCallback)(HarmonicsLogLevel level, const char *messag
 // A borrowed tensor. Who owns the memory and for how long is said by the function
 // that fills it in; the view itself owns nothing.
 typedef struct HarmonicsTensorView {
-  // A `HarmonicsDtype` code.
-  uint8_t dtype;
+  // The element type.
+  HarmonicsDtype dtype;
   size_t ndims;
   // `ndims` dimensions; may be null when `ndims` is 0.
   const size_t *shape;
@@ -342,7 +342,7 @@ int64_t harmonics_lock_timeout_ms(void);
 // # Safety
 // `base` is a live handle; `name` is NUL-terminated; `token` is null or readable;
 // `out` is writable.
-HarmonicsStatus harmonics_disk_cache_new(const struct HarmonicsProducer *base, const char *name, const struct HarmonicsTokenCallback *token, struct HarmonicsProducer **out);
+HarmonicsStatus harmonics_disk_cache_new(struct HarmonicsProducer *base, const char *name, const struct HarmonicsTokenCallback *token, struct HarmonicsProducer **out);
 
 // What the last open or refresh of a disk cache did.
 //
@@ -368,7 +368,7 @@ HarmonicsStatus harmonics_disk_cache_outcome_reason(const struct HarmonicsProduc
 //
 // # Safety
 // `cache` is a live disk-cache handle; `out` is null or writable.
-HarmonicsStatus harmonics_disk_cache_refresh(const struct HarmonicsProducer *cache, struct HarmonicsCacheOutcome *out);
+HarmonicsStatus harmonics_disk_cache_refresh(struct HarmonicsProducer *cache, struct HarmonicsCacheOutcome *out);
 
 // The message of the last failed call on this thread (empty if none failed).
 // The pointer stays valid until the next failing call on this thread.
@@ -385,12 +385,11 @@ const char *harmonics_status_name(uint32_t status);
 // `message` is null or a NUL-terminated string.
 void harmonics_callback_error(const char *message);
 
-// Writes the default options into `*out` (cache on, no cache path, 10 s connect
-// timeout, 30 s read timeout, 3 retries, no download limit, 4 connections for objects of 64 MiB and more).
-//
-// # Safety
-// `out` is null (ignored) or writable.
-void harmonics_http_options_default(struct HarmonicsHttpOptions *out);
+// The default options (cache on, no cache path, 10 s connect timeout, 30 s read
+// timeout, 3 retries, no download limit, 4 connections for objects of 64 MiB and
+// more), read from `HttpOptions::default()`: the one place they are written. Returns
+// the struct, as `harmonics_sampler_options_default` does; cannot fail (not guarded).
+struct HarmonicsHttpOptions harmonics_http_options_default(void);
 
 // What opening an HTTP producer did. For an asynchronous producer whose download is
 // still running, `DOWNLOADED` (or `REBUILT`) until the response says otherwise.
@@ -498,13 +497,13 @@ HarmonicsStatus harmonics_producer_size(const struct HarmonicsProducer *producer
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
-HarmonicsStatus harmonics_producer_next_view(const struct HarmonicsProducer *producer, struct HarmonicsTensorView *out);
+HarmonicsStatus harmonics_producer_next_view(struct HarmonicsProducer *producer, struct HarmonicsTensorView *out);
 
 // Copying read: the next record as a new tensor owned by the caller.
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
-HarmonicsStatus harmonics_producer_next(const struct HarmonicsProducer *producer, struct HarmonicsTensor **out);
+HarmonicsStatus harmonics_producer_next(struct HarmonicsProducer *producer, struct HarmonicsTensor **out);
 
 // Copying read into caller-owned storage: reads the next record and calls
 // `copy(userdata, view)` with the producer locked, so several threads may share one
@@ -515,7 +514,7 @@ HarmonicsStatus harmonics_producer_next(const struct HarmonicsProducer *producer
 //
 // # Safety
 // `producer` is null or a live handle; `copy` is callable with `userdata`.
-HarmonicsStatus harmonics_producer_next_copy(const struct HarmonicsProducer *producer, HarmonicsCopyFn copy, void *userdata);
+HarmonicsStatus harmonics_producer_next_copy(struct HarmonicsProducer *producer, HarmonicsCopyFn copy, void *userdata);
 
 // Random access, zero-copy: fills `*out` with a view of record `index` (0-based, no
 // cycling; CRC-checked where the records carry a CRC). The memory is owned by the
@@ -525,14 +524,14 @@ HarmonicsStatus harmonics_producer_next_copy(const struct HarmonicsProducer *pro
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
-HarmonicsStatus harmonics_producer_view_at(const struct HarmonicsProducer *producer, size_t index, struct HarmonicsTensorView *out);
+HarmonicsStatus harmonics_producer_view_at(struct HarmonicsProducer *producer, size_t index, struct HarmonicsTensorView *out);
 
 // Random access, copying: record `index` as a new tensor owned by the caller. Errors
 // as `harmonics_producer_view_at`.
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
-HarmonicsStatus harmonics_producer_at(const struct HarmonicsProducer *producer, size_t index, struct HarmonicsTensor **out);
+HarmonicsStatus harmonics_producer_at(struct HarmonicsProducer *producer, size_t index, struct HarmonicsTensor **out);
 
 // Stores in `*out` whether the producer supports `harmonics_producer_at`/`_view_at`
 // (an O(1) question).
@@ -545,7 +544,7 @@ HarmonicsStatus harmonics_producer_has_random_access(const struct HarmonicsProdu
 //
 // # Safety
 // `producer` is null or a live handle.
-HarmonicsStatus harmonics_producer_skip(const struct HarmonicsProducer *producer, size_t n);
+HarmonicsStatus harmonics_producer_skip(struct HarmonicsProducer *producer, size_t n);
 
 // The producer's source identity as text (e.g. `csv /data/train.csv`, `http
 // http://host/data (ETag "x")`; "" when unknown), computed cheaply: no parse, no
@@ -569,7 +568,7 @@ void harmonics_producer_free(struct HarmonicsProducer *producer);
 //
 // # Safety
 // `source` is null or a live handle; `options` is null or readable; `out` is writable.
-HarmonicsStatus harmonics_sampled_producer_new(const struct HarmonicsProducer *source, const struct HarmonicsSamplerOptions *options, struct HarmonicsProducer **out);
+HarmonicsStatus harmonics_sampled_producer_new(struct HarmonicsProducer *source, const struct HarmonicsSamplerOptions *options, struct HarmonicsProducer **out);
 
 // A copy of the sampled producer's sampler, at its current place.
 //
@@ -595,13 +594,13 @@ HarmonicsStatus harmonics_sampled_producer_state(const struct HarmonicsProducer 
 //
 // # Safety
 // `producer` is null or a live handle; `state` is null or readable.
-HarmonicsStatus harmonics_sampled_producer_restore(const struct HarmonicsProducer *producer, const struct HarmonicsSamplerState *state);
+HarmonicsStatus harmonics_sampled_producer_restore(struct HarmonicsProducer *producer, const struct HarmonicsSamplerState *state);
 
 // Starts epoch `epoch` at its first position.
 //
 // # Safety
 // `producer` is null or a live handle.
-HarmonicsStatus harmonics_sampled_producer_set_epoch(const struct HarmonicsProducer *producer, uint64_t epoch);
+HarmonicsStatus harmonics_sampled_producer_set_epoch(struct HarmonicsProducer *producer, uint64_t epoch);
 
 // The original `ShuffleProducer(inner)`: every record once per epoch, a new order each
 // epoch. With `has_seed` the order is the sampler's global shuffle for `seed`; without,
@@ -610,7 +609,7 @@ HarmonicsStatus harmonics_sampled_producer_set_epoch(const struct HarmonicsProdu
 //
 // # Safety
 // `inner` is null or a live handle; `out` is writable.
-HarmonicsStatus harmonics_shuffle_producer_new(const struct HarmonicsProducer *inner, bool has_seed, uint64_t seed, struct HarmonicsProducer **out);
+HarmonicsStatus harmonics_shuffle_producer_new(struct HarmonicsProducer *inner, bool has_seed, uint64_t seed, struct HarmonicsProducer **out);
 
 // The original `ShardProducer(inner, shard_idx, num_shards)`: the `shard_idx`-th of
 // `num_shards` contiguous slices (the first `size % num_shards` one record longer),
@@ -619,14 +618,14 @@ HarmonicsStatus harmonics_shuffle_producer_new(const struct HarmonicsProducer *i
 //
 // # Safety
 // `inner` is null or a live handle; `out` is writable.
-HarmonicsStatus harmonics_shard_producer_new(const struct HarmonicsProducer *inner, size_t shard_idx, size_t num_shards, struct HarmonicsProducer **out);
+HarmonicsStatus harmonics_shard_producer_new(struct HarmonicsProducer *inner, size_t shard_idx, size_t num_shards, struct HarmonicsProducer **out);
 
 // The original `BatchProducer(inner, batch)`: `batch` consecutive records stacked into
 // one tensor of shape `[batch, …]`; size `size(inner) / batch`.
 //
 // # Safety
 // `inner` is null or a live handle; `out` is writable.
-HarmonicsStatus harmonics_batch_producer_new(const struct HarmonicsProducer *inner, size_t batch, struct HarmonicsProducer **out);
+HarmonicsStatus harmonics_batch_producer_new(struct HarmonicsProducer *inner, size_t batch, struct HarmonicsProducer **out);
 
 // The default options: seed 0, shuffle, rank 0 of 1, pad, global shuffle.
 struct HarmonicsSamplerOptions harmonics_sampler_options_default(void);
@@ -717,7 +716,7 @@ HarmonicsStatus harmonics_sampler_restore(struct HarmonicsSampler *sampler, cons
 // # Safety
 // `shape` points to `ndims` values and `data` to `nbytes` bytes (either may be null
 // when its length is 0); `out` is writable.
-HarmonicsStatus harmonics_tensor_new(uint8_t dtype, const size_t *shape, size_t ndims, const uint8_t *data, size_t nbytes, struct HarmonicsTensor **out);
+HarmonicsStatus harmonics_tensor_new(HarmonicsDtype dtype, const size_t *shape, size_t ndims, const uint8_t *data, size_t nbytes, struct HarmonicsTensor **out);
 
 // Fills `out` with a view of `tensor`, valid until the tensor is freed.
 //

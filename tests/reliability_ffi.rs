@@ -653,10 +653,6 @@ fn cases(l: &Live) -> Vec<Case> {
             case("harmonics_wire_read", "out", Refused, || {
                 s(harmonics_wire_read(Some(cb_read), null_mut(), null_mut()))
             }),
-            case("harmonics_http_options_default", "out", Accepted, || {
-                harmonics_http_options_default(null_mut());
-                None
-            }),
             case("harmonics_http_producer_new", "host", Refused, move || {
                 s(harmonics_http_producer_new(
                     null(),
