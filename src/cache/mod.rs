@@ -7,6 +7,7 @@ mod inventory;
 mod mapping;
 mod published;
 mod reader;
+mod recovery;
 mod writer;
 
 pub(crate) use format::{parse_frame, Frame, FRAME_HEADER};
@@ -18,6 +19,7 @@ pub use inventory::{
 pub use mapping::repaired_faults;
 pub use published::{read_stream_header, FrameStream};
 pub use reader::{CacheReader, Format, RecordLoc};
+pub(crate) use recovery::read_with_recovery;
 pub use writer::{upgrade, CacheAppender, CacheWriter};
 
 use std::fs::{File, OpenOptions};
