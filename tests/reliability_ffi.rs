@@ -1024,7 +1024,7 @@ fn training_order_cases() -> Vec<Case> {
     use Expect::*;
     // A random-access producer and a sampler, leaked for the test's lifetime.
     let records = (0..4).map(|i| Tensor::from_f32(&[i as f32])).collect();
-    let ra = producer_into_handle(Box::new(VecProducer::new(records))) as *mut HarmonicsProducer;
+    let ra = producer_into_handle(Box::new(VecProducer::new(records)));
     let mut sampler = null_mut();
     unsafe { assert_eq!(harmonics_sampler_new(10, null(), &mut sampler) as u32, OK) };
     let sm = sampler as usize;

@@ -17,6 +17,7 @@ pub use inventory::{
     EntryKind,
 };
 pub use mapping::repaired_faults;
+pub(crate) use published::read_full;
 pub use published::{read_stream_header, FrameStream};
 pub use reader::{CacheReader, Format, RecordLoc};
 pub(crate) use recovery::read_with_recovery;

@@ -33,6 +33,7 @@ use reqwest::StatusCode;
 use super::parallel::{self, PartFailure};
 use super::s3::SendSigned;
 use super::{HttpOptions, HttpOutcome};
+use crate::cache::read_full;
 use crate::cache::{read_stream_header, CacheWriter, FrameStream, Metadata, MAGIC};
 use crate::disk_cache::warn;
 use crate::error::{Error, Result};
@@ -704,20 +705,6 @@ impl<R: Read> Read for Counting<R> {
         self.n += n as u64;
         Ok(n)
     }
-}
-
-/// Reads up to `buf.len()` bytes; fewer only at the end of the stream.
-fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 const BODY_BUFFER: usize = 256 << 10;
