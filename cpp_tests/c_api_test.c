@@ -401,6 +401,69 @@ static void test_failing_c_producer_leaves_no_cache(void) {
     CHECK(c.frees == 1);
 }
 
+/* Damage found while reading, then a rebuild that fails (the source's next fails): the
+ * status names the failed rebuild, not the callback (HARMONICS_STATUS_FOREIGN is for a
+ * callback's own error reaching its caller), and the message keeps both causes. */
+static void test_failed_rebuild_is_not_a_foreign_error(void) {
+    struct source_counters c;
+    HarmonicsCacheOutcome o;
+    HarmonicsProducer *base, *cache = NULL;
+    HarmonicsTensorView v;
+    char path[4200];
+    unsigned char *bytes;
+    long size, at, i;
+    float last[3];
+    FILE *f;
+    int damaged = 0;
+
+    memset(&c, 0, sizeof c);
+    CHECK(open_and_read("c_rebuild", 4, NULL, &c, &o, NULL) == HARMONICS_CACHE_OUTCOME_KIND_CREATED);
+
+    /* Flip a byte of the last record's values (found by its float bytes). */
+    snprintf(path, sizeof path, "%s/c_rebuild", cache_dir);
+    f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    if (f == NULL) return;
+    fseek(f, 0, SEEK_END);
+    size = ftell(f);
+    bytes = malloc((size_t)size);
+    CHECK(bytes != NULL);
+    if (bytes == NULL) { fclose(f); return; }
+    fseek(f, 0, SEEK_SET);
+    CHECK(fread(bytes, 1, (size_t)size, f) == (size_t)size);
+    record_values(3, last);
+    for (at = 0; at + (long)sizeof last <= size; at++) {
+        if (memcmp(bytes + at, last, sizeof last) == 0) {
+            fseek(f, at + 1, SEEK_SET);
+            fputc(bytes[at + 1] ^ 0x40, f);
+            damaged = 1;
+            break;
+        }
+    }
+    free(bytes);
+    fclose(f);
+    CHECK(damaged);
+
+    memset(&c, 0, sizeof c);
+    base = new_c_source(&c, 4, 1); /* the rebuild's first record fails */
+    CHECK(base != NULL);
+    if (base == NULL) return;
+    REQUIRE_OK(harmonics_disk_cache_new(base, "c_rebuild", NULL, &cache));
+    for (i = 0; i < 3; i++) REQUIRE_OK(harmonics_producer_next_view(cache, &v));
+    {
+        HarmonicsStatus st = harmonics_producer_next_view(cache, &v);
+        CHECK(st != HARMONICS_STATUS_FOREIGN);
+        CHECK_FAILS_WITH(HARMONICS_STATUS_REBUILD_FAILED, st);
+    }
+    CHECK(message_contains("c_rebuild"));
+    CHECK(message_contains("rebuilding it from the source failed"));
+    CHECK(message_contains("sensor 7 went offline"));
+    CHECK(strcmp(harmonics_status_name(HARMONICS_STATUS_REBUILD_FAILED),
+                 "rebuilding a damaged cache failed") == 0);
+    harmonics_producer_free(cache);
+    harmonics_producer_free(base);
+}
+
 /* ---- CSV from memory ------------------------------------------------------------------ */
 
 static void test_csv_from_memory(void) {
@@ -553,7 +616,7 @@ static void test_status_names(void) {
     uint32_t code, other;
     CHECK(strcmp(harmonics_status_name(HARMONICS_STATUS_OK), "ok") == 0);
     CHECK(strcmp(harmonics_status_name(HARMONICS_STATUS_NULL_ARGUMENT), "null argument") == 0);
-    for (code = HARMONICS_STATUS_OK; code <= HARMONICS_STATUS_LOCK_TIMEOUT; code++) {
+    for (code = HARMONICS_STATUS_OK; code <= HARMONICS_STATUS_STOPPED; code++) {
         const char *name = harmonics_status_name(code);
         CHECK(name != NULL && name[0] != '\0');
         CHECK(strcmp(name, "unknown status code") != 0);
@@ -563,9 +626,10 @@ static void test_status_names(void) {
     }
     CHECK(strcmp(harmonics_status_name(0), "unknown status code") == 0);
     CHECK(strcmp(harmonics_status_name(1), "unknown status code") == 0);
-    CHECK(strcmp(harmonics_status_name(HARMONICS_STATUS_LOCK_TIMEOUT + 1), "unknown status code") ==
-          0);
-    CHECK(HARMONICS_DATASET_ABI_VERSION >= 1);
+    CHECK(strcmp(harmonics_status_name(HARMONICS_STATUS_STOPPED + 1), "unknown status code") == 0);
+    CHECK(strcmp(harmonics_status_name(7100), "unknown status code") == 0); /* the old base */
+    CHECK(HARMONICS_STATUS_OK == 0x48440000u);
+    CHECK(HARMONICS_DATASET_ABI_VERSION >= 2);
 }
 
 /* ---- driver --------------------------------------------------------------------------- */
@@ -597,6 +661,7 @@ int main(void) {
     test_wire_write_read();
     test_c_producer_cached_on_disk();
     test_failing_c_producer_leaves_no_cache();
+    test_failed_rebuild_is_not_a_foreign_error();
     test_csv_from_memory();
     test_null_and_invalid_arguments();
     test_lock_timeout();

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HARMONICS_DATASET_ABI_VERSION 1
+#define HARMONICS_DATASET_ABI_VERSION 2
 
 /* The version of the library this header belongs to (Cargo.toml); harmonics_version() is the
    version of the library actually loaded. */
@@ -16,45 +16,54 @@
 #define HARMONICS_DATASET_VERSION_PATCH 0
 #define HARMONICS_DATASET_VERSION "0.1.0"
 
-// Result of every fallible call. Codes start at 7100 so a value read from the wrong
-// place is recognisably wrong; `HARMONICS_STATUS_OK` is the only success.
+// Result of every fallible call. Codes start at 0x48440000 ("HD" in the top bytes), a
+// base no well-known neighbour uses (rustls-ffi spans 7000–7702), so a value read from
+// the wrong place is recognisably wrong; `HARMONICS_STATUS_OK` is the only success.
+//
+// Adding a status: a variant here and its row in `STATUS_TABLE` (a unit test checks
+// that the generated header and the table list the same codes).
 enum HarmonicsStatus
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  HARMONICS_STATUS_OK = 7100,
+  HARMONICS_STATUS_OK = 1212416000,
   // A required pointer argument was null.
-  HARMONICS_STATUS_NULL_ARGUMENT = 7101,
+  HARMONICS_STATUS_NULL_ARGUMENT = 1212416001,
   // An argument had a value that cannot be used (bad dtype code, non-UTF-8 string, …).
-  HARMONICS_STATUS_INVALID_ARGUMENT = 7102,
+  HARMONICS_STATUS_INVALID_ARGUMENT = 1212416002,
   // An operating-system I/O failure.
-  HARMONICS_STATUS_IO = 7103,
+  HARMONICS_STATUS_IO = 1212416003,
   // A damaged cache file.
-  HARMONICS_STATUS_CORRUPT = 7104,
+  HARMONICS_STATUS_CORRUPT = 1212416004,
   // Malformed wire bytes.
-  HARMONICS_STATUS_WIRE = 7105,
+  HARMONICS_STATUS_WIRE = 1212416005,
   // A refused cache name.
-  HARMONICS_STATUS_INVALID_NAME = 7106,
+  HARMONICS_STATUS_INVALID_NAME = 1212416006,
   // A CSV syntax error or non-numeric cell.
-  HARMONICS_STATUS_CSV = 7107,
+  HARMONICS_STATUS_CSV = 1212416007,
   // A record whose shape differs from the first one (validation).
-  HARMONICS_STATUS_SHAPE_MISMATCH = 7108,
+  HARMONICS_STATUS_SHAPE_MISMATCH = 1212416008,
   // An HTTP failure.
-  HARMONICS_STATUS_HTTP = 7109,
+  HARMONICS_STATUS_HTTP = 1212416009,
   // A producer with no records was asked for one.
-  HARMONICS_STATUS_EMPTY = 7110,
-  // An error raised by a foreign producer or token callback.
-  HARMONICS_STATUS_FOREIGN = 7111,
+  HARMONICS_STATUS_EMPTY = 1212416010,
+  // An error raised by a foreign producer, token or copy callback.
+  HARMONICS_STATUS_FOREIGN = 1212416011,
   // A bug: a Rust panic was caught at the boundary.
-  HARMONICS_STATUS_PANIC = 7112,
+  HARMONICS_STATUS_PANIC = 1212416012,
   // Another process held a cache's lock longer than the lock timeout
   // (`harmonics_set_lock_timeout_ms`, `HARMONICS_LOCK_TIMEOUT`).
-  HARMONICS_STATUS_LOCK_TIMEOUT = 7113,
+  HARMONICS_STATUS_LOCK_TIMEOUT = 1212416013,
+  // Damage was found in a cache and rebuilding it from its source failed (the
+  // message names the damage and the cause).
+  HARMONICS_STATUS_REBUILD_FAILED = 1212416014,
+  // A download was stopped before it finished (its consumer went away).
+  HARMONICS_STATUS_STOPPED = 1212416015,
   // Random access asked of a producer that has none.
-  HARMONICS_STATUS_NO_RANDOM_ACCESS = 7120,
+  HARMONICS_STATUS_NO_RANDOM_ACCESS = 1212416032,
   // A record index past the end of the dataset.
-  HARMONICS_STATUS_INDEX_OUT_OF_RANGE = 7121,
+  HARMONICS_STATUS_INDEX_OUT_OF_RANGE = 1212416033,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -293,8 +302,8 @@ typedef struct HarmonicsPruneReport {
 // A borrowed tensor. Who owns the memory and for how long is said by the function
 // that fills it in; the view itself owns nothing.
 typedef struct HarmonicsTensorView {
-  // A `HarmonicsDtype` code.
-  uint8_t dtype;
+  // The element type.
+  HarmonicsDtype dtype;
   size_t ndims;
   // `ndims` dimensions; may be null when `ndims` is 0.
   const size_t *shape;
@@ -405,7 +414,7 @@ int64_t harmonics_lock_timeout_ms(void);
 // # Safety
 // `base` is a live handle; `name` is NUL-terminated; `token` is null or readable;
 // `out` is writable.
-HarmonicsStatus harmonics_disk_cache_new(const struct HarmonicsProducer *base, const char *name, const struct HarmonicsTokenCallback *token, struct HarmonicsProducer **out);
+HarmonicsStatus harmonics_disk_cache_new(struct HarmonicsProducer *base, const char *name, const struct HarmonicsTokenCallback *token, struct HarmonicsProducer **out);
 
 // What the last open or refresh of a disk cache did.
 //
@@ -431,7 +440,7 @@ HarmonicsStatus harmonics_disk_cache_outcome_reason(const struct HarmonicsProduc
 //
 // # Safety
 // `cache` is a live disk-cache handle; `out` is null or writable.
-HarmonicsStatus harmonics_disk_cache_refresh(const struct HarmonicsProducer *cache, struct HarmonicsCacheOutcome *out);
+HarmonicsStatus harmonics_disk_cache_refresh(struct HarmonicsProducer *cache, struct HarmonicsCacheOutcome *out);
 
 // The message of the last failed call on this thread (empty if none failed).
 // The pointer stays valid until the next failing call on this thread.
@@ -448,12 +457,11 @@ const char *harmonics_status_name(uint32_t status);
 // `message` is null or a NUL-terminated string.
 void harmonics_callback_error(const char *message);
 
-// Writes the default options into `*out` (cache on, no cache path, 10 s connect
-// timeout, 30 s read timeout, 3 retries, no download limit, 4 connections for objects of 64 MiB and more).
-//
-// # Safety
-// `out` is null (ignored) or writable.
-void harmonics_http_options_default(struct HarmonicsHttpOptions *out);
+// The default options (cache on, no cache path, 10 s connect timeout, 30 s read
+// timeout, 3 retries, no download limit, 4 connections for objects of 64 MiB and
+// more), read from `HttpOptions::default()`: the one place they are written. Returns
+// the struct, as `harmonics_sampler_options_default` does; cannot fail (not guarded).
+struct HarmonicsHttpOptions harmonics_http_options_default(void);
 
 // What opening an HTTP producer did. For an asynchronous producer whose download is
 // still running, `DOWNLOADED` (or `REBUILT`) until the response says otherwise.
@@ -629,13 +637,13 @@ HarmonicsStatus harmonics_producer_size(const struct HarmonicsProducer *producer
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
-HarmonicsStatus harmonics_producer_next_view(const struct HarmonicsProducer *producer, struct HarmonicsTensorView *out);
+HarmonicsStatus harmonics_producer_next_view(struct HarmonicsProducer *producer, struct HarmonicsTensorView *out);
 
 // Copying read: the next record as a new tensor owned by the caller.
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
-HarmonicsStatus harmonics_producer_next(const struct HarmonicsProducer *producer, struct HarmonicsTensor **out);
+HarmonicsStatus harmonics_producer_next(struct HarmonicsProducer *producer, struct HarmonicsTensor **out);
 
 // Copying read into caller-owned storage: reads the next record and calls
 // `copy(userdata, view)` with the producer locked, so several threads may share one
@@ -646,7 +654,7 @@ HarmonicsStatus harmonics_producer_next(const struct HarmonicsProducer *producer
 //
 // # Safety
 // `producer` is null or a live handle; `copy` is callable with `userdata`.
-HarmonicsStatus harmonics_producer_next_copy(const struct HarmonicsProducer *producer, HarmonicsCopyFn copy, void *userdata);
+HarmonicsStatus harmonics_producer_next_copy(struct HarmonicsProducer *producer, HarmonicsCopyFn copy, void *userdata);
 
 // Random access, zero-copy: fills `*out` with a view of record `index` (0-based, no
 // cycling; CRC-checked where the records carry a CRC). The memory is owned by the
@@ -656,14 +664,14 @@ HarmonicsStatus harmonics_producer_next_copy(const struct HarmonicsProducer *pro
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
-HarmonicsStatus harmonics_producer_view_at(const struct HarmonicsProducer *producer, size_t index, struct HarmonicsTensorView *out);
+HarmonicsStatus harmonics_producer_view_at(struct HarmonicsProducer *producer, size_t index, struct HarmonicsTensorView *out);
 
 // Random access, copying: record `index` as a new tensor owned by the caller. Errors
 // as `harmonics_producer_view_at`.
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
-HarmonicsStatus harmonics_producer_at(const struct HarmonicsProducer *producer, size_t index, struct HarmonicsTensor **out);
+HarmonicsStatus harmonics_producer_at(struct HarmonicsProducer *producer, size_t index, struct HarmonicsTensor **out);
 
 // Stores in `*out` whether the producer supports `harmonics_producer_at`/`_view_at`
 // (an O(1) question).
@@ -676,7 +684,7 @@ HarmonicsStatus harmonics_producer_has_random_access(const struct HarmonicsProdu
 //
 // # Safety
 // `producer` is null or a live handle.
-HarmonicsStatus harmonics_producer_skip(const struct HarmonicsProducer *producer, size_t n);
+HarmonicsStatus harmonics_producer_skip(struct HarmonicsProducer *producer, size_t n);
 
 // The producer's source identity as text (e.g. `csv /data/train.csv`, `http
 // http://host/data (ETag "x")`; "" when unknown), computed cheaply: no parse, no
@@ -700,7 +708,7 @@ void harmonics_producer_free(struct HarmonicsProducer *producer);
 //
 // # Safety
 // `source` is null or a live handle; `options` is null or readable; `out` is writable.
-HarmonicsStatus harmonics_sampled_producer_new(const struct HarmonicsProducer *source, const struct HarmonicsSamplerOptions *options, struct HarmonicsProducer **out);
+HarmonicsStatus harmonics_sampled_producer_new(struct HarmonicsProducer *source, const struct HarmonicsSamplerOptions *options, struct HarmonicsProducer **out);
 
 // A copy of the sampled producer's sampler, at its current place.
 //
@@ -726,13 +734,13 @@ HarmonicsStatus harmonics_sampled_producer_state(const struct HarmonicsProducer 
 //
 // # Safety
 // `producer` is null or a live handle; `state` is null or readable.
-HarmonicsStatus harmonics_sampled_producer_restore(const struct HarmonicsProducer *producer, const struct HarmonicsSamplerState *state);
+HarmonicsStatus harmonics_sampled_producer_restore(struct HarmonicsProducer *producer, const struct HarmonicsSamplerState *state);
 
 // Starts epoch `epoch` at its first position.
 //
 // # Safety
 // `producer` is null or a live handle.
-HarmonicsStatus harmonics_sampled_producer_set_epoch(const struct HarmonicsProducer *producer, uint64_t epoch);
+HarmonicsStatus harmonics_sampled_producer_set_epoch(struct HarmonicsProducer *producer, uint64_t epoch);
 
 // The original `ShuffleProducer(inner)`: every record once per epoch, a new order each
 // epoch. With `has_seed` the order is the sampler's global shuffle for `seed`; without,
@@ -741,7 +749,7 @@ HarmonicsStatus harmonics_sampled_producer_set_epoch(const struct HarmonicsProdu
 //
 // # Safety
 // `inner` is null or a live handle; `out` is writable.
-HarmonicsStatus harmonics_shuffle_producer_new(const struct HarmonicsProducer *inner, bool has_seed, uint64_t seed, struct HarmonicsProducer **out);
+HarmonicsStatus harmonics_shuffle_producer_new(struct HarmonicsProducer *inner, bool has_seed, uint64_t seed, struct HarmonicsProducer **out);
 
 // The original `ShardProducer(inner, shard_idx, num_shards)`: the `shard_idx`-th of
 // `num_shards` contiguous slices (the first `size % num_shards` one record longer),
@@ -750,14 +758,14 @@ HarmonicsStatus harmonics_shuffle_producer_new(const struct HarmonicsProducer *i
 //
 // # Safety
 // `inner` is null or a live handle; `out` is writable.
-HarmonicsStatus harmonics_shard_producer_new(const struct HarmonicsProducer *inner, size_t shard_idx, size_t num_shards, struct HarmonicsProducer **out);
+HarmonicsStatus harmonics_shard_producer_new(struct HarmonicsProducer *inner, size_t shard_idx, size_t num_shards, struct HarmonicsProducer **out);
 
 // The original `BatchProducer(inner, batch)`: `batch` consecutive records stacked into
 // one tensor of shape `[batch, …]`; size `size(inner) / batch`.
 //
 // # Safety
 // `inner` is null or a live handle; `out` is writable.
-HarmonicsStatus harmonics_batch_producer_new(const struct HarmonicsProducer *inner, size_t batch, struct HarmonicsProducer **out);
+HarmonicsStatus harmonics_batch_producer_new(struct HarmonicsProducer *inner, size_t batch, struct HarmonicsProducer **out);
 
 // The default options: seed 0, shuffle, rank 0 of 1, pad, global shuffle.
 struct HarmonicsSamplerOptions harmonics_sampler_options_default(void);
@@ -848,7 +856,7 @@ HarmonicsStatus harmonics_sampler_restore(struct HarmonicsSampler *sampler, cons
 // # Safety
 // `shape` points to `ndims` values and `data` to `nbytes` bytes (either may be null
 // when its length is 0); `out` is writable.
-HarmonicsStatus harmonics_tensor_new(uint8_t dtype, const size_t *shape, size_t ndims, const uint8_t *data, size_t nbytes, struct HarmonicsTensor **out);
+HarmonicsStatus harmonics_tensor_new(HarmonicsDtype dtype, const size_t *shape, size_t ndims, const uint8_t *data, size_t nbytes, struct HarmonicsTensor **out);
 
 // Fills `out` with a view of `tensor`, valid until the tensor is freed.
 //

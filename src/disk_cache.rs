@@ -30,7 +30,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::cache::{
-    resolve_cache_path, CacheAppender, CacheLock, CacheReader, CacheWriter, Format, Metadata,
+    read_with_recovery, resolve_cache_path, CacheAppender, CacheLock, CacheReader, CacheWriter,
+    Format, Metadata,
 };
 use crate::error::{Error, Result};
 use crate::identity::{description_differs, IdentityMatch, SourceIdentity, SourceKind};
@@ -382,8 +383,9 @@ impl DiskCacheProducer {
         a.commit()
     }
 
-    /// Rebuilds after damage was found while reading, then returns to record `index`.
-    fn recover(&mut self, damage: Error, index: u64) -> Result<()> {
+    /// Rebuilds after damage was found while reading and opens the new file (the
+    /// recovery loop, `cache::read_with_recovery`, returns to the cursor's record).
+    fn rebuild(&mut self, damage: Error) -> Result<()> {
         let token = match &mut self.token {
             Some(f) => f()?,
             None => String::new(),
@@ -399,26 +401,19 @@ impl DiskCacheProducer {
         } else {
             Some(damage.to_string())
         };
-        self.outcome = self.sync_with_source(&token, damaged).map_err(|e| {
-            Error::Foreign(format!(
-                "{damage}; rebuilding it from the source failed: {e}"
-            ))
-        })?;
+        self.outcome =
+            self.sync_with_source(&token, damaged)
+                .map_err(|cause| Error::RebuildFailed {
+                    damage: Box::new(damage),
+                    cause: Box::new(cause),
+                })?;
         self.reader = CacheReader::open(&self.path)?;
-        self.reader.seek(index)
+        Ok(())
     }
 
     /// The next record, borrowed until the next call. Hot path: no allocation.
     pub fn next_view(&mut self) -> Result<TensorRef<'_>> {
-        let index = self.reader.position() % self.reader.len().max(1);
-        let loc = match self.reader.advance() {
-            Ok(loc) => loc,
-            Err(e) if e.is_corruption() => {
-                self.recover(e, index)?;
-                self.reader.advance()?
-            }
-            Err(e) => return Err(e),
-        };
+        let loc = read_with_recovery(self, |s| &mut s.reader, |r| r.advance(), Self::rebuild)?;
         Ok(self.reader.view(loc))
     }
 
@@ -427,15 +422,12 @@ impl DiskCacheProducer {
     /// `next_view` (the cache is rebuilt from the source), then record `index` is
     /// served; `Error::IndexOutOfRange` at `index >= len()`.
     pub fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
-        let loc = match self.reader.check_at(index) {
-            Ok(loc) => loc,
-            Err(e) if e.is_corruption() => {
-                let position = self.reader.position() % self.reader.len().max(1);
-                self.recover(e, position)?;
-                self.reader.check_at(index)?
-            }
-            Err(e) => return Err(e),
-        };
+        let loc = read_with_recovery(
+            self,
+            |s| &mut s.reader,
+            |r| r.check_at(index),
+            Self::rebuild,
+        )?;
         Ok(self.reader.view_checked(loc))
     }
 
@@ -470,8 +462,7 @@ impl Producer for DiskCacheProducer {
         Ok(self.len())
     }
     fn skip(&mut self, n: usize) -> Result<()> {
-        let target = self.reader.position() + n as u64;
-        self.reader.seek(target)
+        self.reader.skip(n)
     }
     fn source(&self) -> String {
         format!("cache:{}", self.path.display())

@@ -69,6 +69,19 @@ pub enum Error {
     #[error("{0}")]
     Foreign(String),
 
+    /// Damage was found in a cache and rebuilding it from its source failed: `damage`
+    /// says what was found, `cause` why the rebuild failed.
+    #[error("{damage}; rebuilding it from the source failed: {cause}")]
+    RebuildFailed {
+        damage: Box<Error>,
+        cause: Box<Error>,
+    },
+
+    /// A download was stopped before it finished because its consumer went away (the
+    /// producer was dropped or restarted); the URL is named.
+    #[error("the download of {} was stopped before it finished", crate::http::s3::redact(.0))]
+    Stopped(String),
+
     /// A caller handed in an argument that cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -210,24 +210,45 @@ fn read_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
-/// Parses the record at the start of `bytes`, writing its dimensions into `shape`
-/// (cleared first). Checks that the whole record, data included, lies inside
-/// `bytes`. Hot path: allocates nothing once `shape` has capacity.
-pub fn parse_wire(bytes: &[u8], shape: &mut Vec<usize>) -> Result<WireHeader> {
-    if bytes.len() < 5 {
-        return Err(Error::Wire(format!(
-            "record header needs 5 bytes, {} remain",
-            bytes.len()
-        )));
-    }
-    let dtype = DType::from_code(bytes[0])
-        .ok_or_else(|| Error::Wire(format!("unknown dtype code {}", bytes[0])))?;
-    let ndims = read_u32(bytes, 1) as usize;
+/// The first 5 bytes of a wire record: its dtype and dimension count, checked. The one
+/// parser of the wire header's prefix (byte slices, streams, the HTTP decoder).
+pub fn parse_wire_prefix(head: &[u8; 5]) -> Result<(DType, usize)> {
+    let dtype = DType::from_code(head[0])
+        .ok_or_else(|| Error::Wire(format!("unknown dtype code {}", head[0])))?;
+    let ndims = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
     if ndims > MAX_NDIMS {
         return Err(Error::Wire(format!(
             "record declares {ndims} dimensions (at most {MAX_NDIMS})"
         )));
     }
+    Ok((dtype, ndims))
+}
+
+/// The length of the wire record starting at `b`: `Ok(Some(len))` once its header is
+/// complete, `Ok(None)` while more bytes are needed, `Err` for a malformed header.
+pub fn wire_record_len(b: &[u8]) -> Result<Option<usize>> {
+    let Some(head) = b.first_chunk::<5>() else {
+        return Ok(None);
+    };
+    let (_, ndims) = parse_wire_prefix(head)?;
+    let data_offset = wire_header_len(ndims);
+    if b.len() < data_offset {
+        return Ok(None);
+    }
+    Ok(Some(data_offset + read_u32(b, data_offset - 4) as usize))
+}
+
+/// Parses the record at the start of `bytes`, writing its dimensions into `shape`
+/// (cleared first). Checks that the whole record, data included, lies inside
+/// `bytes`. Hot path: allocates nothing once `shape` has capacity.
+pub fn parse_wire(bytes: &[u8], shape: &mut Vec<usize>) -> Result<WireHeader> {
+    let Some(head) = bytes.first_chunk::<5>() else {
+        return Err(Error::Wire(format!(
+            "record header needs 5 bytes, {} remain",
+            bytes.len()
+        )));
+    };
+    let (dtype, ndims) = parse_wire_prefix(head)?;
     let data_offset = wire_header_len(ndims);
     if bytes.len() < data_offset {
         return Err(Error::Wire(format!(
@@ -329,14 +350,7 @@ pub fn read_wire<R: Read + ?Sized>(
     if !read_exact_or_eof(input, &mut head)? {
         return Ok(None);
     }
-    let dtype = DType::from_code(head[0])
-        .ok_or_else(|| Error::Wire(format!("unknown dtype code {}", head[0])))?;
-    let ndims = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
-    if ndims > MAX_NDIMS {
-        return Err(Error::Wire(format!(
-            "record declares {ndims} dimensions (at most {MAX_NDIMS})"
-        )));
-    }
+    let (dtype, ndims) = parse_wire_prefix(&head)?;
     let data_offset = wire_header_len(ndims);
     let mut rest = [0u8; 4 * MAX_NDIMS + 4];
     let rest = &mut rest[..4 * ndims + 4];
@@ -392,6 +406,27 @@ mod tests {
         assert!(err.contains("4294967295"), "{err}");
         let err = decode_wire(&w).unwrap_err().to_string();
         assert!(err.contains("4294967295 data bytes, 3 remain"), "{err}");
+    }
+
+    #[test]
+    fn the_prefix_parser_serves_slices_and_lengths_alike() {
+        let t = Tensor::from_f32(&[1.0, 2.0]);
+        let wire = t.to_wire().unwrap();
+        assert_eq!(wire_record_len(&wire[..4]).unwrap(), None);
+        assert_eq!(wire_record_len(&wire[..6]).unwrap(), None);
+        assert_eq!(wire_record_len(&wire).unwrap(), Some(wire.len()));
+        let mut bad = wire.clone();
+        bad[0] = 9;
+        let (a, b) = (
+            wire_record_len(&bad).unwrap_err().to_string(),
+            parse_wire(&bad, &mut Vec::new()).unwrap_err().to_string(),
+        );
+        assert_eq!(a, b);
+        assert!(a.contains("unknown dtype code 9"), "{a}");
+        bad[0] = 0;
+        bad[1..5].copy_from_slice(&1000u32.to_le_bytes());
+        let e = wire_record_len(&bad).unwrap_err().to_string();
+        assert!(e.contains("record declares 1000 dimensions"), "{e}");
     }
 
     #[test]

@@ -295,8 +295,7 @@ fn the_c_abi_drives_both_producers() {
             .into_owned()
     };
     unsafe {
-        let mut o = std::mem::zeroed::<HarmonicsHttpOptions>();
-        harmonics_http_options_default(&mut o);
+        let mut o = harmonics_http_options_default();
         assert!(o.cache && o.cache_path.is_null() && o.retries == 3);
         assert_eq!((o.connect_timeout_ms, o.read_timeout_ms), (10_000, 30_000));
         o.cache_path = cache.as_ptr();
@@ -394,6 +393,5 @@ fn the_c_abi_drives_both_producers() {
             HarmonicsStatus::Http
         );
         assert!(last_error().contains("404"), "{}", last_error());
-        harmonics_http_options_default(std::ptr::null_mut());
     }
 }

@@ -434,12 +434,7 @@ fn the_c_download_limit_field_reaches_the_download() {
     use harmonics_dataset::ffi::{HarmonicsProducer, HarmonicsStatus};
     let server = TestServer::serving(wire_body(&records(100, 64)));
     let url = std::ffi::CString::new(server.url("/big")).unwrap();
-    let mut o = std::mem::MaybeUninit::<HarmonicsHttpOptions>::uninit();
-    // SAFETY: `o` is writable; the defaults fill every field.
-    let mut o = unsafe {
-        harmonics_http_options_default(o.as_mut_ptr());
-        o.assume_init()
-    };
+    let mut o = harmonics_http_options_default();
     assert_eq!(o.max_bytes, 0, "no limit by default");
     o.max_bytes = 1000;
     let mut out: *mut HarmonicsProducer = std::ptr::null_mut();

@@ -522,12 +522,7 @@ fn the_c_connection_fields_reach_the_download() {
     let proxy = FaultProxy::start(server.port(), Faults::none());
     let dir = tempfile::tempdir().unwrap();
     let url = std::ffi::CString::new(proxy.url("/identity/data.bin")).unwrap();
-    let mut o = std::mem::MaybeUninit::<HarmonicsHttpOptions>::uninit();
-    // SAFETY: `o` is writable; the defaults fill every field.
-    let mut o = unsafe {
-        harmonics_http_options_default(o.as_mut_ptr());
-        o.assume_init()
-    };
+    let mut o = harmonics_http_options_default();
     assert_eq!((o.connections, o.parallel_min_bytes), (0, 64 << 20));
     let path = std::ffi::CString::new(dir.path().join("c.cache").to_str().unwrap()).unwrap();
     o.cache_path = path.as_ptr();

@@ -207,7 +207,7 @@ fn s(st: HarmonicsStatus) -> Option<u32> {
 
 fn cases(l: &Live) -> Vec<Case> {
     use Expect::*;
-    let (csv, cache, tensor) = (l.csv as *const _, l.cache as *const _, l.tensor as *const _);
+    let (csv, cache, tensor) = (l.csv, l.cache, l.tensor as *const _);
     let name = l.cache_name.as_ptr();
     let path = l.csv_path.as_ptr();
     let url = l.url.as_ptr();
@@ -247,7 +247,7 @@ fn cases(l: &Live) -> Vec<Case> {
         vec![
             case("harmonics_disk_cache_new", "base", Refused, move || {
                 s(harmonics_disk_cache_new(
-                    null(),
+                    null_mut(),
                     name,
                     null(),
                     &mut null_mut(),
@@ -299,7 +299,7 @@ fn cases(l: &Live) -> Vec<Case> {
                 "harmonics_disk_cache_refresh",
                 "cache",
                 Refused,
-                move || s(harmonics_disk_cache_refresh(null(), null_mut())),
+                move || s(harmonics_disk_cache_refresh(null_mut(), null_mut())),
             ),
             case("harmonics_disk_cache_refresh", "out", Accepted, move || {
                 s(harmonics_disk_cache_refresh(cache, null_mut()))
@@ -558,21 +558,21 @@ fn cases(l: &Live) -> Vec<Case> {
                 Refused,
                 move || {
                     let mut v = view;
-                    s(harmonics_producer_next_view(null(), &mut v))
+                    s(harmonics_producer_next_view(null_mut(), &mut v))
                 },
             ),
             case("harmonics_producer_next_view", "out", Refused, move || {
                 s(harmonics_producer_next_view(cache, null_mut()))
             }),
             case("harmonics_producer_next", "producer", Refused, || {
-                s(harmonics_producer_next(null(), &mut null_mut()))
+                s(harmonics_producer_next(null_mut(), &mut null_mut()))
             }),
             case("harmonics_producer_next", "out", Refused, move || {
                 s(harmonics_producer_next(cache, null_mut()))
             }),
             case("harmonics_producer_next_copy", "producer", Refused, || {
                 s(harmonics_producer_next_copy(
-                    null(),
+                    null_mut(),
                     Some(copy_nothing),
                     null_mut(),
                 ))
@@ -594,7 +594,7 @@ fn cases(l: &Live) -> Vec<Case> {
                 },
             ),
             case("harmonics_producer_skip", "producer", Refused, || {
-                s(harmonics_producer_skip(null(), 3))
+                s(harmonics_producer_skip(null_mut(), 3))
             }),
             case("harmonics_producer_free", "producer", Accepted, || {
                 harmonics_producer_free(null_mut());
@@ -652,10 +652,6 @@ fn cases(l: &Live) -> Vec<Case> {
             }),
             case("harmonics_wire_read", "out", Refused, || {
                 s(harmonics_wire_read(Some(cb_read), null_mut(), null_mut()))
-            }),
-            case("harmonics_http_options_default", "out", Accepted, || {
-                harmonics_http_options_default(null_mut());
-                None
             }),
             case("harmonics_http_producer_new", "host", Refused, move || {
                 s(harmonics_http_producer_new(
@@ -1053,7 +1049,7 @@ impl Producer for Panicky {
 /// Foreign `next` (what C/C++ code does): pulls from another handle; on failure hands
 /// the library's message back as the callback's error.
 unsafe extern "C" fn relay_next(ud: *mut c_void, out: *mut HarmonicsTensorView) -> HarmonicsStatus {
-    let st = unsafe { harmonics_producer_next_view(ud as *const HarmonicsProducer, out) };
+    let st = unsafe { harmonics_producer_next_view(ud as *mut HarmonicsProducer, out) };
     if st != HarmonicsStatus::Ok {
         unsafe { harmonics_callback_error(harmonics_last_error_message()) };
     }
@@ -1127,7 +1123,7 @@ fn training_order_cases() -> Vec<Case> {
     use Expect::*;
     // A random-access producer and a sampler, leaked for the test's lifetime.
     let records = (0..4).map(|i| Tensor::from_f32(&[i as f32])).collect();
-    let ra = producer_into_handle(Box::new(VecProducer::new(records))) as *const HarmonicsProducer;
+    let ra = producer_into_handle(Box::new(VecProducer::new(records)));
     let mut sampler = null_mut();
     unsafe { assert_eq!(harmonics_sampler_new(10, null(), &mut sampler) as u32, OK) };
     let sm = sampler as usize;
@@ -1138,7 +1134,7 @@ fn training_order_cases() -> Vec<Case> {
         st
     };
     let rp = ra as usize;
-    let ra = move || rp as *const HarmonicsProducer;
+    let ra = move || rp as *mut HarmonicsProducer;
     let mut sampled = null_mut();
     unsafe {
         assert_eq!(
@@ -1147,7 +1143,7 @@ fn training_order_cases() -> Vec<Case> {
         )
     };
     let sd = sampled as usize;
-    let sd = move || sd as *const HarmonicsProducer;
+    let sd = move || sd as *mut HarmonicsProducer;
     let free_ok = |st: HarmonicsStatus, p: *mut HarmonicsProducer| {
         unsafe { harmonics_producer_free(p) };
         s(st)
@@ -1160,7 +1156,7 @@ fn training_order_cases() -> Vec<Case> {
                 Refused,
                 move || {
                     s(harmonics_producer_view_at(
-                        null(),
+                        null_mut(),
                         0,
                         &mut std::mem::zeroed(),
                     ))
@@ -1170,7 +1166,7 @@ fn training_order_cases() -> Vec<Case> {
                 s(harmonics_producer_view_at(ra(), 0, null_mut()))
             }),
             case("harmonics_producer_at", "producer", Refused, move || {
-                s(harmonics_producer_at(null(), 0, &mut null_mut()))
+                s(harmonics_producer_at(null_mut(), 0, &mut null_mut()))
             }),
             case("harmonics_producer_at", "out", Refused, move || {
                 s(harmonics_producer_at(ra(), 0, null_mut()))
@@ -1193,7 +1189,7 @@ fn training_order_cases() -> Vec<Case> {
                 Refused,
                 move || {
                     s(harmonics_sampled_producer_new(
-                        null(),
+                        null_mut(),
                         null(),
                         &mut null_mut(),
                     ))
@@ -1247,7 +1243,7 @@ fn training_order_cases() -> Vec<Case> {
                 "harmonics_sampled_producer_restore",
                 "producer",
                 Refused,
-                move || s(harmonics_sampled_producer_restore(null(), &state)),
+                move || s(harmonics_sampled_producer_restore(null_mut(), &state)),
             ),
             case(
                 "harmonics_sampled_producer_restore",
@@ -1259,7 +1255,7 @@ fn training_order_cases() -> Vec<Case> {
                 "harmonics_sampled_producer_set_epoch",
                 "producer",
                 Refused,
-                move || s(harmonics_sampled_producer_set_epoch(null(), 1)),
+                move || s(harmonics_sampled_producer_set_epoch(null_mut(), 1)),
             ),
             case(
                 "harmonics_sampled_producer_peek",
@@ -1279,7 +1275,7 @@ fn training_order_cases() -> Vec<Case> {
                 Refused,
                 move || {
                     s(harmonics_shuffle_producer_new(
-                        null(),
+                        null_mut(),
                         false,
                         0,
                         &mut null_mut(),
@@ -1296,7 +1292,14 @@ fn training_order_cases() -> Vec<Case> {
                 "harmonics_shard_producer_new",
                 "inner",
                 Refused,
-                move || s(harmonics_shard_producer_new(null(), 0, 1, &mut null_mut())),
+                move || {
+                    s(harmonics_shard_producer_new(
+                        null_mut(),
+                        0,
+                        1,
+                        &mut null_mut(),
+                    ))
+                },
             ),
             case("harmonics_shard_producer_new", "out", Refused, move || {
                 s(harmonics_shard_producer_new(ra(), 0, 1, null_mut()))
@@ -1305,7 +1308,7 @@ fn training_order_cases() -> Vec<Case> {
                 "harmonics_batch_producer_new",
                 "inner",
                 Refused,
-                move || s(harmonics_batch_producer_new(null(), 2, &mut null_mut())),
+                move || s(harmonics_batch_producer_new(null_mut(), 2, &mut null_mut())),
             ),
             case("harmonics_batch_producer_new", "out", Refused, move || {
                 s(harmonics_batch_producer_new(ra(), 2, null_mut()))

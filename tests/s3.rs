@@ -253,8 +253,7 @@ fn async_producer_and_the_c_abi_accept_s3_urls() {
     use harmonics_dataset::ffi::{HarmonicsHttpOptions, HarmonicsStatus};
     let cache = CString::new(dir.path().join("c.cache").to_str().unwrap()).unwrap();
     unsafe {
-        let mut opts: HarmonicsHttpOptions = std::mem::zeroed();
-        harmonics_http_options_default(&mut opts);
+        let mut opts: HarmonicsHttpOptions = harmonics_http_options_default();
         opts.cache_path = cache.as_ptr();
         let url = CString::new(s3_url("c.bin")).unwrap();
         let mut p = std::ptr::null_mut();

@@ -16,7 +16,7 @@ namespace harmonics {
 class HTensor {
   public:
     /// Element types; the codes 0..4 are the wire format's.
-    enum class DType { Float32, Float64, Int32, Int64, UInt8 };
+    enum class DType : std::uint8_t { Float32, Float64, Int32, Int64, UInt8 };
     using Shape = std::vector<std::size_t>;
 
     HTensor() = default;
@@ -33,6 +33,12 @@ class HTensor {
     Shape shape_{};
     std::vector<std::byte> data_{};
 };
+
+static_assert(static_cast<std::uint8_t>(HTensor::DType::Float32) == HARMONICS_DTYPE_FLOAT32, "DType");
+static_assert(static_cast<std::uint8_t>(HTensor::DType::Float64) == HARMONICS_DTYPE_FLOAT64, "DType");
+static_assert(static_cast<std::uint8_t>(HTensor::DType::Int32) == HARMONICS_DTYPE_INT32, "DType");
+static_assert(static_cast<std::uint8_t>(HTensor::DType::Int64) == HARMONICS_DTYPE_INT64, "DType");
+static_assert(static_cast<std::uint8_t>(HTensor::DType::UInt8) == HARMONICS_DTYPE_UINT8, "DType");
 
 /// A borrowed record from the zero-copy read path: valid until the next call on the
 /// producer that returned it, from ANY thread. Do not share views across threads: a
@@ -105,16 +111,13 @@ inline TensorView to_view(const HarmonicsTensorView& v) {
 /// harmonics_producer_next_copy's callback: builds the HTensor at `userdata` from the
 /// record, with one allocation for the shape and one for the data (no zero-fill).
 inline HarmonicsStatus copy_into_tensor(void* userdata, const HarmonicsTensorView* v) noexcept {
-    try {
+    return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {  // std::bad_alloc, std::length_error
         const auto* bytes = reinterpret_cast<const std::byte*>(v->data);
         *static_cast<HTensor*>(userdata) =
             HTensor(static_cast<HTensor::DType>(v->dtype), HTensor::Shape(v->shape, v->shape + v->ndims),
                     std::vector<std::byte>(bytes, bytes + v->nbytes));
         return HARMONICS_STATUS_OK;
-    } catch (const std::exception& e) {  // std::bad_alloc, std::length_error
-        harmonics_callback_error(e.what());
-        return HARMONICS_STATUS_FOREIGN;
-    }
+    });
 }
 
 /// Reads a string through a C call of the form `f(buf, cap, &len)` (copy into `buf`,
@@ -132,7 +135,7 @@ std::string read_c_string(F&& f) {
 /// A C view of `t`, borrowing its memory.
 inline HarmonicsTensorView c_view_of(const HTensor& t) {
     HarmonicsTensorView v;
-    v.dtype = static_cast<std::uint8_t>(t.dtype());
+    v.dtype = static_cast<HarmonicsDtype>(t.dtype());
     v.ndims = t.shape().size();
     v.shape = t.shape().data();
     v.data = reinterpret_cast<const std::uint8_t*>(t.data().data());

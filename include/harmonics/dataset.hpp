@@ -6,6 +6,7 @@
 #include <harmonics/csv_producer.hpp>
 #include <harmonics/disk_cache_producer.hpp>
 #include <harmonics/error.hpp>
+#include <harmonics/handles.hpp>
 #include <harmonics/http_producer.hpp>
 #include <harmonics/log.hpp>
 #include <harmonics/maintenance.hpp>

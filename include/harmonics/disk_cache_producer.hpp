@@ -20,58 +20,40 @@ struct ForeignProducerContext {
     std::string fingerprint{};
 };
 
-// Trampolines: no C++ exception may unwind through Rust frames, so each one catches
-// everything and hands the message back through harmonics_callback_error.
-inline HarmonicsStatus report_exception() noexcept {
-    try {
-        throw;
-    } catch (const std::exception& e) {
-        harmonics_callback_error(e.what());
-    } catch (...) {
-        harmonics_callback_error("unknown C++ exception");
-    }
-    return HARMONICS_STATUS_FOREIGN;
-}
-
+// Trampolines: no C++ exception may unwind through Rust frames; each runs its body
+// through bridge_exceptions (error.hpp), so an exception becomes HARMONICS_STATUS_FOREIGN
+// with its message.
 inline HarmonicsStatus foreign_next(void* userdata, HarmonicsTensorView* out) noexcept {
-    try {
+    return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         auto* c = static_cast<ForeignProducerContext*>(userdata);
         c->current = c->producer->next();
         *out = c_view_of(c->current);
         return HARMONICS_STATUS_OK;
-    } catch (...) {
-        return report_exception();
-    }
+    });
 }
 
 inline HarmonicsStatus foreign_size(void* userdata, std::size_t* out) noexcept {
-    try {
+    return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         *out = static_cast<ForeignProducerContext*>(userdata)->producer->size();
         return HARMONICS_STATUS_OK;
-    } catch (...) {
-        return report_exception();
-    }
+    });
 }
 
 inline HarmonicsStatus foreign_skip(void* userdata, std::size_t n) noexcept {
-    try {
+    return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         static_cast<ForeignProducerContext*>(userdata)->producer->skip(n);
         return HARMONICS_STATUS_OK;
-    } catch (...) {
-        return report_exception();
-    }
+    });
 }
 
 inline HarmonicsStatus foreign_fingerprint(void* userdata, const char** ptr, std::size_t* len) noexcept {
-    try {
+    return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         auto* c = static_cast<ForeignProducerContext*>(userdata);
         c->fingerprint = c->producer->fingerprint();
         *ptr = c->fingerprint.data();
         *len = c->fingerprint.size();
         return HARMONICS_STATUS_OK;
-    } catch (...) {
-        return report_exception();
-    }
+    });
 }
 
 inline void foreign_free(void* userdata) noexcept { delete static_cast<ForeignProducerContext*>(userdata); }
@@ -82,15 +64,13 @@ struct TokenContext {
 };
 
 inline HarmonicsStatus token_get(void* userdata, const char** ptr, std::size_t* len) noexcept {
-    try {
+    return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         auto* c = static_cast<TokenContext*>(userdata);
         c->value = c->fn();
         *ptr = c->value.data();
         *len = c->value.size();
         return HARMONICS_STATUS_OK;
-    } catch (...) {
-        return report_exception();
-    }
+    });
 }
 
 inline void token_free(void* userdata) noexcept { delete static_cast<TokenContext*>(userdata); }
@@ -115,6 +95,10 @@ inline ProducerHandle bridge(const std::shared_ptr<Producer>& base) {
 
 /// What opening (or refreshing) a cache did.
 enum class CacheOutcome { Reused, Created, Appended, Rebuilt };
+static_assert(static_cast<int>(CacheOutcome::Reused) == HARMONICS_CACHE_OUTCOME_KIND_REUSED, "CacheOutcome");
+static_assert(static_cast<int>(CacheOutcome::Created) == HARMONICS_CACHE_OUTCOME_KIND_CREATED, "CacheOutcome");
+static_assert(static_cast<int>(CacheOutcome::Appended) == HARMONICS_CACHE_OUTCOME_KIND_APPENDED, "CacheOutcome");
+static_assert(static_cast<int>(CacheOutcome::Rebuilt) == HARMONICS_CACHE_OUTCOME_KIND_REBUILT, "CacheOutcome");
 
 /// Caches the records of `base` in the file `name` (relative names live under
 /// `$HARMONICS_CACHE_DIR`, default `.harmonics/cache`). The first run populates the

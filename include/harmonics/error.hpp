@@ -1,11 +1,13 @@
-// harmonics-dataset C++ wrapper: the one exception type and the one place that turns
-// a C status into it.
+// harmonics-dataset C++ wrapper: the one exception type, the one place that turns a C
+// status into it, and the one bridge that turns it (or any exception) back into a
+// status at a callback's edge.
 #pragma once
 
-#include <memory>
+#include <exception>
 #include <stdexcept>
 #include <string>
 
+#include <harmonics/handles.hpp>
 #include <harmonics_dataset.h>
 
 namespace harmonics {
@@ -41,15 +43,28 @@ inline const char* c_string(const std::string& s, const char* what, HarmonicsSta
     return s.c_str();
 }
 
-struct ProducerDeleter {
-    void operator()(HarmonicsProducer* p) const noexcept { harmonics_producer_free(p); }
-};
-struct TensorDeleter {
-    void operator()(HarmonicsTensor* t) const noexcept { harmonics_tensor_free(t); }
-};
-
-using ProducerHandle = std::unique_ptr<HarmonicsProducer, ProducerDeleter>;
-using TensorHandle = std::unique_ptr<HarmonicsTensor, TensorDeleter>;
+/// The exception bridge of every trampoline (a C++ function the library calls through
+/// C): runs `body`, which returns its status; no exception unwinds into the library. An
+/// exception becomes `failure`, its message handed to the library with
+/// `harmonics_callback_error`. A `failure` of `HARMONICS_STATUS_OK` means the caller
+/// cannot report one (the log callback): the exception is swallowed, no message left.
+template <class F>
+HarmonicsStatus bridge_exceptions(HarmonicsStatus failure, F&& body) noexcept {
+    const char* message = "unknown C++ exception";
+    std::string what;
+    try {
+        return body();
+    } catch (const std::exception& e) {
+        try {
+            what = e.what();
+            message = what.c_str();
+        } catch (...) {  // std::bad_alloc copying the message: keep the generic one
+        }
+    } catch (...) {
+    }
+    if (failure != HARMONICS_STATUS_OK) harmonics_callback_error(message);
+    return failure;
+}
 
 }  // namespace detail
 }  // namespace harmonics

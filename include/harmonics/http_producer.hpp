@@ -8,27 +8,38 @@
 
 namespace harmonics {
 
+namespace detail {
+/// The library's defaults (`harmonics_http_options_default`, from the Rust
+/// `HttpOptions::default()`): the one place they are written.
+inline const HarmonicsHttpOptions& c_http_defaults() noexcept {
+    static const HarmonicsHttpOptions d = harmonics_http_options_default();
+    return d;
+}
+}  // namespace detail
+
 /// Options of the HTTP producers (the constructors' parameters, plus timeouts,
-/// retries and revalidation).
+/// retries and revalidation). The defaults are the library's.
 struct HttpOptions {
     /// Keep the dataset in a persistent cache file (needs `cache_path`).
-    bool cache = true;
+    bool cache = detail::c_http_defaults().cache;
     /// Cache file: relative names resolve under $HARMONICS_CACHE_DIR; "" for none.
     std::string cache_path;
     /// Every record must share the first record's dtype and shape.
-    bool validate = false;
+    bool validate = detail::c_http_defaults().validate;
     /// Revalidate an existing cache (conditional GET) instead of trusting it.
-    bool revalidate = false;
-    unsigned connect_timeout_ms = 10000, read_timeout_ms = 30000, retries = 3;
+    bool revalidate = detail::c_http_defaults().revalidate;
+    unsigned connect_timeout_ms = detail::c_http_defaults().connect_timeout_ms;
+    unsigned read_timeout_ms = detail::c_http_defaults().read_timeout_ms;
+    unsigned retries = detail::c_http_defaults().retries;
     /// PEM file of extra root certificates trusted for https:// (a private CA); "" for none.
     std::string ca_cert_path;
     /// The most body bytes a download may take; beyond it the download fails naming
     /// the URL and the limit, and leaves no cache file. 0 for no limit (the default).
-    std::uint64_t max_bytes = 0;
+    std::uint64_t max_bytes = detail::c_http_defaults().max_bytes;
     /// Connections a large object is downloaded over at once (ranged GETs pinned to
     /// its ETag; used only when the server serves ranges with a strong ETag):
     /// 0 automatic (4), 1 always a single connection.
-    unsigned connections = 0;
+    unsigned connections = detail::c_http_defaults().connections;
     /// Objects of at least this many bytes use `connections` connections; 0 means the
     /// default, 64 MiB.
     std::uint64_t parallel_min_bytes = 0;
@@ -45,6 +56,10 @@ enum class HttpOutcome {
     /// A cache file existed but was downloaded again: see `outcome_reason()`.
     Rebuilt,
 };
+static_assert(static_cast<int>(HttpOutcome::Reused) == HARMONICS_HTTP_OUTCOME_REUSED, "HttpOutcome");
+static_assert(static_cast<int>(HttpOutcome::Downloaded) == HARMONICS_HTTP_OUTCOME_DOWNLOADED, "HttpOutcome");
+static_assert(static_cast<int>(HttpOutcome::Revalidated) == HARMONICS_HTTP_OUTCOME_REVALIDATED, "HttpOutcome");
+static_assert(static_cast<int>(HttpOutcome::Rebuilt) == HARMONICS_HTTP_OUTCOME_REBUILT, "HttpOutcome");
 
 namespace detail {
 
@@ -69,8 +84,7 @@ inline std::uint16_t http_port(int port) {
 
 /// The C options for `o`; `o.cache_path` must outlive the result.
 inline HarmonicsHttpOptions c_http_options(const HttpOptions& o) {
-    HarmonicsHttpOptions c;
-    harmonics_http_options_default(&c);
+    HarmonicsHttpOptions c = harmonics_http_options_default();
     c.cache = o.cache;
     c.cache_path = c_string(o.cache_path, "invalid cache name: the cache path", HARMONICS_STATUS_INVALID_NAME);
     c.validate = o.validate;

@@ -36,11 +36,12 @@ inline LogCallback*& log_callback_slot() {
 
 extern "C" inline void log_trampoline(HarmonicsLogLevel level, const char* message,
                                       void* userdata) noexcept {
-    try {
+    // A diagnostic must not unwind into the library; it has nowhere to report an
+    // exception (failure OK: swallowed, the message is lost).
+    (void)bridge_exceptions(HARMONICS_STATUS_OK, [&] {
         (*static_cast<LogCallback*>(userdata))(static_cast<LogLevel>(level), message);
-    } catch (...) {
-        // A diagnostic must not unwind into the library; the message is lost.
-    }
+        return HARMONICS_STATUS_OK;
+    });
 }
 
 }  // namespace detail

@@ -98,11 +98,6 @@ inline SamplerState from_c(const HarmonicsSamplerState& c) {
     return s;
 }
 
-struct SamplerDeleter {
-    void operator()(HarmonicsSampler* s) const noexcept { harmonics_sampler_free(s); }
-};
-using SamplerHandle = std::unique_ptr<HarmonicsSampler, SamplerDeleter>;
-
 }  // namespace detail
 
 class SampledProducer;

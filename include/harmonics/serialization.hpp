@@ -11,34 +11,27 @@ namespace harmonics {
 
 namespace detail {
 
-inline HarmonicsStatus ostream_write(void* userdata, const std::uint8_t* buf, std::size_t len) {
-    auto* os = static_cast<std::ostream*>(userdata);
-    try {
+// A stream's failure is an I/O error of the stream (HARMONICS_STATUS_IO).
+inline HarmonicsStatus ostream_write(void* userdata, const std::uint8_t* buf, std::size_t len) noexcept {
+    return bridge_exceptions(HARMONICS_STATUS_IO, [&] {
+        auto* os = static_cast<std::ostream*>(userdata);
         os->write(reinterpret_cast<const char*>(buf), static_cast<std::streamsize>(len));
         if (*os) return HARMONICS_STATUS_OK;
         harmonics_callback_error("write_tensor: the output stream failed");
-    } catch (const std::exception& e) {
-        harmonics_callback_error(e.what());
-    } catch (...) {
-        harmonics_callback_error("write_tensor: unknown exception from the output stream");
-    }
-    return HARMONICS_STATUS_IO;
+        return HARMONICS_STATUS_IO;
+    });
 }
 
 inline HarmonicsStatus istream_read(void* userdata, std::uint8_t* buf, std::size_t len,
-                                               std::size_t* read) {
-    auto* is = static_cast<std::istream*>(userdata);
-    try {
+                                    std::size_t* read) noexcept {
+    return bridge_exceptions(HARMONICS_STATUS_IO, [&] {
+        auto* is = static_cast<std::istream*>(userdata);
         is->read(reinterpret_cast<char*>(buf), static_cast<std::streamsize>(len));
         *read = static_cast<std::size_t>(is->gcount());
         if (*read > 0 || is->eof()) return HARMONICS_STATUS_OK;
         harmonics_callback_error("read_tensor: the input stream failed");
-    } catch (const std::exception& e) {
-        harmonics_callback_error(e.what());
-    } catch (...) {
-        harmonics_callback_error("read_tensor: unknown exception from the input stream");
-    }
-    return HARMONICS_STATUS_IO;
+        return HARMONICS_STATUS_IO;
+    });
 }
 
 }  // namespace detail

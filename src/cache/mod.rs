@@ -8,6 +8,7 @@ pub mod maintenance;
 mod mapping;
 mod published;
 mod reader;
+mod recovery;
 mod writer;
 
 pub(crate) use format::{parse_frame, Frame, FRAME_HEADER};
@@ -18,8 +19,10 @@ pub use inventory::{
 };
 pub(crate) use maintenance::legacy_token_path;
 pub use mapping::repaired_faults;
+pub(crate) use published::read_full;
 pub use published::{read_stream_header, FrameStream};
 pub use reader::{CacheReader, Format, RecordLoc};
+pub(crate) use recovery::read_with_recovery;
 pub use writer::{upgrade, CacheAppender, CacheWriter};
 
 use std::fs::{File, OpenOptions};

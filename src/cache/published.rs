@@ -16,7 +16,7 @@ use super::format::{
 use crate::tensor::read_wire;
 
 /// Reads up to `buf.len()` bytes; fewer only at the end of the stream.
-fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub(crate) fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut got = 0;
     while got < buf.len() {
         match r.read(&mut buf[got..]) {

@@ -603,18 +603,19 @@ fn prefetch(region: &[u8], from: usize, to: usize) {
 
 /// Splits a frame at the start of `region` into (offset of the wire bytes, wire length).
 fn frame_bounds(region: &[u8]) -> std::result::Result<(usize, usize), String> {
-    if region.len() < FRAME_HEADER {
+    let Some(fh) = region.first_chunk::<FRAME_HEADER>() else {
         return Err(format!(
             "frame header needs {FRAME_HEADER} bytes, {} remain",
             region.len()
         ));
-    }
-    let wire_len = u32::from_le_bytes(region[0..4].try_into().unwrap()) as usize;
-    let pad = region[8] as usize;
-    if pad >= super::format::DATA_ALIGNMENT {
-        return Err(format!("invalid frame padding {pad}"));
-    }
-    let wire_at = FRAME_HEADER + pad;
+    };
+    // A record is expected here: an index frame's flag reads as a bad padding.
+    let (wire_at, wire_len) = match parse_frame(fh, false)? {
+        Frame::Record {
+            wire_at, wire_len, ..
+        } => (wire_at, wire_len),
+        Frame::Index { .. } => return Err("an index frame where a record belongs".into()),
+    };
     if wire_at > region.len() || wire_len > region.len() - wire_at {
         return Err(format!(
             "frame claims {wire_len} bytes, {} remain",
@@ -932,25 +933,22 @@ impl CacheReader {
 /// The length a frame (or a legacy wire record) starting at `b` claims, as far as its
 /// first bytes tell; `usize::MAX` when they cannot tell (read all that is there).
 fn frame_len_in(b: &[u8], framed: bool) -> usize {
+    // A header that is damaged needs no more bytes: parsing what is there reports it.
     if framed {
-        if b.len() < FRAME_HEADER {
-            return usize::MAX;
+        match b
+            .first_chunk::<FRAME_HEADER>()
+            .map(|fh| parse_frame(fh, true))
+        {
+            None => usize::MAX,
+            Some(Ok(f)) => f.len() as usize,
+            Some(Err(_)) => b.len(),
         }
-        let len = u32::from_le_bytes(b[0..4].try_into().unwrap()) as usize;
-        FRAME_HEADER + (b[8] & 0x7f) as usize + len
     } else {
-        if b.len() < 5 {
-            return usize::MAX;
+        match crate::tensor::wire_record_len(b) {
+            Ok(Some(n)) => n,
+            Ok(None) => usize::MAX,
+            Err(_) => b.len(),
         }
-        let ndims = u32::from_le_bytes(b[1..5].try_into().unwrap()) as usize;
-        if ndims > crate::tensor::MAX_NDIMS {
-            return b.len();
-        }
-        let head = crate::tensor::wire_header_len(ndims);
-        if b.len() < head {
-            return usize::MAX;
-        }
-        head + u32::from_le_bytes(b[head - 4..head].try_into().unwrap()) as usize
     }
 }
 

@@ -108,7 +108,7 @@ impl HarmonicsCacheOutcome {
 /// `out` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_disk_cache_new(
-    base: *const HarmonicsProducer,
+    base: *mut HarmonicsProducer,
     name: *const c_char,
     token: *const HarmonicsTokenCallback,
     out: *mut *mut HarmonicsProducer,
@@ -185,7 +185,7 @@ pub unsafe extern "C" fn harmonics_disk_cache_outcome_reason(
 /// `cache` is a live disk-cache handle; `out` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_disk_cache_refresh(
-    cache: *const HarmonicsProducer,
+    cache: *mut HarmonicsProducer,
     out: *mut HarmonicsCacheOutcome,
 ) -> HarmonicsStatus {
     guard(|| {

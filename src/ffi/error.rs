@@ -10,44 +10,84 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::error::Error;
 
-/// Result of every fallible call. Codes start at 7100 so a value read from the wrong
-/// place is recognisably wrong; `HARMONICS_STATUS_OK` is the only success.
+/// Result of every fallible call. Codes start at 0x48440000 ("HD" in the top bytes), a
+/// base no well-known neighbour uses (rustls-ffi spans 7000–7702), so a value read from
+/// the wrong place is recognisably wrong; `HARMONICS_STATUS_OK` is the only success.
+///
+/// Adding a status: a variant here and its row in `STATUS_TABLE` (a unit test checks
+/// that the generated header and the table list the same codes).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum HarmonicsStatus {
-    Ok = 7100,
+    Ok = 0x48440000,
     /// A required pointer argument was null.
-    NullArgument = 7101,
+    NullArgument = 0x48440001,
     /// An argument had a value that cannot be used (bad dtype code, non-UTF-8 string, …).
-    InvalidArgument = 7102,
+    InvalidArgument = 0x48440002,
     /// An operating-system I/O failure.
-    Io = 7103,
+    Io = 0x48440003,
     /// A damaged cache file.
-    Corrupt = 7104,
+    Corrupt = 0x48440004,
     /// Malformed wire bytes.
-    Wire = 7105,
+    Wire = 0x48440005,
     /// A refused cache name.
-    InvalidName = 7106,
+    InvalidName = 0x48440006,
     /// A CSV syntax error or non-numeric cell.
-    Csv = 7107,
+    Csv = 0x48440007,
     /// A record whose shape differs from the first one (validation).
-    ShapeMismatch = 7108,
+    ShapeMismatch = 0x48440008,
     /// An HTTP failure.
-    Http = 7109,
+    Http = 0x48440009,
     /// A producer with no records was asked for one.
-    Empty = 7110,
-    /// An error raised by a foreign producer or token callback.
-    Foreign = 7111,
+    Empty = 0x4844000a,
+    /// An error raised by a foreign producer, token or copy callback.
+    Foreign = 0x4844000b,
     /// A bug: a Rust panic was caught at the boundary.
-    Panic = 7112,
+    Panic = 0x4844000c,
     /// Another process held a cache's lock longer than the lock timeout
     /// (`harmonics_set_lock_timeout_ms`, `HARMONICS_LOCK_TIMEOUT`).
-    LockTimeout = 7113,
+    LockTimeout = 0x4844000d,
+    /// Damage was found in a cache and rebuilding it from its source failed (the
+    /// message names the damage and the cause).
+    RebuildFailed = 0x4844000e,
+    /// A download was stopped before it finished (its consumer went away).
+    Stopped = 0x4844000f,
     /// Random access asked of a producer that has none.
-    NoRandomAccess = 7120,
+    NoRandomAccess = 0x48440020,
     /// A record index past the end of the dataset.
-    IndexOutOfRange = 7121,
+    IndexOutOfRange = 0x48440021,
 }
+
+/// Every status with its name: the one list `harmonics_status_name` reads.
+const STATUS_TABLE: &[(HarmonicsStatus, &CStr)] = &[
+    (HarmonicsStatus::Ok, c"ok"),
+    (HarmonicsStatus::NullArgument, c"null argument"),
+    (HarmonicsStatus::InvalidArgument, c"invalid argument"),
+    (HarmonicsStatus::Io, c"I/O error"),
+    (HarmonicsStatus::Corrupt, c"corrupted cache file"),
+    (HarmonicsStatus::Wire, c"malformed record"),
+    (HarmonicsStatus::InvalidName, c"invalid cache name"),
+    (HarmonicsStatus::Csv, c"CSV error"),
+    (HarmonicsStatus::ShapeMismatch, c"shape mismatch"),
+    (HarmonicsStatus::Http, c"HTTP error"),
+    (HarmonicsStatus::Empty, c"no records"),
+    (HarmonicsStatus::Foreign, c"error in a foreign callback"),
+    (HarmonicsStatus::Panic, c"internal error (panic)"),
+    (
+        HarmonicsStatus::LockTimeout,
+        c"timed out waiting for a cache lock",
+    ),
+    (
+        HarmonicsStatus::RebuildFailed,
+        c"rebuilding a damaged cache failed",
+    ),
+    (HarmonicsStatus::Stopped, c"download stopped"),
+    (HarmonicsStatus::NoRandomAccess, c"no random access"),
+    (
+        HarmonicsStatus::IndexOutOfRange,
+        c"record index out of range",
+    ),
+];
 
 impl HarmonicsStatus {
     pub(crate) fn of(e: &Error) -> HarmonicsStatus {
@@ -63,30 +103,11 @@ impl HarmonicsStatus {
             Error::Http { .. } => HarmonicsStatus::Http,
             Error::Empty(_) => HarmonicsStatus::Empty,
             Error::Foreign(_) => HarmonicsStatus::Foreign,
+            Error::RebuildFailed { .. } => HarmonicsStatus::RebuildFailed,
+            Error::Stopped(_) => HarmonicsStatus::Stopped,
             Error::InvalidArgument(_) => HarmonicsStatus::InvalidArgument,
             Error::NoRandomAccess(_) => HarmonicsStatus::NoRandomAccess,
             Error::IndexOutOfRange { .. } => HarmonicsStatus::IndexOutOfRange,
-        }
-    }
-
-    fn name(self) -> &'static CStr {
-        match self {
-            HarmonicsStatus::Ok => c"ok",
-            HarmonicsStatus::NullArgument => c"null argument",
-            HarmonicsStatus::InvalidArgument => c"invalid argument",
-            HarmonicsStatus::Io => c"I/O error",
-            HarmonicsStatus::Corrupt => c"corrupted cache file",
-            HarmonicsStatus::Wire => c"malformed record",
-            HarmonicsStatus::InvalidName => c"invalid cache name",
-            HarmonicsStatus::Csv => c"CSV error",
-            HarmonicsStatus::ShapeMismatch => c"shape mismatch",
-            HarmonicsStatus::Http => c"HTTP error",
-            HarmonicsStatus::Empty => c"no records",
-            HarmonicsStatus::Foreign => c"error in a foreign callback",
-            HarmonicsStatus::Panic => c"internal error (panic)",
-            HarmonicsStatus::LockTimeout => c"timed out waiting for a cache lock",
-            HarmonicsStatus::NoRandomAccess => c"no random access",
-            HarmonicsStatus::IndexOutOfRange => c"record index out of range",
         }
     }
 }
@@ -168,27 +189,10 @@ pub extern "C" fn harmonics_last_error_message() -> *const c_char {
 /// A static, human-readable name for a status code (never null).
 #[no_mangle]
 pub extern "C" fn harmonics_status_name(status: u32) -> *const c_char {
-    let all = [
-        HarmonicsStatus::Ok,
-        HarmonicsStatus::NullArgument,
-        HarmonicsStatus::InvalidArgument,
-        HarmonicsStatus::Io,
-        HarmonicsStatus::Corrupt,
-        HarmonicsStatus::Wire,
-        HarmonicsStatus::InvalidName,
-        HarmonicsStatus::Csv,
-        HarmonicsStatus::ShapeMismatch,
-        HarmonicsStatus::Http,
-        HarmonicsStatus::Empty,
-        HarmonicsStatus::Foreign,
-        HarmonicsStatus::Panic,
-        HarmonicsStatus::LockTimeout,
-        HarmonicsStatus::NoRandomAccess,
-        HarmonicsStatus::IndexOutOfRange,
-    ];
-    all.iter()
-        .find(|s| **s as u32 == status)
-        .map_or(c"unknown status code".as_ptr(), |s| s.name().as_ptr())
+    STATUS_TABLE
+        .iter()
+        .find(|(s, _)| *s as u32 == status)
+        .map_or(c"unknown status code".as_ptr(), |(_, name)| name.as_ptr())
 }
 
 /// Called by a foreign callback (producer `next`/`size`, token) on its own thread just
@@ -207,4 +211,44 @@ pub unsafe extern "C" fn harmonics_callback_error(message: *const c_char) {
         .to_string_lossy()
         .into_owned();
     CALLBACK_ERROR.with(|e| *e.borrow_mut() = Some(m));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The generated header's `HarmonicsStatus` enum and `STATUS_TABLE` list the same
+    /// codes: a variant added without its table row (or the reverse) fails here.
+    #[test]
+    fn status_table_lists_every_status_of_the_header() {
+        let header = include_str!("../../include/harmonics_dataset.h");
+        let body = header
+            .split("enum HarmonicsStatus")
+            .nth(1)
+            .and_then(|rest| rest.split('}').next())
+            .expect("HarmonicsStatus in the header");
+        let mut in_header: Vec<u32> = body
+            .lines()
+            .filter(|l| l.trim_start().starts_with("HARMONICS_STATUS_"))
+            .filter_map(|l| {
+                l.split_once('=')
+                    .map(|(_, v)| v.trim().trim_end_matches(','))
+            })
+            .map(|v| v.parse().expect(v))
+            .collect();
+        let mut in_table: Vec<u32> = STATUS_TABLE.iter().map(|(s, _)| *s as u32).collect();
+        in_header.sort();
+        in_table.sort();
+        in_table.dedup();
+        assert_eq!(in_table.len(), STATUS_TABLE.len(), "a code listed twice");
+        assert_eq!(in_header, in_table);
+        for (s, name) in STATUS_TABLE {
+            // SAFETY: harmonics_status_name returns a static NUL-terminated string.
+            let got = unsafe { CStr::from_ptr(harmonics_status_name(*s as u32)) };
+            assert_eq!(got, *name);
+        }
+        // SAFETY: as above.
+        let unknown = unsafe { CStr::from_ptr(harmonics_status_name(7100)) };
+        assert_eq!(unknown, c"unknown status code");
+    }
 }

@@ -91,14 +91,13 @@ fn defaults() -> HarmonicsHttpOptions {
     }
 }
 
-/// Writes the default options into `*out` (cache on, no cache path, 10 s connect
-/// timeout, 30 s read timeout, 3 retries, no download limit, 4 connections for objects of 64 MiB and more).
-///
-/// # Safety
-/// `out` is null (ignored) or writable.
+/// The default options (cache on, no cache path, 10 s connect timeout, 30 s read
+/// timeout, 3 retries, no download limit, 4 connections for objects of 64 MiB and
+/// more), read from `HttpOptions::default()`: the one place they are written. Returns
+/// the struct, as `harmonics_sampler_options_default` does; cannot fail (not guarded).
 #[no_mangle]
-pub unsafe extern "C" fn harmonics_http_options_default(out: *mut HarmonicsHttpOptions) {
-    guard(|| write_out(out, "out", defaults()));
+pub extern "C" fn harmonics_http_options_default() -> HarmonicsHttpOptions {
+    defaults()
 }
 
 fn options(opts: *const HarmonicsHttpOptions) -> Result<HttpOptions, Failure> {

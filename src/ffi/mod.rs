@@ -4,6 +4,16 @@
 //! function wrapped in the panic boundary (`error::guard`), every pointer argument
 //! checked for null (`handle`), every failure reported as a `HarmonicsStatus` plus a
 //! thread-local message (`harmonics_last_error_message`).
+//!
+//! Idioms: a call that changes a handle's state takes `*mut` (`HarmonicsProducer *` in
+//! C), a call that only reads it `*const`; dtype arguments and fields are
+//! `HarmonicsDtype`; `*_options_default()` returns the struct.
+//!
+//! The exceptions to `guard`, listed in `UNGUARDED` (a test keeps the list true): calls
+//! that return a value rather than a status and cannot fail — the last-error and status
+//! name readers, `harmonics_callback_error` (called from inside callbacks), the lock
+//! timeout and log level accessors, `harmonics_version` and the two
+//! `*_options_default`.
 
 pub mod config;
 pub mod disk_cache;
@@ -17,6 +27,20 @@ pub mod sampled;
 pub mod sampler;
 pub mod tensor;
 
+/// The exported functions that do not run through `guard` (see the module doc).
+#[cfg(test)]
+const UNGUARDED: &[&str] = &[
+    "harmonics_set_lock_timeout_ms",
+    "harmonics_lock_timeout_ms",
+    "harmonics_last_error_message",
+    "harmonics_status_name",
+    "harmonics_callback_error",
+    "harmonics_http_options_default",
+    "harmonics_log_level",
+    "harmonics_version",
+    "harmonics_sampler_options_default",
+];
+
 pub use disk_cache::{HarmonicsCacheOutcome, HarmonicsCacheOutcomeKind, HarmonicsTokenCallback};
 pub use error::HarmonicsStatus;
 pub use http::HarmonicsHttpOptions;
@@ -28,3 +52,35 @@ pub use maintenance::{
 pub use producer::{HarmonicsProducer, HarmonicsProducerCallbacks};
 pub use sampler::{HarmonicsSampler, HarmonicsSamplerOptions, HarmonicsSamplerState};
 pub use tensor::{HarmonicsDtype, HarmonicsTensor, HarmonicsTensorView};
+
+#[cfg(test)]
+mod tests {
+    /// Every export of src/ffi runs its body through `guard`, except those listed in
+    /// `UNGUARDED`; a new unguarded export (or a stale entry) fails here.
+    #[test]
+    fn every_export_is_guarded_or_listed_as_an_exception() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src/ffi");
+        let mut unguarded = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let src = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            let exports: Vec<&str> = src.split("#[no_mangle]").skip(1).collect();
+            for body in exports {
+                let name = body
+                    .split("fn ")
+                    .nth(1)
+                    .and_then(|r| r.split('(').next())
+                    .unwrap()
+                    .to_string();
+                // The function ends at the first closing brace in column 0.
+                let body = body.split("\n}\n").next().unwrap();
+                if !body.contains("guard(") {
+                    unguarded.push(name);
+                }
+            }
+        }
+        unguarded.sort();
+        let mut listed: Vec<String> = super::UNGUARDED.iter().map(|s| s.to_string()).collect();
+        listed.sort();
+        assert_eq!(unguarded, listed);
+    }
+}

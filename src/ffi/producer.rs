@@ -393,7 +393,7 @@ pub unsafe extern "C" fn harmonics_producer_size(
 /// `producer` is null or a live handle; `out` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_producer_next_view(
-    producer: *const HarmonicsProducer,
+    producer: *mut HarmonicsProducer,
     out: *mut HarmonicsTensorView,
 ) -> HarmonicsStatus {
     guard(|| {
@@ -411,7 +411,7 @@ pub unsafe extern "C" fn harmonics_producer_next_view(
 /// `producer` is null or a live handle; `out` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_producer_next(
-    producer: *const HarmonicsProducer,
+    producer: *mut HarmonicsProducer,
     out: *mut *mut HarmonicsTensor,
 ) -> HarmonicsStatus {
     guard(|| {
@@ -445,7 +445,7 @@ pub type HarmonicsCopyFn = Option<
 /// `producer` is null or a live handle; `copy` is callable with `userdata`.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_producer_next_copy(
-    producer: *const HarmonicsProducer,
+    producer: *mut HarmonicsProducer,
     copy: HarmonicsCopyFn,
     userdata: *mut c_void,
 ) -> HarmonicsStatus {
@@ -479,7 +479,7 @@ pub unsafe extern "C" fn harmonics_producer_next_copy(
 /// `producer` is null or a live handle; `out` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_producer_view_at(
-    producer: *const HarmonicsProducer,
+    producer: *mut HarmonicsProducer,
     index: usize,
     out: *mut HarmonicsTensorView,
 ) -> HarmonicsStatus {
@@ -499,7 +499,7 @@ pub unsafe extern "C" fn harmonics_producer_view_at(
 /// `producer` is null or a live handle; `out` is null or writable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_producer_at(
-    producer: *const HarmonicsProducer,
+    producer: *mut HarmonicsProducer,
     index: usize,
     out: *mut *mut HarmonicsTensor,
 ) -> HarmonicsStatus {
@@ -539,7 +539,7 @@ pub unsafe extern "C" fn harmonics_producer_has_random_access(
 /// `producer` is null or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_producer_skip(
-    producer: *const HarmonicsProducer,
+    producer: *mut HarmonicsProducer,
     n: usize,
 ) -> HarmonicsStatus {
     guard(|| {

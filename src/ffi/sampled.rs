@@ -20,7 +20,7 @@ use crate::{BatchProducer, SampledProducer, ShardProducer, ShuffleProducer};
 /// `source` is null or a live handle; `options` is null or readable; `out` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_sampled_producer_new(
-    source: *const HarmonicsProducer,
+    source: *mut HarmonicsProducer,
     options: *const HarmonicsSamplerOptions,
     out: *mut *mut HarmonicsProducer,
 ) -> HarmonicsStatus {
@@ -88,7 +88,7 @@ pub unsafe extern "C" fn harmonics_sampled_producer_state(
 /// `producer` is null or a live handle; `state` is null or readable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_sampled_producer_restore(
-    producer: *const HarmonicsProducer,
+    producer: *mut HarmonicsProducer,
     state: *const HarmonicsSamplerState,
 ) -> HarmonicsStatus {
     guard(|| {
@@ -103,7 +103,7 @@ pub unsafe extern "C" fn harmonics_sampled_producer_restore(
 /// `producer` is null or a live handle.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_sampled_producer_set_epoch(
-    producer: *const HarmonicsProducer,
+    producer: *mut HarmonicsProducer,
     epoch: u64,
 ) -> HarmonicsStatus {
     guard(|| {
@@ -123,7 +123,7 @@ pub unsafe extern "C" fn harmonics_sampled_producer_set_epoch(
 /// `inner` is null or a live handle; `out` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_shuffle_producer_new(
-    inner: *const HarmonicsProducer,
+    inner: *mut HarmonicsProducer,
     has_seed: bool,
     seed: u64,
     out: *mut *mut HarmonicsProducer,
@@ -145,7 +145,7 @@ pub unsafe extern "C" fn harmonics_shuffle_producer_new(
 /// `inner` is null or a live handle; `out` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_shard_producer_new(
-    inner: *const HarmonicsProducer,
+    inner: *mut HarmonicsProducer,
     shard_idx: usize,
     num_shards: usize,
     out: *mut *mut HarmonicsProducer,
@@ -165,7 +165,7 @@ pub unsafe extern "C" fn harmonics_shard_producer_new(
 /// `inner` is null or a live handle; `out` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_batch_producer_new(
-    inner: *const HarmonicsProducer,
+    inner: *mut HarmonicsProducer,
     batch: usize,
     out: *mut *mut HarmonicsProducer,
 ) -> HarmonicsStatus {

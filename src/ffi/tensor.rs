@@ -19,13 +19,19 @@ pub enum HarmonicsDtype {
     Uint8 = 4,
 }
 
+/// A `HarmonicsDtype` code as it crosses the boundary: any byte, since C may pass a
+/// value outside the enum (refused with `HARMONICS_STATUS_INVALID_ARGUMENT`; a Rust
+/// enum holding it would be undefined behaviour). The header calls it `HarmonicsDtype`
+/// (cbindgen.toml renames it and does not emit it), so C signatures name the enum.
+pub type HarmonicsDtypeCode = u8;
+
 /// A borrowed tensor. Who owns the memory and for how long is said by the function
 /// that fills it in; the view itself owns nothing.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct HarmonicsTensorView {
-    /// A `HarmonicsDtype` code.
-    pub dtype: u8,
+    /// The element type.
+    pub dtype: HarmonicsDtypeCode,
     pub ndims: usize,
     /// `ndims` dimensions; may be null when `ndims` is 0.
     pub shape: *const usize,
@@ -74,7 +80,7 @@ impl BoxHandle for HarmonicsTensor {}
 /// when its length is 0); `out` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_tensor_new(
-    dtype: u8,
+    dtype: HarmonicsDtypeCode,
     shape: *const usize,
     ndims: usize,
     data: *const u8,

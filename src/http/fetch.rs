@@ -33,11 +33,14 @@ use reqwest::StatusCode;
 use super::parallel::{self, PartFailure};
 use super::s3::SendSigned;
 use super::{HttpOptions, HttpOutcome};
+use crate::cache::read_full;
 use crate::cache::{read_stream_header, CacheWriter, FrameStream, Metadata, MAGIC};
 use crate::disk_cache::warn;
 use crate::error::{Error, Result};
 use crate::producer::ShapeCheck;
-use crate::tensor::{parse_wire, wire_header_len, DType, TensorRef, WireHeader, MAX_NDIMS};
+use crate::tensor::{
+    parse_wire, wire_header_len, wire_record_len, TensorRef, WireHeader, MAX_NDIMS,
+};
 
 /// Backoff before retry `n` (0-based): 200 ms, 400 ms, 800 ms, … capped at 5 s.
 pub(crate) fn backoff(n: u32) -> Duration {
@@ -231,7 +234,7 @@ pub(crate) fn download(
             Err(AttemptError::Failed(f)) => f,
         };
         let d = match failure {
-            Failure::Stopped => return Err(http("download stopped".into())),
+            Failure::Stopped => return Err(Error::Stopped(url.to_string())),
             Failure::Fatal(d) => return Err(http(d)),
             Failure::Changed(d) => {
                 changes += 1;
@@ -278,7 +281,7 @@ pub(crate) fn download(
         }
         retries_left -= 1;
         if !sleep_unless_stopped(backoff(attempt), stop) {
-            return Err(http("download stopped".into()));
+            return Err(Error::Stopped(url.to_string()));
         }
         attempt += 1;
     }
@@ -704,20 +707,6 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Reads up to `buf.len()` bytes; fewer only at the end of the stream.
-fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
-}
-
 const BODY_BUFFER: usize = 256 << 10;
 
 fn decode_body<R: Read + ?Sized>(
@@ -772,24 +761,7 @@ fn check_record(
 /// The length of the wire record starting at `b`: `Ok(Some(len))` once its header is
 /// complete, `Ok(None)` while more bytes are needed, `Err` for a malformed header.
 fn record_len(b: &[u8]) -> std::result::Result<Option<usize>, String> {
-    if b.len() < 5 {
-        return Ok(None);
-    }
-    if DType::from_code(b[0]).is_none() {
-        return Err(format!("malformed record: unknown dtype code {}", b[0]));
-    }
-    let ndims = u32::from_le_bytes(b[1..5].try_into().unwrap()) as usize;
-    if ndims > MAX_NDIMS {
-        return Err(format!(
-            "malformed record: record declares {ndims} dimensions (at most {MAX_NDIMS})"
-        ));
-    }
-    let head = wire_header_len(ndims);
-    if b.len() < head {
-        return Ok(None);
-    }
-    let nbytes = u32::from_le_bytes(b[head - 4..head].try_into().unwrap()) as usize;
-    Ok(Some(head + nbytes))
+    wire_record_len(b).map_err(|e| e.to_string())
 }
 
 /// Why the body ended inside the record at `b` (incomplete by `record_len`).

@@ -43,7 +43,7 @@ use std::time::Duration;
 
 use reqwest::blocking::Client;
 
-use crate::cache::{resolve_cache_path, CacheLock, CacheReader};
+use crate::cache::{read_with_recovery, resolve_cache_path, CacheLock, CacheReader};
 use crate::disk_cache::warn;
 use crate::error::{Error, Result};
 use crate::identity::{normalise_url, SourceIdentity, SourceKind};
@@ -424,26 +424,24 @@ impl Served {
         self.check = Some(c);
     }
 
+    /// Downloads the dataset again after damage was found in its cache.
+    fn rebuild(&mut self, e: Error) -> Result<()> {
+        warn(&format!("{e}; downloading {} again", self.source.url));
+        let (r, o) = self
+            .source
+            .acquire(true, &mut fetch::NoObserver, None)
+            .map_err(|f| Error::Http {
+                url: self.source.url.clone(),
+                detail: format!("{e}; downloading it again failed: {f}"),
+            })?;
+        self.reader = r;
+        self.outcome = o;
+        Ok(())
+    }
+
     pub fn next_view(&mut self) -> Result<TensorRef<'_>> {
         let index = self.reader.position() % self.reader.len().max(1);
-        let loc = match self.reader.advance() {
-            Ok(loc) => loc,
-            Err(e) if e.is_corruption() => {
-                warn(&format!("{e}; downloading {} again", self.source.url));
-                let (r, o) = self
-                    .source
-                    .acquire(true, &mut fetch::NoObserver, None)
-                    .map_err(|f| Error::Http {
-                        url: self.source.url.clone(),
-                        detail: format!("{e}; downloading it again failed: {f}"),
-                    })?;
-                self.reader = r;
-                self.outcome = o;
-                self.reader.seek(index)?;
-                self.reader.advance()?
-            }
-            Err(e) => return Err(e),
-        };
+        let loc = read_with_recovery(self, |s| &mut s.reader, |r| r.advance(), Self::rebuild)?;
         let t = self.reader.view(loc);
         if let Some(c) = self.check.as_mut() {
             c.check(index, t)?;
@@ -455,25 +453,12 @@ impl Served {
     /// handled as in `next_view`: the dataset is downloaded again, then record `index`
     /// of the new cache is served.
     pub fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
-        let loc = match self.reader.check_at(index) {
-            Ok(loc) => loc,
-            Err(e) if e.is_corruption() => {
-                warn(&format!("{e}; downloading {} again", self.source.url));
-                let position = self.reader.position() % self.reader.len().max(1);
-                let (r, o) = self
-                    .source
-                    .acquire(true, &mut fetch::NoObserver, None)
-                    .map_err(|f| Error::Http {
-                        url: self.source.url.clone(),
-                        detail: format!("{e}; downloading it again failed: {f}"),
-                    })?;
-                self.reader = r;
-                self.outcome = o;
-                self.reader.seek(position)?;
-                self.reader.check_at(index)?
-            }
-            Err(e) => return Err(e),
-        };
+        let loc = read_with_recovery(
+            self,
+            |s| &mut s.reader,
+            |r| r.check_at(index),
+            Self::rebuild,
+        )?;
         let t = self.reader.view_checked(loc);
         if let Some(c) = self.check.as_mut() {
             c.check(index, t)?;
@@ -486,19 +471,7 @@ impl Served {
     }
 
     pub fn skip(&mut self, n: usize) -> Result<()> {
-        let len = self.reader.len();
-        if len > 0 {
-            let pos = self.reader.position() % len;
-            let to = (pos + n as u64 % len) % len;
-            if to >= pos {
-                for _ in pos..to {
-                    self.reader.advance()?;
-                }
-            } else {
-                self.reader.seek(to)?;
-            }
-        }
-        Ok(())
+        self.reader.skip(n)
     }
 }
 

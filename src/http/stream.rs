@@ -63,6 +63,8 @@ impl Shared {
 /// Publishes the download's progress to the reader.
 struct Publisher {
     shared: Arc<Shared>,
+    /// The download's URL, named when it is stopped.
+    url: String,
 }
 
 impl Observer for Publisher {
@@ -90,7 +92,7 @@ impl Observer for Publisher {
 
     fn record(&mut self, _w: &mut CacheWriter) -> Result<()> {
         if self.shared.stop.load(Ordering::Relaxed) {
-            return Err(Error::InvalidArgument("download stopped".into()));
+            return Err(Error::Stopped(self.url.clone()));
         }
         Ok(())
     }
@@ -233,6 +235,7 @@ impl AsyncHttpProducer {
             .spawn(move || {
                 let mut publisher = Publisher {
                     shared: shared.clone(),
+                    url: bg_source.url.clone(),
                 };
                 let stop = shared.stop.clone();
                 let url = bg_source.url.clone();
