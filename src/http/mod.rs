@@ -262,10 +262,7 @@ impl Source {
         }
         // A stopped download (its AsyncHttpProducer was destroyed) gives up the wait too.
         let Some(_lock) = CacheLock::exclusive_unless_stopped(&path, stop)? else {
-            return Err(Error::Http {
-                url: self.url.clone(),
-                detail: "download stopped while waiting for the cache lock".into(),
-            });
+            return Err(Error::Stopped(self.url.clone()));
         };
         // Another process may have populated the cache while we waited for the lock.
         let (existing, mut why) = if damaged {
