@@ -554,6 +554,21 @@ HarmonicsStatus harmonics_producer_fingerprint(const struct HarmonicsProducer *p
 // `producer` is null or a live handle not used afterwards.
 void harmonics_producer_free(struct HarmonicsProducer *producer);
 
+// Publishes the cache `name_or_path` (a name under `$HARMONICS_CACHE_DIR` or an
+// absolute path) to `dest`: a directory (the file `dest/<name>`, written under a
+// temporary name and renamed) or an `s3://bucket/key` URL (one signed PUT; a key
+// ending in `/` gets the cache's file name). The published file is a compact
+// version-2 cache with its index at the head. On success the JSON summary (name,
+// source, dest, method, records, bytes, sha256, etag, elapsed_seconds) is copied
+// into `json` like `harmonics_disk_cache_outcome_reason` copies text: up to
+// `cap - 1` bytes and a NUL (`json` may be null when `cap` is 0), the full length in
+// `*len` (may be null).
+//
+// # Safety
+// `name_or_path` and `dest` are NUL-terminated strings; `json` has `cap` writable
+// bytes; `len` is null or writable.
+HarmonicsStatus harmonics_cache_publish(const char *name_or_path, const char *dest, char *json, size_t cap, size_t *len);
+
 // `source` read in a sampler's order: each `next` is `source` at `sampler.next()`;
 // `size` is the rank's count per epoch. `source` must have random access
 // (else `HARMONICS_STATUS_NO_RANDOM_ACCESS`). `options` may be null (defaults).

@@ -5,6 +5,7 @@ mod format;
 mod index;
 mod inventory;
 mod mapping;
+mod publish;
 mod published;
 mod reader;
 mod writer;
@@ -16,6 +17,7 @@ pub use inventory::{
     EntryKind,
 };
 pub use mapping::repaired_faults;
+pub use publish::{sha256_file, write_compact, CompactFile};
 pub use published::{read_stream_header, FrameStream};
 pub use reader::{CacheReader, Format, RecordLoc};
 pub use writer::{upgrade, CacheAppender, CacheWriter};

@@ -12,6 +12,7 @@ mod handle;
 pub mod http;
 pub mod log;
 pub mod producer;
+pub mod publish;
 pub mod sampled;
 pub mod sampler;
 pub mod tensor;

@@ -31,9 +31,11 @@
 
 mod fetch;
 mod parallel;
+mod publish;
 pub mod s3;
 mod stream;
 
+pub use publish::{publish, PublishSummary, MAX_SINGLE_PUT};
 pub use stream::AsyncHttpProducer;
 
 use std::path::{Path, PathBuf};
