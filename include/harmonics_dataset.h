@@ -562,7 +562,9 @@ void harmonics_producer_free(struct HarmonicsProducer *producer);
 // source, dest, method, records, bytes, sha256, etag, elapsed_seconds) is copied
 // into `json` like `harmonics_disk_cache_outcome_reason` copies text: up to
 // `cap - 1` bytes and a NUL (`json` may be null when `cap` is 0), the full length in
-// `*len` (may be null).
+// `*len` (may be null). Every call publishes anew, so pass a buffer large enough
+// for the summary (1 KiB plus the lengths of the paths) rather than asking for the
+// length first.
 //
 // # Safety
 // `name_or_path` and `dest` are NUL-terminated strings; `json` has `cap` writable
