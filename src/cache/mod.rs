@@ -10,7 +10,7 @@ mod published;
 mod reader;
 mod writer;
 
-pub(crate) use format::{parse_frame, Frame, FRAME_HEADER};
+pub(crate) use format::{entry_offset, parse_frame, Frame, FRAME_HEADER};
 pub use format::{Commit, Header, Metadata, Sniff, DATA_ALIGNMENT, MAGIC, VERSION, VERSION_1};
 pub use inventory::{
     classify_name, is_own_companion, list_caches, scan_cache_dir, why_not_a_cache, DirEntry,

@@ -65,7 +65,10 @@ impl HarmonicsStatus {
             Error::Foreign(_) => HarmonicsStatus::Foreign,
             Error::InvalidArgument(_) => HarmonicsStatus::InvalidArgument,
             Error::NoRandomAccess(_) => HarmonicsStatus::NoRandomAccess,
-            Error::IndexOutOfRange { .. } => HarmonicsStatus::IndexOutOfRange,
+            // A record a partial cache does not hold: out of this node's range.
+            Error::IndexOutOfRange { .. } | Error::NotHeld { .. } => {
+                HarmonicsStatus::IndexOutOfRange
+            }
         }
     }
 
