@@ -218,6 +218,25 @@ typedef struct HarmonicsHttpOptions {
 // its exceptions), and must not call `harmonics_set_log_callback`.
 typedef void (*HarmonicsLogCallback)(HarmonicsLogLevel level, const char *message, void *userdata);
 
+// How a sampler orders and splits the records. Start from
+// `harmonics_sampler_options_default()`.
+typedef struct HarmonicsSamplerOptions {
+  // Selects the order (default 0); the same seed gives the same order everywhere.
+  uint64_t seed;
+  // False: the record order 0, 1, 2, … (default true).
+  bool shuffle;
+  // This sampler's rank, below `world_size` (default 0).
+  uint64_t rank;
+  // Number of ranks (default 1).
+  uint64_t world_size;
+  // True: drop the remainder of `num_records / world_size`; false (default): pad the
+  // last step by wrapping to the start of the order.
+  bool drop_last;
+  // 0 (default): global shuffle; B > 0: blocks of B records shuffled, mixed within
+  // windows of 64 to 127 blocks.
+  uint64_t block_records;
+} HarmonicsSamplerOptions;
+
 // A borrowed tensor. Who owns the memory and for how long is said by the function
 // that fills it in; the view itself owns nothing.
 typedef struct HarmonicsTensorView {
@@ -266,25 +285,6 @@ typedef struct HarmonicsProducerCallbacks {
 // `harmonics_callback_error` for a message) fails the read. The callback runs with the
 // producer locked: it must not call the producer.
 typedef HarmonicsStatus (*HarmonicsCopyFn)(void *userdata, const struct HarmonicsTensorView *view);
-
-// How a sampler orders and splits the records. Start from
-// `harmonics_sampler_options_default()`.
-typedef struct HarmonicsSamplerOptions {
-  // Selects the order (default 0); the same seed gives the same order everywhere.
-  uint64_t seed;
-  // False: the record order 0, 1, 2, … (default true).
-  bool shuffle;
-  // This sampler's rank, below `world_size` (default 0).
-  uint64_t rank;
-  // Number of ranks (default 1).
-  uint64_t world_size;
-  // True: drop the remainder of `num_records / world_size`; false (default): pad the
-  // last step by wrapping to the start of the order.
-  bool drop_last;
-  // 0 (default): global shuffle; B > 0: blocks of B records shuffled, mixed within
-  // windows of 64 to 127 blocks.
-  uint64_t block_records;
-} HarmonicsSamplerOptions;
 
 // Where a sampler is (96 bytes, plain data: store it in a checkpoint as it is).
 // `position` is the global position of rank 0's next index in `epoch`.
@@ -451,6 +451,17 @@ HarmonicsLogLevel harmonics_log_level(void);
 // The library's version, "MAJOR.MINOR.PATCH" (static, never null). Compare with the
 // header's `HARMONICS_DATASET_VERSION_*` macros to detect a header/library mismatch.
 const char *harmonics_version(void);
+
+// Fetches from the published cache at `url` (`http(s)://` or `s3://`) only the
+// records the sampler `sampler` (its `rank` ignored) gives each of the `n_ranks`
+// ranks in `ranks` at `epoch`, into the local partial cache `opts->cache_path`
+// (required), or reopens that partial cache without any request when it was made for
+// exactly this. `opts` may be null (defaults: then no cache path, an error).
+//
+// # Safety
+// `url` is a NUL-terminated string; `sampler` is readable; `ranks` has `n_ranks`
+// readable values; `opts` is null or readable; `out` is writable.
+HarmonicsStatus harmonics_partial_http_producer_new(const char *url, const struct HarmonicsSamplerOptions *sampler, const uint64_t *ranks, size_t n_ranks, uint64_t epoch, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
 
 // Makes a producer from C callbacks. `source` (may be null) describes the data in
 // cache metadata.

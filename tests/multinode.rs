@@ -9,6 +9,8 @@
 
 #[path = "support/fault_proxy.rs"]
 mod fault_proxy;
+#[path = "support/nginx.rs"]
+mod nginx;
 #[path = "support/s3.rs"]
 mod s3;
 
@@ -250,4 +252,120 @@ fn a_node_killed_mid_fetch_leaves_no_partial_cache() {
     let o = spawn_node(&proxy, 0, &cache).wait_with_output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(cache.exists());
+}
+
+/// A cache of RECORDS records at `dir/name` (index after the records).
+fn source_cache(dir: &Path, name: &str) -> PathBuf {
+    let src = dir.join(name);
+    std::fs::create_dir_all(dir).unwrap();
+    let mut w = CacheWriter::create(&src, Metadata::new("t", "multinode")).unwrap();
+    for i in 0..RECORDS {
+        w.push(record(i).as_ref()).unwrap();
+    }
+    w.finish().unwrap();
+    src
+}
+
+#[test]
+fn partial_fetch_over_plain_http_from_a_directory_published_for_nginx() {
+    let server = nginx::Nginx::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = source_cache(&tmp.path().join("cache"), "train.cache");
+    // `cache_cli publish NAME DIR` into the directory nginx serves; read through its
+    // gzip-off location (nginx serves no byte ranges of a gzipped response).
+    let s = harmonics_dataset::publish(
+        src.to_str().unwrap(),
+        server.www().to_str().unwrap(),
+        &HttpOptions::default(),
+    )
+    .unwrap();
+    let proxy = FaultProxy::start(server.port(), Faults::none());
+    let url = format!("http://127.0.0.1:{}/identity/train.cache", proxy.port());
+    let local = tmp.path().join("node/part.cache");
+    let mut p = PartialHttpProducer::new(
+        &url,
+        sampler_options(),
+        &[5],
+        EPOCH,
+        HttpOptions::cached_at(true, local.to_str().unwrap()),
+    )
+    .unwrap();
+    let want = rank_indices(5);
+    let mut sorted = want.clone();
+    sorted.sort_unstable();
+    assert_eq!(p.held(), sorted);
+    // In rank 5's order, by global index: exactly the sampler's records.
+    for &g in &want {
+        assert_eq!(p.view_at(g).unwrap().to_owned(), record(g as usize));
+    }
+    // Sequentially: the held records in ascending global order, cycling.
+    for &g in sorted.iter().chain(sorted.iter().take(3)) {
+        assert_eq!(p.next().unwrap(), record(g as usize));
+    }
+    let not_held = (0..RECORDS as u64)
+        .find(|g| sorted.binary_search(g).is_err())
+        .unwrap();
+    let e = p.view_at(not_held).unwrap_err();
+    assert!(matches!(e, Error::NotHeld { .. }), "{e}");
+    assert!(e.to_string().contains("ranks [5] of world size 8"), "{e}");
+    assert!(p.view_at(RECORDS as u64 + 7).is_err());
+
+    // Every range came back as a 206 pinned to the ETag: If-Match on all but the first.
+    let ex = proxy.exchanges();
+    assert!(ex.iter().all(|e| e.request_header("range").is_some()));
+    assert!(ex
+        .iter()
+        .skip(1)
+        .all(|e| e.request_header("if-match").is_some()));
+    // The benchmark figure of issue 16: a node serving 1/8 of the ranks is sent at
+    // most 15% of the object (a byte count, not a time).
+    let ratio = proxy.body_bytes() as f64 / s.bytes as f64;
+    eprintln!(
+        "partial fetch, 1 rank of 8: {} of {} bytes = {:.1}% of the object, {} requests",
+        proxy.body_bytes(),
+        s.bytes,
+        ratio * 100.0,
+        proxy.requests()
+    );
+    assert!(ratio <= 0.15, "{ratio}");
+}
+
+#[test]
+fn a_cache_that_is_not_published_is_refused_with_a_clear_error_and_no_file() {
+    let server = nginx::Nginx::start();
+    let tmp = tempfile::tempdir().unwrap();
+    // Served as it is (index after the records), not through `publish`.
+    let src = source_cache(&tmp.path().join("cache"), "raw.cache");
+    server.publish("raw.cache", &std::fs::read(&src).unwrap());
+    let local = tmp.path().join("node/part.cache");
+    let e = PartialHttpProducer::new(
+        &server.url("/identity/raw.cache"),
+        sampler_options(),
+        &[0],
+        0,
+        HttpOptions::cached_at(true, local.to_str().unwrap()),
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("cache_cli publish"), "{e}");
+    assert!(e.to_string().contains("raw.cache"), "{e}");
+    assert!(!local.exists());
+    // Ranks outside the world and a missing cache path are refused up front.
+    let bad = PartialHttpProducer::new(
+        &server.url("/identity/raw.cache"),
+        sampler_options(),
+        &[8],
+        0,
+        HttpOptions::cached_at(true, local.to_str().unwrap()),
+    )
+    .unwrap_err();
+    assert!(bad.to_string().contains("world size 8"), "{bad}");
+    let none = PartialHttpProducer::new(
+        &server.url("/identity/raw.cache"),
+        sampler_options(),
+        &[0],
+        0,
+        HttpOptions::default(),
+    )
+    .unwrap_err();
+    assert!(none.to_string().contains("cache_path"), "{none}");
 }

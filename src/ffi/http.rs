@@ -101,7 +101,7 @@ pub unsafe extern "C" fn harmonics_http_options_default(out: *mut HarmonicsHttpO
     guard(|| write_out(out, "out", defaults()));
 }
 
-fn options(opts: *const HarmonicsHttpOptions) -> Result<HttpOptions, Failure> {
+pub(crate) fn options(opts: *const HarmonicsHttpOptions) -> Result<HttpOptions, Failure> {
     // SAFETY: `opts` is null or readable (C contract).
     match unsafe { opts.as_ref() } {
         None => defaults().to_rust(),

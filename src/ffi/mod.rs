@@ -11,6 +11,7 @@ pub mod error;
 mod handle;
 pub mod http;
 pub mod log;
+pub mod partial;
 pub mod producer;
 pub mod publish;
 pub mod sampled;
