@@ -369,3 +369,59 @@ fn a_cache_that_is_not_published_is_refused_with_a_clear_error_and_no_file() {
     .unwrap_err();
     assert!(none.to_string().contains("cache_path"), "{none}");
 }
+
+#[test]
+fn an_object_replaced_mid_fetch_is_an_error_never_a_splice() {
+    let server = nginx::Nginx::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let src = source_cache(&tmp.path().join("cache"), "train.cache");
+    harmonics_dataset::publish(
+        src.to_str().unwrap(),
+        server.www().to_str().unwrap(),
+        &HttpOptions::default(),
+    )
+    .unwrap();
+    // Exchanges 0-2 are the header and the index; the answer to the 5th is held
+    // back while the file is replaced, so the later ranges meet another version.
+    let proxy = FaultProxy::start(
+        server.port(),
+        Faults {
+            delay_response: vec![(4, Duration::from_secs(2))],
+            ..Faults::none()
+        },
+    );
+    let url = format!("http://127.0.0.1:{}/identity/train.cache", proxy.port());
+    let local = tmp.path().join("node/part.cache");
+    let fetch = {
+        let (url, local) = (url.clone(), local.clone());
+        std::thread::spawn(move || {
+            PartialHttpProducer::new(
+                &url,
+                sampler_options(),
+                &[3],
+                EPOCH,
+                HttpOptions {
+                    connections: 1,
+                    ..HttpOptions::cached_at(true, local.to_str().unwrap())
+                },
+            )
+        })
+    };
+    let guard = Instant::now();
+    while proxy.requests() < 5 {
+        assert!(
+            guard.elapsed() < Duration::from_secs(60),
+            "the fetch never got that far"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let mut other = std::fs::read(server.www().join("train.cache")).unwrap();
+    let n = other.len();
+    other[n - 1] ^= 1;
+    // nginx's ETag is "mtime-size": the new version gets another mtime.
+    let later = std::time::SystemTime::now() + Duration::from_secs(10);
+    server.publish_with_mtime("train.cache", &other, later);
+    let e = fetch.join().unwrap().unwrap_err();
+    assert!(e.to_string().contains("changed"), "{e}");
+    assert!(!local.exists(), "no partial cache from two versions");
+}

@@ -15,7 +15,8 @@
 //! `MAX_RUN` bytes). Every answer must be a 206 with the asked Content-Range of the
 //! same total and the first answer's strong ETag, and every later request carries
 //! `If-Match` with it: a changed object is an error, never a splice. Every record's
-//! CRC is checked. Requests go one after another (not in parallel).
+//! CRC is checked. After the index, up to `HttpOptions::connections` ranges (0: 4)
+//! are fetched at once, one connection each; records are written in global order.
 //!
 //! **The partial cache.** A local version-2 cache file at `HttpOptions::cache_path`
 //! holding the fetched records in ascending global order, followed by one extra
@@ -153,9 +154,10 @@ impl PartialHttpProducer {
         let mut meta = Metadata::new(&describe(&f.etag), &super::s3::source_description(url));
         meta.etag = f.etag.clone();
         let mut w = CacheWriter::create_indexed(&path, meta, needed.len() as u64 + 1)?;
+        // The runs: needed records close together, at most MAX_RUN bytes each.
+        let mut runs = Vec::new();
         let mut k = 0;
         while k < needed.len() {
-            // One run: needed records close together, at most MAX_RUN bytes.
             let start = offsets[needed[k] as usize];
             let mut last = k;
             while last + 1 < needed.len() {
@@ -166,14 +168,45 @@ impl PartialHttpProducer {
                 }
                 last += 1;
             }
-            let stop = frame_end(needed[last]);
-            let bytes = f.range(start, stop)?;
-            for &g in &needed[k..=last] {
-                let at = (offsets[g as usize] - start) as usize;
-                let len = (frame_end(g) - offsets[g as usize]) as usize;
-                w.push_wire(record_wire(&bytes[at..at + len], g, url)?)?;
-            }
+            runs.push((k, last, start, frame_end(needed[last])));
             k = last + 1;
+        }
+        // Fetched `connections` runs at a time (one connection each), written in order.
+        let connections = match opts.connections {
+            0 => super::DEFAULT_CONNECTIONS,
+            n => n,
+        } as usize;
+        for batch in runs.chunks(connections) {
+            let fetched: Vec<Result<(Vec<u8>, FetchStats)>> = if batch.len() == 1 {
+                let (_, _, start, stop) = batch[0];
+                vec![f.range(start, stop).map(|b| (b, FetchStats::default()))]
+            } else {
+                std::thread::scope(|scope| {
+                    let handles: Vec<_> = batch
+                        .iter()
+                        .map(|&(_, _, start, stop)| {
+                            let mut worker = f.clone();
+                            worker.stats = FetchStats::default();
+                            scope
+                                .spawn(move || worker.range(start, stop).map(|b| (b, worker.stats)))
+                        })
+                        .collect();
+                    handles
+                        .into_iter()
+                        .map(|h| h.join().expect("a partial-fetch worker panicked"))
+                        .collect()
+                })
+            };
+            for (&(k, last, start, _), got) in batch.iter().zip(fetched) {
+                let (bytes, stats) = got?;
+                f.stats.requests += stats.requests;
+                f.stats.body_bytes += stats.body_bytes;
+                for &g in &needed[k..=last] {
+                    let at = (offsets[g as usize] - start) as usize;
+                    let len = (frame_end(g) - offsets[g as usize]) as usize;
+                    w.push_wire(record_wire(&bytes[at..at + len], g, url)?)?;
+                }
+            }
         }
         let mut map = Vec::with_capacity(needed.len() * 8);
         for g in &needed {
@@ -311,6 +344,7 @@ fn record_wire<'a>(frame: &'a [u8], g: u64, url: &str) -> Result<&'a [u8]> {
 }
 
 /// Ranged GETs of one object, pinned to its first answer's strong ETag.
+#[derive(Clone)]
 struct Fetcher<'a> {
     url: &'a str,
     client: Client,
