@@ -54,6 +54,10 @@ else()
 endif()
 
 set(_hd_cargo_what --lib)
+if(_hd_cli_feature)
+  # The CLI's dependencies (clap, serde_json) only when the tool is built.
+  list(APPEND _hd_cargo_what --no-default-features)
+endif()
 if(HARMONICS_BUILD_CLI)
   list(APPEND _hd_cargo_what --bin cache_cli)
   if(_hd_cli_feature)

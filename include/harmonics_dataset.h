@@ -135,6 +135,29 @@ typedef uint32_t HarmonicsLogLevel;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What opening a cache (header only) found.
+enum HarmonicsCacheState
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  HARMONICS_CACHE_STATE_CURRENT = 0,
+  // A headerless cache of the original runtime (no checksums).
+  HARMONICS_CACHE_STATE_LEGACY = 1,
+  // Permission denied: the file may well be intact.
+  HARMONICS_CACHE_STATE_UNREADABLE = 2,
+  // A symbolic link or special file at a cache's name.
+  HARMONICS_CACHE_STATE_NOT_A_FILE = 3,
+  HARMONICS_CACHE_STATE_DAMAGED = 4,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum HarmonicsCacheState HarmonicsCacheState;
+#else
+typedef uint32_t HarmonicsCacheState;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
 // Element type codes (the original runtime's `DType`, in this order).
 enum HarmonicsDtype
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -154,6 +177,9 @@ typedef enum HarmonicsDtype HarmonicsDtype;
 typedef uint8_t HarmonicsDtype;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+// The caches of a directory, as `harmonics_cache_list` found them (a snapshot).
+typedef struct HarmonicsCacheList HarmonicsCacheList;
 
 // An opaque producer handle. Free with `harmonics_producer_free`.
 typedef struct HarmonicsProducer HarmonicsProducer;
@@ -217,6 +243,52 @@ typedef struct HarmonicsHttpOptions {
 // concurrently: it must be thread-safe. It must not unwind (a C++ callback catches
 // its exceptions), and must not call `harmonics_set_log_callback`.
 typedef void (*HarmonicsLogCallback)(HarmonicsLogLevel level, const char *message, void *userdata);
+
+// One cache of a `HarmonicsCacheList`. The strings are NUL-terminated UTF-8 (never
+// null) owned by the list: valid until `harmonics_cache_list_free`.
+typedef struct HarmonicsCacheEntry {
+  // Relative to the directory, `/`-separated (`a/b.cache`).
+  const char *name;
+  const char *path;
+  uint64_t size;
+  HarmonicsCacheState state;
+  // Records (0 unless `CURRENT` or `LEGACY`).
+  uint64_t records;
+  // Unix seconds: creation (from the header, else the modification time), and the
+  // last use (newer of access and modification time; prune removes the oldest).
+  uint64_t created;
+  uint64_t last_used;
+  // The header's token and source ("" unless `CURRENT`).
+  const char *token;
+  const char *source;
+  // Why the cache could not be opened ("" if it could).
+  const char *error;
+} HarmonicsCacheEntry;
+
+// What `harmonics_cache_clear` did.
+typedef struct HarmonicsClearReport {
+  // Files removed (caches, their locks, temporary and token side files).
+  size_t removed;
+  // Files kept because they are not the library's.
+  size_t kept;
+  // Caches kept because another process is using them.
+  size_t in_use;
+  // `all_or_nothing` and some cache was in use: nothing was removed.
+  bool aborted;
+  // The directory itself was removed (it was left empty; never through a link).
+  bool dir_removed;
+} HarmonicsClearReport;
+
+// What `harmonics_cache_prune` did.
+typedef struct HarmonicsPruneReport {
+  // Caches removed, least recently used first.
+  size_t removed;
+  // Caches that were due to go but are in use by another process (kept).
+  size_t in_use;
+  // The caches' total size before and after, in bytes.
+  uint64_t total_before;
+  uint64_t total_after;
+} HarmonicsPruneReport;
 
 // How a sampler orders and splits the records. Start from
 // `harmonics_sampler_options_default()`.
@@ -451,6 +523,74 @@ HarmonicsLogLevel harmonics_log_level(void);
 // The library's version, "MAJOR.MINOR.PATCH" (static, never null). Compare with the
 // header's `HARMONICS_DATASET_VERSION_*` macros to detect a header/library mismatch.
 const char *harmonics_version(void);
+
+// Lists the caches under `dir` (null: `$HARMONICS_CACHE_DIR`, default
+// `.harmonics/cache`), sorted by name, opening each one's header without changing
+// its access time. A directory that does not exist holds no caches.
+//
+// # Safety
+// `dir` is null or NUL-terminated; `out` is writable.
+HarmonicsStatus harmonics_cache_list(const char *dir, struct HarmonicsCacheList **out);
+
+// The number of caches in `list`.
+//
+// # Safety
+// `list` is a live list; `out` is writable.
+HarmonicsStatus harmonics_cache_list_len(const struct HarmonicsCacheList *list, size_t *out);
+
+// Cache `index` of `list` (`HARMONICS_STATUS_INVALID_ARGUMENT` past the end). Its
+// strings belong to the list.
+//
+// # Safety
+// `list` is a live list; `out` is writable.
+HarmonicsStatus harmonics_cache_list_get(const struct HarmonicsCacheList *list, size_t index, struct HarmonicsCacheEntry *out);
+
+// Frees a list (null is a no-op); its entries' strings go with it.
+//
+// # Safety
+// `list` is null or a list not freed yet.
+void harmonics_cache_list_free(struct HarmonicsCacheList *list);
+
+// Checks every record of cache `name` (every CRC; the framing of a legacy cache) and
+// stores how many there are in `*out_records`. A damaged cache is
+// `HARMONICS_STATUS_CORRUPT`, one that cannot be read for lack of permission
+// `HARMONICS_STATUS_IO` (the file may be intact), a missing one `HARMONICS_STATUS_IO`;
+// the message names the file.
+//
+// # Safety
+// `name` is NUL-terminated; `out_records` is writable.
+HarmonicsStatus harmonics_cache_verify(const char *name, uint64_t *out_records);
+
+// Removes cache `name` (and its token side file) while holding its lock, or the
+// library's own lock or temporary file at `name`. `*out_removed` is false when
+// another process is using it (nothing removed). Anything that is not a cache by its
+// content (a link, a special file, another file) is refused with
+// `HARMONICS_STATUS_INVALID_ARGUMENT`; a missing one is `HARMONICS_STATUS_IO`.
+//
+// # Safety
+// `name` is NUL-terminated; `out_removed` is writable.
+HarmonicsStatus harmonics_cache_remove(const char *name, bool *out_removed);
+
+// Removes the caches in `dir` (through a symbolic link: in the directory it points
+// to), their lock, temporary and token side files, and `dir` if that leaves it
+// empty; other files stay. Caches in use stay, or with `all_or_nothing` nothing is
+// removed if any is. A `dir` whose removal would take more than caches (`/` or a
+// directory right under it, the home directory, the working directory or one
+// above it) is refused with `HARMONICS_STATUS_INVALID_ARGUMENT`; one that does not
+// exist is cleared already.
+//
+// # Safety
+// `dir` is NUL-terminated; `out` is writable.
+HarmonicsStatus harmonics_cache_clear(const char *dir, bool all_or_nothing, struct HarmonicsClearReport *out);
+
+// Removes the least recently used caches in `dir` until their total size is at most
+// `max_bytes` (only caches count and go). `total_after` stays above `max_bytes` only
+// when caches in use could not be removed (`in_use`). A directory that does not
+// exist holds nothing.
+//
+// # Safety
+// `dir` is NUL-terminated; `out` is writable.
+HarmonicsStatus harmonics_cache_prune(const char *dir, uint64_t max_bytes, struct HarmonicsPruneReport *out);
 
 // Fetches from the published cache at `url` (`http(s)://` or `s3://`) only the
 // records the sampler `sampler` (its `rank` ignored) gives each of the `n_ranks`

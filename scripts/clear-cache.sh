@@ -51,4 +51,9 @@ fi
 
 here=$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")
 export HARMONICS_CACHE_DIR=$dir
+# Installed (as bin/harmonics-clear-cache), cache_cli sits beside it; in the source
+# tree, tools/cache_cli builds and runs it.
+if [[ -x $here/cache_cli ]]; then
+    exec "$here/cache_cli" clear --all-or-nothing
+fi
 exec "$here/../tools/cache_cli" clear --all-or-nothing

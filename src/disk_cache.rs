@@ -493,12 +493,8 @@ impl Producer for DiskCacheProducer {
     }
 }
 
-/// Where the original runtime stored a cache's token: `<cache>.token`.
-fn legacy_token_path(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_os_string();
-    p.push(".token");
-    PathBuf::from(p)
-}
+// Where the original runtime stored a cache's token: one owner, `cache::maintenance`.
+use crate::cache::legacy_token_path;
 
 pub(crate) fn warn(msg: &str) {
     crate::log::warn(msg);

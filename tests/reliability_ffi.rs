@@ -808,6 +808,104 @@ fn cases(l: &Live) -> Vec<Case> {
     }
 }
 
+/// The store maintenance calls (`harmonics_cache_*`). Nothing is removed: every
+/// refused null is checked before any work, and the cache `l.cache_name` stays.
+fn maintenance_cases(l: &Live) -> Vec<Case> {
+    use harmonics_dataset::ffi::maintenance::*;
+    use Expect::*;
+    let name = l.cache_name.as_ptr();
+    let dir_c = std::ffi::CString::new(l._dir.path().to_str().unwrap()).unwrap();
+    let dir: *const c_char = Box::leak(dir_c.into_boxed_c_str()).as_ptr();
+    let list = |dir: *const c_char| {
+        let mut out = null_mut();
+        assert_eq!(
+            unsafe { harmonics_cache_list(dir, &mut out) },
+            HarmonicsStatus::Ok
+        );
+        out
+    };
+    unsafe {
+        vec![
+            case("harmonics_cache_list", "dir", Accepted, move || {
+                // The default cache directory, read only (possibly missing: empty).
+                let l = list(null());
+                harmonics_cache_list_free(l);
+                s(HarmonicsStatus::Ok)
+            }),
+            case("harmonics_cache_list", "out", Refused, move || {
+                s(harmonics_cache_list(dir, null_mut()))
+            }),
+            case("harmonics_cache_list_len", "list", Refused, || {
+                s(harmonics_cache_list_len(null(), &mut 0))
+            }),
+            case("harmonics_cache_list_len", "out", Refused, move || {
+                let l = list(dir);
+                let st = harmonics_cache_list_len(l, null_mut());
+                harmonics_cache_list_free(l);
+                s(st)
+            }),
+            case("harmonics_cache_list_get", "list", Refused, || {
+                let mut e = std::mem::MaybeUninit::<HarmonicsCacheEntry>::uninit();
+                s(harmonics_cache_list_get(null(), 0, e.as_mut_ptr()))
+            }),
+            case("harmonics_cache_list_get", "out", Refused, move || {
+                let l = list(dir);
+                let st = harmonics_cache_list_get(l, 0, null_mut());
+                harmonics_cache_list_free(l);
+                s(st)
+            }),
+            case("harmonics_cache_list_free", "list", Accepted, || {
+                harmonics_cache_list_free(null_mut());
+                None
+            }),
+            case("harmonics_cache_verify", "name", Refused, || {
+                s(harmonics_cache_verify(null(), &mut 0))
+            }),
+            case(
+                "harmonics_cache_verify",
+                "out_records",
+                Refused,
+                move || s(harmonics_cache_verify(name, null_mut())),
+            ),
+            case("harmonics_cache_remove", "name", Refused, || {
+                s(harmonics_cache_remove(null(), &mut false))
+            }),
+            case(
+                "harmonics_cache_remove",
+                "out_removed",
+                Refused,
+                move || s(harmonics_cache_remove(name, null_mut())),
+            ),
+            case("harmonics_cache_clear", "dir", Refused, || {
+                let mut r = HarmonicsClearReport::default();
+                s(harmonics_cache_clear(null(), false, &mut r))
+            }),
+            case("harmonics_cache_clear", "out", Refused, move || {
+                s(harmonics_cache_clear(dir, false, null_mut()))
+            }),
+            case("harmonics_cache_prune", "dir", Refused, || {
+                let mut r = HarmonicsPruneReport::default();
+                s(harmonics_cache_prune(null(), 0, &mut r))
+            }),
+            case("harmonics_cache_prune", "out", Refused, move || {
+                s(harmonics_cache_prune(dir, 0, null_mut()))
+            }),
+            case(
+                "harmonics_cache_verify",
+                "(after the cases)",
+                Accepted,
+                move || {
+                    // The refused calls above did no work: the cache is still there, intact.
+                    let mut n = 0;
+                    let st = harmonics_cache_verify(name, &mut n);
+                    assert_eq!(n, 3, "{}", last_error());
+                    s(st)
+                },
+            ),
+        ]
+    }
+}
+
 #[test]
 fn every_exported_function_survives_null_pointers() {
     let funcs = header_functions();
@@ -815,6 +913,7 @@ fn every_exported_function_survives_null_pointers() {
     let l = live();
     let mut cases = cases(&l);
     cases.extend(training_order_cases());
+    cases.extend(maintenance_cases(&l));
     let covered: BTreeSet<(String, String)> = cases
         .iter()
         .map(|c| (c.func.to_string(), c.param.to_string()))

@@ -8,6 +8,7 @@
 #include <harmonics/error.hpp>
 #include <harmonics/http_producer.hpp>
 #include <harmonics/log.hpp>
+#include <harmonics/maintenance.hpp>
 #include <harmonics/partial_http_producer.hpp>
 #include <harmonics/sampler.hpp>
 #include <harmonics/serialization.hpp>

@@ -4,6 +4,7 @@
 mod format;
 mod index;
 mod inventory;
+pub mod maintenance;
 mod mapping;
 mod publish;
 mod published;
@@ -16,6 +17,7 @@ pub use inventory::{
     classify_name, is_own_companion, list_caches, scan_cache_dir, why_not_a_cache, DirEntry,
     EntryKind,
 };
+pub(crate) use maintenance::legacy_token_path;
 pub use mapping::repaired_faults;
 pub use publish::{sha256_file, write_compact, CompactFile};
 pub use published::{read_stream_header, FrameStream};

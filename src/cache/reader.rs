@@ -799,7 +799,7 @@ impl CacheReader {
         }
         if !self.ra.random_advice {
             if let Some(map) = &self.map {
-                let _ = map.advise(memmap2::Advice::Random);
+                map.advise(memmap2::Advice::Random);
             }
             self.ra.random_advice = true;
         }
@@ -811,7 +811,7 @@ impl CacheReader {
     fn skip_index_frames(&mut self) {
         if self.ra.random_advice {
             if let Some(map) = &self.map {
-                let _ = map.advise(memmap2::Advice::Sequential);
+                map.advise(memmap2::Advice::Sequential);
             }
             self.ra.random_advice = false;
         }

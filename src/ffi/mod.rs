@@ -11,6 +11,7 @@ pub mod error;
 mod handle;
 pub mod http;
 pub mod log;
+pub mod maintenance;
 pub mod partial;
 pub mod producer;
 pub mod publish;
@@ -22,6 +23,10 @@ pub use disk_cache::{HarmonicsCacheOutcome, HarmonicsCacheOutcomeKind, Harmonics
 pub use error::HarmonicsStatus;
 pub use http::HarmonicsHttpOptions;
 pub use log::{HarmonicsLogCallback, HarmonicsLogLevel};
+pub use maintenance::{
+    HarmonicsCacheEntry, HarmonicsCacheList, HarmonicsCacheState, HarmonicsClearReport,
+    HarmonicsPruneReport,
+};
 pub use producer::{HarmonicsProducer, HarmonicsProducerCallbacks};
 pub use sampler::{HarmonicsSampler, HarmonicsSamplerOptions, HarmonicsSamplerState};
 pub use tensor::{HarmonicsDtype, HarmonicsTensor, HarmonicsTensorView};

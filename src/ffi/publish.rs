@@ -34,6 +34,6 @@ pub unsafe extern "C" fn harmonics_cache_publish(
         let name = arg_str(name_or_path, "name_or_path")?;
         let dest = arg_str(dest, "dest")?;
         let summary = publish(name, dest, &HttpOptions::default())?;
-        copy_out_str(&summary.to_json().to_string(), json, cap, len)
+        copy_out_str(&summary.to_json(), json, cap, len)
     })
 }

@@ -264,7 +264,13 @@ impl Source {
                 return Ok((r, HttpOutcome::FromCache));
             }
         }
-        let _lock = CacheLock::exclusive(&path)?;
+        // A stopped download (its AsyncHttpProducer was destroyed) gives up the wait too.
+        let Some(_lock) = CacheLock::exclusive_unless_stopped(&path, stop)? else {
+            return Err(Error::Http {
+                url: self.url.clone(),
+                detail: "download stopped while waiting for the cache lock".into(),
+            });
+        };
         // Another process may have populated the cache while we waited for the lock.
         let (existing, mut why) = if damaged {
             let why = "the cache file was found damaged while reading".to_string();
@@ -581,6 +587,10 @@ impl HttpProducer {
 impl Producer for HttpProducer {
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
         self.served.next_view()
+    }
+
+    fn view_intact(&self) -> Result<()> {
+        self.served.reader.intact()
     }
 
     fn size(&mut self) -> Result<usize> {

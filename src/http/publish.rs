@@ -62,20 +62,43 @@ pub struct PublishSummary {
 
 impl PublishSummary {
     /// The summary as one JSON object: name, source, dest, method, records, bytes,
-    /// sha256, etag (null unless S3), elapsed_seconds.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "name": self.name,
-            "source": self.source.display().to_string(),
-            "dest": self.dest,
-            "method": self.method,
-            "records": self.records,
-            "bytes": self.bytes,
-            "sha256": self.sha256,
-            "etag": self.etag,
-            "elapsed_seconds": self.elapsed.as_secs_f64(),
-        })
+    /// sha256, etag (null unless S3), elapsed_seconds. (Written here rather than with
+    /// serde_json, which only the command-line tool depends on.)
+    pub fn to_json(&self) -> String {
+        let etag = self.etag.as_deref().map_or("null".to_string(), json_string);
+        format!(
+            "{{\"name\":{},\"source\":{},\"dest\":{},\"method\":{},\"records\":{},\
+             \"bytes\":{},\"sha256\":{},\"etag\":{},\"elapsed_seconds\":{}}}",
+            json_string(&self.name),
+            json_string(&self.source.display().to_string()),
+            json_string(&self.dest),
+            json_string(self.method),
+            self.records,
+            self.bytes,
+            json_string(&self.sha256),
+            etag,
+            self.elapsed.as_secs_f64()
+        )
     }
+}
+
+/// `s` as a JSON string literal.
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Publishes the cache `name_or_path` (a name under the cache directory or an
@@ -209,5 +232,33 @@ fn put_file(
         crate::log::debug(&format!("PUT {url}: {retry}; retrying"));
         std::thread::sleep(backoff(attempt));
         attempt += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_is_json_with_every_character_escaped() {
+        let s = PublishSummary {
+            name: "a\"b\\c\nd\u{1}é".into(),
+            source: PathBuf::from("/x/y"),
+            dest: "s3://b/k".into(),
+            method: "s3-put",
+            records: 3,
+            bytes: 99,
+            sha256: "ab".into(),
+            etag: Some("\"e1\"".into()),
+            elapsed: Duration::from_micros(1500),
+        };
+        let v: serde_json::Value = serde_json::from_str(&s.to_json()).unwrap();
+        assert_eq!(v["name"], "a\"b\\c\nd\u{1}é");
+        assert_eq!(v["etag"], "\"e1\"");
+        assert_eq!(v["records"], 3);
+        assert_eq!(v["elapsed_seconds"], 0.0015);
+        let none = PublishSummary { etag: None, ..s };
+        let v: serde_json::Value = serde_json::from_str(&none.to_json()).unwrap();
+        assert!(v["etag"].is_null());
     }
 }

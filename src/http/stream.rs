@@ -460,6 +460,16 @@ impl Producer for AsyncHttpProducer {
         }
     }
 
+    /// Records served from the finished cache file are confirmed against the mapping's
+    /// fault and overwrite checks; records followed during the download are read into a
+    /// buffer of our own and cannot change under the caller.
+    fn view_intact(&self) -> Result<()> {
+        match &self.mode {
+            Mode::Serving(s) => s.reader.intact(),
+            _ => Ok(()),
+        }
+    }
+
     fn size(&mut self) -> Result<usize> {
         if matches!(self.mode, Mode::Following) {
             let shared = self.shared.clone();
