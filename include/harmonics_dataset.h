@@ -596,11 +596,11 @@ HarmonicsStatus harmonics_cache_prune(const char *dir, uint64_t max_bytes, struc
 // records the sampler `sampler` (its `rank` ignored) gives each of the `n_ranks`
 // ranks in `ranks` at `epoch`, into the local partial cache `opts->cache_path`
 // (required), or reopens that partial cache without any request when it was made for
-// exactly this. `opts` may be null (defaults: then no cache path, an error).
+// exactly this. `opts` is required (it names the partial cache).
 //
 // # Safety
 // `url` is a NUL-terminated string; `sampler` is readable; `ranks` has `n_ranks`
-// readable values; `opts` is null or readable; `out` is writable.
+// readable values; `opts` is readable; `out` is writable.
 HarmonicsStatus harmonics_partial_http_producer_new(const char *url, const struct HarmonicsSamplerOptions *sampler, const uint64_t *ranks, size_t n_ranks, uint64_t epoch, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
 
 // Makes a producer from C callbacks. `source` (may be null) describes the data in

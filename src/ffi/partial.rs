@@ -16,11 +16,11 @@ use crate::http::PartialHttpProducer;
 /// records the sampler `sampler` (its `rank` ignored) gives each of the `n_ranks`
 /// ranks in `ranks` at `epoch`, into the local partial cache `opts->cache_path`
 /// (required), or reopens that partial cache without any request when it was made for
-/// exactly this. `opts` may be null (defaults: then no cache path, an error).
+/// exactly this. `opts` is required (it names the partial cache).
 ///
 /// # Safety
 /// `url` is a NUL-terminated string; `sampler` is readable; `ranks` has `n_ranks`
-/// readable values; `opts` is null or readable; `out` is writable.
+/// readable values; `opts` is readable; `out` is writable.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_partial_http_producer_new(
     url: *const c_char,
@@ -36,6 +36,8 @@ pub unsafe extern "C" fn harmonics_partial_http_producer_new(
         let url = arg_str(url, "url")?;
         let sampler = *arg_ref(sampler, "sampler")?;
         let ranks = arg_bytes(ranks, n_ranks, "ranks")?;
+        // Required: its cache_path names the partial cache.
+        arg_ref(opts, "opts")?;
         let p = PartialHttpProducer::new(url, sampler.into(), ranks, epoch, options(opts)?)?;
         new_handle(out, ProducerKind::Any(Box::new(p)))
     })
