@@ -921,7 +921,7 @@ fn many_nodes_cases(l: &Live) -> Vec<Case> {
     let dest: *const c_char = Box::leak(www.into_boxed_c_str()).as_ptr();
     let url: *const c_char = c"http://127.0.0.1:9/x.cache".as_ptr();
     let sampler: &'static HarmonicsSamplerOptions =
-        Box::leak(Box::new(unsafe { harmonics_sampler_options_default() }));
+        Box::leak(Box::new(harmonics_sampler_options_default()));
     let opts: &'static HarmonicsHttpOptions = Box::leak(Box::new({
         let mut o = std::mem::MaybeUninit::<HarmonicsHttpOptions>::uninit();
         unsafe { harmonics_http_options_default(o.as_mut_ptr()) };
