@@ -299,6 +299,25 @@ typedef struct HarmonicsPruneReport {
   uint64_t total_after;
 } HarmonicsPruneReport;
 
+// How a sampler orders and splits the records. Start from
+// `harmonics_sampler_options_default()`.
+typedef struct HarmonicsSamplerOptions {
+  // Selects the order (default 0); the same seed gives the same order everywhere.
+  uint64_t seed;
+  // False: the record order 0, 1, 2, … (default true).
+  bool shuffle;
+  // This sampler's rank, below `world_size` (default 0).
+  uint64_t rank;
+  // Number of ranks (default 1).
+  uint64_t world_size;
+  // True: drop the remainder of `num_records / world_size`; false (default): pad the
+  // last step by wrapping to the start of the order.
+  bool drop_last;
+  // 0 (default): global shuffle; B > 0: blocks of B records shuffled, mixed within
+  // windows of 64 to 127 blocks.
+  uint64_t block_records;
+} HarmonicsSamplerOptions;
+
 // A borrowed tensor. Who owns the memory and for how long is said by the function
 // that fills it in; the view itself owns nothing.
 typedef struct HarmonicsTensorView {
@@ -347,25 +366,6 @@ typedef struct HarmonicsProducerCallbacks {
 // `harmonics_callback_error` for a message) fails the read. The callback runs with the
 // producer locked: it must not call the producer.
 typedef HarmonicsStatus (*HarmonicsCopyFn)(void *userdata, const struct HarmonicsTensorView *view);
-
-// How a sampler orders and splits the records. Start from
-// `harmonics_sampler_options_default()`.
-typedef struct HarmonicsSamplerOptions {
-  // Selects the order (default 0); the same seed gives the same order everywhere.
-  uint64_t seed;
-  // False: the record order 0, 1, 2, … (default true).
-  bool shuffle;
-  // This sampler's rank, below `world_size` (default 0).
-  uint64_t rank;
-  // Number of ranks (default 1).
-  uint64_t world_size;
-  // True: drop the remainder of `num_records / world_size`; false (default): pad the
-  // last step by wrapping to the start of the order.
-  bool drop_last;
-  // 0 (default): global shuffle; B > 0: blocks of B records shuffled, mixed within
-  // windows of 64 to 127 blocks.
-  uint64_t block_records;
-} HarmonicsSamplerOptions;
 
 // Where a sampler is (96 bytes, plain data: store it in a checkpoint as it is).
 // `position` is the global position of rank 0's next index in `epoch`.
@@ -600,6 +600,17 @@ HarmonicsStatus harmonics_cache_clear(const char *dir, bool all_or_nothing, stru
 // `dir` is NUL-terminated; `out` is writable.
 HarmonicsStatus harmonics_cache_prune(const char *dir, uint64_t max_bytes, struct HarmonicsPruneReport *out);
 
+// Fetches from the published cache at `url` (`http(s)://` or `s3://`) only the
+// records the sampler `sampler` (its `rank` ignored) gives each of the `n_ranks`
+// ranks in `ranks` at `epoch`, into the local partial cache `opts->cache_path`
+// (required), or reopens that partial cache without any request when it was made for
+// exactly this. `opts` is required (it names the partial cache).
+//
+// # Safety
+// `url` is a NUL-terminated string; `sampler` is readable; `ranks` has `n_ranks`
+// readable values; `opts` is readable; `out` is writable.
+HarmonicsStatus harmonics_partial_http_producer_new(const char *url, const struct HarmonicsSamplerOptions *sampler, const uint64_t *ranks, size_t n_ranks, uint64_t epoch, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
+
 // Makes a producer from C callbacks. `source` (may be null) describes the data in
 // cache metadata.
 //
@@ -701,6 +712,23 @@ HarmonicsStatus harmonics_producer_fingerprint(const struct HarmonicsProducer *p
 // # Safety
 // `producer` is null or a live handle not used afterwards.
 void harmonics_producer_free(struct HarmonicsProducer *producer);
+
+// Publishes the cache `name_or_path` (a name under `$HARMONICS_CACHE_DIR` or an
+// absolute path) to `dest`: a directory (the file `dest/<name>`, written under a
+// temporary name and renamed) or an `s3://bucket/key` URL (one signed PUT; a key
+// ending in `/` gets the cache's file name). The published file is a compact
+// version-2 cache with its index at the head. On success the JSON summary (name,
+// source, dest, method, records, bytes, sha256, etag, elapsed_seconds) is copied
+// into `json` like `harmonics_disk_cache_outcome_reason` copies text: up to
+// `cap - 1` bytes and a NUL (`json` may be null when `cap` is 0), the full length in
+// `*len` (may be null). Every call publishes anew, so pass a buffer large enough
+// for the summary (1 KiB plus the lengths of the paths) rather than asking for the
+// length first.
+//
+// # Safety
+// `name_or_path` and `dest` are NUL-terminated strings; `json` has `cap` writable
+// bytes; `len` is null or writable.
+HarmonicsStatus harmonics_cache_publish(const char *name_or_path, const char *dest, char *json, size_t cap, size_t *len);
 
 // `source` read in a sampler's order: each `next` is `source` at `sampler.next()`;
 // `size` is the rank's count per epoch. `source` must have random access

@@ -121,6 +121,14 @@ pub enum Error {
         index: u64,
         len: u64,
     },
+
+    /// A record a partial cache (per-node partial fetch) does not hold.
+    #[error("{source_name}: record {index} is not held here: {detail}")]
+    NotHeld {
+        source_name: String,
+        index: u64,
+        detail: String,
+    },
 }
 
 fn holder(pid: Option<u32>) -> String {

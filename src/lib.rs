@@ -32,7 +32,9 @@ pub use csv_producer::CsvProducer;
 pub use csv_producer::CsvStats;
 pub use disk_cache::{CacheOutcome, DiskCacheProducer, TokenFn};
 pub use error::{Error, Result};
-pub use http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
+pub use http::{
+    publish, AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer, PublishSummary,
+};
 pub use identity::{IdentityMatch, SourceIdentity, SourceKind};
 pub use producer::{Producer, ShapeCheck, VecProducer};
 pub use sampled::{random_seed, BatchProducer, SampledProducer, ShardProducer, ShuffleProducer};

@@ -902,6 +902,154 @@ fn maintenance_cases(l: &Live) -> Vec<Case> {
     }
 }
 
+/// `harmonics_cache_publish` and `harmonics_partial_http_producer_new` (src/ffi/publish.rs,
+/// src/ffi/partial.rs).
+fn many_nodes_cases(l: &Live) -> Vec<Case> {
+    use harmonics_dataset::ffi::http::{harmonics_http_options_default, HarmonicsHttpOptions};
+    use harmonics_dataset::ffi::partial::harmonics_partial_http_producer_new;
+    use harmonics_dataset::ffi::publish::harmonics_cache_publish;
+    use harmonics_dataset::ffi::sampler::{
+        harmonics_sampler_options_default, HarmonicsSamplerOptions,
+    };
+    use Expect::*;
+    let name = l.cache_name.as_ptr();
+    let www = std::ffi::CString::new(l._dir.path().join("www").to_str().unwrap()).unwrap();
+    let dest: *const c_char = Box::leak(www.into_boxed_c_str()).as_ptr();
+    let url: *const c_char = c"http://127.0.0.1:9/x.cache".as_ptr();
+    let sampler: &'static HarmonicsSamplerOptions =
+        Box::leak(Box::new(harmonics_sampler_options_default()));
+    let opts: &'static HarmonicsHttpOptions = Box::leak(Box::new({
+        let mut o = harmonics_http_options_default();
+        o.cache_path = c"part.cache".as_ptr();
+        o
+    }));
+    let ranks: &'static [u64] = &[0];
+    unsafe {
+        vec![
+            case(
+                "harmonics_cache_publish",
+                "name_or_path",
+                Refused,
+                move || {
+                    s(harmonics_cache_publish(
+                        null(),
+                        dest,
+                        null_mut(),
+                        0,
+                        null_mut(),
+                    ))
+                },
+            ),
+            case("harmonics_cache_publish", "dest", Refused, move || {
+                s(harmonics_cache_publish(
+                    name,
+                    null(),
+                    null_mut(),
+                    0,
+                    null_mut(),
+                ))
+            }),
+            case("harmonics_cache_publish", "json", Accepted, move || {
+                s(harmonics_cache_publish(name, dest, null_mut(), 0, &mut 0))
+            }),
+            case("harmonics_cache_publish", "len", Accepted, move || {
+                let mut buf = [0 as c_char; 4096];
+                s(harmonics_cache_publish(
+                    name,
+                    dest,
+                    buf.as_mut_ptr(),
+                    buf.len(),
+                    null_mut(),
+                ))
+            }),
+            case(
+                "harmonics_partial_http_producer_new",
+                "url",
+                Refused,
+                move || {
+                    let mut out = null_mut();
+                    s(harmonics_partial_http_producer_new(
+                        null(),
+                        sampler,
+                        ranks.as_ptr(),
+                        1,
+                        0,
+                        opts,
+                        &mut out,
+                    ))
+                },
+            ),
+            case(
+                "harmonics_partial_http_producer_new",
+                "sampler",
+                Refused,
+                move || {
+                    let mut out = null_mut();
+                    s(harmonics_partial_http_producer_new(
+                        url,
+                        null(),
+                        ranks.as_ptr(),
+                        1,
+                        0,
+                        opts,
+                        &mut out,
+                    ))
+                },
+            ),
+            case(
+                "harmonics_partial_http_producer_new",
+                "ranks",
+                Refused,
+                move || {
+                    let mut out = null_mut();
+                    s(harmonics_partial_http_producer_new(
+                        url,
+                        sampler,
+                        null(),
+                        1,
+                        0,
+                        opts,
+                        &mut out,
+                    ))
+                },
+            ),
+            case(
+                "harmonics_partial_http_producer_new",
+                "opts",
+                Refused,
+                move || {
+                    let mut out = null_mut();
+                    s(harmonics_partial_http_producer_new(
+                        url,
+                        sampler,
+                        ranks.as_ptr(),
+                        1,
+                        0,
+                        null(),
+                        &mut out,
+                    ))
+                },
+            ),
+            case(
+                "harmonics_partial_http_producer_new",
+                "out",
+                Refused,
+                move || {
+                    s(harmonics_partial_http_producer_new(
+                        url,
+                        sampler,
+                        ranks.as_ptr(),
+                        1,
+                        0,
+                        opts,
+                        null_mut(),
+                    ))
+                },
+            ),
+        ]
+    }
+}
+
 #[test]
 fn every_exported_function_survives_null_pointers() {
     let funcs = header_functions();
@@ -910,6 +1058,7 @@ fn every_exported_function_survives_null_pointers() {
     let mut cases = cases(&l);
     cases.extend(training_order_cases());
     cases.extend(maintenance_cases(&l));
+    cases.extend(many_nodes_cases(&l));
     let covered: BTreeSet<(String, String)> = cases
         .iter()
         .map(|c| (c.func.to_string(), c.param.to_string()))

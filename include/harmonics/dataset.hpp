@@ -10,6 +10,7 @@
 #include <harmonics/http_producer.hpp>
 #include <harmonics/log.hpp>
 #include <harmonics/maintenance.hpp>
+#include <harmonics/partial_http_producer.hpp>
 #include <harmonics/sampler.hpp>
 #include <harmonics/serialization.hpp>
 #include <harmonics/transform_producers.hpp>

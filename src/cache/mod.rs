@@ -6,12 +6,13 @@ mod index;
 mod inventory;
 pub mod maintenance;
 mod mapping;
+mod publish;
 mod published;
 mod reader;
 mod recovery;
 mod writer;
 
-pub(crate) use format::{parse_frame, Frame, FRAME_HEADER};
+pub(crate) use format::{entry_offset, parse_frame, Frame, FRAME_HEADER};
 pub use format::{Commit, Header, Metadata, Sniff, DATA_ALIGNMENT, MAGIC, VERSION, VERSION_1};
 pub use inventory::{
     classify_name, is_own_companion, list_caches, scan_cache_dir, why_not_a_cache, DirEntry,
@@ -19,6 +20,7 @@ pub use inventory::{
 };
 pub(crate) use maintenance::legacy_token_path;
 pub use mapping::repaired_faults;
+pub use publish::{sha256_file, write_compact, CompactFile};
 pub(crate) use published::read_full;
 pub use published::{read_stream_header, FrameStream};
 pub use reader::{CacheReader, Format, RecordLoc};

@@ -107,7 +107,10 @@ impl HarmonicsStatus {
             Error::Stopped(_) => HarmonicsStatus::Stopped,
             Error::InvalidArgument(_) => HarmonicsStatus::InvalidArgument,
             Error::NoRandomAccess(_) => HarmonicsStatus::NoRandomAccess,
-            Error::IndexOutOfRange { .. } => HarmonicsStatus::IndexOutOfRange,
+            // A record a partial cache does not hold: out of this node's range.
+            Error::IndexOutOfRange { .. } | Error::NotHeld { .. } => {
+                HarmonicsStatus::IndexOutOfRange
+            }
         }
     }
 }

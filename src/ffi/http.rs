@@ -100,7 +100,7 @@ pub extern "C" fn harmonics_http_options_default() -> HarmonicsHttpOptions {
     defaults()
 }
 
-fn options(opts: *const HarmonicsHttpOptions) -> Result<HttpOptions, Failure> {
+pub(crate) fn options(opts: *const HarmonicsHttpOptions) -> Result<HttpOptions, Failure> {
     // SAFETY: `opts` is null or readable (C contract).
     match unsafe { opts.as_ref() } {
         None => defaults().to_rust(),

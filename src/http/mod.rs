@@ -31,9 +31,13 @@
 
 mod fetch;
 mod parallel;
+mod partial;
+mod publish;
 pub mod s3;
 mod stream;
 
+pub use partial::{FetchStats, PartialHttpProducer};
+pub use publish::{publish, PublishSummary, MAX_SINGLE_PUT};
 pub use stream::AsyncHttpProducer;
 
 use std::path::{Path, PathBuf};

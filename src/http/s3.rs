@@ -735,13 +735,23 @@ const MAX_ERROR_BODY: u64 = 64 << 10;
 /// For `s3://`: the bucket, the key, the S3 error code and message of the XML body,
 /// and what to check; otherwise the status alone.
 pub(crate) fn refusal(url: &str, resp: Response) -> String {
+    refusal_of("GET", url, resp)
+}
+
+/// Like [`refusal`], for a request of `method` (the PUT of `cache_cli publish`).
+pub(crate) fn refusal_of(method: &str, url: &str, resp: Response) -> String {
     let status = resp.status();
     let Ok(obj) = S3Object::parse(url) else {
         return format!("server answered HTTP {status}");
     };
     let mut body = Vec::new();
     let _ = resp.take(MAX_ERROR_BODY).read_to_end(&mut body);
-    describe_refusal(&obj, status, &body, S3Config::from_env().ok().as_ref())
+    let d = describe_refusal(&obj, status, &body, S3Config::from_env().ok().as_ref());
+    if method == "GET" {
+        d
+    } else {
+        d.replacen("refused the GET of", &format!("refused the {method} of"), 1)
+    }
 }
 
 /// The message of [`refusal`]; `cfg`: the settings the request was made with.

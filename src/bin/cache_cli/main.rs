@@ -91,6 +91,19 @@ enum Command {
         #[arg(long, value_name = "SIZE", value_parser = parse_size)]
         max_size: u64,
     },
+    /// Write the cache where other nodes fetch it: into directory DEST (as
+    /// DEST/<name>, renamed into place) or to s3://bucket/key (one signed PUT), as a
+    /// compact version-2 cache with its index at the head.
+    Publish {
+        /// Cache name (relative to the cache directory) or absolute path.
+        name: String,
+        /// A directory, or an s3://bucket/key URL (a key ending in '/' gets the name).
+        dest: String,
+        /// Print a JSON summary: name, source, dest, method, records, bytes, sha256,
+        /// etag, elapsed_seconds.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// A failure the user must see; the message is printed on stderr, exit code 1.
@@ -113,6 +126,17 @@ fn main() -> ExitCode {
         Command::Rm { name } => rm(&name),
         Command::Clear { all_or_nothing } => clear(&dir, all_or_nothing),
         Command::Prune { max_size } => prune(&dir, max_size),
+        Command::Publish { name, dest, json } => {
+            harmonics_dataset::publish(&name, &dest, &Default::default())
+                .map(|s| match json {
+                    true => println!("{}", s.to_json()),
+                    false => println!(
+                        "published {name} ({} records, {} bytes) to {}",
+                        s.records, s.bytes, s.dest
+                    ),
+                })
+                .map_err(error)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
