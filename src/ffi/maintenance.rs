@@ -196,8 +196,11 @@ pub unsafe extern "C" fn harmonics_cache_list_get(
 /// `list` is null or a list not freed yet.
 #[no_mangle]
 pub unsafe extern "C" fn harmonics_cache_list_free(list: *mut HarmonicsCacheList) {
-    // SAFETY: per the contract.
-    unsafe { HarmonicsCacheList::free_raw(list) }
+    guard(|| {
+        // SAFETY: per the contract.
+        unsafe { HarmonicsCacheList::free_raw(list) };
+        Ok(())
+    });
 }
 
 /// No file at a cache's path: an I/O failure naming it.
