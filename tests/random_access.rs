@@ -667,30 +667,33 @@ fn a_cold_random_read_asks_for_its_aligned_cluster_in_one_request() {
     let cluster = 128 << 10;
     let (lo, hi) = (at / cluster * cluster, (at / cluster + 1) * cluster);
     drop(bytes);
-    let mut r = CacheReader::open(&path).unwrap();
-    // SAFETY: advice on our own descriptor.
-    assert_eq!(
-        unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) },
-        0
-    );
-    if resident_pages(&f, lo, hi) > 0 {
-        eprintln!("skipped: this file system keeps the pages (tmpfs?)");
-        return;
-    }
-    let v = r.view_at(1000).unwrap().to_owned();
-    assert!(v == records[1000]);
-    // The record covers 1-2 pages; the cluster around it is 32 (some may still be in
-    // flight: the request is asynchronous). Without clustering, only the record's.
+    // The cluster request is asynchronous advice, and a busy device (the other tests
+    // of this binary write and fsync in parallel) may let it lag or drop it: a few
+    // fresh attempts, each from a cold page cache. Without clustering no attempt ever
+    // sees more than the record's own 1-2 pages.
     let mut resident = 0;
-    for _ in 0..200 {
-        resident = resident_pages(&f, lo, hi);
-        if resident >= 16 {
-            break;
+    for _attempt in 0..5 {
+        let mut r = CacheReader::open(&path).unwrap();
+        // SAFETY: advice on our own descriptor.
+        assert_eq!(
+            unsafe { libc::posix_fadvise(f.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) },
+            0
+        );
+        if resident_pages(&f, lo, hi) > 0 {
+            eprintln!("skipped: this file system keeps the pages (tmpfs?)");
+            return;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        let v = r.view_at(1000).unwrap().to_owned();
+        assert!(v == records[1000]);
+        // The record covers 1-2 pages; the cluster around it is 32 (some may still be
+        // in flight). Without clustering, only the record's.
+        for _ in 0..200 {
+            resident = resident_pages(&f, lo, hi);
+            if resident >= 16 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
-    assert!(
-        resident >= 16,
-        "{resident} of 32 pages around record 1000 resident"
-    );
+    panic!("{resident} of 32 pages around record 1000 resident");
 }
