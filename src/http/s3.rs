@@ -34,7 +34,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_sigv4::http_request::{
     sign, PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest,
-    SignatureLocation, SigningSettings, UriPathNormalizationMode,
+    SignatureLocation, SigningInstructions, SigningSettings, UriPathNormalizationMode,
 };
 use aws_sigv4::sign::v4;
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -313,23 +313,6 @@ impl S3Config {
             let value = value.to_str().map_err(|e| signing_error(&e))?;
             pairs.push((name.as_str(), value));
         }
-        let identity = aws_credential_types::Credentials::new(
-            creds.access_key_id.clone(),
-            creds.secret_access_key.clone(),
-            creds.session_token.clone(),
-            None,
-            "harmonics-dataset",
-        )
-        .into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("s3")
-            .time(time)
-            .settings(s3_settings(SignatureLocation::Headers, None))
-            .build()
-            .map_err(|e| signing_error(&e))?
-            .into();
         let body = match payload {
             S3Payload::Empty => SignableBody::Bytes(&[]),
             S3Payload::Unsigned => SignableBody::UnsignedPayload,
@@ -337,9 +320,14 @@ impl S3Config {
         };
         let request = SignableRequest::new(method, url.as_str(), pairs.into_iter(), body)
             .map_err(|e| signing_error(&e))?;
-        let (instructions, _signature) = sign(request, &params)
-            .map_err(|e| signing_error(&e))?
-            .into_parts();
+        let instructions = self
+            .sign_with(
+                creds,
+                time,
+                s3_settings(SignatureLocation::Headers, None),
+                request,
+            )
+            .map_err(|e| signing_error(&*e))?;
         for (name, value) in instructions.headers() {
             let name = HeaderName::from_bytes(name.as_bytes()).map_err(|e| signing_error(&e))?;
             let mut value = HeaderValue::from_str(value).map_err(|e| signing_error(&e))?;
@@ -368,6 +356,39 @@ impl S3Config {
         let signing_error = |e: &dyn std::error::Error| {
             Error::InvalidArgument(format!("cannot presign {}: {e}", obj.url()))
         };
+        let request = SignableRequest::new(
+            "GET",
+            url.as_str(),
+            std::iter::empty(),
+            SignableBody::UnsignedPayload,
+        )
+        .map_err(|e| signing_error(&e))?;
+        let instructions = self
+            .sign_with(
+                creds,
+                time,
+                s3_settings(SignatureLocation::QueryParams, Some(expires_in)),
+                request,
+            )
+            .map_err(|e| signing_error(&*e))?;
+        {
+            let mut query = url.query_pairs_mut();
+            for (name, value) in instructions.params() {
+                query.append_pair(name, value);
+            }
+        }
+        Ok(url)
+    }
+
+    /// SigV4 for `request` with `creds` at `time`, the signature placed as `settings`
+    /// say (headers, or query parameters for a presigned URL).
+    fn sign_with(
+        &self,
+        creds: &S3Credentials,
+        time: SystemTime,
+        settings: SigningSettings,
+        request: SignableRequest<'_>,
+    ) -> std::result::Result<SigningInstructions, Box<dyn std::error::Error + Send + Sync>> {
         let identity = aws_credential_types::Credentials::new(
             creds.access_key_id.clone(),
             creds.secret_access_key.clone(),
@@ -381,30 +402,11 @@ impl S3Config {
             .region(&self.region)
             .name("s3")
             .time(time)
-            .settings(s3_settings(
-                SignatureLocation::QueryParams,
-                Some(expires_in),
-            ))
-            .build()
-            .map_err(|e| signing_error(&e))?
+            .settings(settings)
+            .build()?
             .into();
-        let request = SignableRequest::new(
-            "GET",
-            url.as_str(),
-            std::iter::empty(),
-            SignableBody::UnsignedPayload,
-        )
-        .map_err(|e| signing_error(&e))?;
-        let (instructions, _signature) = sign(request, &params)
-            .map_err(|e| signing_error(&e))?
-            .into_parts();
-        {
-            let mut query = url.query_pairs_mut();
-            for (name, value) in instructions.params() {
-                query.append_pair(name, value);
-            }
-        }
-        Ok(url)
+        let (instructions, _signature) = sign(request, &params)?.into_parts();
+        Ok(instructions)
     }
 
     /// Why no credentials are used (empty when there are some).
