@@ -6,9 +6,8 @@
 //! 65534: the suite runs as root, and root ignores mode bits).
 //! Every case must touch nothing outside the cache directory and never hang.
 
-#[path = "support/http_server.rs"]
-mod http_server;
-mod reliability_common;
+mod support;
+use support::http_server;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -25,7 +24,7 @@ use harmonics_dataset::{
     CacheOutcome, DiskCacheProducer, Error, HttpOptions, HttpProducer, Producer, Result, Tensor,
     TensorRef,
 };
-use reliability_common::*;
+use support::reliability::*;
 
 const CHILD: &str = "child_hostile";
 const GEN: u32 = 9;

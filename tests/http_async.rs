@@ -2,8 +2,8 @@
 //! while the body is still arriving, `size` waits only until the count is known, a
 //! background failure surfaces on the next call, results equal HttpProducer's.
 
-#[path = "support/http_server.rs"]
-mod http_server;
+mod support;
+use support::http_server;
 
 use std::io::Write;
 use std::path::Path;

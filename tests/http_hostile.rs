@@ -14,12 +14,10 @@
 //!   (another process's cache lock, a server that never answers);
 //! - views served while following a download are 8-byte aligned (Rust and C view).
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/http_server.rs"]
-mod http_server;
-#[path = "support/nginx.rs"]
-mod nginx;
+mod support;
+use support::fault_proxy;
+use support::http_server;
+use support::nginx;
 
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;

@@ -11,12 +11,10 @@
 //! - no range support, a weak ETag, an object below the threshold: one connection;
 //! - the byte limit applies; no temp file is left after a failure.
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/http_server.rs"]
-mod http_server;
-#[path = "support/nginx.rs"]
-mod nginx;
+mod support;
+use support::fault_proxy;
+use support::http_server;
+use support::nginx;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};

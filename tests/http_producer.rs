@@ -3,8 +3,8 @@
 //! behind, the URL named), published cache files, validation, IPv6, revalidation,
 //! damaged caches, retries with Range resume.
 
-#[path = "support/http_server.rs"]
-mod http_server;
+mod support;
+use support::http_server;
 
 use std::io::Write;
 use std::path::Path;

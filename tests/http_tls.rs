@@ -7,8 +7,8 @@
 //! The certificates are made with the `openssl` command-line tool (a test-only tool,
 //! installed by scripts/install-deps.sh).
 
-#[path = "support/nginx.rs"]
-mod nginx;
+mod support;
+use support::nginx;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -7,12 +7,10 @@
 //! The children are this test binary run again (`node_child`, ignored unless asked
 //! for), with the AWS settings in their own environment.
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/nginx.rs"]
-mod nginx;
-#[path = "support/s3.rs"]
-mod s3;
+mod support;
+use support::fault_proxy;
+use support::nginx;
+use support::s3;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -4,10 +4,9 @@
 //! it is told and records what it saw. Driven by a plain reqwest client, so a
 //! failure here is the harness's, not the producer's.
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/nginx.rs"]
-mod nginx;
+mod support;
+use support::fault_proxy;
+use support::nginx;
 
 use std::io::Read;
 

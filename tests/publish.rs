@@ -3,8 +3,8 @@
 //! atomic at DEST (a directory: temp name + rename; S3: one signed PUT against
 //! s3s-fs, a real SigV4-verifying server), a `--json` summary, the C entry point.
 
-#[path = "support/s3.rs"]
-mod s3;
+mod support;
+use support::s3;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -3,8 +3,6 @@
 //! right after appends, after a crash mid-append, over version-1 files (read as they
 //! are and upgraded) and over legacy headerless files.
 
-mod reliability_common;
-
 use std::path::Path;
 use std::time::Duration;
 
@@ -12,7 +10,8 @@ use harmonics_dataset::cache::{
     upgrade, CacheAppender, CacheReader, CacheWriter, Commit, Header, Metadata, VERSION_1,
 };
 use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Producer, Tensor, VecProducer};
-use reliability_common::*;
+mod support;
+use support::reliability::*;
 
 fn write_cache(path: &Path, records: &[Tensor]) {
     let mut w = CacheWriter::create(path, Metadata::new("", "test")).unwrap();

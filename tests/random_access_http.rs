@@ -3,8 +3,8 @@
 //! first, version 1), while an `AsyncHttpProducer` is still downloading, and the
 //! re-download when `view_at` finds damage.
 
-#[path = "support/http_server.rs"]
-mod http_server;
+mod support;
+use support::http_server;
 
 use std::path::Path;
 

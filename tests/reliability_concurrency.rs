@@ -8,14 +8,13 @@
 //! - a writer SIGKILLed while it holds the lock: the kernel releases the lock, the
 //!   process that was waiting for it populates the cache and gets correct data.
 
-mod reliability_common;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harmonics_dataset::cache::CacheReader;
 use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Tensor};
-use reliability_common::*;
+mod support;
+use support::reliability::*;
 
 const CHILD: &str = "child_process";
 const GEN: u32 = 3;

@@ -18,13 +18,12 @@
 //!
 //! Silent wrong data (a served record that differs) must be 0.
 
-mod reliability_common;
-
 use std::path::Path;
 
 use harmonics_dataset::cache::CacheReader;
 use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Tensor};
-use reliability_common::*;
+mod support;
+use support::reliability::*;
 
 const N_OLD: usize = 14;
 const N: usize = 20;

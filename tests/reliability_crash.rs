@@ -4,14 +4,13 @@
 //! is one complete committed state (old or new, never torn, duplicated or mixed), the
 //! next open yields exactly the full correct dataset, and no temp file survives it.
 
-mod reliability_common;
-
 use std::path::Path;
 use std::time::Duration;
 
 use harmonics_dataset::cache::{CacheWriter, Metadata};
 use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Tensor};
-use reliability_common::*;
+mod support;
+use support::reliability::*;
 
 const CHILD: &str = "child_cache_writer";
 

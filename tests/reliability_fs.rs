@@ -8,14 +8,13 @@
 //! Every failure must be a clear `Error::Io` naming the path, the existing cache must
 //! stay intact and servable, and no temp file may be left behind.
 
-mod reliability_common;
-
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
 
 use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Tensor};
-use reliability_common::*;
+mod support;
+use support::reliability::*;
 
 const CHILD: &str = "child_fs";
 const GEN: u32 = 5;

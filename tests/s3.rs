@@ -13,10 +13,9 @@
 //! The settings are the process environment (`AWS_*`), so every test holds
 //! `ENV_LOCK` while it runs and sets exactly the variables it wants.
 
-#[path = "support/fault_proxy.rs"]
-mod fault_proxy;
-#[path = "support/s3.rs"]
-mod s3;
+mod support;
+use support::fault_proxy;
+use support::s3;
 
 use std::ffi::{CStr, CString};
 use std::path::{Path, PathBuf};

@@ -1,8 +1,8 @@
 //! Source identity (issue 11): a warm cache skips its source entirely, and a changed
 //! or different source is never served.
 
-#[path = "support/http_server.rs"]
-mod http_server;
+mod support;
+use support::http_server;
 
 use std::io::Write;
 use std::path::Path;

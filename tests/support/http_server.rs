@@ -3,7 +3,7 @@
 //! `Connection: close`. Plus fault modes (error statuses, truncated bodies, garbage,
 //! a record claiming 4 GiB, a stall, slow bodies, a connection dropped once, Range).
 //!
-//! Include with `#[path = "support/http_server.rs"] mod http_server;`.
+//! Part of the tests' `support` module (`use support::http_server;`).
 #![allow(dead_code)]
 
 use std::collections::HashMap;

@@ -4,7 +4,7 @@
 //! parallel-download benchmark (`examples/parallel_fetch_bench.rs`), where K ranged
 //! connections should reach K times the rate of one.
 //!
-//! Include with `#[path = "support/throttle_proxy.rs"] mod throttle_proxy;`.
+//! Part of the tests' `support` module (`use support::throttle_proxy;`).
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
