@@ -14,8 +14,9 @@
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-use super::{role_rss, Row, Target, A_ELEMS};
+use super::{role_rss, A_ELEMS};
 use crate::common::{interleave, timed, vm_hwm_kib, R};
+use crate::table::{Row, Target};
 use crate::work::*;
 use harmonics_dataset::{Result, Sampler, SamplerOptions};
 
