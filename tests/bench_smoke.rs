@@ -1,13 +1,17 @@
-//! Runs the `cache` benchmark's code paths (benches/cache/work.rs) at tiny sizes, so
-//! CI keeps them compiling and correct. No timing is asserted: these tests check that
-//! each path does the work the benchmark claims to time.
+//! Runs the `cache` benchmark's code paths (benches/cache/work.rs) and the shared
+//! harness (benches/common) at tiny sizes, so CI keeps them compiling and correct. No
+//! timing is asserted: these tests check that each path does the work the benchmark
+//! claims to time.
 
+#[path = "../benches/common/mod.rs"]
+mod common;
 #[path = "../benches/cache/work.rs"]
 mod work;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use common::{child_peak_rss, vm_hwm_kib};
 use harmonics_dataset::cache::CacheReader;
 use harmonics_dataset::Producer;
 use work::*;
@@ -123,7 +127,7 @@ fn cpp_warm_pass_compiles_and_reads_every_record() {
     let st = Command::new("g++")
         .args(["-std=c++17", "-O1", "-Wall", "-Wextra", "-Werror", "-I"])
         .arg(root.join("include"))
-        .arg(root.join("cpp_bench/warm_pass.cpp"))
+        .arg(root.join("benches/cpp/warm_pass.cpp"))
         .arg("-L")
         .arg(&lib)
         .arg("-lharmonics_dataset")
@@ -202,4 +206,77 @@ fn http_fetch_and_async_first_record_paths_work() {
     assert!(first > 0.0 && first <= all, "first {first} s, all {all} s");
     let (sum, _) = view_pass(&cache, n, 1).unwrap();
     assert_eq!(sum, expected_checksum(n, ELEMS));
+}
+
+#[test]
+fn median_takes_the_middle_or_the_mean_of_the_middle_two() {
+    assert_eq!(common::median(&[3.0, 1.0, 2.0]), 2.0);
+    assert_eq!(common::median(&[4.0, 1.0, 3.0, 2.0]), 2.5);
+    assert_eq!(common::min(&[2.0, 0.5, 3.0]), 0.5);
+    assert_eq!(common::max(&[2.0, 0.5, 3.0]), 3.0);
+}
+
+#[test]
+fn interleave_alternates_baseline_and_subject() {
+    let order = std::cell::RefCell::new(Vec::new());
+    let (b, s) = common::interleave(
+        3,
+        || {
+            order.borrow_mut().push('b');
+            Ok((1.0, f64::NAN))
+        },
+        || {
+            order.borrow_mut().push('s');
+            Ok((2.0, f64::NAN))
+        },
+    )
+    .unwrap();
+    assert_eq!(order.into_inner(), ['b', 's', 'b', 's', 'b', 's']);
+    assert_eq!((b.len(), s.len()), (3, 3));
+    assert!(s.iter().all(|x| x.0 == 2.0));
+    let (wall, cpu) = common::timed(|| Ok(())).unwrap();
+    assert!(wall >= 0.0 && cpu >= 0.0);
+}
+
+#[test]
+fn bench_nginx_serves_generated_wire_records_to_curl_and_the_producer() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d.bin");
+    let (records, dims) = (5, 3);
+    let size = common::write_wire(&data, records, dims).unwrap();
+    assert_eq!(size, (records * (13 + 4 * dims)) as u64);
+    // Element j of record i is i * 31 + j.
+    let bytes = std::fs::read(&data).unwrap();
+    let rec = 13 + 4 * dims;
+    let elem = |i: usize, j: usize| {
+        let at = i * rec + 13 + 4 * j;
+        f32::from_le_bytes(bytes[at..at + 4].try_into().unwrap())
+    };
+    assert_eq!((elem(0, 0), elem(2, 1), elem(4, 2)), (0.0, 63.0, 126.0));
+    // A file of the right size is kept as it is.
+    let mtime = std::fs::metadata(&data).unwrap().modified().unwrap();
+    common::write_wire(&data, records, dims).unwrap();
+    assert_eq!(std::fs::metadata(&data).unwrap().modified().unwrap(), mtime);
+
+    let server = common::Nginx::serve(dir.path()).unwrap();
+    let url = format!("{}/d.bin", server.base_url());
+    let out = dir.path().join("curl.out");
+    assert!(common::curl(&url, out.to_str().unwrap()).unwrap() >= 0.0);
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+    assert!(common::curl(&format!("{}/missing", server.base_url()), "/dev/null").is_err());
+
+    let opts = harmonics_dataset::HttpOptions {
+        cache_path: dir.path().join("d.cache").display().to_string(),
+        ..Default::default()
+    };
+    let p = harmonics_dataset::HttpProducer::from_url(&url, opts).unwrap();
+    assert_eq!(p.len(), records);
+}
+
+#[test]
+fn child_reports_parse_by_key() {
+    let out = "records=12 hwm_kib=9000\n";
+    assert_eq!(common::field(out, "records="), Some(12));
+    assert_eq!(common::field(out, "hwm_kib="), Some(9000));
+    assert_eq!(common::field(out, "bytes="), None);
 }

@@ -16,11 +16,11 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use harmonics_dataset::{CacheOutcome, CsvProducer, DiskCacheProducer, Producer};
 
-type R<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+use crate::common::{median, timed, R};
 
 const WIDTH: usize = 16;
 
@@ -44,15 +44,9 @@ fn write_csv(path: &Path, bytes: u64) -> R<u64> {
     Ok(i)
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
+/// Wall seconds of `f`.
 fn time(f: impl FnOnce() -> R<()>) -> R<f64> {
-    let t = Instant::now();
-    f()?;
-    Ok(t.elapsed().as_secs_f64())
+    Ok(timed(f)?.0)
 }
 
 fn cold_parse(csv: &Path) -> R<()> {
@@ -106,7 +100,7 @@ pub fn run(sizes_mb: &[u64], dir: &Path, rounds: usize) -> R<()> {
             cold.push(time(|| cold_parse(&csv))?);
             warm.push(time(|| warm_open(&csv, &cache, &CacheOutcome::Reused))?);
         }
-        let (cold, warm) = (median(cold), median(warm));
+        let (cold, warm) = (median(&cold), median(&warm));
         println!(
             "| {mb} MB | {rows} | {cold:.3} | {warm:.6} | {:.3}% | {racy:.4} | {:.1}% | {populate:.3} |",
             100.0 * warm / cold,

@@ -7,9 +7,8 @@ use std::time::Instant;
 use harmonics_dataset::http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
 use harmonics_dataset::Producer;
 
-use super::work::*;
-
-type R<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+use crate::common::{vm_hwm_kib, R};
+use crate::work::{touch, Synth};
 
 /// Writes `n` float32[`elems`] records in the wire format (an HTTP dataset body) to
 /// `path`; returns its size.

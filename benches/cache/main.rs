@@ -10,192 +10,25 @@
 //!
 //! `--csv-warm [50,500]` runs only issue 11's warm-CSV figure (csv_warm.rs).
 //!
-//! `scripts/bench.sh` builds the C++ pass, starts nginx and runs this at full size.
+//! Figures 4 and 5 fetch from nginx on 127.0.0.1 serving `--dir`: started here when
+//! nginx is installed, or an existing server of that directory given by `--http URL`.
+//!
+//! `scripts/bench.sh` builds the C++ pass (`benches/cpp/warm_pass.cpp`) and runs this
+//! at full size.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod csv_warm;
 mod http;
 mod random;
+mod table;
 mod work;
 
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
+use common::*;
+use table::{print_table, Row, Target};
 use work::*;
-
-type R<T> = std::result::Result<T, Box<dyn std::error::Error>>;
-
-/// One line of the final table.
-struct Row {
-    fig: &'static str,
-    subject: String,
-    baseline: String,
-    /// Per-round (seconds, CPU seconds) (or (KiB, NaN) for memory rows).
-    base: Vec<Sample>,
-    subj: Vec<Sample>,
-    unit: &'static str,
-    records: u64,
-    bytes: u64,
-    base_bytes: u64,
-    /// Target: ratio ≤ this (or, for absolute rows, subject ≤ this in `unit`).
-    target: Target,
-}
-
-enum Target {
-    Ratio(f64),
-    /// The subject's median must stay below this, in the row's unit.
-    Below(f64, &'static str),
-    /// Ratio within [1-x, 1+x] ("same within noise"); informative.
-    Near(f64),
-    /// No target: context for another row.
-    Info,
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
-
-/// (measured value, CPU seconds of this process and its children, NaN when n/a).
-type Sample = (f64, f64);
-
-impl Row {
-    fn ratios(&self) -> Vec<f64> {
-        self.subj
-            .iter()
-            .zip(&self.base)
-            .map(|(s, b)| s.0 / b.0)
-            .collect()
-    }
-    fn cpu_ratios(&self) -> Vec<f64> {
-        self.subj
-            .iter()
-            .zip(&self.base)
-            .map(|(s, b)| s.1 / b.1)
-            .filter(|r| r.is_finite())
-            .collect()
-    }
-    fn base_values(&self) -> Vec<f64> {
-        self.base.iter().map(|s| s.0).collect()
-    }
-    fn subj_values(&self) -> Vec<f64> {
-        self.subj.iter().map(|s| s.0).collect()
-    }
-    fn met(&self) -> bool {
-        let r = median(&self.ratios());
-        match self.target {
-            Target::Ratio(x) => r <= x,
-            Target::Below(x, _) => median(&self.subj_values()) < x,
-            Target::Near(x) => (r - 1.0).abs() <= x,
-            Target::Info => true,
-        }
-    }
-    fn print(&self) {
-        let r = self.ratios();
-        let (lo, hi) = r
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
-        let (bm, sm) = (median(&self.base_values()), median(&self.subj_values()));
-        let cpu = self.cpu_ratios();
-        let cpu = if cpu.is_empty() {
-            "-".to_string()
-        } else {
-            format!("{:.3}", median(&cpu))
-        };
-        let fmt = |v: f64| match self.unit {
-            "s" if v < 0.1 => format!("{:.3} ms", v * 1e3),
-            "s" => format!("{v:.3} s"),
-            "KiB" => format!("{:.1} MiB", v / 1024.0),
-            u => format!("{v:.3} {u}"),
-        };
-        let rate = if self.unit == "s" && sm > 0.0 && self.records > 0 {
-            format!(
-                "{:.0} rec/s, {:.0} MB/s (base {:.0} MB/s)",
-                self.records as f64 / sm,
-                self.bytes as f64 / 1e6 / sm,
-                self.base_bytes as f64 / 1e6 / bm
-            )
-        } else {
-            String::new()
-        };
-        let target = match self.target {
-            Target::Ratio(x) => format!("ratio <= {x}"),
-            Target::Below(x, what) => format!("{what} < {}", fmt(x)),
-            Target::Near(x) => format!("ratio 1 +- {x}"),
-            Target::Info => "(context)".into(),
-        };
-        println!(
-            "| {} | {} | {} | {} | {} | {:.3} ({:.3}-{:.3}) | {} | {} | {} | {} |",
-            self.fig,
-            self.baseline,
-            fmt(bm),
-            self.subject,
-            fmt(sm),
-            median(&r),
-            lo,
-            hi,
-            cpu,
-            rate,
-            target,
-            match (&self.target, self.met()) {
-                (Target::Info, _) => "-",
-                (_, true) => "met",
-                (_, false) => "MISSED",
-            }
-        );
-    }
-}
-
-fn print_table(rows: &[Row], header: &str) {
-    println!("\n{header}");
-    println!("| fig | baseline | baseline median | subject | subject median | ratio median (min-max) | CPU-time ratio | subject throughput | target | |");
-    println!("|---|---|---|---|---|---|---|---|---|---|");
-    for r in rows {
-        r.print();
-    }
-}
-
-/// Wall seconds and CPU seconds (user + system, of this process and of the children
-/// it waited for) spent in `f`. CPU time is printed beside the wall ratio because
-/// this machine is shared: a run-queue wait stretches wall time but not CPU time.
-fn timed(f: impl FnOnce() -> R<()>) -> R<Sample> {
-    let (c0, t) = (cpu_seconds(), Instant::now());
-    f()?;
-    Ok((t.elapsed().as_secs_f64(), cpu_seconds() - c0))
-}
-
-fn cpu_seconds() -> f64 {
-    let mut total = 0.0;
-    for who in [libc::RUSAGE_SELF, libc::RUSAGE_CHILDREN] {
-        // SAFETY: rusage is plain data, filled by the kernel.
-        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-        unsafe { libc::getrusage(who, &mut ru) };
-        for tv in [ru.ru_utime, ru.ru_stime] {
-            total += tv.tv_sec as f64 + tv.tv_usec as f64 * 1e-6;
-        }
-    }
-    total
-}
-
-/// Alternates baseline and subject for `rounds` rounds; each closure returns the
-/// measured value of its run.
-fn interleave(
-    rounds: usize,
-    mut base: impl FnMut() -> R<Sample>,
-    mut subj: impl FnMut() -> R<Sample>,
-) -> R<(Vec<Sample>, Vec<Sample>)> {
-    let (mut b, mut s) = (Vec::new(), Vec::new());
-    for _ in 0..rounds {
-        b.push(base()?);
-        s.push(subj()?);
-    }
-    Ok((b, s))
-}
 
 struct Args {
     dir: PathBuf,
@@ -293,10 +126,7 @@ fn scaled(n: usize, scale: f64) -> usize {
 }
 
 fn main() {
-    let argv: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let argv = bench_args();
     let r = if argv.first().map(String::as_str) == Some("--role") {
         role(&argv[1..])
     } else if argv.first().map(String::as_str) == Some("--csv-warm") {
@@ -334,24 +164,23 @@ fn run(a: Args) -> R<()> {
             eprintln!("bench: figure 7 (populate A vs dd conv=fsync)");
             let pop = dir.join("pop.cache");
             let ddf = dir.join("dd.out");
-            let (b, s) = interleave(
+            let runs = interleave(
                 a.rounds,
                 || timed(|| Ok(dd_fsync(&ddf, bytes)?)),
                 || timed(|| populate(&pop, n_a, A_ELEMS).map(drop).map_err(Into::into)),
             )?;
             let _ = std::fs::remove_file(&pop);
-            rows.push(Row {
-                fig: "7",
-                subject: format!("populate A ({n_a} rec) from memory"),
-                baseline: format!("dd bs=1M count={} conv=fsync", bytes.div_ceil(1 << 20)),
-                base: b,
-                subj: s,
-                unit: "s",
-                records: n_a as u64,
-                bytes,
-                base_bytes: bytes.div_ceil(1 << 20) << 20,
-                target: Target::Ratio(2.0),
-            });
+            let mib = bytes.div_ceil(1 << 20);
+            rows.push(
+                Row::new(
+                    "7",
+                    format!("populate A ({n_a} rec) from memory"),
+                    format!("dd bs=1M count={mib} conv=fsync"),
+                    runs,
+                    Target::Ratio(2.0),
+                )
+                .rate(n_a as u64, bytes, mib << 20),
+            );
         }
     }
 
@@ -365,71 +194,44 @@ fn run(a: Args) -> R<()> {
             let file_bytes = std::fs::metadata(&path)?.len();
             cat(&path)?; // warm the page cache
             view_pass(&path, n, 1)?;
-            let (b, s) = interleave(
-                a.rounds,
-                || timed(|| Ok(cat(&path)?)),
-                || {
-                    timed(|| {
-                        let (_, bytes) = view_pass(&path, n, 1)?;
-                        assert_eq!(bytes, data_bytes);
-                        Ok(())
-                    })
-                },
-            )?;
-            rows.push(Row {
-                fig: "1",
-                subject: format!("{name}: view pass (DiskCacheProducer::next_view)"),
-                baseline: format!("cat {name} > /dev/null"),
-                base: b,
-                subj: s,
-                unit: "s",
-                records: n as u64,
-                bytes: data_bytes,
-                base_bytes: file_bytes,
-                target: Target::Ratio(1.3),
-            });
+            type Pass<'a> = Box<dyn FnMut() -> R<()> + 'a>;
+            let mut subjects: Vec<(String, Target, Pass)> = vec![(
+                format!("{name}: view pass (DiskCacheProducer::next_view)"),
+                Target::Ratio(1.3),
+                Box::new(|| {
+                    let (_, bytes) = view_pass(&path, n, 1)?;
+                    assert_eq!(bytes, data_bytes);
+                    Ok(())
+                }),
+            )];
             if let Some(cpp) = &a.cpp {
-                let (b, s) = interleave(
-                    a.rounds,
-                    || timed(|| Ok(cat(&path)?)),
-                    || timed(|| cpp_pass(cpp, &path, n).map(drop).map_err(Into::into)),
-                )?;
-                rows.push(Row {
-                    fig: "1",
-                    subject: format!(
-                        "{name}: C++ HTensor pass (harmonics::DiskCacheProducer::next)"
-                    ),
-                    baseline: format!("cat {name} > /dev/null"),
-                    base: b,
-                    subj: s,
-                    unit: "s",
-                    records: n as u64,
-                    bytes: data_bytes,
-                    base_bytes: file_bytes,
+                subjects.push((
+                    format!("{name}: C++ HTensor pass (harmonics::DiskCacheProducer::next)"),
                     // Issue 12: 1.3 on A. B's 1 MiB records are copied into a fresh
                     // owned HTensor each: issue 6's 2.0 stands there.
-                    target: Target::Ratio(if name == "A" { 1.3 } else { 2.0 }),
-                });
-                let (b, s) = interleave(
-                    a.rounds,
-                    || timed(|| Ok(cat(&path)?)),
-                    || timed(|| cpp_view_pass(cpp, &path, n).map(drop).map_err(Into::into)),
-                )?;
-                rows.push(Row {
-                    fig: "1",
-                    subject: format!(
-                        "{name}: C++ view pass (harmonics::DiskCacheProducer::next_view)"
-                    ),
-                    baseline: format!("cat {name} > /dev/null"),
-                    base: b,
-                    subj: s,
-                    unit: "s",
-                    records: n as u64,
-                    bytes: data_bytes,
-                    base_bytes: file_bytes,
-                    target: Target::Ratio(1.3),
-                });
-            } else {
+                    Target::Ratio(if name == "A" { 1.3 } else { 2.0 }),
+                    Box::new(|| Ok(cpp_pass(cpp, &path, n).map(drop)?)),
+                ));
+                subjects.push((
+                    format!("{name}: C++ view pass (harmonics::DiskCacheProducer::next_view)"),
+                    Target::Ratio(1.3),
+                    Box::new(|| Ok(cpp_view_pass(cpp, &path, n).map(drop)?)),
+                ));
+            }
+            for (subject, target, mut pass) in subjects {
+                let runs = interleave(a.rounds, || timed(|| Ok(cat(&path)?)), || timed(&mut pass))?;
+                rows.push(
+                    Row::new(
+                        "1",
+                        subject,
+                        format!("cat {name} > /dev/null"),
+                        runs,
+                        target,
+                    )
+                    .rate(n as u64, data_bytes, file_bytes),
+                );
+            }
+            if a.cpp.is_none() {
                 eprintln!("bench: no --cpp binary: C++ HTensor pass skipped");
             }
         }
@@ -446,23 +248,18 @@ fn run(a: Args) -> R<()> {
         populate(&small, n_small, SMALL_ELEMS)?;
         open_warm(&big, n_big)?;
         open_warm(&small, n_small)?;
-        let (b, s) = interleave(
+        let runs = interleave(
             a.rounds.max(9),
             || timed(|| open_warm(&small, n_small).map(drop).map_err(Into::into)),
             || timed(|| open_warm(&big, n_big).map(drop).map_err(Into::into)),
         )?;
-        rows.push(Row {
-            fig: "2",
-            subject: format!("open warm cache of {n_big} records"),
-            baseline: format!("open warm cache of {n_small} records"),
-            base: b,
-            subj: s,
-            unit: "s",
-            records: 0,
-            bytes: 0,
-            base_bytes: 0,
-            target: Target::Below(0.010, "subject"),
-        });
+        rows.push(Row::new(
+            "2",
+            format!("open warm cache of {n_big} records"),
+            format!("open warm cache of {n_small} records"),
+            runs,
+            Target::Below(0.010, "subject"),
+        ));
         if !a.keep {
             let _ = std::fs::remove_file(&big);
             let _ = std::fs::remove_file(&small);
@@ -475,42 +272,31 @@ fn run(a: Args) -> R<()> {
         let n_small = scaled(20_000, a.scale);
         let small = dir.join("append-small.cache");
         populate(&small, n_small, A_ELEMS)?;
-        let (snap_big, snap_small) = (Snapshot::take(&path_a)?, Snapshot::take(&small)?);
         let k = 1000;
-        let (b, s) = interleave(
+        // Each run appends to `path` holding `n` records, then undoes the append.
+        let append_undo = |path: &Path, n: usize, snap: &Snapshot| {
+            let t = timed(|| append(path, n, k, A_ELEMS).map(drop).map_err(Into::into));
+            snap.restore()?;
+            t
+        };
+        let (snap_big, snap_small) = (Snapshot::take(&path_a)?, Snapshot::take(&small)?);
+        let runs = interleave(
             a.rounds,
-            || {
-                let t = timed(|| {
-                    append(&small, n_small, k, A_ELEMS)
-                        .map(drop)
-                        .map_err(Into::into)
-                });
-                snap_small.restore()?;
-                t
-            },
-            || {
-                let t = timed(|| {
-                    append(&path_a, n_a, k, A_ELEMS)
-                        .map(drop)
-                        .map_err(Into::into)
-                });
-                snap_big.restore()?;
-                t
-            },
+            || append_undo(&small, n_small, &snap_small),
+            || append_undo(&path_a, n_a, &snap_big),
         )?;
         let _ = std::fs::remove_file(&small);
-        rows.push(Row {
-            fig: "6",
-            subject: format!("append {k} rec to {n_a}-rec cache"),
-            baseline: format!("append {k} rec to {n_small}-rec cache"),
-            base: b,
-            subj: s,
-            unit: "s",
-            records: k as u64,
-            bytes: (k * A_ELEMS * 4) as u64,
-            base_bytes: (k * A_ELEMS * 4) as u64,
-            target: Target::Near(0.25),
-        });
+        let bytes = (k * A_ELEMS * 4) as u64;
+        rows.push(
+            Row::new(
+                "6",
+                format!("append {k} rec to {n_a}-rec cache"),
+                format!("append {k} rec to {n_small}-rec cache"),
+                runs,
+                Target::Near(0.25),
+            )
+            .rate(k as u64, bytes, bytes),
+        );
     }
 
     // 3. peak RSS iterating B-shaped caches of 1 GB and 2 GB, in child processes.
@@ -528,32 +314,27 @@ fn run(a: Args) -> R<()> {
             cat(&path)?;
             let maxrss = std::cell::Cell::new(0u64);
             let child = |args: &[&str]| -> R<Sample> {
-                let mut argv = vec!["--role".to_string()];
-                argv.extend(args.iter().map(|s| s.to_string()));
-                let (out, ru_maxrss) = child_peak_rss(&exe, &argv)?;
+                let (sample, ru_maxrss) = role_rss(&exe, args)?;
                 maxrss.set(maxrss.get().max(ru_maxrss));
-                let kib = field(&out, "hwm_kib=").ok_or(format!("child said {out:?}"))?;
-                Ok((kib as f64, f64::NAN))
+                Ok(sample)
             };
             let ns = n.to_string();
-            let (b, s) = interleave(
+            let runs = interleave(
                 a.rounds,
                 || child(&["open", &p, &ns]),
                 || child(&["pass", &p, &ns, "2"]),
             )?;
             eprintln!("bench:   (wait4 ru_maxrss of the children, which includes this parent's pre-exec peak: {} MiB; parent VmHWM {} MiB)", maxrss.get() >> 10, vm_hwm_kib() >> 10);
-            rows.push(Row {
-                fig: "3",
-                subject: format!("peak RSS, 2 epochs over {} MiB cache ({n} rec)", size >> 20),
-                baseline: "peak RSS, open only".into(),
-                base: b,
-                subj: s,
-                unit: "KiB",
-                records: n as u64,
-                bytes: size,
-                base_bytes: size,
-                target: Target::Below(64.0 * 1024.0, "subject"),
-            });
+            rows.push(
+                Row::new(
+                    "3",
+                    format!("peak RSS, 2 epochs over {} MiB cache ({n} rec)", size >> 20),
+                    "peak RSS, open only",
+                    runs,
+                    Target::Below(64.0 * 1024.0, "subject"),
+                )
+                .memory(),
+            );
             if !a.keep {
                 let _ = std::fs::remove_file(&path);
             }
@@ -584,41 +365,52 @@ fn run(a: Args) -> R<()> {
     Ok(())
 }
 
-/// The number after `key` in a child's `key=value` report.
-fn field(out: &str, key: &str) -> Option<u64> {
-    out.split(key)
-        .nth(1)?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
+/// Runs this binary as a child `--role ARGS…`: (its stdout, wait4's ru_maxrss).
+fn run_role(exe: &Path, args: &[&str]) -> R<(String, u64)> {
+    let mut argv = vec!["--role".to_string()];
+    argv.extend(args.iter().map(|s| s.to_string()));
+    child_peak_rss(exe, &argv)
+}
+
+/// A child role's own peak RSS (its `hwm_kib=`) as a memory sample, and wait4's
+/// ru_maxrss of it.
+fn role_rss(exe: &Path, args: &[&str]) -> R<(Sample, u64)> {
+    let (out, ru_maxrss) = run_role(exe, args)?;
+    let kib = field(&out, "hwm_kib=").ok_or(format!("child said {out:?}"))?;
+    Ok(((kib as f64, f64::NAN), ru_maxrss))
 }
 
 fn http_figures(a: &Args, dir: &Path, rows: &mut Vec<Row>) -> R<()> {
-    let Some(base_url) = &a.http_base else {
-        eprintln!(
-            "bench: figures 4, 5 need --http <nginx base URL> (scripts/bench.sh starts nginx)"
-        );
-        return Ok(());
+    // nginx serving `dir` (where the body is written): started here unless given.
+    let server = match (&a.http_base, Nginx::binary()) {
+        (None, Some(_)) => Some(Nginx::serve(dir)?),
+        _ => None,
+    };
+    let base_url = match (&a.http_base, &server) {
+        (Some(u), _) => u.trim_end_matches('/').to_string(),
+        (None, Some(s)) => {
+            eprintln!(
+                "bench: nginx on 127.0.0.1:{} serving {}",
+                s.port(),
+                dir.display()
+            );
+            s.base_url()
+        }
+        (None, None) => {
+            eprintln!("bench: figures 4, 5 need nginx (or --http <base URL of a server of --dir>)");
+            return Ok(());
+        }
     };
     let exe = std::env::current_exe()?;
     let n = scaled(1_000, a.scale);
     let body = dir.join("b.wire");
     let body_bytes = http::write_body(&body, n, B_ELEMS)?;
-    let url = format!("{}/b.wire", base_url.trim_end_matches('/'));
+    let url = format!("{base_url}/b.wire");
     let cache = dir.join("http.cache");
     let data_bytes = (n * B_ELEMS * 4) as u64;
     eprintln!("bench: HTTP body {url}: {n} x float32[{B_ELEMS}], {body_bytes} bytes");
-    let curl = |out: &str| -> R<()> {
-        let st = std::process::Command::new("curl")
-            .args(["-s", "-f", "-o", out, &url])
-            .status()?;
-        if !st.success() {
-            return Err(format!("curl {url} failed: {st}").into());
-        }
-        Ok(())
-    };
-    curl("/dev/null")?; // warm the server's page cache
+    let curl_to = |out: &str| curl(&url, out).map(drop);
+    curl_to("/dev/null")?; // warm the server's page cache
 
     if a.figures.contains(&4) {
         eprintln!("bench: figure 4 (cold HttpProducer fetch into the cache vs curl)");
@@ -626,10 +418,7 @@ fn http_figures(a: &Args, dir: &Path, rows: &mut Vec<Row>) -> R<()> {
         let c = cache.display().to_string();
         let fetch = || -> R<Sample> {
             timed(|| {
-                let (out, _) = child_peak_rss(
-                    &exe,
-                    &["--role".into(), "fetch".into(), url.clone(), c.clone()],
-                )?;
+                let (out, _) = run_role(&exe, &["fetch", &url, &c])?;
                 if field(&out, "records=") != Some(n as u64) {
                     return Err(format!("fetch child: {out}").into());
                 }
@@ -638,27 +427,25 @@ fn http_figures(a: &Args, dir: &Path, rows: &mut Vec<Row>) -> R<()> {
                 Ok(())
             })
         };
-        let (b, s) = interleave(a.rounds, || timed(|| curl("/dev/null")), fetch)?;
-        rows.push(Row {
-            fig: "4",
-            subject: format!("cold HttpProducer fetch into cache ({n} rec, fsync'ed)"),
-            baseline: "curl -s -o /dev/null URL".into(),
-            base: b,
-            subj: s,
-            unit: "s",
-            records: n as u64,
-            bytes: body_bytes,
-            base_bytes: body_bytes,
-            target: Target::Ratio(1.25),
-        });
+        let runs = interleave(a.rounds, || timed(|| curl_to("/dev/null")), fetch)?;
+        rows.push(
+            Row::new(
+                "4",
+                format!("cold HttpProducer fetch into cache ({n} rec, fsync'ed)"),
+                "curl -s -o /dev/null URL",
+                runs,
+                Target::Ratio(1.25),
+            )
+            .rate(n as u64, body_bytes, body_bytes),
+        );
         // Context: the same bytes written durably by curl (the cache is fsync'ed).
         let file = dir.join("curl.out");
         let f = file.display().to_string();
-        let (b, s) = interleave(
+        let runs = interleave(
             a.rounds,
             || {
                 let t = timed(|| {
-                    curl(&f)?;
+                    curl_to(&f)?;
                     std::fs::File::open(&file)?.sync_all()?;
                     Ok(())
                 });
@@ -667,31 +454,28 @@ fn http_figures(a: &Args, dir: &Path, rows: &mut Vec<Row>) -> R<()> {
             },
             fetch,
         )?;
-        rows.push(Row {
-            fig: "4",
-            subject: "cold HttpProducer fetch (same)".into(),
-            baseline: "curl -s -o FILE URL + fsync(FILE)".into(),
-            base: b,
-            subj: s,
-            unit: "s",
-            records: n as u64,
-            bytes: body_bytes,
-            base_bytes: body_bytes,
-            target: Target::Info,
-        });
+        rows.push(
+            Row::new(
+                "4",
+                "cold HttpProducer fetch (same)",
+                "curl -s -o FILE URL + fsync(FILE)",
+                runs,
+                Target::Info,
+            )
+            .rate(n as u64, body_bytes, body_bytes),
+        );
         let rss = rss.into_inner();
-        rows.push(Row {
-            fig: "4",
-            subject: "peak RSS of the fetching process".into(),
-            baseline: "body size".into(),
-            base: vec![(body_bytes as f64 / 1024.0, f64::NAN); rss.len()],
-            subj: rss,
-            unit: "KiB",
-            records: n as u64,
-            bytes: body_bytes,
-            base_bytes: body_bytes,
-            target: Target::Below(64.0 * 1024.0, "subject"),
-        });
+        let body_kib = vec![(body_bytes as f64 / 1024.0, f64::NAN); rss.len()];
+        rows.push(
+            Row::new(
+                "4",
+                "peak RSS of the fetching process",
+                "body size",
+                (body_kib, rss),
+                Target::Below(64.0 * 1024.0, "subject"),
+            )
+            .memory(),
+        );
     }
 
     if a.figures.contains(&5) {
@@ -703,18 +487,16 @@ fn http_figures(a: &Args, dir: &Path, rows: &mut Vec<Row>) -> R<()> {
             first.push((f, f64::NAN));
             all.push((t, f64::NAN));
         }
-        rows.push(Row {
-            fig: "5",
-            subject: "AsyncHttpProducer: time to first record".into(),
-            baseline: format!("same run: time to all {n} records"),
-            base: all,
-            subj: first,
-            unit: "s",
-            records: 1,
-            bytes: data_bytes / n as u64,
-            base_bytes: data_bytes,
-            target: Target::Ratio(0.02),
-        });
+        rows.push(
+            Row::new(
+                "5",
+                "AsyncHttpProducer: time to first record",
+                format!("same run: time to all {n} records"),
+                (all, first),
+                Target::Ratio(0.02),
+            )
+            .rate(1, data_bytes / n as u64, data_bytes),
+        );
     }
     let _ = std::fs::remove_file(&cache);
     let _ = std::fs::remove_file(&body);

@@ -14,7 +14,9 @@
 use std::os::unix::io::AsRawFd;
 use std::path::Path;
 
-use super::{field, interleave, timed, Row, Sample, Target, A_ELEMS, R};
+use super::{role_rss, A_ELEMS};
+use crate::common::{interleave, timed, vm_hwm_kib, R};
+use crate::table::{Row, Target};
 use crate::work::*;
 use harmonics_dataset::{Result, Sampler, SamplerOptions};
 
@@ -92,7 +94,7 @@ pub fn figures(
             );
         }
         let mut seed = 0;
-        let (b, s) = interleave(
+        let runs = interleave(
             rounds,
             || timed(|| view_pass(path_a, n_a, 1).map(drop).map_err(Into::into)),
             || {
@@ -105,18 +107,16 @@ pub fn figures(
             },
         )?;
         let bytes = (n_a * A_ELEMS * 4) as u64;
-        rows.push(Row {
-            fig: "8",
-            subject: format!("shuffled view_at epoch, A ({n_a} rec)"),
-            baseline: "sequential view pass, A".into(),
-            base: b,
-            subj: s,
-            unit: "s",
-            records: n_a as u64,
-            bytes,
-            base_bytes: bytes,
-            target: Target::Ratio(2.0),
-        });
+        rows.push(
+            Row::new(
+                "8",
+                format!("shuffled view_at epoch, A ({n_a} rec)"),
+                "sequential view pass, A",
+                runs,
+                Target::Ratio(2.0),
+            )
+            .rate(n_a as u64, bytes, bytes),
+        );
     }
 
     if want(9) {
@@ -131,33 +131,24 @@ pub fn figures(
         cat(&path)?;
         let p = path.display().to_string();
         let ns = n.to_string();
-        let child = |args: &[&str]| -> R<Sample> {
-            let mut argv = vec!["--role".to_string()];
-            argv.extend(args.iter().map(|s| s.to_string()));
-            let (out, _) = child_peak_rss(exe, &argv)?;
-            let kib = field(&out, "hwm_kib=").ok_or(format!("child said {out:?}"))?;
-            Ok((kib as f64, f64::NAN))
-        };
-        let (b, s) = interleave(
+        let runs = interleave(
             rounds,
-            || child(&["open", &p, &ns]),
-            || child(&["shuffle", &p, &ns]),
+            || Ok(role_rss(exe, &["open", &p, &ns])?.0),
+            || Ok(role_rss(exe, &["shuffle", &p, &ns])?.0),
         )?;
-        rows.push(Row {
-            fig: "9",
-            subject: format!(
-                "peak RSS, shuffled epoch over {} MiB cache ({n} rec)",
-                size >> 20
-            ),
-            baseline: "peak RSS, open only".into(),
-            base: b,
-            subj: s,
-            unit: "KiB",
-            records: n as u64,
-            bytes: size,
-            base_bytes: size,
-            target: Target::Below(64.0 * 1024.0, "subject"),
-        });
+        rows.push(
+            Row::new(
+                "9",
+                format!(
+                    "peak RSS, shuffled epoch over {} MiB cache ({n} rec)",
+                    size >> 20
+                ),
+                "peak RSS, open only",
+                runs,
+                Target::Below(64.0 * 1024.0, "subject"),
+            )
+            .memory(),
+        );
         if !keep {
             let _ = std::fs::remove_file(&path);
         }
@@ -188,7 +179,7 @@ pub fn figures(
             ),
         ] {
             let mut seed = 100;
-            let (b, s) = interleave(
+            let runs = interleave(
                 rounds,
                 || {
                     drop_cached(&path)?;
@@ -204,18 +195,10 @@ pub fn figures(
                     })
                 },
             )?;
-            rows.push(Row {
-                fig,
-                subject: what,
-                baseline: "cold sequential view pass".into(),
-                base: b,
-                subj: s,
-                unit: "s",
-                records: n as u64,
-                bytes,
-                base_bytes: bytes,
-                target,
-            });
+            rows.push(
+                Row::new(fig, what, "cold sequential view pass", runs, target)
+                    .rate(n as u64, bytes, bytes),
+            );
         }
         if !keep {
             let _ = std::fs::remove_file(&path);

@@ -7,7 +7,7 @@
 #![allow(dead_code)] // each includer uses a subset
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -19,7 +19,7 @@ use harmonics_dataset::{
 /// Reads every byte of `data` as a consumer would: sums one float per 64-byte cache
 /// line plus the last element, so every page (and line) of the record is touched.
 /// Four independent sums, so the consumer is bound by memory, not by the latency of
-/// one chain of float additions (cpp_bench/warm_pass.cpp does the same).
+/// one chain of float additions (benches/cpp/warm_pass.cpp does the same).
 #[inline]
 pub fn touch(data: &[u8]) -> f64 {
     let f = |i: usize| f32::from_le_bytes(data[i..i + 4].try_into().unwrap());
@@ -145,7 +145,7 @@ pub fn view_pass(path: &Path, n: usize, epochs: usize) -> Result<(f64, u64)> {
     Ok((std::hint::black_box(sum), bytes))
 }
 
-/// The C++ HTensor pass: runs `cpp_bin` (cpp_bench/warm_pass.cpp) over the cache.
+/// The C++ HTensor pass: runs `cpp_bin` (benches/cpp/warm_pass.cpp) over the cache.
 /// Returns its checksum line.
 pub fn cpp_pass(cpp_bin: &Path, path: &Path, n: usize) -> Result<String> {
     cpp_run(cpp_bin, path, n, None)
@@ -277,72 +277,10 @@ pub fn append(path: &Path, n: usize, k: usize, elems: usize) -> Result<usize> {
     Ok(p.len())
 }
 
-/// Peak resident set (VmHWM) of this process, in KiB.
-pub fn vm_hwm_kib() -> u64 {
-    status_kib("VmHWM:")
-}
-
-/// Current resident set (VmRSS) of this process, in KiB.
-pub fn vm_rss_kib() -> u64 {
-    status_kib("VmRSS:")
-}
-
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
-/// Runs `exe args…` as a child and returns (its stdout, its ru_maxrss in KiB from
-/// wait4's rusage). Caution: Rust spawns with posix_spawn (a vfork sharing the
-/// parent's memory), and Linux folds the pre-exec memory's high-water mark into the
-/// child's ru_maxrss at exec, so this figure is at least the parent's own peak. Child
-/// roles therefore also print their own VmHWM (fresh after exec), which is what the
-/// benchmark reports.
-pub fn child_peak_rss(exe: &Path, args: &[String]) -> Result<(String, u64)> {
-    let child = Command::new(exe)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| ioe("cannot run", exe, e))?;
-    let pid = child.id() as libc::pid_t;
-    let mut stdout = child.stdout.unwrap();
-    let mut raw = Vec::new();
-    stdout
-        .read_to_end(&mut raw)
-        .map_err(|e| ioe("cannot read child output of", exe, e))?;
-    let text = String::from_utf8_lossy(&raw).into_owned();
-    let mut status = 0;
-    // SAFETY: rusage is plain data; pid is our own unwaited child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    if r != pid || !libc::WIFEXITED(status) || libc::WEXITSTATUS(status) != 0 {
-        return Err(Error::Foreign(format!(
-            "child {} {:?} failed (status {status}): {text}",
-            exe.display(),
-            args
-        )));
-    }
-    Ok((text, ru.ru_maxrss as u64))
-}
-
 fn ioe(what: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Error {
     Error::Io {
         what,
         path: path.into(),
         source,
     }
-}
-
-/// Writes `s` to stdout and flushes (child roles report through stdout).
-pub fn say(s: &str) {
-    let mut o = std::io::stdout().lock();
-    let _ = writeln!(o, "{s}");
-    let _ = o.flush();
 }

@@ -11,19 +11,19 @@
 //!   index (and the first record of an in-memory SampledProducer, and of a cache when the
 //!   cache has random access) against replaying the 900,000 steps (target < 1 ms).
 
+#[path = "../common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
 use std::time::Instant;
+
+use common::median;
 
 use harmonics_dataset::ffi::HarmonicsSamplerState;
 use harmonics_dataset::{
     DiskCacheProducer, Producer, SampledProducer, Sampler, SamplerOptions, SamplerState, Tensor,
     VecProducer,
 };
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[v.len() / 2]
-}
 
 /// CPU seconds of this thread: "per core" on a machine shared with other work.
 fn thread_cpu() -> f64 {
@@ -80,7 +80,7 @@ fn array_rate(perm: &[u64], total: usize) -> f64 {
 }
 
 fn main() {
-    let argv: Vec<String> = std::env::args().collect();
+    let argv = common::bench_args();
     let rounds = argv
         .iter()
         .position(|a| a == "--rounds")
@@ -112,8 +112,9 @@ fn main() {
             total,
         ));
     }
-    let rate = |v: &Vec<f64>| total as f64 / median(v.clone()) / 1e6;
-    let ratio = |a: &Vec<f64>, b: &Vec<f64>| median(a.iter().zip(b).map(|(x, y)| x / y).collect());
+    let rate = |v: &[f64]| total as f64 / median(v) / 1e6;
+    let ratio =
+        |a: &[f64], b: &[f64]| median(&a.iter().zip(b).map(|(x, y)| x / y).collect::<Vec<_>>());
     println!("S1  sampler indices per CPU-second of one core (thread CPU time), N = 10^7, {rounds} rounds (median)");
     println!(
         "    sequential order (baseline, a counter)   {:8.1} M/s",
@@ -123,20 +124,18 @@ fn main() {
         "    stored permutation array (80 MB)         {:8.1} M/s",
         rate(&arr)
     );
-    println!(
-        "    global shuffle (Feistel, 0 bytes/record) {:8.1} M/s   {:.2}x the counter's time, {:.2}x the array's   target >= 50 M/s: {}",
-        rate(&glob),
-        ratio(&glob, &seq),
-        ratio(&glob, &arr),
-        if rate(&glob) >= 50.0 { "met" } else { "MISSED" }
-    );
-    println!(
-        "    block shuffle (B = 256)                  {:8.1} M/s   {:.2}x the counter's time, {:.2}x the array's   target >= 50 M/s: {}",
-        rate(&block),
-        ratio(&block, &seq),
-        ratio(&block, &arr),
-        if rate(&block) >= 50.0 { "met" } else { "MISSED" }
-    );
+    for (what, v) in [
+        ("global shuffle (Feistel, 0 bytes/record)", &glob),
+        ("block shuffle (B = 256)                 ", &block),
+    ] {
+        println!(
+            "    {what} {:8.1} M/s   {:.2}x the counter's time, {:.2}x the array's   target >= 50 M/s: {}",
+            rate(v),
+            ratio(v, &seq),
+            ratio(v, &arr),
+            if rate(v) >= 50.0 { "met" } else { "MISSED" }
+        );
+    }
     drop(perm);
 
     println!("S2  state size: Rust SamplerState {} bytes, C HarmonicsSamplerState {} bytes (target <= 128; the permutation array above: {} bytes)",
@@ -187,21 +186,26 @@ fn main() {
         rec_replay.push(t.elapsed().as_secs_f64());
         assert_eq!(v.to_f32()[0] as u64, expected);
     }
-    let us = |v: &Vec<f64>| median(v.clone()) * 1e6;
+    let us = |v: &[f64]| median(v) * 1e6;
+    let resume = |what: &str, restore: &[f64], replay: &[f64]| {
+        println!(
+            "    {what} {:9.2} us   replay {:9.0} us   ratio {:.6}   target < 1 ms: {}",
+            us(restore),
+            us(replay),
+            ratio(restore, replay),
+            if us(restore) < 1000.0 {
+                "met"
+            } else {
+                "MISSED"
+            }
+        )
+    };
     println!("S3  resume at 900,000 of a 1,000,000-record epoch, {rounds} rounds (median)");
-    println!(
-        "    Sampler: restore + first index {:9.2} us   replay {:9.0} us   ratio {:.6}   target < 1 ms: {}",
-        us(&restore),
-        us(&replay),
-        ratio(&restore, &replay),
-        if us(&restore) < 1000.0 { "met" } else { "MISSED" }
-    );
-    println!(
-        "    SampledProducer (in memory): restore + first record {:9.2} us   replay {:9.0} us   ratio {:.6}   target < 1 ms: {}",
-        us(&rec_restore),
-        us(&rec_replay),
-        ratio(&rec_restore, &rec_replay),
-        if us(&rec_restore) < 1000.0 { "met" } else { "MISSED" }
+    resume("Sampler: restore + first index", &restore, &replay);
+    resume(
+        "SampledProducer (in memory): restore + first record",
+        &rec_restore,
+        &rec_replay,
     );
 
     // Over a cache file, when the cache has random access (the on-disk index).
@@ -237,11 +241,9 @@ fn main() {
         c_replay.push(t.elapsed().as_secs_f64());
         assert_eq!(v.to_f32()[0] as u64, expected);
     }
-    println!(
-        "    SampledProducer over a warm cache: open + restore + first record {:9.2} us   replay {:9.0} us   ratio {:.6}   target < 1 ms: {}",
-        us(&c_restore),
-        us(&c_replay),
-        ratio(&c_restore, &c_replay),
-        if us(&c_restore) < 1000.0 { "met" } else { "MISSED" }
+    resume(
+        "SampledProducer over a warm cache: open + restore + first record",
+        &c_restore,
+        &c_replay,
     );
 }

@@ -1,7 +1,7 @@
 //! A loopback TCP proxy that limits every connection to a fixed rate, as object stores
 //! do per connection: the bytes from the server to the client go through a token
 //! bucket of their own per connection (the requests pass unthrottled). Used by the
-//! parallel-download benchmark (`examples/parallel_fetch_bench.rs`), where K ranged
+//! parallel-download benchmark (`benches/parallel_fetch/main.rs`), where K ranged
 //! connections should reach K times the rate of one.
 //!
 //! Part of the tests' `support` module (`use support::throttle_proxy;`).

@@ -3,9 +3,9 @@
 //! rate (as object stores do), and against an unthrottled nginx on loopback.
 //!
 //! ```text
-//! cargo run --release --example parallel_fetch_bench -- [SIZE_MB] [RATE_MB_S] [K] [ROUNDS]
-//! cargo run --release --example parallel_fetch_bench -- 1024 40 8 3
-//! cargo run --release --example parallel_fetch_bench -- 1024 0 8 5   # unthrottled only
+//! cargo bench --bench parallel_fetch -- [SIZE_MB] [RATE_MB_S] [K] [ROUNDS]
+//! cargo bench --bench parallel_fetch -- 1024 40 8 3
+//! cargo bench --bench parallel_fetch -- 1024 0 8 5   # unthrottled only
 //! ```
 //!
 //! - Throttled: a SIZE_MB object (float32 wire records, served by nginx from
@@ -19,44 +19,44 @@
 //! Every fetch runs in a child process (this binary again) into a fresh cache file,
 //! timed from spawn to exit; the child reports its peak RSS. Data and caches live
 //! under `$HTTP_BENCH_DIR` (default `target/http-bench`).
+//!
+//! The server is the test harness's nginx (`tests/support/nginx.rs`: ETag, ranges,
+//! `/identity/` without gzip), which the figures above were measured against.
 
-#[path = "../tests/support/nginx.rs"]
+#[path = "../common/mod.rs"]
+mod common;
+#[path = "../../tests/support/nginx.rs"]
 mod nginx;
-#[path = "../tests/support/throttle_proxy.rs"]
+#[path = "../../tests/support/throttle_proxy.rs"]
 mod throttle_proxy;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
+use common::{bench_args, child_peak_rss, max, median, min, vm_hwm_kib, write_wire};
 use harmonics_dataset::{HttpOptions, HttpProducer, Producer};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        child(&args[2], &args[3], args[4].parse().unwrap());
+    let args = bench_args();
+    if args.first().map(String::as_str) == Some("child") {
+        child(&args[1], &args[2], args[3].parse().unwrap());
         return;
     }
     let arg = |i: usize, d: u64| args.get(i).map(|s| s.parse().unwrap()).unwrap_or(d);
-    let size_mb = arg(1, 1024);
-    let rate_mb = arg(2, 40);
-    let k = arg(3, 8) as u32;
-    let rounds = arg(4, 3) as usize;
+    let size_mb = arg(0, 1024);
+    let rate_mb = arg(1, 40);
+    let k = arg(2, 8) as u32;
+    let rounds = arg(3, 3) as usize;
 
-    let base = std::env::var_os("HTTP_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/http-bench"));
-    std::fs::create_dir_all(&base).unwrap();
-    let base = std::fs::canonicalize(&base).unwrap();
+    let base = common::http_bench_dir().unwrap();
     let server = nginx::Nginx::start();
     // Records of float32[16384] (64 KiB + 13 bytes).
     let dims = 16384usize;
     let rec = (13 + 4 * dims) as u64;
     let big = (size_mb << 20) / rec;
     let small = (16u64 << 20) / rec;
-    generate(&server.www().join("big.bin"), big as usize, dims);
-    generate(&server.www().join("small.bin"), small as usize, dims);
+    write_wire(&server.www().join("big.bin"), big as usize, dims).unwrap();
+    write_wire(&server.www().join("small.bin"), small as usize, dims).unwrap();
     let cache = base.join("parallel-cache");
     std::fs::create_dir_all(&cache).unwrap();
     let exe = std::env::current_exe().unwrap();
@@ -179,35 +179,19 @@ fn unthrottled(server: &nginx::Nginx, exe: &Path, cache: &Path, k: u32, rounds: 
 }
 
 fn run_curl(url: &str) -> f64 {
-    let t = Instant::now();
-    let st = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", url])
-        .status()
-        .expect("curl");
-    assert!(st.success(), "curl failed");
-    t.elapsed().as_secs_f64()
+    common::curl(url, "/dev/null").unwrap()
 }
 
 /// One fetch in a child process into a fresh cache file: (seconds, peak RSS KiB).
 fn run_child(exe: &Path, url: &str, cache: &Path, k: u32) -> (f64, u64) {
     let path = cache.join("bench.cache");
     let _ = std::fs::remove_file(&path);
+    let args = ["child", url, &path.display().to_string(), &k.to_string()].map(String::from);
     let t = Instant::now();
-    let out = Command::new(exe)
-        .arg("child")
-        .arg(url)
-        .arg(&path)
-        .arg(k.to_string())
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("child");
+    let (out, _) = child_peak_rss(exe, &args).unwrap();
     let el = t.elapsed().as_secs_f64();
-    assert!(out.status.success(), "fetch child failed");
     let _ = std::fs::remove_file(&path);
-    (
-        el,
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap(),
-    )
+    (el, out.trim().parse().unwrap())
 }
 
 fn child(url: &str, path: &str, k: u32) {
@@ -219,47 +203,5 @@ fn child(url: &str, path: &str, k: u32) {
     };
     let mut p = HttpProducer::from_url(url, opts).expect("fetch");
     assert!(p.size().unwrap() > 0);
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    println!("{}", ru.ru_maxrss);
-}
-
-fn generate(path: &Path, records: usize, dims: usize) {
-    let tmp = path.with_extension("tmp");
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).unwrap());
-    let mut rec = Vec::with_capacity(13 + 4 * dims);
-    for i in 0..records {
-        rec.clear();
-        rec.push(0u8); // float32
-        rec.extend_from_slice(&1u32.to_le_bytes());
-        rec.extend_from_slice(&(dims as u32).to_le_bytes());
-        rec.extend_from_slice(&((4 * dims) as u32).to_le_bytes());
-        for j in 0..dims {
-            rec.extend_from_slice(&((i * 31 + j) as f32).to_le_bytes());
-        }
-        out.write_all(&rec).unwrap();
-    }
-    out.flush().unwrap();
-    drop(out);
-    std::fs::rename(&tmp, path).unwrap();
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
-
-fn min(v: &[f64]) -> f64 {
-    v.iter().cloned().fold(f64::INFINITY, f64::min)
-}
-
-fn max(v: &[f64]) -> f64 {
-    v.iter().cloned().fold(0.0, f64::max)
+    println!("{}", vm_hwm_kib());
 }

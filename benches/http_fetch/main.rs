@@ -12,30 +12,33 @@
 //! of writing the body to a file at all.
 //!
 //! ```text
-//! cargo run --release --example http_fetch_bench -- [A|B|RECORDSxDIMS] [rounds] [modes]
-//! cargo run --release --example http_fetch_bench -- A 5 sync,async,anon
-//! # before/after: MODE@BINARY runs the child of another build of this example
-//! cargo run --release --example http_fetch_bench -- A 7 sync@/tmp/old-build,sync
+//! cargo bench --bench http_fetch -- [A|B|RECORDSxDIMS] [rounds] [modes]
+//! cargo bench --bench http_fetch -- A 5 sync,async,anon
+//! # before/after: MODE@BINARY runs the child of another build of this benchmark
+//! cargo bench --bench http_fetch -- A 7 sync@/tmp/old-build,sync
 //! ```
 //!
 //! The data and the caches live under `$HTTP_BENCH_DIR` (default: `target/http-bench`),
 //! the same filesystem as the cache.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+#[path = "../common/mod.rs"]
+mod common;
+
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{bench_args, child_peak_rss, children_cpu, max, median, min, vm_hwm_kib};
 use harmonics_dataset::Producer;
 use harmonics_dataset::{AsyncHttpProducer, HttpOptions, HttpProducer};
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    if args.get(1).map(String::as_str) == Some("child") {
-        child(&args[2], &args[3], &args[4]);
+    let args = bench_args();
+    if args.first().map(String::as_str) == Some("child") {
+        child(&args[1], &args[2], &args[3]);
         return;
     }
-    let spec = args.get(1).map(String::as_str).unwrap_or("A");
+    let spec = args.first().map(String::as_str).unwrap_or("A");
     let (records, dims) = match spec {
         "A" => (200_000usize, 784usize),
         "B" => (1_000, 262_144),
@@ -44,31 +47,23 @@ fn main() {
             (r.parse().unwrap(), d.parse().unwrap())
         }
     };
-    let rounds: usize = args.get(2).map(|s| s.parse().unwrap()).unwrap_or(5);
+    let rounds: usize = args.get(1).map(|s| s.parse().unwrap()).unwrap_or(5);
     let modes: Vec<String> = args
-        .get(3)
+        .get(2)
         .map(String::as_str)
         .unwrap_or("sync,async,anon")
         .split(',')
         .map(String::from)
         .collect();
 
-    let base = std::env::var_os("HTTP_BENCH_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("target/http-bench"));
-    let base = std::fs::canonicalize({
-        std::fs::create_dir_all(&base).unwrap();
-        &base
-    })
-    .unwrap();
+    let base = common::http_bench_dir().unwrap();
     let www = base.join("www");
     std::fs::create_dir_all(&www).unwrap();
     let name = format!("data-{records}x{dims}.bin");
     let data = www.join(&name);
-    generate(&data, records, dims);
-    let size = std::fs::metadata(&data).unwrap().len();
-    let nginx = Nginx::start(&base);
-    let url = format!("http://127.0.0.1:{}/{name}", nginx.port);
+    let size = common::write_wire(&data, records, dims).unwrap();
+    let nginx = common::Nginx::serve(&www).unwrap();
+    let url = format!("{}/{name}", nginx.base_url());
     let cache = base.join("cache");
     std::fs::create_dir_all(&cache).unwrap();
     let exe = std::env::current_exe().unwrap();
@@ -146,40 +141,8 @@ fn main() {
 /// A mode, its wall times, peak RSS (KiB) and CPU times.
 type Runs = (String, Vec<f64>, Vec<u64>, Vec<f64>);
 
-fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = s.len();
-    if n % 2 == 1 {
-        s[n / 2]
-    } else {
-        (s[n / 2 - 1] + s[n / 2]) / 2.0
-    }
-}
-fn min(v: &[f64]) -> f64 {
-    v.iter().cloned().fold(f64::INFINITY, f64::min)
-}
-fn max(v: &[f64]) -> f64 {
-    v.iter().cloned().fold(0.0, f64::max)
-}
-
-/// CPU time (user + sys) of all waited-for children so far (grandchildren included).
-fn children_cpu() -> f64 {
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage fills the struct we own.
-    unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut ru) };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    secs(ru.ru_utime) + secs(ru.ru_stime)
-}
-
 fn run_curl(url: &str) -> Duration {
-    let t = Instant::now();
-    let st = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", url])
-        .status()
-        .expect("curl");
-    assert!(st.success(), "curl failed");
-    t.elapsed()
+    Duration::from_secs_f64(common::curl(url, "/dev/null").unwrap())
 }
 
 /// Baselines for the floor of writing the body to a file: `curl -o FILE` without and
@@ -209,19 +172,11 @@ fn run_child(exe: &Path, url: &str, path: &Path, mode: &str) -> (Duration, u64) 
         Some((m, e)) => (m, Path::new(e)),
         None => (mode, exe),
     };
+    let args = ["child", url, &path.display().to_string(), mode].map(String::from);
     let t = Instant::now();
-    let out = Command::new(exe)
-        .arg("child")
-        .arg(url)
-        .arg(path)
-        .arg(mode)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("child");
+    let (out, _) = child_peak_rss(exe, &args).unwrap();
     let el = t.elapsed();
-    assert!(out.status.success(), "fetch child failed");
-    let kib = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
-    (el, kib)
+    (el, out.trim().parse().unwrap())
 }
 
 /// The fetch itself: returns once the cache is complete (and, for `anon`, unlinked).
@@ -244,87 +199,5 @@ fn child(url: &str, path: &str, mode: &str) {
             .expect("size"),
     };
     assert!(n > 0);
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut ru) };
-    println!("{}", ru.ru_maxrss);
-}
-
-fn generate(path: &Path, records: usize, dims: usize) {
-    let want = (records * (13 + 4 * dims)) as u64;
-    if std::fs::metadata(path).map(|m| m.len()).ok() == Some(want) {
-        return;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, std::fs::File::create(&tmp).unwrap());
-    let mut rec = Vec::with_capacity(13 + 4 * dims);
-    for i in 0..records {
-        rec.clear();
-        rec.push(0u8); // float32
-        rec.extend_from_slice(&1u32.to_le_bytes());
-        rec.extend_from_slice(&(dims as u32).to_le_bytes());
-        rec.extend_from_slice(&((4 * dims) as u32).to_le_bytes());
-        for j in 0..dims {
-            rec.extend_from_slice(&((i * 31 + j) as f32).to_le_bytes());
-        }
-        out.write_all(&rec).unwrap();
-    }
-    out.flush().unwrap();
-    drop(out);
-    std::fs::rename(&tmp, path).unwrap();
-}
-
-struct Nginx {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl Nginx {
-    fn start(base: &Path) -> Nginx {
-        let dir = base.join("nginx");
-        std::fs::create_dir_all(dir.join("temp")).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let d = dir.display();
-        let www = base.join("www");
-        let conf = format!(
-            "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-             events {{ worker_connections 64; }}\n\
-             http {{\n access_log off;\n sendfile on;\n tcp_nopush on;\n\
-             client_body_temp_path {d}/temp/body;\n proxy_temp_path {d}/temp/proxy;\n\
-             fastcgi_temp_path {d}/temp/fastcgi;\n uwsgi_temp_path {d}/temp/uwsgi;\n\
-             scgi_temp_path {d}/temp/scgi;\n default_type application/octet-stream;\n\
-             server {{ listen 127.0.0.1:{port}; root {}; }}\n}}\n",
-            www.display()
-        );
-        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-        let mut child = Command::new("/usr/sbin/nginx")
-            .arg("-p")
-            .arg(&dir)
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .arg("-c")
-            .arg(dir.join("nginx.conf"))
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("nginx");
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Nginx { child, port };
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("nginx did not start");
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    println!("{}", vm_hwm_kib());
 }
