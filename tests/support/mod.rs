@@ -2,6 +2,8 @@
 //! binary with `mod support;` (a binary in a folder: `#[path = "../support/mod.rs"]`).
 //!
 //! - [`http_server`]: a small in-process HTTP server with scripted responses.
+//! - [`http_fixtures`]: options, published cache files, epochs and leftovers of the
+//!   HTTP and S3 tests.
 //! - [`fault_proxy`]: a TCP proxy that cuts, stalls or corrupts a transfer on cue.
 //! - [`throttle_proxy`]: a TCP proxy that limits each connection's rate.
 //! - [`nginx`]: a real nginx on a free 127.0.0.1 port, serving a temp dir.
@@ -10,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod fault_proxy;
+pub mod http_fixtures;
 pub mod http_server;
 pub mod nginx;
 pub mod reliability;
