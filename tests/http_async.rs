@@ -16,31 +16,10 @@ use harmonics_dataset::{
     AsyncHttpProducer, Error, HttpOptions, HttpOutcome, HttpProducer, Producer, Tensor,
 };
 use http_server::{records, wire_body, wire_chunks, TestServer};
+use support::http_fixtures::{cache_options, files};
 
 fn opts(cache_path: &Path) -> HttpOptions {
-    HttpOptions {
-        cache_path: cache_path.to_str().unwrap().to_string(),
-        retries: 0,
-        ..HttpOptions::default()
-    }
-}
-
-fn files(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
-}
-
-fn slow_server(
-    chunks: Vec<Vec<u8>>,
-    every: Duration,
-    sent: Arc<AtomicUsize>,
-    truncate: bool,
-) -> TestServer {
-    http_server::slow(chunks, every, sent, truncate)
+    cache_options(cache_path, 0)
 }
 
 #[test]
@@ -48,7 +27,7 @@ fn the_first_record_arrives_before_the_body_completes() {
     let n = 8;
     let data = records(n, 64);
     let sent = Arc::new(AtomicUsize::new(0));
-    let server = slow_server(
+    let server = http_server::slow(
         wire_chunks(&data),
         Duration::from_millis(300),
         sent.clone(),
@@ -105,7 +84,7 @@ fn size_waits_until_the_count_is_known() {
     let n = 5;
     let data = records(n, 8);
     let sent = Arc::new(AtomicUsize::new(0));
-    let server = slow_server(
+    let server = http_server::slow(
         wire_chunks(&data),
         Duration::from_millis(100),
         sent.clone(),
@@ -147,7 +126,7 @@ fn a_published_cache_file_gives_its_size_before_the_body_completes() {
         file[cut2..].to_vec(),
     ];
     let sent = Arc::new(AtomicUsize::new(0));
-    let server = slow_server(chunks, Duration::from_millis(300), sent.clone(), false);
+    let server = http_server::slow(chunks, Duration::from_millis(300), sent.clone(), false);
     let dir = tempfile::tempdir().unwrap();
     let mut p = AsyncHttpProducer::from_url(&server.url("/pub.cache"), opts(&dir.path().join("c")))
         .unwrap();
@@ -163,7 +142,7 @@ fn a_published_cache_file_gives_its_size_before_the_body_completes() {
 fn a_failure_mid_body_surfaces_on_the_next_call_and_leaves_no_cache() {
     let data = records(3, 16);
     let sent = Arc::new(AtomicUsize::new(0));
-    let server = slow_server(
+    let server = http_server::slow(
         wire_chunks(&data),
         Duration::from_millis(150),
         sent.clone(),
@@ -222,7 +201,7 @@ fn a_restarted_download_keeps_serving_in_order() {
 fn dropping_mid_download_stops_the_thread_and_leaves_nothing() {
     let data = records(50, 4);
     let sent = Arc::new(AtomicUsize::new(0));
-    let server = slow_server(
+    let server = http_server::slow(
         wire_chunks(&data),
         Duration::from_millis(200),
         sent.clone(),

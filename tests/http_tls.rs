@@ -14,9 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use harmonics_dataset::http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
-use harmonics_dataset::tensor::write_tensor;
-use harmonics_dataset::{Error, Producer, Tensor};
+use harmonics_dataset::{Error, Tensor};
 use nginx::Nginx;
+use support::http_fixtures::{epoch, leftovers};
+use support::http_server::wire_body;
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -31,9 +32,8 @@ fn openssl(dir: &Path, args: &[&str]) {
     );
 }
 
-/// A CA and a server certificate it signed for `localhost` and 127.0.0.1:
-/// returns (ca.pem, server chain, server key).
-fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+/// A new P-256 private key at `dir/name`.
+fn genkey(dir: &Path, name: &str) {
     openssl(
         dir,
         &[
@@ -43,9 +43,15 @@ fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
             "-genkey",
             "-noout",
             "-out",
-            "ca.key",
+            name,
         ],
     );
+}
+
+/// A CA and a server certificate it signed for `localhost` and 127.0.0.1:
+/// returns (ca.pem, server chain, server key).
+fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    genkey(dir, "ca.key");
     openssl(
         dir,
         &[
@@ -67,18 +73,7 @@ fn private_ca(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
             "keyUsage=critical,keyCertSign,cRLSign",
         ],
     );
-    openssl(
-        dir,
-        &[
-            "ecparam",
-            "-name",
-            "prime256v1",
-            "-genkey",
-            "-noout",
-            "-out",
-            "server.key",
-        ],
-    );
+    genkey(dir, "server.key");
     openssl(
         dir,
         &[
@@ -133,16 +128,7 @@ fn records() -> Vec<Tensor> {
 }
 
 fn serve(nginx: &Nginx, records: &[Tensor]) {
-    let mut body = Vec::new();
-    for t in records {
-        write_tensor(&mut body, t.as_ref()).unwrap();
-    }
-    std::fs::write(nginx.www().join("data.bin"), body).unwrap();
-}
-
-fn epoch(p: &mut dyn Producer) -> Vec<Tensor> {
-    let n = p.size().unwrap();
-    (0..n).map(|_| p.next().unwrap()).collect()
+    std::fs::write(nginx.www().join("data.bin"), wire_body(records)).unwrap();
 }
 
 fn options(cache: &Path, ca: Option<&Path>) -> HttpOptions {
@@ -203,11 +189,7 @@ fn https_from_an_unknown_issuer_is_refused_naming_the_url_and_leaves_no_cache() 
         msg.to_lowercase().contains("certificate") || msg.contains("UnknownIssuer"),
         "the error should say the certificate is not trusted: {msg}"
     );
-    let left: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !n.ends_with(".lock"))
-        .collect();
+    let left = leftovers(dir.path());
     assert!(left.is_empty(), "left behind: {left:?}");
 }
 

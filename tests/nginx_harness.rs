@@ -1,7 +1,8 @@
 //! Self-checks of the test harness (tests/support): the nginx configuration behaves
 //! as the HTTP producer tests assume (ranges honoured or not per location, gzip
 //! responses chunked, ETag/304, access log fields), and the fault proxy cuts where
-//! it is told and records what it saw. Driven by a plain reqwest client, so a
+//! it is told and records what it saw; the throttle proxy forwards every byte, no
+//! faster than its rate, and counts them. Driven by a plain reqwest client, so a
 //! failure here is the harness's, not the producer's.
 
 mod support;
@@ -9,8 +10,9 @@ use support::fault_proxy;
 use support::nginx;
 
 use std::io::Read;
+use std::time::{Duration, Instant};
 
-use fault_proxy::{FaultProxy, Faults};
+use fault_proxy::{FaultProxy, Faults, ThrottleProxy};
 use nginx::Nginx;
 
 fn body(n: usize) -> Vec<u8> {
@@ -123,4 +125,39 @@ fn fault_proxy_rewrites_response_headers() {
     assert_eq!(r.headers()["accept-ranges"], "bytes");
     assert_eq!(r.bytes().unwrap().len(), 1000);
     assert!(proxy.exchanges()[0].response_header("etag").is_some());
+}
+
+#[test]
+fn throttle_proxy_forwards_every_byte_no_faster_than_its_rate_and_counts_them() {
+    let server = Nginx::start();
+    let n = 400_000;
+    server.publish("a.bin", &body(n));
+    let rate = 2_000_000;
+    let proxy = ThrottleProxy::start(server.port(), rate);
+    for _ in 0..2 {
+        let started = Instant::now();
+        let r = client().get(proxy.url("/identity/a.bin")).send().unwrap();
+        assert_eq!(r.bytes().unwrap().as_ref(), &body(n)[..]);
+        // A lower bound only (a busy machine is slower, never faster): past the
+        // bucket's 128 KiB burst, the rest of the body waits for tokens.
+        let floor = (n - (128 << 10)) as f64 / rate as f64;
+        assert!(
+            started.elapsed() >= Duration::from_secs_f64(floor),
+            "{:?} for {n} bytes at {rate} B/s",
+            started.elapsed()
+        );
+    }
+    assert_eq!(proxy.connections(), 2);
+    // Counted after each write: the count catches up a moment after the client.
+    for _ in 0..2000 {
+        if proxy.bytes() >= 2 * n as u64 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let (b, most) = (proxy.bytes(), 2 * (n as u64 + 1000));
+    assert!(
+        b >= 2 * n as u64 && b < most,
+        "{b} bytes counted for two bodies of {n}"
+    );
 }

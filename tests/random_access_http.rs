@@ -13,13 +13,10 @@ use harmonics_dataset::{
     AsyncHttpProducer, Error, HttpOptions, HttpOutcome, HttpProducer, Producer, Tensor,
 };
 use http_server::{records, wire_body, TestServer};
+use support::http_fixtures::cache_options;
 
 fn opts(cache_path: &Path) -> HttpOptions {
-    HttpOptions {
-        cache_path: cache_path.to_str().unwrap().to_string(),
-        retries: 0,
-        ..HttpOptions::default()
-    }
+    cache_options(cache_path, 0)
 }
 
 fn check_all(p: &mut dyn Producer, want: &[Tensor]) {

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! - Throttled: a SIZE_MB object (float32 wire records, served by nginx from
-//!   `/identity/`: strong ETag, ranges, no gzip) through `tests/support/throttle_proxy.rs`
+//!   `/identity/`: strong ETag, ranges, no gzip) through `tests/support/fault_proxy/throttle.rs`
 //!   at RATE_MB_S per connection: `curl -o /dev/null`, `HttpProducer` on one connection,
 //!   and `HttpProducer` over K connections. Target: K connections >= 6x both.
 //! - Unthrottled: the same object straight from nginx, one connection vs the default
@@ -25,10 +25,10 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../../tests/support/fault_proxy/mod.rs"]
+mod fault_proxy;
 #[path = "../../tests/support/nginx.rs"]
 mod nginx;
-#[path = "../../tests/support/throttle_proxy.rs"]
-mod throttle_proxy;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -87,7 +87,7 @@ fn main() {
 }
 
 fn throttled(server: &nginx::Nginx, exe: &Path, cache: &Path, rate_mb: u64, k: u32, big_len: u64) {
-    let proxy = throttle_proxy::ThrottleProxy::start(server.port(), rate_mb * 1_000_000);
+    let proxy = fault_proxy::ThrottleProxy::start(server.port(), rate_mb * 1_000_000);
     let url = proxy.url("/identity/big.bin");
     println!("\nthrottled: {rate_mb} MB/s per connection through a loopback proxy");
     let b0 = proxy.bytes();

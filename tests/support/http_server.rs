@@ -32,6 +32,14 @@ impl Request {
             .get(&name.to_ascii_lowercase())
             .map(String::as_str)
     }
+
+    /// N of a `Range: bytes=N-` request (panics on any other Range: the test servers
+    /// answer only what the producer sends).
+    pub fn range_start(&self) -> Option<usize> {
+        let r = self.header("range")?;
+        let n = r.trim_start_matches("bytes=").trim_end_matches('-').parse();
+        Some(n.unwrap_or_else(|_| panic!("unexpected Range: {r:?}")))
+    }
 }
 
 /// What a handler gets: the request, the socket, and the server's stop flag.
@@ -49,6 +57,16 @@ impl Conn<'_> {
         self.head(status, body.len(), extra_headers);
         let _ = self.stream.write_all(body);
         let _ = self.stream.flush();
+    }
+
+    /// A 206 of `body[start..]` with its `Content-Range` (after `extra_headers`).
+    pub fn respond_partial(&mut self, start: usize, extra_headers: &[(&str, String)], body: &[u8]) {
+        let mut h = extra_headers.to_vec();
+        h.push((
+            "Content-Range",
+            format!("bytes {start}-{}/{}", body.len() - 1, body.len()),
+        ));
+        self.respond("206 Partial Content", &h, &body[start..]);
     }
 
     /// Writes the status line and headers, claiming `content_length` body bytes.
@@ -266,18 +284,8 @@ pub fn dropping_once_with_range(body: Vec<u8>, drop_after: usize) -> TestServer 
     TestServer::start(move |c| {
         let etag = ("ETag", "\"v1\"".to_string());
         let ranges = ("Accept-Ranges", "bytes".to_string());
-        if let Some(r) = c.req.header("range") {
-            let start: usize = r
-                .trim_start_matches("bytes=")
-                .trim_end_matches('-')
-                .parse()
-                .unwrap();
-            let rest = &body[start..];
-            let cr = (
-                "Content-Range",
-                format!("bytes {start}-{}/{}", body.len() - 1, body.len()),
-            );
-            c.respond("206 Partial Content", &[etag, ranges, cr], rest);
+        if let Some(start) = c.req.range_start() {
+            c.respond_partial(start, &[etag, ranges], &body);
         } else if c.n == 0 {
             c.head("200 OK", body.len(), &[etag, ranges]);
             let _ = c.stream.write_all(&body[..drop_after]);

@@ -10,12 +10,16 @@
 //!
 //! Without s3s-fs the tests skip, printing why on stderr (and `cargo test` shows the
 //! line even for a passing test); under CI (`CI` set) a missing s3s-fs fails instead, since CI installs it.
+//!
+//! The client's settings are the process environment (`AWS_*`): a test sets them with
+//! [`Env`], which holds [`ENV_LOCK`] while it lives.
 
 #![allow(dead_code)]
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The credentials the server accepts.
@@ -180,5 +184,77 @@ fn wait_ready(child: &mut Child, port: u16) -> Result<(), String> {
             ));
         }
         std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Held by every [`Env`]: tests in one binary run in threads of one process.
+pub static ENV_LOCK: Mutex<()> = Mutex::new(());
+
+/// The `AWS_*` variables the S3 client reads.
+pub const AWS_VARS: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_PROFILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+];
+
+/// The environment of one test: every `AWS_*` variable unset but those given, and
+/// HOME at an empty directory (so no real `~/.aws/credentials` is read). Restored
+/// on drop.
+pub struct Env {
+    saved: Vec<(String, Option<std::ffi::OsString>)>,
+    _home: tempfile::TempDir,
+    _lock: MutexGuard<'static, ()>,
+}
+
+impl Env {
+    pub fn set(vars: &[(&str, &str)]) -> Env {
+        let lock = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let home = tempfile::tempdir().unwrap();
+        let mut saved = Vec::new();
+        for name in AWS_VARS.iter().copied().chain(["HOME"]) {
+            saved.push((name.to_string(), std::env::var_os(name)));
+            std::env::remove_var(name);
+        }
+        std::env::set_var("HOME", home.path());
+        for (k, v) in vars {
+            std::env::set_var(k, v);
+        }
+        Env {
+            saved,
+            _home: home,
+            _lock: lock,
+        }
+    }
+
+    /// The server's endpoint and its credentials, plus `extra`.
+    pub fn for_server(server: &S3Server, extra: &[(&str, &str)]) -> Env {
+        let endpoint = server.endpoint();
+        let mut vars = vec![
+            ("AWS_ENDPOINT_URL", endpoint.as_str()),
+            ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+            ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+        ];
+        for (k, v) in extra {
+            vars.retain(|(n, _)| n != k);
+            vars.push((k, v));
+        }
+        Env::set(&vars)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for (k, v) in &self.saved {
+            match v {
+                Some(v) => std::env::set_var(k, v),
+                None => std::env::remove_var(k),
+            }
+        }
     }
 }
