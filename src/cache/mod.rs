@@ -339,7 +339,7 @@ fn env_seconds(var: &str) -> Option<Duration> {
     match v.trim().parse::<f64>() {
         Ok(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s.min(1e9))),
         _ => {
-            crate::disk_cache::warn(&format!("{var}={v:?} is not a number of seconds; ignored"));
+            crate::log::warn(&format!("{var}={v:?} is not a number of seconds; ignored"));
             None
         }
     }

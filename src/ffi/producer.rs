@@ -12,7 +12,7 @@ use super::handle::{arg_bytes, arg_ref, arg_str, check_out, write_out, BoxHandle
 use super::tensor::{HarmonicsTensor, HarmonicsTensorView};
 use crate::error::{Error, Result};
 use crate::identity::{IdentityMatch, SourceIdentity, SourceKind};
-use crate::producer::Producer;
+use crate::producers::Producer;
 use crate::tensor::{Tensor, TensorRef};
 use crate::{AsyncHttpProducer, CsvProducer, DiskCacheProducer, HttpProducer, SampledProducer};
 

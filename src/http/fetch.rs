@@ -35,9 +35,9 @@ use super::s3::SendSigned;
 use super::{HttpOptions, HttpOutcome};
 use crate::cache::read_full;
 use crate::cache::{read_stream_header, CacheWriter, FrameStream, Metadata, MAGIC};
-use crate::disk_cache::warn;
 use crate::error::{Error, Result};
-use crate::producer::ShapeCheck;
+use crate::log::warn;
+use crate::producers::ShapeCheck;
 use crate::tensor::{
     parse_wire, wire_header_len, wire_record_len, TensorRef, WireHeader, MAX_NDIMS,
 };

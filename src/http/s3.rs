@@ -42,8 +42,8 @@ use reqwest::blocking::{RequestBuilder, Response};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 
-use crate::disk_cache::warn;
 use crate::error::{Error, Result};
+use crate::log::warn;
 
 const DEFAULT_REGION: &str = "us-east-1";
 

@@ -35,7 +35,8 @@ use crate::cache::{
 };
 use crate::error::{Error, Result};
 use crate::identity::{description_differs, IdentityMatch, SourceIdentity, SourceKind};
-use crate::producer::Producer;
+use crate::log::warn;
+use crate::producers::Producer;
 use crate::tensor::{Tensor, TensorRef};
 
 /// A token callback: its value is stored with the cache; a different value later
@@ -486,10 +487,6 @@ impl Producer for DiskCacheProducer {
 
 // Where the original runtime stored a cache's token: one owner, `cache::maintenance`.
 use crate::cache::legacy_token_path;
-
-pub(crate) fn warn(msg: &str) {
-    crate::log::warn(msg);
-}
 
 /// How many records a cycling base of `n` records (n > 0) must skip to go from
 /// `cursor` to `index`. In u128: a foreign producer may report a size near u64::MAX.

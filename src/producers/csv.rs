@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::identity::{FileStamp, IdentityMatch, SourceIdentity, SourceKind};
-use crate::producer::{Producer, ShapeCheck};
+use crate::producers::{Producer, ShapeCheck};
 use crate::tensor::{DType, TensorRef};
 
 /// Work done by one producer, for tests and benchmarks (`CsvProducer::stats`).

@@ -20,11 +20,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::fetch::Observer;
-use super::{url_from_parts, HttpOptions, HttpOutcome, Served, Source, StopFlag};
+use super::http::Served;
 use crate::cache::{parse_frame, CacheReader, CacheWriter, Frame, FRAME_HEADER};
 use crate::error::{Error, Result};
-use crate::producer::{Producer, ShapeCheck};
+use crate::http::{
+    http_identity, s3, url_from_parts, HttpOptions, HttpOutcome, Observer, Source, StopFlag,
+};
+use crate::producers::{Producer, ShapeCheck};
 use crate::tensor::{parse_wire, TensorRef};
 
 /// Alignment of record data in the cache file, and of the views served from it.
@@ -156,7 +158,7 @@ pub struct AsyncHttpProducer {
 impl std::fmt::Debug for AsyncHttpProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncHttpProducer")
-            .field("url", &super::s3::redact(&self.source.url))
+            .field("url", &s3::redact(&self.source.url))
             .field("outcome", &self.outcome())
             .finish()
     }
@@ -521,7 +523,7 @@ impl Producer for AsyncHttpProducer {
             Mode::Serving(s) => Some(s.reader.metadata()),
             _ => None,
         };
-        Ok(Some(super::http_identity(&self.source.url, meta)))
+        Ok(Some(http_identity(&self.source.url, meta)))
     }
 
     /// Random access is served from the finished cache: while the download runs, this
