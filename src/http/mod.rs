@@ -31,10 +31,14 @@
 //! - `AsyncHttpProducer` downloads in a background thread and serves each record as
 //!   soon as it has been written and decoded.
 
+mod client;
+mod decode;
 mod fetch;
 mod options;
 mod parallel;
 mod publish;
+mod resume;
+mod retry;
 pub mod s3;
 mod source;
 
@@ -42,7 +46,7 @@ pub use crate::producers::{AsyncHttpProducer, FetchStats, HttpProducer, PartialH
 pub use options::{HttpOptions, HttpOutcome, DEFAULT_CONNECTIONS, DEFAULT_PARALLEL_MIN_BYTES};
 pub use publish::{publish, PublishSummary, MAX_SINGLE_PUT};
 
-pub(crate) use fetch::{
-    build_client, chain, check_partial, header_str, send, NoObserver, Observer,
-};
+pub(crate) use client::{build_client, chain, header_str, send};
+pub(crate) use fetch::{NoObserver, Observer};
+pub(crate) use resume::check_partial;
 pub(crate) use source::{check_url, http_identity, url_from_parts, Source, StopFlag};

@@ -30,7 +30,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 
-use super::fetch::{backoff, build_client, chain};
+use super::client::{build_client, chain};
+use super::retry::backoff;
 use super::s3::{self, S3Config, S3Object, S3Payload};
 use super::HttpOptions;
 use crate::cache::{resolve_cache_path, write_compact};

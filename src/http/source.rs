@@ -94,13 +94,15 @@ impl Source {
 
     fn client(&mut self) -> Result<Client> {
         if self.client.is_none() {
-            self.client = Some(fetch::build_client(&self.opts).map_err(|e| match e {
-                Error::Http { detail, .. } => Error::Http {
-                    url: self.url.clone(),
-                    detail,
-                },
-                e => e,
-            })?);
+            self.client = Some(
+                super::client::build_client(&self.opts).map_err(|e| match e {
+                    Error::Http { detail, .. } => Error::Http {
+                        url: self.url.clone(),
+                        detail,
+                    },
+                    e => e,
+                })?,
+            );
         }
         Ok(self.client.clone().expect("set above"))
     }
