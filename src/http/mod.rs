@@ -46,7 +46,7 @@ pub use crate::producers::{AsyncHttpProducer, FetchStats, HttpProducer, PartialH
 pub use options::{HttpOptions, HttpOutcome, DEFAULT_CONNECTIONS, DEFAULT_PARALLEL_MIN_BYTES};
 pub use publish::{publish, PublishSummary, MAX_SINGLE_PUT};
 
-pub(crate) use client::{build_client, chain, header_str, send};
+pub(crate) use client::{chain, header_str, send, shared_client};
 pub(crate) use fetch::{NoObserver, Observer};
 pub(crate) use resume::check_partial;
 pub(crate) use source::{check_url, http_identity, url_from_parts, Source, StopFlag};

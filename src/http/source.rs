@@ -57,7 +57,6 @@ pub(crate) struct Source {
     pub opts: HttpOptions,
     /// The resolved persistent cache file, if any.
     pub cache_path: Option<PathBuf>,
-    client: Option<Client>,
     /// Why the last acquire replaced an existing cache file (shared by the clones a
     /// producer and its download thread hold).
     replaced: Arc<Mutex<Option<String>>>,
@@ -75,7 +74,6 @@ impl Source {
             url,
             opts,
             cache_path,
-            client: None,
             replaced: Arc::default(),
         })
     }
@@ -92,19 +90,16 @@ impl Source {
         }
     }
 
-    fn client(&mut self) -> Result<Client> {
-        if self.client.is_none() {
-            self.client = Some(
-                super::client::build_client(&self.opts).map_err(|e| match e {
-                    Error::Http { detail, .. } => Error::Http {
-                        url: self.url.clone(),
-                        detail,
-                    },
-                    e => e,
-                })?,
-            );
-        }
-        Ok(self.client.clone().expect("set above"))
+    /// The process's shared client for these options (`client::shared_client`), asked
+    /// each time: a producer used in a forked child gets the child's own.
+    fn client(&self) -> Result<Client> {
+        super::client::shared_client(&self.opts).map_err(|e| match e {
+            Error::Http { detail, .. } => Error::Http {
+                url: self.url.clone(),
+                detail,
+            },
+            e => e,
+        })
     }
 
     /// The existing cache file when it is usable without a request (made from this

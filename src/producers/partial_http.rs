@@ -43,7 +43,7 @@ use crate::cache::{
     FRAME_HEADER,
 };
 use crate::error::{Error, Result};
-use crate::http::{build_client, chain, check_partial, header_str, send, HttpOptions};
+use crate::http::{chain, check_partial, header_str, send, shared_client, HttpOptions};
 use crate::producers::Producer;
 use crate::sampler::{Sampler, SamplerOptions};
 use crate::tensor::{DType, Tensor, TensorRef};
@@ -359,7 +359,7 @@ impl<'a> Fetcher<'a> {
     fn new(url: &'a str, opts: &HttpOptions) -> Result<Fetcher<'a>> {
         Ok(Fetcher {
             url,
-            client: build_client(opts)?,
+            client: shared_client(opts)?,
             etag: String::new(),
             total: None,
             stats: FetchStats::default(),
