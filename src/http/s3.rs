@@ -592,7 +592,8 @@ fn warn_once(msg: &str) {
     }
 }
 
-// ---- the hooks of the HTTP producers (fetch.rs, mod.rs) ----
+// ---- the hooks of the transport and the HTTP producers (URL checks, the signed send,
+// source descriptions, redaction, refusals) ----
 
 /// True for an `s3://` URL.
 pub(crate) fn is_s3(url: &str) -> bool {

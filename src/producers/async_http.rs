@@ -315,8 +315,8 @@ impl AsyncHttpProducer {
     }
 
     /// Blocks until record `self.index` is in the temp file or the download ended.
-    /// Returns the file and the generation to read it from, or None once the download
-    /// is done (the mode has switched).
+    /// Returns the temp file to read it from (at `follow.offset`, located here when it
+    /// was not known), or None once the download is done (the mode has switched).
     fn wait_for_record(&mut self) -> Result<Option<Arc<File>>> {
         let shared = self.shared.clone();
         let mut s = shared.lock();
