@@ -98,6 +98,13 @@ pub(crate) fn download(
         url: url.to_string(),
         detail,
     };
+    let target = Target {
+        url,
+        opts,
+        final_path,
+        conditional,
+        stop,
+    };
     let mut retries_left = opts.retries;
     let mut attempt = 0u32;
     // The last body cut: the message that explains the failure even when the retries
@@ -110,12 +117,8 @@ pub(crate) fn download(
     loop {
         let failure = match attempt_once(
             fresh.as_ref().unwrap_or(client),
-            url,
-            opts,
-            final_path,
-            conditional,
+            target,
             obs,
-            stop,
             &mut retries_left,
             !single,
         ) {
@@ -191,18 +194,32 @@ impl From<Failure> for AttemptError {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a download asks for: the arguments of `download` that every attempt reuses.
+#[derive(Clone, Copy)]
+struct Target<'a> {
+    url: &'a str,
+    opts: &'a HttpOptions,
+    final_path: &'a Path,
+    conditional: Option<&'a Metadata>,
+    stop: Option<&'a AtomicBool>,
+}
+
+/// One GET of `target` and its body (resumed within the retries left), decoded into a
+/// new temp cache file; `parallel_ok`: a large object may take the parallel path.
 fn attempt_once(
     client: &Client,
-    url: &str,
-    opts: &HttpOptions,
-    final_path: &Path,
-    conditional: Option<&Metadata>,
+    target: Target<'_>,
     obs: &mut dyn Observer,
-    stop: Option<&AtomicBool>,
     retries_left: &mut u32,
     parallel_ok: bool,
 ) -> std::result::Result<Download, AttemptError> {
+    let Target {
+        url,
+        opts,
+        final_path,
+        conditional,
+        stop,
+    } = target;
     if stopped(stop) {
         return Err(Failure::Stopped.into());
     }

@@ -20,12 +20,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::http::Served;
+use super::http::{host_port_constructors, Served};
 use crate::cache::{parse_frame, CacheReader, CacheWriter, Frame, FRAME_HEADER};
 use crate::error::{Error, Result};
-use crate::http::{
-    http_identity, s3, url_from_parts, HttpOptions, HttpOutcome, Observer, Source, StopFlag,
-};
+use crate::http::{http_identity, s3, HttpOptions, HttpOutcome, Observer, Source, StopFlag};
 use crate::producers::{Producer, ShapeCheck};
 use crate::tensor::{parse_wire, TensorRef};
 
@@ -164,26 +162,9 @@ impl std::fmt::Debug for AsyncHttpProducer {
     }
 }
 
+host_port_constructors!(AsyncHttpProducer);
+
 impl AsyncHttpProducer {
-    pub fn new(
-        host: &str,
-        port: u16,
-        path: &str,
-        cache: bool,
-        cache_path: &str,
-    ) -> Result<AsyncHttpProducer> {
-        Self::with_options(host, port, path, HttpOptions::cached_at(cache, cache_path))
-    }
-
-    pub fn with_options(
-        host: &str,
-        port: u16,
-        path: &str,
-        opts: HttpOptions,
-    ) -> Result<AsyncHttpProducer> {
-        Self::from_url(&url_from_parts(host, port, path)?, opts)
-    }
-
     /// Any `http://` or `https://` URL. With a valid cache, opens it (no thread).
     pub fn from_url(url: &str, opts: HttpOptions) -> Result<AsyncHttpProducer> {
         let source = Source::new(url, opts)?;

@@ -30,8 +30,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::cache::{
-    read_with_recovery, resolve_cache_path, CacheAppender, CacheLock, CacheReader, CacheWriter,
-    Format, Metadata,
+    check_at_with_recovery, read_with_recovery, resolve_cache_path, CacheAppender, CacheLock,
+    CacheReader, CacheWriter, Format, Metadata,
 };
 use crate::error::{Error, Result};
 use crate::identity::{description_differs, IdentityMatch, SourceIdentity, SourceKind};
@@ -423,12 +423,7 @@ impl DiskCacheProducer {
     /// `next_view` (the cache is rebuilt from the source), then record `index` is
     /// served; `Error::IndexOutOfRange` at `index >= len()`.
     pub fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
-        let loc = read_with_recovery(
-            self,
-            |s| &mut s.reader,
-            |r| r.check_at(index),
-            Self::rebuild,
-        )?;
+        let loc = check_at_with_recovery(self, |s| &mut s.reader, index, Self::rebuild)?;
         Ok(self.reader.view_checked(loc))
     }
 

@@ -3,15 +3,46 @@
 
 use std::path::Path;
 
-use crate::cache::{read_with_recovery, CacheReader};
+use crate::cache::{check_at_with_recovery, read_with_recovery, CacheReader};
 use crate::error::{Error, Result};
-use crate::http::{
-    http_identity, s3, url_from_parts, HttpOptions, HttpOutcome, NoObserver, Source,
-};
+use crate::http::{http_identity, s3, HttpOptions, HttpOutcome, NoObserver, Source};
 use crate::identity::SourceIdentity;
 use crate::log::warn;
 use crate::producers::{Producer, ShapeCheck};
 use crate::tensor::TensorRef;
+
+/// The original runtime's constructors of an HTTP producer, over its `from_url`:
+/// `new` (`http://{host}:{port}{path}`, cached at `cache_path` when `cache` is on and
+/// `cache_path` is not empty) and `with_options`.
+macro_rules! host_port_constructors {
+    ($producer:ident) => {
+        impl $producer {
+            /// The original constructor: `http://{host}:{port}{path}`, cached at
+            /// `cache_path` when `cache` is on and `cache_path` is not empty.
+            pub fn new(
+                host: &str,
+                port: u16,
+                path: &str,
+                cache: bool,
+                cache_path: &str,
+            ) -> $crate::Result<$producer> {
+                let opts = $crate::HttpOptions::cached_at(cache, cache_path);
+                Self::with_options(host, port, path, opts)
+            }
+
+            /// `http://{host}:{port}{path}` with all the options.
+            pub fn with_options(
+                host: &str,
+                port: u16,
+                path: &str,
+                opts: $crate::HttpOptions,
+            ) -> $crate::Result<$producer> {
+                Self::from_url(&$crate::http::url_from_parts(host, port, path)?, opts)
+            }
+        }
+    };
+}
+pub(crate) use host_port_constructors;
 
 /// Serves records from a cache reader; on damage found while reading, downloads
 /// again and continues at the same record. Shared by both producers.
@@ -67,12 +98,7 @@ impl Served {
     /// handled as in `next_view`: the dataset is downloaded again, then record `index`
     /// of the new cache is served.
     pub fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
-        let loc = read_with_recovery(
-            self,
-            |s| &mut s.reader,
-            |r| r.check_at(index),
-            Self::rebuild,
-        )?;
+        let loc = check_at_with_recovery(self, |s| &mut s.reader, index, Self::rebuild)?;
         let t = self.reader.view_checked(loc);
         if let Some(c) = self.check.as_mut() {
             c.check(index, t)?;
@@ -105,28 +131,9 @@ impl std::fmt::Debug for HttpProducer {
     }
 }
 
+host_port_constructors!(HttpProducer);
+
 impl HttpProducer {
-    /// The original constructor: `http://{host}:{port}{path}`, cached at `cache_path`
-    /// when `cache` is on and `cache_path` is not empty.
-    pub fn new(
-        host: &str,
-        port: u16,
-        path: &str,
-        cache: bool,
-        cache_path: &str,
-    ) -> Result<HttpProducer> {
-        Self::with_options(host, port, path, HttpOptions::cached_at(cache, cache_path))
-    }
-
-    pub fn with_options(
-        host: &str,
-        port: u16,
-        path: &str,
-        opts: HttpOptions,
-    ) -> Result<HttpProducer> {
-        Self::from_url(&url_from_parts(host, port, path)?, opts)
-    }
-
     /// Any `http://` or `https://` URL (hostnames, IPv4, `[IPv6]`), or `s3://bucket/key`
     /// (signed with AWS Signature V4: see [`s3`]).
     pub fn from_url(url: &str, opts: HttpOptions) -> Result<HttpProducer> {
