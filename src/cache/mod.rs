@@ -24,7 +24,7 @@ pub use publish::{sha256_file, write_compact, CompactFile};
 pub(crate) use published::read_full;
 pub use published::{read_stream_header, FrameStream};
 pub use reader::{CacheReader, Format, RecordLoc};
-pub(crate) use recovery::read_with_recovery;
+pub(crate) use recovery::{check_at_with_recovery, read_with_recovery};
 pub use writer::{upgrade, CacheAppender, CacheWriter};
 
 use std::fs::{File, OpenOptions};
@@ -339,7 +339,7 @@ fn env_seconds(var: &str) -> Option<Duration> {
     match v.trim().parse::<f64>() {
         Ok(s) if s.is_finite() && s >= 0.0 => Some(Duration::from_secs_f64(s.min(1e9))),
         _ => {
-            crate::disk_cache::warn(&format!("{var}={v:?} is not a number of seconds; ignored"));
+            crate::log::warn(&format!("{var}={v:?} is not a number of seconds; ignored"));
             None
         }
     }

@@ -198,18 +198,9 @@ impl CacheReader {
         let mut r = CacheReader {
             inode: Some((stat.dev(), stat.ino())),
             path: path.to_path_buf(),
-            map: None,
             format: Format::Legacy,
-            meta: Metadata::default(),
-            records: 0,
-            data_start: 0,
-            data_end: 0,
-            uncommitted_tail: 0,
-            cursor: 0,
-            index: 0,
             shape: Vec::with_capacity(8),
-            trimmed_to: 0,
-            ra: RandomAccess::default(),
+            ..CacheReader::empty()
         };
         if file_len == 0 {
             return Ok(r);

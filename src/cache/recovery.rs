@@ -2,7 +2,7 @@
 //! a rebuild can repair calls the owner's rebuild step, returns the new reader to where
 //! the old one was, and reads again (once). Also `CacheReader::skip`, the one skip.
 
-use super::reader::CacheReader;
+use super::reader::{CacheReader, RecordLoc};
 use crate::error::{Error, Result};
 
 /// Runs `read` on the reader `reader(owner)` gives. When it fails with damage
@@ -26,6 +26,17 @@ pub(crate) fn read_with_recovery<S, T>(
         }
         other => other,
     }
+}
+
+/// `read_with_recovery` of record `index` (`CacheReader::check_at`: O(1), CRC-checked,
+/// the cursor unmoved): the random access of every producer that serves a cache.
+pub(crate) fn check_at_with_recovery<S>(
+    owner: &mut S,
+    reader: impl Fn(&mut S) -> &mut CacheReader,
+    index: u64,
+    rebuild: impl FnOnce(&mut S, Error) -> Result<()>,
+) -> Result<RecordLoc> {
+    read_with_recovery(owner, reader, |r| r.check_at(index), rebuild)
 }
 
 impl CacheReader {

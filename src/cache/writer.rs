@@ -629,8 +629,8 @@ fn create_locked_temp(dir: &Path, prefix: &str) -> Result<(File, tempfile::TempP
             .map_err(|e| Error::io("cannot create temporary cache file in", dir, e))?;
         let (file, tmp) = tmp.into_parts();
         flock(&file, libc::LOCK_EX).map_err(|e| Error::io("cannot lock", &*tmp, e))?;
-        // Between creation and the lock, a sweeper may have taken the file for a dead
-        // writer's and unlinked it: then start again with a new name.
+        // Between creation and the lock, a sweeper (`remove_dead_temps` of another
+        // writer) may have taken the file for a dead writer's and unlinked it: then start again with a new name.
         if same_file(&file, &tmp) {
             return Ok((file, tmp));
         }
@@ -660,9 +660,6 @@ fn check_metadata_fits(header: &[u8], meta: &Metadata, path: &Path) -> Result<()
     )))
 }
 
-/// Removes temp files of this cache whose writer is gone: a file nobody holds the
-/// `flock` of was left by a process that died mid-population (SIGKILL, power loss).
-/// Best effort: a failure here never fails the population.
 /// `write_all` for a list of slices, with `writev` (a short write resumes where it
 /// stopped).
 fn write_all_vectored(file: &mut File, parts: &[&[u8]]) -> std::io::Result<()> {
@@ -689,6 +686,9 @@ fn write_all_vectored(file: &mut File, parts: &[&[u8]]) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Removes temp files of this cache whose writer is gone: a file nobody holds the
+/// `flock` of was left by a process that died mid-population (SIGKILL, power loss).
+/// Best effort: a failure here never fails the population.
 fn remove_dead_temps(dir: &Path, prefix: &str, own: &Path) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;

@@ -12,7 +12,7 @@ use super::handle::{arg_bytes, arg_ref, arg_str, check_out, write_out, BoxHandle
 use super::tensor::{HarmonicsTensor, HarmonicsTensorView};
 use crate::error::{Error, Result};
 use crate::identity::{IdentityMatch, SourceIdentity, SourceKind};
-use crate::producer::Producer;
+use crate::producers::Producer;
 use crate::tensor::{Tensor, TensorRef};
 use crate::{AsyncHttpProducer, CsvProducer, DiskCacheProducer, HttpProducer, SampledProducer};
 
@@ -376,12 +376,7 @@ pub unsafe extern "C" fn harmonics_producer_size(
     producer: *const HarmonicsProducer,
     out: *mut usize,
 ) -> HarmonicsStatus {
-    guard(|| {
-        let p = arg_ref(producer, "producer")?;
-        check_out(out, "out")?;
-        let n = lock(&p.inner)?.producer().size()?;
-        write_out(out, "out", n)
-    })
+    guard(|| store(producer, out, |p| p.size()))
 }
 
 /// Zero-copy read: fills `*out` with a view of the next record. The memory is owned
@@ -397,11 +392,9 @@ pub unsafe extern "C" fn harmonics_producer_next_view(
     out: *mut HarmonicsTensorView,
 ) -> HarmonicsStatus {
     guard(|| {
-        let p = arg_ref(producer, "producer")?;
-        check_out(out, "out")?;
-        let mut g = lock(&p.inner)?;
-        let view = HarmonicsTensorView::from_ref(g.producer().next_view()?);
-        write_out(out, "out", view)
+        store(producer, out, |p| {
+            Ok(HarmonicsTensorView::from_ref(p.next_view()?))
+        })
     })
 }
 
@@ -415,10 +408,9 @@ pub unsafe extern "C" fn harmonics_producer_next(
     out: *mut *mut HarmonicsTensor,
 ) -> HarmonicsStatus {
     guard(|| {
-        let p = arg_ref(producer, "producer")?;
-        check_out(out, "out")?;
-        let tensor = lock(&p.inner)?.producer().next()?;
-        write_out(out, "out", HarmonicsTensor { tensor }.into_raw())
+        store(producer, out, |p| {
+            Ok(HarmonicsTensor { tensor: p.next()? }.into_raw())
+        })
     })
 }
 
@@ -484,11 +476,9 @@ pub unsafe extern "C" fn harmonics_producer_view_at(
     out: *mut HarmonicsTensorView,
 ) -> HarmonicsStatus {
     guard(|| {
-        let p = arg_ref(producer, "producer")?;
-        check_out(out, "out")?;
-        let mut g = lock(&p.inner)?;
-        let view = HarmonicsTensorView::from_ref(g.producer().view_at(index as u64)?);
-        write_out(out, "out", view)
+        store(producer, out, |p| {
+            Ok(HarmonicsTensorView::from_ref(p.view_at(index as u64)?))
+        })
     })
 }
 
@@ -504,14 +494,12 @@ pub unsafe extern "C" fn harmonics_producer_at(
     out: *mut *mut HarmonicsTensor,
 ) -> HarmonicsStatus {
     guard(|| {
-        let p = arg_ref(producer, "producer")?;
-        check_out(out, "out")?;
-        let mut g = lock(&p.inner)?;
-        let tensor = g.producer().view_at(index as u64)?.to_owned();
-        // As for next(): what was copied is what the CRC check saw.
-        g.producer().view_intact()?;
-        drop(g);
-        write_out(out, "out", HarmonicsTensor { tensor }.into_raw())
+        store(producer, out, |p| {
+            let tensor = p.view_at(index as u64)?.to_owned();
+            // As for next(): what was copied is what the CRC check saw.
+            p.view_intact()?;
+            Ok(HarmonicsTensor { tensor }.into_raw())
+        })
     })
 }
 
@@ -525,12 +513,7 @@ pub unsafe extern "C" fn harmonics_producer_has_random_access(
     producer: *const HarmonicsProducer,
     out: *mut bool,
 ) -> HarmonicsStatus {
-    guard(|| {
-        let p = arg_ref(producer, "producer")?;
-        check_out(out, "out")?;
-        let yes = lock(&p.inner)?.producer().has_random_access();
-        write_out(out, "out", yes)
-    })
+    guard(|| store(producer, out, |p| Ok(p.has_random_access())))
 }
 
 /// Advances past `n` records.
@@ -542,10 +525,7 @@ pub unsafe extern "C" fn harmonics_producer_skip(
     producer: *mut HarmonicsProducer,
     n: usize,
 ) -> HarmonicsStatus {
-    guard(|| {
-        let p = arg_ref(producer, "producer")?;
-        lock(&p.inner)?.producer().skip(n).map_err(Failure::from)
-    })
+    guard(|| with_kind(producer, |k| Ok(k.producer().skip(n)?)))
 }
 
 /// The producer's source identity as text (e.g. `csv /data/train.csv`, `http
@@ -591,14 +571,12 @@ pub(crate) fn with_sampled<R>(
     producer: *const HarmonicsProducer,
     f: impl FnOnce(&mut SampledProducer<SharedBase>) -> Result<R>,
 ) -> std::result::Result<R, Failure> {
-    let p = arg_ref(producer, "producer")?;
-    let mut g = lock(&p.inner)?;
-    match &mut *g {
+    with_kind(producer, |k| match k {
         ProducerKind::Sampled(s) => f(s).map_err(Failure::from),
         _ => Err(Failure::invalid(
             "producer is not a sampled producer".into(),
         )),
-    }
+    })
 }
 
 /// Runs `f` on the handle's producer, locked.
@@ -606,9 +584,31 @@ pub(crate) fn with_kind<R>(
     producer: *const HarmonicsProducer,
     f: impl FnOnce(&mut ProducerKind) -> std::result::Result<R, Failure>,
 ) -> std::result::Result<R, Failure> {
-    let p = arg_ref(producer, "producer")?;
+    locked(producer, "producer", f)
+}
+
+/// Runs `f` on the producer of the handle `producer` (the argument `what`), locked.
+fn locked<R>(
+    producer: *const HarmonicsProducer,
+    what: &str,
+    f: impl FnOnce(&mut ProducerKind) -> std::result::Result<R, Failure>,
+) -> std::result::Result<R, Failure> {
+    let p = arg_ref(producer, what)?;
     let mut g = lock(&p.inner)?;
     f(&mut g)
+}
+
+/// The calls that store one result in `*out`: checks `producer`, then `out`, then
+/// stores what `f` returns from the locked producer.
+fn store<T>(
+    producer: *const HarmonicsProducer,
+    out: *mut T,
+    f: impl FnOnce(&mut dyn Producer) -> Result<T>,
+) -> std::result::Result<(), Failure> {
+    let p = arg_ref(producer, "producer")?;
+    check_out(out, "out")?;
+    let value = f(lock(&p.inner)?.producer())?;
+    write_out(out, "out", value)
 }
 
 /// Copies `text` into `buf` (`cap` bytes, NUL-terminated, truncated if needed) and
@@ -640,10 +640,8 @@ pub(crate) fn with_disk_cache<R>(
     producer: *const HarmonicsProducer,
     f: impl FnOnce(&mut DiskCacheProducer) -> Result<R>,
 ) -> std::result::Result<R, Failure> {
-    let p = arg_ref(producer, "cache")?;
-    let mut g = lock(&p.inner)?;
-    match &mut *g {
+    locked(producer, "cache", |k| match k {
         ProducerKind::DiskCache(d) => f(d).map_err(Failure::from),
         _ => Err(Failure::invalid("producer is not a disk cache".into())),
-    }
+    })
 }

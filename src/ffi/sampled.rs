@@ -4,13 +4,13 @@
 //! `harmonics_producer_free`) that shares `source`/`inner`, which stays alive as long
 //! as the new handle does.
 
-use super::error::{guard, HarmonicsStatus};
+use super::error::{guard, Failure, HarmonicsStatus};
 use super::handle::{arg_ref, check_out, write_out, BoxHandle};
-use super::producer::{new_handle, with_sampled, HarmonicsProducer, ProducerKind};
+use super::producer::{new_handle, with_sampled, HarmonicsProducer, ProducerKind, SharedBase};
 use super::sampler::{
     options_arg, HarmonicsSampler, HarmonicsSamplerOptions, HarmonicsSamplerState,
 };
-use crate::{BatchProducer, SampledProducer, ShardProducer, ShuffleProducer};
+use crate::{BatchProducer, Producer, Result, SampledProducer, ShardProducer, ShuffleProducer};
 
 /// `source` read in a sampler's order: each `next` is `source` at `sampler.next()`;
 /// `size` is the rank's count per epoch. `source` must have random access
@@ -129,10 +129,9 @@ pub unsafe extern "C" fn harmonics_shuffle_producer_new(
     out: *mut *mut HarmonicsProducer,
 ) -> HarmonicsStatus {
     guard(|| {
-        let inner = arg_ref(inner, "inner")?;
-        check_out(out, "out")?;
-        let p = ShuffleProducer::new(inner.share(), has_seed.then_some(seed))?;
-        new_handle(out, ProducerKind::Any(Box::new(p)))
+        wrap(inner, out, |base| {
+            ShuffleProducer::new(base, has_seed.then_some(seed))
+        })
     })
 }
 
@@ -151,10 +150,9 @@ pub unsafe extern "C" fn harmonics_shard_producer_new(
     out: *mut *mut HarmonicsProducer,
 ) -> HarmonicsStatus {
     guard(|| {
-        let inner = arg_ref(inner, "inner")?;
-        check_out(out, "out")?;
-        let p = ShardProducer::new(inner.share(), shard_idx, num_shards)?;
-        new_handle(out, ProducerKind::Any(Box::new(p)))
+        wrap(inner, out, |base| {
+            ShardProducer::new(base, shard_idx, num_shards)
+        })
     })
 }
 
@@ -169,10 +167,18 @@ pub unsafe extern "C" fn harmonics_batch_producer_new(
     batch: usize,
     out: *mut *mut HarmonicsProducer,
 ) -> HarmonicsStatus {
-    guard(|| {
-        let inner = arg_ref(inner, "inner")?;
-        check_out(out, "out")?;
-        let p = BatchProducer::new(inner.share(), batch)?;
-        new_handle(out, ProducerKind::Any(Box::new(p)))
-    })
+    guard(|| wrap(inner, out, |base| BatchProducer::new(base, batch)))
+}
+
+/// The original runtime's wrappers: checks `inner` and `out`, then stores a new handle
+/// owning `make(inner's producer, shared)`.
+fn wrap<P: Producer + 'static>(
+    inner: *const HarmonicsProducer,
+    out: *mut *mut HarmonicsProducer,
+    make: impl FnOnce(SharedBase) -> Result<P>,
+) -> std::result::Result<(), Failure> {
+    let inner = arg_ref(inner, "inner")?;
+    check_out(out, "out")?;
+    let p = make(inner.share())?;
+    new_handle(out, ProducerKind::Any(Box::new(p)))
 }

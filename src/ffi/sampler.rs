@@ -45,59 +45,42 @@ pub struct HarmonicsSamplerState {
     pub options: HarmonicsSamplerOptions,
 }
 
-impl From<HarmonicsSamplerOptions> for SamplerOptions {
-    fn from(o: HarmonicsSamplerOptions) -> SamplerOptions {
-        SamplerOptions {
-            seed: o.seed,
-            shuffle: o.shuffle,
-            rank: o.rank,
-            world_size: o.world_size,
-            drop_last: o.drop_last,
-            block_records: o.block_records,
+/// `From` both ways between a C struct and the Rust type it mirrors, field by field
+/// (each field converted with `into`, so a nested mirror converts too).
+macro_rules! mirror {
+    ($c:ident <=> $rust:ident { $($field:ident),+ $(,)? }) => {
+        impl From<$c> for $rust {
+            fn from(v: $c) -> $rust {
+                $rust { $($field: v.$field.into()),+ }
+            }
         }
-    }
+
+        impl From<$rust> for $c {
+            fn from(v: $rust) -> $c {
+                $c { $($field: v.$field.into()),+ }
+            }
+        }
+    };
 }
 
-impl From<SamplerOptions> for HarmonicsSamplerOptions {
-    fn from(o: SamplerOptions) -> HarmonicsSamplerOptions {
-        HarmonicsSamplerOptions {
-            seed: o.seed,
-            shuffle: o.shuffle,
-            rank: o.rank,
-            world_size: o.world_size,
-            drop_last: o.drop_last,
-            block_records: o.block_records,
-        }
-    }
-}
+mirror!(HarmonicsSamplerOptions <=> SamplerOptions {
+    seed,
+    shuffle,
+    rank,
+    world_size,
+    drop_last,
+    block_records,
+});
 
-impl From<SamplerState> for HarmonicsSamplerState {
-    fn from(s: SamplerState) -> HarmonicsSamplerState {
-        HarmonicsSamplerState {
-            seed: s.seed,
-            epoch: s.epoch,
-            position: s.position,
-            num_records: s.num_records,
-            world_size: s.world_size,
-            rank: s.rank,
-            options: s.options.into(),
-        }
-    }
-}
-
-impl From<HarmonicsSamplerState> for SamplerState {
-    fn from(s: HarmonicsSamplerState) -> SamplerState {
-        SamplerState {
-            seed: s.seed,
-            epoch: s.epoch,
-            position: s.position,
-            num_records: s.num_records,
-            world_size: s.world_size,
-            rank: s.rank,
-            options: s.options.into(),
-        }
-    }
-}
+mirror!(HarmonicsSamplerState <=> SamplerState {
+    seed,
+    epoch,
+    position,
+    num_records,
+    world_size,
+    rank,
+    options,
+});
 
 /// Options from a pointer argument; null means the defaults.
 pub(crate) fn options_arg(p: *const HarmonicsSamplerOptions) -> SamplerOptions {

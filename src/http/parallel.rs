@@ -40,10 +40,9 @@ use reqwest::blocking::{Client, Response};
 use reqwest::header::{self, HeaderMap, HeaderValue};
 use reqwest::StatusCode;
 
-use super::fetch::{
-    backoff, check_partial, classify_send_error, header_str, parse_content_range, send,
-    sleep_unless_stopped, stopped,
-};
+use super::client::{chain, header_str, send};
+use super::resume::{check_partial, parse_content_range};
+use super::retry::{backoff, classify_send_error, sleep_unless_stopped, stopped};
 use super::{HttpOptions, DEFAULT_CONNECTIONS};
 use crate::error::Error;
 
@@ -463,7 +462,7 @@ fn copy_piece(
                 return Ok(Some(format!(
                     "the connection was cut at byte {} of the object: {}",
                     *pos,
-                    super::fetch::chain(&e)
+                    chain(&e)
                 )))
             }
         };

@@ -30,7 +30,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 
-use super::fetch::{backoff, build_client, chain};
+use super::client::{chain, shared_client};
+use super::retry::backoff;
 use super::s3::{self, S3Config, S3Object, S3Payload};
 use super::HttpOptions;
 use crate::cache::{resolve_cache_path, write_compact};
@@ -186,7 +187,7 @@ fn put_file(
     }
     let cfg = S3Config::from_env()?;
     let target = cfg.object_url(obj)?;
-    let client = build_client(opts)?;
+    let client = shared_client(opts)?;
     let http = |detail: String| Error::Http {
         url: url.to_string(),
         detail,

@@ -42,8 +42,8 @@ use reqwest::blocking::{RequestBuilder, Response};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use reqwest::Url;
 
-use crate::disk_cache::warn;
 use crate::error::{Error, Result};
+use crate::log::warn;
 
 const DEFAULT_REGION: &str = "us-east-1";
 
@@ -592,7 +592,8 @@ fn warn_once(msg: &str) {
     }
 }
 
-// ---- the hooks of the HTTP producers (fetch.rs, mod.rs) ----
+// ---- the hooks of the transport and the HTTP producers (URL checks, the signed send,
+// source descriptions, redaction, refusals) ----
 
 /// True for an `s3://` URL.
 pub(crate) fn is_s3(url: &str) -> bool {
@@ -932,15 +933,26 @@ mod tests {
         )
         .unwrap();
         let f = file.to_str().unwrap();
-        let c = S3Config::from_lookup(&env(&[
+        // The credentials found with these variables set (and the key, secret, token).
+        let found = |pairs: &[(&str, &str)]| {
+            S3Config::from_lookup(&env(pairs))
+                .unwrap()
+                .credentials
+                .unwrap()
+        };
+        let parts = |c: &S3Credentials| {
+            (
+                c.access_key_id.clone(),
+                c.secret_access_key.clone(),
+                c.session_token.clone(),
+            )
+        };
+        let c = found(&[
             ("AWS_ACCESS_KEY_ID", "ENVKEY"),
             ("AWS_SECRET_ACCESS_KEY", "envsecret"),
             ("AWS_SESSION_TOKEN", "envtoken"),
             ("AWS_SHARED_CREDENTIALS_FILE", f),
-        ]))
-        .unwrap()
-        .credentials
-        .unwrap();
+        ]);
         assert_eq!(
             c,
             S3Credentials {
@@ -950,44 +962,27 @@ mod tests {
                 origin: "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".into(),
             }
         );
-        let c = S3Config::from_lookup(&env(&[("AWS_SHARED_CREDENTIALS_FILE", f)]))
-            .unwrap()
-            .credentials
-            .unwrap();
-        assert_eq!(
-            (
-                c.access_key_id.as_str(),
-                c.secret_access_key.as_str(),
-                c.session_token.as_deref()
-            ),
-            ("FILEKEY", "filesecret", None)
-        );
+        let c = found(&[("AWS_SHARED_CREDENTIALS_FILE", f)]);
+        assert_eq!(parts(&c), ("FILEKEY".into(), "filesecret".into(), None));
         assert_eq!(c.origin(), format!("profile [default] of {f}"));
-        let c = S3Config::from_lookup(&env(&[
+        let c = found(&[
             ("AWS_SHARED_CREDENTIALS_FILE", f),
             ("AWS_PROFILE", "team"),
             ("AWS_ACCESS_KEY_ID", "only-the-id"),
-        ]))
-        .unwrap()
-        .credentials
-        .unwrap();
+        ]);
         assert_eq!(
+            parts(&c),
             (
-                c.access_key_id.as_str(),
-                c.secret_access_key.as_str(),
-                c.session_token.as_deref()
-            ),
-            ("TEAMKEY", "teamsecret", Some("teamtoken"))
+                "TEAMKEY".into(),
+                "teamsecret".into(),
+                Some("teamtoken".into())
+            )
         );
         // ~/.aws/credentials through HOME.
         std::fs::create_dir(dir.path().join(".aws")).unwrap();
         std::fs::copy(&file, dir.path().join(".aws/credentials")).unwrap();
         let home = dir.path().to_str().unwrap();
-        let c = S3Config::from_lookup(&env(&[("HOME", home)]))
-            .unwrap()
-            .credentials
-            .unwrap();
-        assert_eq!(c.access_key_id(), "FILEKEY");
+        assert_eq!(found(&[("HOME", home)]).access_key_id(), "FILEKEY");
         let c = S3Config::from_lookup(&env(&[
             ("HOME", home),
             ("AWS_SHARED_CREDENTIALS_FILE", "~/.aws/credentials"),
@@ -1119,11 +1114,14 @@ mod tests {
             None,
             Some(S3Credentials::new("AK", "SK", None)),
         );
-        let d = describe_refusal(
-            &obj,
+        // A refusal of a signed GET, with S3's error body.
+        let refused = |status, code: &str, msg: &str| {
+            describe_refusal(&obj, status, xml(code, msg).as_bytes(), Some(&signed))
+        };
+        let d = refused(
             reqwest::StatusCode::FORBIDDEN,
-            xml("RequestTimeTooSkewed", "The difference is too large.").as_bytes(),
-            Some(&signed),
+            "RequestTimeTooSkewed",
+            "The difference is too large.",
         );
         assert_eq!(
             d,
@@ -1131,22 +1129,16 @@ mod tests {
              (The difference is too large.), HTTP 403 Forbidden; this machine's clock and the \
              server's differ by more than the allowed 15 minutes"
         );
-        let d = describe_refusal(
-            &obj,
+        let d = refused(
             reqwest::StatusCode::MOVED_PERMANENTLY,
-            xml("PermanentRedirect", "").as_bytes(),
-            Some(&signed),
+            "PermanentRedirect",
+            "",
         );
         assert!(
             d.ends_with("another region than \"eu-west-1\" (AWS_REGION)"),
             "{d}"
         );
-        let d = describe_refusal(
-            &obj,
-            reqwest::StatusCode::FORBIDDEN,
-            xml("SignatureDoesNotMatch", "x").as_bytes(),
-            Some(&signed),
-        );
+        let d = refused(reqwest::StatusCode::FORBIDDEN, "SignatureDoesNotMatch", "x");
         assert!(
             d.contains("the secret access key (from the credentials given) does not match"),
             "{d}"

@@ -1,5 +1,30 @@
-//! The `Producer` trait — a source of records that cycles back to the first after
-//! the last — and the simple in-memory producer.
+//! Producers: the `Producer` trait — a source of records that cycles back to the first
+//! after the last — the simple in-memory producer, and every producer of the crate:
+//!
+//! - `csv`: `CsvProducer`, rows of a CSV file;
+//! - `disk_cache`: `DiskCacheProducer`, any producer persisted in a cache file;
+//! - `http`: `HttpProducer`, a dataset downloaded once by URL;
+//! - `async_http`: `AsyncHttpProducer`, the same with the download in a thread;
+//! - `partial_http`: `PartialHttpProducer`, only some ranks' records, by ranged GETs;
+//! - `sampled`: `SampledProducer` and the original runtime's wrappers over a sampler.
+//!
+//! The transport the HTTP producers use is `crate::http`; the store is `crate::cache`.
+
+mod async_http;
+mod csv;
+mod disk_cache;
+mod http;
+mod partial_http;
+mod sampled;
+
+pub use async_http::AsyncHttpProducer;
+pub use csv::CsvProducer;
+#[doc(hidden)]
+pub use csv::CsvStats;
+pub use disk_cache::{CacheOutcome, DiskCacheProducer, TokenFn};
+pub use http::HttpProducer;
+pub use partial_http::{FetchStats, PartialHttpProducer};
+pub use sampled::{random_seed, BatchProducer, SampledProducer, ShardProducer, ShuffleProducer};
 
 use crate::error::{Error, Result};
 use crate::identity::{match_generic, IdentityMatch, SourceIdentity, SourceKind};

@@ -38,14 +38,13 @@ use reqwest::blocking::Client;
 use reqwest::header;
 use reqwest::StatusCode;
 
-use super::fetch::{build_client, chain, check_partial, header_str, send};
-use super::HttpOptions;
 use crate::cache::{
     parse_frame, resolve_cache_path, CacheReader, CacheWriter, Frame, Header, Metadata,
     FRAME_HEADER,
 };
 use crate::error::{Error, Result};
-use crate::producer::Producer;
+use crate::http::{chain, check_partial, header_str, send, shared_client, HttpOptions};
+use crate::producers::Producer;
 use crate::sampler::{Sampler, SamplerOptions};
 use crate::tensor::{DType, Tensor, TensorRef};
 
@@ -99,7 +98,7 @@ impl PartialHttpProducer {
         epoch: u64,
         opts: HttpOptions,
     ) -> Result<PartialHttpProducer> {
-        super::check_url(url)?;
+        crate::http::check_url(url)?;
         if opts.cache_path.is_empty() {
             return Err(Error::InvalidArgument(format!(
                 "{url}: a partial fetch needs HttpOptions::cache_path (the local partial cache)"
@@ -151,7 +150,10 @@ impl PartialHttpProducer {
         needed.sort_unstable();
         needed.dedup();
         let frame_end = |i: u64| -> u64 { offsets.get(i as usize + 1).copied().unwrap_or(end) };
-        let mut meta = Metadata::new(&describe(&f.etag), &super::s3::source_description(url));
+        let mut meta = Metadata::new(
+            &describe(&f.etag),
+            &crate::http::s3::source_description(url),
+        );
         meta.etag = f.etag.clone();
         let mut w = CacheWriter::create_indexed(&path, meta, needed.len() as u64 + 1)?;
         // The runs: needed records close together, at most MAX_RUN bytes each.
@@ -173,7 +175,7 @@ impl PartialHttpProducer {
         }
         // Fetched `connections` runs at a time (one connection each), written in order.
         let connections = match opts.connections {
-            0 => super::DEFAULT_CONNECTIONS,
+            0 => crate::http::DEFAULT_CONNECTIONS,
             n => n,
         } as usize;
         for batch in runs.chunks(connections) {
@@ -357,7 +359,7 @@ impl<'a> Fetcher<'a> {
     fn new(url: &'a str, opts: &HttpOptions) -> Result<Fetcher<'a>> {
         Ok(Fetcher {
             url,
-            client: build_client(opts)?,
+            client: shared_client(opts)?,
             etag: String::new(),
             total: None,
             stats: FetchStats::default(),
@@ -392,7 +394,7 @@ impl<'a> Fetcher<'a> {
         }
         if resp.status() != StatusCode::PARTIAL_CONTENT {
             if !resp.status().is_success() {
-                return Err(self.err(super::s3::refusal(self.url, resp)));
+                return Err(self.err(crate::http::s3::refusal(self.url, resp)));
             }
             return Err(self.err(format!(
                 "the server answered HTTP {} to a Range request: a partial fetch needs ranges",

@@ -10,7 +10,7 @@ use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 
 use crate::error::{Error, Result};
-use crate::producer::Producer;
+use crate::producers::Producer;
 use crate::sampler::{Sampler, SamplerOptions, SamplerState};
 use crate::tensor::{describe, DType, Tensor, TensorRef};
 

@@ -34,7 +34,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::identity::{FileStamp, IdentityMatch, SourceIdentity, SourceKind};
-use crate::producer::{Producer, ShapeCheck};
+use crate::producers::{Producer, ShapeCheck};
 use crate::tensor::{DType, TensorRef};
 
 /// Work done by one producer, for tests and benchmarks (`CsvProducer::stats`).
@@ -112,22 +112,15 @@ impl CsvProducer {
         }
         let canonical = std::fs::canonicalize(path).map_err(err)?;
         Ok(CsvProducer {
-            name: path.display().to_string(),
             path: Some(path.to_path_buf()),
             canonical: canonical.to_string_lossy().into_owned(),
-            validate,
-            parsed: None,
-            resume: None,
-            verified: None,
-            cursor: 0,
-            shape: [0],
-            stats: Arc::default(),
+            ..CsvProducer::unparsed(&path.display().to_string(), validate)
         })
     }
 
-    /// Reads CSV text from any reader now; `name` is used in messages.
-    pub fn from_reader<R: Read>(input: R, name: &str, validate: bool) -> Result<CsvProducer> {
-        let mut p = CsvProducer {
+    /// A producer named `name` with nothing parsed and no file.
+    fn unparsed(name: &str, validate: bool) -> CsvProducer {
+        CsvProducer {
             name: name.to_string(),
             path: None,
             canonical: String::new(),
@@ -138,7 +131,12 @@ impl CsvProducer {
             cursor: 0,
             shape: [0],
             stats: Arc::default(),
-        };
+        }
+    }
+
+    /// Reads CSV text from any reader now; `name` is used in messages.
+    pub fn from_reader<R: Read>(input: R, name: &str, validate: bool) -> Result<CsvProducer> {
+        let mut p = CsvProducer::unparsed(name, validate);
         let mut check = validate.then(ShapeCheck::default);
         let (data, offsets) = p.parse(input, 0, 0, check.as_mut())?;
         p.parsed = Some(Parsed {
@@ -215,15 +213,6 @@ impl CsvProducer {
         };
         let (data, offsets) = self.parse(&mut hashed, lines, first, check.as_mut())?;
         let after = hashed.inner.metadata().map_err(err)?;
-        let stamp_of = |m: &std::fs::Metadata| FileStamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
-            recorded_ns: now_ns(),
-            crc32: 0,
-        };
         let (b, a) = (stamp_of(&before), stamp_of(&after));
         let stamp = (b.same_stat(&a) && offset + hashed.read == a.size).then(|| FileStamp {
             crc32: hashed.hasher.finalize(),
@@ -293,15 +282,7 @@ impl CsvProducer {
     /// The file's stat now, as a stamp without CRC.
     fn stat_now(&self, path: &Path) -> Result<FileStamp> {
         let m = std::fs::metadata(path).map_err(|e| Error::io("cannot stat CSV", path, e))?;
-        Ok(FileStamp {
-            dev: m.dev(),
-            ino: m.ino(),
-            size: m.size(),
-            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
-            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
-            recorded_ns: now_ns(),
-            crc32: 0,
-        })
+        Ok(stamp_of(&m))
     }
 
     /// CRC32 of the file's first `len` bytes and the number of newlines in them, and
@@ -355,6 +336,19 @@ fn float_view<'a>(data: &'a [u8], shape: &'a [usize]) -> TensorRef<'a> {
         dtype: DType::Float32,
         shape,
         data,
+    }
+}
+
+/// A file's stat as a stamp without CRC, recorded now.
+fn stamp_of(m: &std::fs::Metadata) -> FileStamp {
+    FileStamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+        ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
+        recorded_ns: now_ns(),
+        crc32: 0,
     }
 }
 

@@ -20,11 +20,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::fetch::Observer;
-use super::{url_from_parts, HttpOptions, HttpOutcome, Served, Source, StopFlag};
+use super::http::{host_port_constructors, Served};
 use crate::cache::{parse_frame, CacheReader, CacheWriter, Frame, FRAME_HEADER};
 use crate::error::{Error, Result};
-use crate::producer::{Producer, ShapeCheck};
+use crate::http::{http_identity, s3, HttpOptions, HttpOutcome, Observer, Source, StopFlag};
+use crate::producers::{Producer, ShapeCheck};
 use crate::tensor::{parse_wire, TensorRef};
 
 /// Alignment of record data in the cache file, and of the views served from it.
@@ -156,32 +156,15 @@ pub struct AsyncHttpProducer {
 impl std::fmt::Debug for AsyncHttpProducer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncHttpProducer")
-            .field("url", &super::s3::redact(&self.source.url))
+            .field("url", &s3::redact(&self.source.url))
             .field("outcome", &self.outcome())
             .finish()
     }
 }
 
+host_port_constructors!(AsyncHttpProducer);
+
 impl AsyncHttpProducer {
-    pub fn new(
-        host: &str,
-        port: u16,
-        path: &str,
-        cache: bool,
-        cache_path: &str,
-    ) -> Result<AsyncHttpProducer> {
-        Self::with_options(host, port, path, HttpOptions::cached_at(cache, cache_path))
-    }
-
-    pub fn with_options(
-        host: &str,
-        port: u16,
-        path: &str,
-        opts: HttpOptions,
-    ) -> Result<AsyncHttpProducer> {
-        Self::from_url(&url_from_parts(host, port, path)?, opts)
-    }
-
     /// Any `http://` or `https://` URL. With a valid cache, opens it (no thread).
     pub fn from_url(url: &str, opts: HttpOptions) -> Result<AsyncHttpProducer> {
         let source = Source::new(url, opts)?;
@@ -313,8 +296,8 @@ impl AsyncHttpProducer {
     }
 
     /// Blocks until record `self.index` is in the temp file or the download ended.
-    /// Returns the file and the generation to read it from, or None once the download
-    /// is done (the mode has switched).
+    /// Returns the temp file to read it from (at `follow.offset`, located here when it
+    /// was not known), or None once the download is done (the mode has switched).
     fn wait_for_record(&mut self) -> Result<Option<Arc<File>>> {
         let shared = self.shared.clone();
         let mut s = shared.lock();
@@ -521,7 +504,7 @@ impl Producer for AsyncHttpProducer {
             Mode::Serving(s) => Some(s.reader.metadata()),
             _ => None,
         };
-        Ok(Some(super::http_identity(&self.source.url, meta)))
+        Ok(Some(http_identity(&self.source.url, meta)))
     }
 
     /// Random access is served from the finished cache: while the download runs, this

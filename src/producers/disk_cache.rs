@@ -30,12 +30,13 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::cache::{
-    read_with_recovery, resolve_cache_path, CacheAppender, CacheLock, CacheReader, CacheWriter,
-    Format, Metadata,
+    check_at_with_recovery, read_with_recovery, resolve_cache_path, CacheAppender, CacheLock,
+    CacheReader, CacheWriter, Format, Metadata,
 };
 use crate::error::{Error, Result};
 use crate::identity::{description_differs, IdentityMatch, SourceIdentity, SourceKind};
-use crate::producer::Producer;
+use crate::log::warn;
+use crate::producers::Producer;
 use crate::tensor::{Tensor, TensorRef};
 
 /// A token callback: its value is stored with the cache; a different value later
@@ -422,12 +423,7 @@ impl DiskCacheProducer {
     /// `next_view` (the cache is rebuilt from the source), then record `index` is
     /// served; `Error::IndexOutOfRange` at `index >= len()`.
     pub fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
-        let loc = read_with_recovery(
-            self,
-            |s| &mut s.reader,
-            |r| r.check_at(index),
-            Self::rebuild,
-        )?;
+        let loc = check_at_with_recovery(self, |s| &mut s.reader, index, Self::rebuild)?;
         Ok(self.reader.view_checked(loc))
     }
 
@@ -486,10 +482,6 @@ impl Producer for DiskCacheProducer {
 
 // Where the original runtime stored a cache's token: one owner, `cache::maintenance`.
 use crate::cache::legacy_token_path;
-
-pub(crate) fn warn(msg: &str) {
-    crate::log::warn(msg);
-}
 
 /// How many records a cycling base of `n` records (n > 0) must skip to go from
 /// `cursor` to `index`. In u128: a foreign producer may report a size near u64::MAX.

@@ -1,0 +1,211 @@
+//! `HttpProducer`: downloads a dataset once (`crate::http`), then serves its records
+//! from the cache file; `Served`, the serving-with-recovery both HTTP producers share.
+
+use std::path::Path;
+
+use crate::cache::{check_at_with_recovery, read_with_recovery, CacheReader};
+use crate::error::{Error, Result};
+use crate::http::{http_identity, s3, HttpOptions, HttpOutcome, NoObserver, Source};
+use crate::identity::SourceIdentity;
+use crate::log::warn;
+use crate::producers::{Producer, ShapeCheck};
+use crate::tensor::TensorRef;
+
+/// The original runtime's constructors of an HTTP producer, over its `from_url`:
+/// `new` (`http://{host}:{port}{path}`, cached at `cache_path` when `cache` is on and
+/// `cache_path` is not empty) and `with_options`.
+macro_rules! host_port_constructors {
+    ($producer:ident) => {
+        impl $producer {
+            /// The original constructor: `http://{host}:{port}{path}`, cached at
+            /// `cache_path` when `cache` is on and `cache_path` is not empty.
+            pub fn new(
+                host: &str,
+                port: u16,
+                path: &str,
+                cache: bool,
+                cache_path: &str,
+            ) -> $crate::Result<$producer> {
+                let opts = $crate::HttpOptions::cached_at(cache, cache_path);
+                Self::with_options(host, port, path, opts)
+            }
+
+            /// `http://{host}:{port}{path}` with all the options.
+            pub fn with_options(
+                host: &str,
+                port: u16,
+                path: &str,
+                opts: $crate::HttpOptions,
+            ) -> $crate::Result<$producer> {
+                Self::from_url(&$crate::http::url_from_parts(host, port, path)?, opts)
+            }
+        }
+    };
+}
+pub(crate) use host_port_constructors;
+
+/// Serves records from a cache reader; on damage found while reading, downloads
+/// again and continues at the same record. Shared by both producers.
+pub(crate) struct Served {
+    pub source: Source,
+    pub reader: CacheReader,
+    pub outcome: HttpOutcome,
+    check: Option<ShapeCheck>,
+}
+
+impl Served {
+    pub fn new(source: Source, reader: CacheReader, outcome: HttpOutcome) -> Served {
+        let check = source.opts.validate.then(ShapeCheck::default);
+        Served {
+            source,
+            reader,
+            outcome,
+            check,
+        }
+    }
+
+    /// Continues a shape check begun elsewhere (records seen while following).
+    pub fn set_check(&mut self, c: ShapeCheck) {
+        self.check = Some(c);
+    }
+
+    /// Downloads the dataset again after damage was found in its cache.
+    fn rebuild(&mut self, e: Error) -> Result<()> {
+        warn(&format!("{e}; downloading {} again", self.source.url));
+        let (r, o) = self
+            .source
+            .acquire(true, &mut NoObserver, None)
+            .map_err(|f| Error::Http {
+                url: self.source.url.clone(),
+                detail: format!("{e}; downloading it again failed: {f}"),
+            })?;
+        self.reader = r;
+        self.outcome = o;
+        Ok(())
+    }
+
+    pub fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        let index = self.reader.position() % self.reader.len().max(1);
+        let loc = read_with_recovery(self, |s| &mut s.reader, |r| r.advance(), Self::rebuild)?;
+        let t = self.reader.view(loc);
+        if let Some(c) = self.check.as_mut() {
+            c.check(index, t)?;
+        }
+        Ok(t)
+    }
+
+    /// Record `index` of the cache (O(1), CRC-checked, the cursor unmoved). Damage is
+    /// handled as in `next_view`: the dataset is downloaded again, then record `index`
+    /// of the new cache is served.
+    pub fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        let loc = check_at_with_recovery(self, |s| &mut s.reader, index, Self::rebuild)?;
+        let t = self.reader.view_checked(loc);
+        if let Some(c) = self.check.as_mut() {
+            c.check(index, t)?;
+        }
+        Ok(t)
+    }
+
+    pub fn size(&self) -> usize {
+        self.reader.len() as usize
+    }
+
+    pub fn skip(&mut self, n: usize) -> Result<()> {
+        self.reader.skip(n)
+    }
+}
+
+/// Downloads a dataset over HTTP(S) once, then serves its records from the cache
+/// file (`next` cycles after the last record).
+pub struct HttpProducer {
+    served: Served,
+}
+
+impl std::fmt::Debug for HttpProducer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpProducer")
+            .field("url", &s3::redact(&self.served.source.url))
+            .field("outcome", &self.served.outcome)
+            .field("records", &self.served.reader.len())
+            .finish()
+    }
+}
+
+host_port_constructors!(HttpProducer);
+
+impl HttpProducer {
+    /// Any `http://` or `https://` URL (hostnames, IPv4, `[IPv6]`), or `s3://bucket/key`
+    /// (signed with AWS Signature V4: see [`s3`]).
+    pub fn from_url(url: &str, opts: HttpOptions) -> Result<HttpProducer> {
+        let mut source = Source::new(url, opts)?;
+        let (reader, outcome) = source.acquire(false, &mut NoObserver, None)?;
+        Ok(HttpProducer {
+            served: Served::new(source, reader, outcome),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.served.source.url
+    }
+
+    pub fn outcome(&self) -> HttpOutcome {
+        self.served.outcome
+    }
+
+    /// Why an existing cache file was replaced by the download: made from another URL
+    /// or by another producer, damaged, or a newer version on revalidation. None when
+    /// there was no cache file or it was used.
+    pub fn replaced_reason(&self) -> Option<String> {
+        self.served.source.replaced_reason()
+    }
+
+    /// The persistent cache file, if there is one.
+    pub fn cache_path(&self) -> Option<&Path> {
+        self.served.source.cache_path.as_deref()
+    }
+
+    /// Number of records.
+    pub fn len(&self) -> usize {
+        self.served.size()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl Producer for HttpProducer {
+    fn next_view(&mut self) -> Result<TensorRef<'_>> {
+        self.served.next_view()
+    }
+
+    fn view_intact(&self) -> Result<()> {
+        self.served.reader.intact()
+    }
+
+    fn size(&mut self) -> Result<usize> {
+        Ok(self.served.size())
+    }
+
+    fn skip(&mut self, n: usize) -> Result<()> {
+        self.served.skip(n)
+    }
+
+    fn source(&self) -> String {
+        self.served.source.url.clone()
+    }
+
+    /// Kind `http`: the normalised URL and the validators of the body served.
+    fn identity(&self) -> Result<Option<SourceIdentity>> {
+        let meta = self.served.reader.metadata();
+        Ok(Some(http_identity(&self.served.source.url, Some(meta))))
+    }
+
+    fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
+        self.served.view_at(index)
+    }
+
+    fn has_random_access(&self) -> bool {
+        true
+    }
+}
