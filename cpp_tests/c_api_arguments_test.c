@@ -79,8 +79,6 @@ static void test_null_and_invalid_arguments(void) {
 /* ---- driver --------------------------------------------------------------------------- */
 
 int main(void) {
-    int status = c_scratch_begin("hd-c-api", NULL);
-    if (status != 0) return status;
-    test_null_and_invalid_arguments();
-    return c_scratch_end("c_api_arguments_test");
+    static const c_test_fn tests[] = {test_null_and_invalid_arguments, NULL};
+    return c_run_tests("c_api_arguments_test", NULL, tests);
 }

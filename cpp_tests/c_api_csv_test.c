@@ -57,8 +57,6 @@ static void test_csv_from_memory(void) {
 /* ---- driver --------------------------------------------------------------------------- */
 
 int main(void) {
-    int status = c_scratch_begin("hd-c-api", NULL);
-    if (status != 0) return status;
-    test_csv_from_memory();
-    return c_scratch_end("c_api_csv_test");
+    static const c_test_fn tests[] = {test_csv_from_memory, NULL};
+    return c_run_tests("c_api_csv_test", NULL, tests);
 }

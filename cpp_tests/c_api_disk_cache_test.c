@@ -269,11 +269,12 @@ static void test_lock_timeout(void) {
 /* ---- driver --------------------------------------------------------------------------- */
 
 int main(void) {
-    int status = c_scratch_begin("hd-c-api", NULL);
-    if (status != 0) return status;
-    test_c_producer_cached_on_disk();
-    test_failing_c_producer_leaves_no_cache();
-    test_failed_rebuild_is_not_a_foreign_error();
-    test_lock_timeout();
-    return c_scratch_end("c_api_disk_cache_test");
+    static const c_test_fn tests[] = {
+        test_c_producer_cached_on_disk,
+        test_failing_c_producer_leaves_no_cache,
+        test_failed_rebuild_is_not_a_foreign_error,
+        test_lock_timeout,
+        NULL,
+    };
+    return c_run_tests("c_api_disk_cache_test", NULL, tests);
 }

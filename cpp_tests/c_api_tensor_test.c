@@ -144,10 +144,11 @@ static void test_status_names(void) {
 /* ---- driver --------------------------------------------------------------------------- */
 
 int main(void) {
-    int status = c_scratch_begin("hd-c-api", NULL);
-    if (status != 0) return status;
-    test_status_names();
-    test_tensor_new_view_free();
-    test_wire_write_read();
-    return c_scratch_end("c_api_tensor_test");
+    static const c_test_fn tests[] = {
+        test_status_names,
+        test_tensor_new_view_free,
+        test_wire_write_read,
+        NULL,
+    };
+    return c_run_tests("c_api_tensor_test", NULL, tests);
 }

@@ -28,7 +28,7 @@ int floats_equal(const uint8_t *bytes, size_t nbytes, const float *want, size_t 
 char scratch_dir[2048];
 char cache_dir[4096];
 
-int c_scratch_begin(const char *prefix, const char *parent) {
+static int scratch_begin(const char *prefix, const char *parent) {
     char tmpl[2048];
     char absolute[PATH_MAX];
     const char *tmp = getenv("TMPDIR");
@@ -59,7 +59,7 @@ static int remove_entry(const char *path, const struct stat *st, int flag, struc
     return remove(path);
 }
 
-int c_scratch_end(const char *program) {
+static int scratch_end(const char *program) {
     nftw(scratch_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     if (failures != 0) {
         fprintf(stderr, "%s: %d check(s) failed\n", program, failures);
@@ -67,6 +67,13 @@ int c_scratch_end(const char *program) {
     }
     printf("%s: all checks passed\n", program);
     return 0;
+}
+
+int c_run_tests(const char *program, const char *parent, const c_test_fn *tests) {
+    int status = scratch_begin(program, parent);
+    if (status != 0) return status;
+    for (; *tests != NULL; tests++) (*tests)();
+    return scratch_end(program);
 }
 
 int file_exists(const char *name) {

@@ -1,7 +1,7 @@
 /* The one support module of the C tests (c_support.c holds the definitions):
  *   - the checks: CHECK, REQUIRE_OK, CHECK_FAILS_WITH and message_contains; every check
  *     that fails prints where and why and counts in `failures`;
- *   - a scratch directory per program (c_scratch_begin / c_scratch_end), with
+ *   - the driver (c_run_tests): the tests run in a scratch directory with
  *     HARMONICS_CACHE_DIR inside it, removed at the end;
  *   - a producer written in C (new_c_source: record i is float32[3] {i, i + 0.5, -i},
  *     counting its calls) and a byte buffer behind the wire codec's callbacks. */
@@ -72,13 +72,13 @@ int floats_equal(const uint8_t *bytes, size_t nbytes, const float *want, size_t 
 extern char scratch_dir[2048];
 extern char cache_dir[4096];
 
-/* Makes scratch_dir = a fresh mkdtemp directory `<parent>/<prefix>-XXXXXX` (parent NULL:
- * $TMPDIR, else /tmp) and sets HARMONICS_CACHE_DIR; 0 on success, else prints why and
- * returns 2 (main's exit status). */
-int c_scratch_begin(const char *prefix, const char *parent);
+typedef void (*c_test_fn)(void);
 
-/* Removes the scratch directory and reports: main's exit status, 1 when any check failed. */
-int c_scratch_end(const char *program);
+/* A C test program's main: makes scratch_dir = a fresh mkdtemp directory
+ * `<parent>/<program>-XXXXXX` (parent NULL: $TMPDIR, else /tmp), sets HARMONICS_CACHE_DIR,
+ * runs `tests` (NULL-terminated) in order, removes the directory and reports. Returns
+ * main's exit status: 0, 1 when any check failed, 2 when the directory could not be made. */
+int c_run_tests(const char *program, const char *parent, const c_test_fn *tests);
 
 /* Whether cache_dir/name exists. */
 int file_exists(const char *name);

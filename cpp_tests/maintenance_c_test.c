@@ -163,13 +163,18 @@ static void clearing(void) {
     CHECK(c.removed == 0 && !c.dir_removed);
 }
 
-int main(void) {
-    int status = c_scratch_begin("maintenance", ".");
-    if (status != 0) return status;
+static void two_caches(void) {
     make_cache("a.cache", "1\n2\n3\n");
     make_cache("b.cache", "4\n5\n");
-    listing_and_verifying();
-    removing_and_pruning();
-    clearing();
-    return c_scratch_end("maintenance_c_test");
+}
+
+int main(void) {
+    static const c_test_fn tests[] = {
+        two_caches,
+        listing_and_verifying,
+        removing_and_pruning,
+        clearing,
+        NULL,
+    };
+    return c_run_tests("maintenance_c_test", ".", tests);
 }
