@@ -6,28 +6,10 @@
 #include <atomic>
 
 using harmonics_test::floats;
-using harmonics_test::make_f32;
+using harmonics_test::Records;
 using harmonics_test::ScratchDir;
 
 namespace {
-
-/// A user's own producer: record i is {i, 10*i}; counts what is read from it.
-class CountingProducer : public harmonics::Producer {
-  public:
-    explicit CountingProducer(std::size_t n) : n_{n} {}
-    harmonics::HTensor next() override {
-        ++reads;
-        float i = static_cast<float>(cursor_);
-        cursor_ = (cursor_ + 1) % n_;
-        return make_f32({i, 10 * i});
-    }
-    std::size_t size() const override { return n_; }
-    std::size_t reads{0};
-
-  private:
-    std::size_t n_;
-    std::size_t cursor_{0};
-};
 
 class ThrowingProducer : public harmonics::Producer {
   public:
@@ -40,13 +22,13 @@ class ThrowingProducer : public harmonics::Producer {
 class DiskCache : public ScratchDir {};
 
 TEST_F(DiskCache, CppSubclassIsCachedAndSecondConstructionReadsNothing) {
-    auto base = std::make_shared<CountingProducer>(4);
+    auto base = std::make_shared<Records>(4);
     {
         harmonics::DiskCacheProducer cached(base, "sub.cache");
         EXPECT_EQ(base->reads, 4u);
         for (int i = 0; i < 4; ++i) EXPECT_EQ(floats(cached.next()), (std::vector<float>{float(i), 10.f * i}));
     }
-    auto again = std::make_shared<CountingProducer>(4);
+    auto again = std::make_shared<Records>(4);
     harmonics::DiskCacheProducer cached(again, "sub.cache");
     EXPECT_EQ(cached.outcome(), harmonics::CacheOutcome::Reused);
     EXPECT_EQ(cached.size(), 4u);
@@ -55,11 +37,11 @@ TEST_F(DiskCache, CppSubclassIsCachedAndSecondConstructionReadsNothing) {
 }
 
 TEST_F(DiskCache, GrowthFrom3To5YieldsRecords0To4AndAppendsOnlyTwo) {
-    auto small = std::make_shared<CountingProducer>(3);
+    auto small = std::make_shared<Records>(3);
     { harmonics::DiskCacheProducer cached(small, "grow.cache"); }
     auto size_before = std::filesystem::file_size(".harmonics/cache/grow.cache");
 
-    auto big = std::make_shared<CountingProducer>(5);
+    auto big = std::make_shared<Records>(5);
     harmonics::DiskCacheProducer cached(big, "grow.cache");
     EXPECT_EQ(cached.outcome(), harmonics::CacheOutcome::Appended);
     ASSERT_EQ(cached.size(), 5u);
@@ -80,7 +62,7 @@ TEST_F(DiskCache, ExceptionInProducerNextReachesTheCallerWithItsMessage) {
 }
 
 TEST_F(DiskCache, ExceptionInTokenCallbackReachesTheCaller) {
-    auto base = std::make_shared<CountingProducer>(1);
+    auto base = std::make_shared<Records>(1);
     auto token = []() -> std::string { throw std::runtime_error("vault unreachable"); };
     EXPECT_THROW(
         {
@@ -95,7 +77,7 @@ TEST_F(DiskCache, ExceptionInTokenCallbackReachesTheCaller) {
 }
 
 TEST_F(DiskCache, BadNamesAreClearErrors) {
-    auto base = std::make_shared<CountingProducer>(1);
+    auto base = std::make_shared<Records>(1);
     for (const std::string& name : {std::string("../x"), std::string(), std::string("a\0b", 3)}) {
         try {
             harmonics::DiskCacheProducer cached(base, name);
@@ -109,7 +91,7 @@ TEST_F(DiskCache, BadNamesAreClearErrors) {
 }
 
 TEST_F(DiskCache, CorruptedCacheIsRebuiltFromTheSourceNotServed) {
-    auto base = std::make_shared<CountingProducer>(3);
+    auto base = std::make_shared<Records>(3);
     { harmonics::DiskCacheProducer cached(base, "bad.cache"); }
     {
         // Flip a byte of the last record's data: it ends where the offset index starts
@@ -127,7 +109,7 @@ TEST_F(DiskCache, CorruptedCacheIsRebuiltFromTheSourceNotServed) {
         f.seekp(end - 2);
         f.put(static_cast<char>(c ^ 0x5a));
     }
-    auto fresh = std::make_shared<CountingProducer>(3);
+    auto fresh = std::make_shared<Records>(3);
     harmonics::DiskCacheProducer cached(fresh, "bad.cache");
     for (int i = 0; i < 3; ++i) EXPECT_EQ(floats(cached.next()), (std::vector<float>{float(i), 10.f * i}));
     EXPECT_EQ(cached.outcome(), harmonics::CacheOutcome::Rebuilt);

@@ -6,19 +6,15 @@
 
 #include "test_support.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
 #include <atomic>
 #include <cctype>
 #include <cstdio>
-#include <sstream>
-#include <thread>
 
 using harmonics_test::floats;
-using harmonics_test::make_f32;
+using harmonics_test::http_response;
+using harmonics_test::LoopbackHttpServer;
 using harmonics_test::ScratchDir;
+using harmonics_test::wire_body;
 
 namespace {
 
@@ -28,102 +24,44 @@ namespace {
 class RawHttpServer {
   public:
     RawHttpServer(std::string body, int port = 8080, bool ranges = false)
-        : body_(std::move(body)), ranges_(ranges) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        int one = 1;
-        ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(static_cast<uint16_t>(port));
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-            ::listen(fd_, 16) != 0) {
-            ::close(fd_);
-            throw std::runtime_error("cannot listen on 127.0.0.1:" + std::to_string(port) +
-                                     ": " + std::strerror(errno) +
-                                     " (the reference examples need this port free)");
-        }
-        thread_ = std::thread([this] { serve(); });
-    }
-    ~RawHttpServer() { stop(); }
+        : body_(std::move(body)),
+          ranges_(ranges),
+          server_([this](const std::string& request) { return respond(request); }, port,
+                  " (the reference examples need this port free)") {}
 
-    void stop() {
-        if (fd_ < 0) return;
-        ::shutdown(fd_, SHUT_RDWR);
-        ::close(fd_);
-        fd_ = -1;
-        thread_.join();
-    }
-    int requests() const { return requests_.load(); }
+    void stop() { server_.stop(); }
+    int requests() const { return server_.requests(); }
     int ranged_requests() const { return ranged_.load(); }
 
   private:
-    void serve() {
-        for (;;) {
-            int c = ::accept(fd_, nullptr, nullptr);
-            if (c < 0) return;  // the listening socket was shut down
-            std::string request;
-            char buf[1024];
-            while (request.find("\r\n\r\n") == std::string::npos) {
-                ssize_t n = ::read(c, buf, sizeof buf);
-                if (n <= 0) break;
-                request.append(buf, static_cast<std::size_t>(n));
-            }
-            ++requests_;
-            std::string response;
-            std::string lower = request;  // header names are case-insensitive
-            for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-            std::size_t at = lower.find("\r\nrange: bytes=");
-            if (ranges_ && request.rfind("GET /data ", 0) == 0 && at != std::string::npos) {
-                ++ranged_;
-                unsigned long long a = 0, b = 0;
-                std::sscanf(request.c_str() + at + 15, "%llu-%llu", &a, &b);
-                response = "HTTP/1.1 206 Partial Content\r\nContent-Length: " +
-                           std::to_string(b - a + 1) + "\r\nContent-Range: bytes " +
-                           std::to_string(a) + "-" + std::to_string(b) + "/" +
-                           std::to_string(body_.size()) +
-                           "\r\nETag: \"v1\"\r\nConnection: close\r\n\r\n" +
-                           body_.substr(a, b - a + 1);
-            } else if (ranges_ && request.rfind("GET /data ", 0) == 0) {
-                response = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_.size()) +
-                           "\r\nETag: \"v1\"\r\nAccept-Ranges: bytes\r\nConnection: close\r\n\r\n" +
-                           body_;
-            } else if (request.rfind("GET /data ", 0) == 0) {
-                response = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_.size()) +
-                           "\r\nConnection: close\r\n\r\n" + body_;
-            } else {
-                response = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-            }
-            std::size_t off = 0;
-            while (off < response.size()) {
-                // MSG_NOSIGNAL: a client that stops reading (a parallel download
-                // takes only the first part of the first response) is no SIGPIPE.
-                ssize_t n = ::send(c, response.data() + off, response.size() - off, MSG_NOSIGNAL);
-                if (n <= 0) break;
-                off += static_cast<std::size_t>(n);
-            }
-            ::close(c);
+    std::string respond(const std::string& request) {
+        std::string lower = request;  // header names are case-insensitive
+        for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        std::size_t at = lower.find("\r\nrange: bytes=");
+        const bool data = request.rfind("GET /data ", 0) == 0;
+        if (ranges_ && data && at != std::string::npos) {
+            ++ranged_;
+            unsigned long long a = 0, b = 0;
+            std::sscanf(request.c_str() + at + 15, "%llu-%llu", &a, &b);
+            return http_response("206 Partial Content", body_.substr(a, b - a + 1),
+                                 "Content-Range: bytes " + std::to_string(a) + "-" + std::to_string(b) + "/" +
+                                     std::to_string(body_.size()) + "\r\nETag: \"v1\"\r\n");
         }
+        if (ranges_ && data) return http_response("200 OK", body_, "ETag: \"v1\"\r\nAccept-Ranges: bytes\r\n");
+        if (data) return http_response("200 OK", body_);
+        return http_response("404 Not Found", "");
     }
 
     std::string body_;
     bool ranges_;
-    int fd_{-1};
-    std::atomic<int> requests_{0};
     std::atomic<int> ranged_{0};
-    std::thread thread_;
+    LoopbackHttpServer server_;  // last: stopped before the members its thread reads
 };
 
-/// `n` records serialized with write_tensor and concatenated: the old wire body.
-std::string dataset_body(int n) {
-    std::ostringstream out;
-    for (int i = 0; i < n; ++i) {
-        harmonics::write_tensor(out, make_f32({float(i), float(i) + 0.5f, float(i) * 2}));
-    }
-    return out.str();
-}
-
 std::vector<float> record(int i) { return {float(i), float(i) + 0.5f, float(i) * 2}; }
+
+/// `n` records serialized with write_tensor and concatenated: the old wire body.
+std::string dataset_body(int n) { return wire_body(n, record); }
 
 class HttpReference : public ScratchDir {};
 

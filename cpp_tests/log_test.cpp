@@ -8,25 +8,10 @@
 #include <utility>
 #include <vector>
 
-using harmonics_test::make_f32;
+using harmonics_test::Records;
 using harmonics_test::ScratchDir;
 
 namespace {
-
-class Records : public harmonics::Producer {
-  public:
-    explicit Records(std::size_t n) : n_{n} {}
-    harmonics::HTensor next() override {
-        float i = static_cast<float>(cursor_);
-        cursor_ = (cursor_ + 1) % n_;
-        return make_f32({i});
-    }
-    std::size_t size() const override { return n_; }
-
-  private:
-    std::size_t n_;
-    std::size_t cursor_{0};
-};
 
 /// A cache of 3 records reopened over a source of 2: the library warns and rebuilds.
 void provoke_a_warning() {

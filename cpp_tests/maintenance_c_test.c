@@ -5,13 +5,12 @@
  *
  * Every check that fails prints where and why, and the exit status is then 1. Everything
  * lives in a fresh mkdtemp directory under the working directory, removed at the end. */
-#define _XOPEN_SOURCE 700 /* mkdtemp, realpath, nftw */
+#define _XOPEN_SOURCE 700 /* O_CLOEXEC */
 #define _DEFAULT_SOURCE    /* flock */
 
 #include <harmonics_dataset.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,13 +19,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "c_checks.h"
+#include "c_support.h"
 
-static char dir[PATH_MAX];
-
-/* `out` (2 * PATH_MAX bytes) = dir/name. */
+/* `out` (2 * PATH_MAX bytes) = scratch_dir/name. */
 static void path_in(char *out, const char *name) {
-    snprintf(out, 2 * PATH_MAX, "%s/%s", dir, name);
+    snprintf(out, 2 * PATH_MAX, "%s/%s", scratch_dir, name);
 }
 
 /* A cache of one-column records, made by the disk cache from CSV in memory. */
@@ -56,7 +53,7 @@ static void listing_and_verifying(void) {
     char path[2 * PATH_MAX];
     FILE *f;
 
-    REQUIRE_OK(harmonics_cache_list(dir, &list));
+    REQUIRE_OK(harmonics_cache_list(scratch_dir, &list));
     REQUIRE_OK(harmonics_cache_list_len(list, &n));
     CHECK(n == 2);
     REQUIRE_OK(harmonics_cache_list_get(list, 0, &e));
@@ -133,14 +130,14 @@ static void removing_and_pruning(void) {
     CHECK(!removed && exists("a.cache"));
 
     /* Prune to 0 bytes: b.cache goes, a.cache (in use) stays and is reported. */
-    REQUIRE_OK(harmonics_cache_prune(dir, 0, &p));
+    REQUIRE_OK(harmonics_cache_prune(scratch_dir, 0, &p));
     CHECK(p.removed == 1 && p.in_use == 1);
     CHECK(p.total_before > p.total_after && p.total_after > 0);
     CHECK(!exists("b.cache") && exists("a.cache") && exists("notes.txt"));
     close(fd);
 
     /* Within the limit: nothing goes. */
-    REQUIRE_OK(harmonics_cache_prune(dir, p.total_after, &p));
+    REQUIRE_OK(harmonics_cache_prune(scratch_dir, p.total_after, &p));
     CHECK(p.removed == 0 && p.in_use == 0 && p.total_before == p.total_after);
 
     REQUIRE_OK(harmonics_cache_remove(path, &removed));
@@ -154,41 +151,30 @@ static void clearing(void) {
     CHECK_FAILS_WITH(HARMONICS_STATUS_INVALID_ARGUMENT, harmonics_cache_clear("/", false, &c));
     CHECK(message_contains("refusing to remove"));
     make_cache("sub/c.cache", "1\n2\n");
-    REQUIRE_OK(harmonics_cache_clear(dir, true, &c));
+    REQUIRE_OK(harmonics_cache_clear(scratch_dir, true, &c));
     CHECK(c.removed >= 1 && c.kept == 1 && c.in_use == 0 && !c.aborted && !c.dir_removed);
     CHECK(!exists("sub/c.cache") && exists("notes.txt"));
     path_in(path, "notes.txt");
     CHECK(unlink(path) == 0);
-    REQUIRE_OK(harmonics_cache_clear(dir, false, &c));
+    REQUIRE_OK(harmonics_cache_clear(scratch_dir, false, &c));
     CHECK(c.dir_removed);
     /* Cleared already. */
-    REQUIRE_OK(harmonics_cache_clear(dir, false, &c));
+    REQUIRE_OK(harmonics_cache_clear(scratch_dir, false, &c));
     CHECK(c.removed == 0 && !c.dir_removed);
 }
 
-static int remove_entry(const char *p, const struct stat *s, int flag, struct FTW *w) {
-    (void)s;
-    (void)flag;
-    (void)w;
-    return remove(p);
+static void two_caches(void) {
+    make_cache("a.cache", "1\n2\n3\n");
+    make_cache("b.cache", "4\n5\n");
 }
 
 int main(void) {
-    char tmpl[] = "maintenance.XXXXXX";
-    if (mkdtemp(tmpl) == NULL || realpath(tmpl, dir) == NULL) {
-        perror("mkdtemp");
-        return 1;
-    }
-    make_cache("a.cache", "1\n2\n3\n");
-    make_cache("b.cache", "4\n5\n");
-    listing_and_verifying();
-    removing_and_pruning();
-    clearing();
-    nftw(tmpl, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
-    if (failures) {
-        fprintf(stderr, "maintenance_c_test: %d check(s) failed\n", failures);
-        return 1;
-    }
-    printf("maintenance_c_test: all checks passed\n");
-    return 0;
+    static const c_test_fn tests[] = {
+        two_caches,
+        listing_and_verifying,
+        removing_and_pruning,
+        clearing,
+        NULL,
+    };
+    return c_run_tests("maintenance_c_test", ".", tests);
 }

@@ -6,6 +6,7 @@
 #include <sstream>
 #include <string>
 
+using harmonics_test::expect_error;
 using harmonics_test::ScratchDir;
 namespace fs = harmonics_test::fs;
 
@@ -36,20 +37,10 @@ TEST_F(Maintenance, ListsVerifiesRemovesPrunesAndClears) {
     EXPECT_EQ(harmonics::list_caches(std::string("no-such-dir")).size(), 0u);
 
     EXPECT_EQ(harmonics::verify_cache("a.cache"), 3u);
-    try {
-        harmonics::verify_cache("notes.txt");
-        ADD_FAILURE() << "a file that is not a cache verified";
-    } catch (const harmonics::Error& e) {
-        EXPECT_EQ(e.status(), HARMONICS_STATUS_CORRUPT);
-        EXPECT_NE(std::string(e.what()).find("notes.txt"), std::string::npos) << e.what();
-    }
-    try {
-        harmonics::remove_cache("notes.txt");
-        ADD_FAILURE() << "a file that is not a cache was removed";
-    } catch (const harmonics::Error& e) {
-        EXPECT_EQ(e.status(), HARMONICS_STATUS_INVALID_ARGUMENT);
-        EXPECT_NE(std::string(e.what()).find("not removed"), std::string::npos) << e.what();
-    }
+    expect_error([] { harmonics::verify_cache("notes.txt"); }, HARMONICS_STATUS_CORRUPT, "notes.txt",
+                 "a file that is not a cache verified");
+    expect_error([] { harmonics::remove_cache("notes.txt"); }, HARMONICS_STATUS_INVALID_ARGUMENT, "not removed",
+                 "a file that is not a cache was removed");
     EXPECT_TRUE(fs::exists(".harmonics/cache/notes.txt"));
     EXPECT_TRUE(harmonics::remove_cache("b.cache"));
     EXPECT_FALSE(fs::exists(".harmonics/cache/b.cache"));
@@ -60,12 +51,8 @@ TEST_F(Maintenance, ListsVerifiesRemovesPrunesAndClears) {
     EXPECT_EQ(p.total_after, 0u);
     EXPECT_FALSE(fs::exists(".harmonics/cache/a.cache"));
 
-    try {
-        harmonics::clear_caches("/");
-        ADD_FAILURE() << "clearing / was not refused";
-    } catch (const harmonics::Error& e) {
-        EXPECT_EQ(e.status(), HARMONICS_STATUS_INVALID_ARGUMENT);
-    }
+    expect_error([] { harmonics::clear_caches("/"); }, HARMONICS_STATUS_INVALID_ARGUMENT, "",
+                 "clearing / was not refused");
     auto c = harmonics::clear_caches(".harmonics/cache");
     EXPECT_EQ(c.kept, 1u);
     EXPECT_FALSE(c.dir_removed);

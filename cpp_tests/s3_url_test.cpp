@@ -6,102 +6,30 @@
 
 #include "test_support.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-#include <cerrno>
 #include <cstdlib>
-#include <mutex>
-#include <sstream>
-#include <thread>
 
-using harmonics_test::make_f32;
+using harmonics_test::contains;
+using harmonics_test::http_response;
+using harmonics_test::LoopbackHttpServer;
 using harmonics_test::ScratchDir;
+using harmonics_test::wire_body;
 
 namespace {
 
-/// Serves `body` for `GET <path> ` (404 otherwise) on a free 127.0.0.1 port.
-class RecordingServer {
+/// Serves `body` for `GET <path> ` (404 otherwise) on a free 127.0.0.1 port, keeping
+/// each request head.
+class RecordingServer : public LoopbackHttpServer {
   public:
-    RecordingServer(std::string path, std::string body) : path_(std::move(path)), body_(std::move(body)) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = 0;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd_, 16) != 0 ||
-            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-            ::close(fd_);
-            throw std::runtime_error(std::string("cannot listen on 127.0.0.1: ") + std::strerror(errno));
-        }
-        port_ = ntohs(addr.sin_port);
-        thread_ = std::thread([this] { serve(); });
-    }
-    ~RecordingServer() { stop(); }
-
-    void stop() {
-        if (fd_ < 0) return;
-        ::shutdown(fd_, SHUT_RDWR);
-        ::close(fd_);
-        fd_ = -1;
-        thread_.join();
-    }
-    std::string endpoint() const { return "http://127.0.0.1:" + std::to_string(port_); }
-    std::vector<std::string> requests() {
-        std::lock_guard<std::mutex> g(mu_);
-        return requests_;
-    }
-
-  private:
-    void serve() {
-        for (;;) {
-            int c = ::accept(fd_, nullptr, nullptr);
-            if (c < 0) return;  // the listening socket was shut down
-            std::string request;
-            char buf[1024];
-            while (request.find("\r\n\r\n") == std::string::npos) {
-                ssize_t n = ::read(c, buf, sizeof buf);
-                if (n <= 0) break;
-                request.append(buf, static_cast<std::size_t>(n));
-            }
-            {
-                std::lock_guard<std::mutex> g(mu_);
-                requests_.push_back(request);
-            }
-            std::string response;
-            if (request.rfind("GET " + path_ + " ", 0) == 0) {
-                response = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body_.size()) +
-                           "\r\nConnection: close\r\n\r\n" + body_;
-            } else {
-                response = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-            }
-            std::size_t off = 0;
-            while (off < response.size()) {
-                ssize_t n = ::write(c, response.data() + off, response.size() - off);
-                if (n <= 0) break;
-                off += static_cast<std::size_t>(n);
-            }
-            ::close(c);
-        }
-    }
-
-    std::string path_, body_;
-    int fd_{-1};
-    int port_{0};
-    std::mutex mu_;
-    std::vector<std::string> requests_;
-    std::thread thread_;
+    RecordingServer(std::string path, std::string body)
+        : LoopbackHttpServer([path, body](const std::string& request) {
+              return request.rfind("GET " + path + " ", 0) == 0 ? http_response("200 OK", body)
+                                                                 : http_response("404 Not Found", "");
+          }) {}
 };
 
 std::string dataset_body(int n) {
-    std::ostringstream out;
-    for (int i = 0; i < n; ++i) harmonics::write_tensor(out, make_f32({float(i), float(i) * 3}));
-    return out.str();
+    return wire_body(n, [](int i) { return std::vector<float>{float(i), float(i) * 3}; });
 }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 const char* const kAwsVars[] = {"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID",
                                  "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"};
@@ -136,7 +64,7 @@ TEST_F(S3Url, FromUrlSignsAPathStyleGetAndReopensTheCacheWithTheServerStopped) {
         auto loader = harmonics::AsyncHttpProducer::from_url("s3://bucket/dir/data v1.bin", opts);
         EXPECT_EQ(loader.size(), 4u);
     }
-    auto requests = server.requests();
+    auto requests = server.request_heads();
     ASSERT_EQ(requests.size(), 2u);
     for (const auto& r : requests) {
         EXPECT_TRUE(contains(r, "authorization: AWS4-HMAC-SHA256 Credential=AKIDCPPTEST/")) << r;

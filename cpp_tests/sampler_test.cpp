@@ -15,28 +15,10 @@
 #include <type_traits>
 
 using harmonics_test::floats;
-using harmonics_test::make_f32;
+using harmonics_test::Records;
 using harmonics_test::ScratchDir;
 
 namespace {
-
-/// A user's own producer: record i is {i, 10*i}; counts what is read from it.
-class Records : public harmonics::Producer {
-  public:
-    explicit Records(std::size_t n) : n_{n} {}
-    harmonics::HTensor next() override {
-        ++reads;
-        float i = static_cast<float>(cursor_);
-        cursor_ = (cursor_ + 1) % n_;
-        return make_f32({i, 10 * i});
-    }
-    std::size_t size() const override { return n_; }
-    std::size_t reads{0};
-
-  private:
-    std::size_t n_;
-    std::size_t cursor_{0};
-};
 
 std::size_t first(const harmonics::HTensor& t) { return static_cast<std::size_t>(floats(t).at(0)); }
 

@@ -3,17 +3,12 @@
 
 #include "test_support.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-
-#include <atomic>
-#include <sstream>
-#include <thread>
-
 using harmonics_test::floats;
+using harmonics_test::http_response;
+using harmonics_test::LoopbackHttpServer;
 using harmonics_test::make_f32;
 using harmonics_test::ScratchDir;
+using harmonics_test::wire_body;
 
 namespace {
 
@@ -52,14 +47,20 @@ class Seekable : public harmonics::Producer {
 
 std::vector<float> one(float v) { return {v}; }
 
+/// Cache `name` made from `first`, then opened again over `second`: that second opening.
+harmonics::DiskCacheProducer reopen(std::shared_ptr<Seekable> first, std::shared_ptr<Seekable> second,
+                                    const std::string& name) {
+    { harmonics::DiskCacheProducer made(std::move(first), name); }
+    return harmonics::DiskCacheProducer(std::move(second), name);
+}
+
 class SourceIdentity : public ScratchDir {};
 
 }  // namespace
 
 TEST_F(SourceIdentity, AppendingToASubclassThatOverridesSkipCallsNextOnlyForTheNewRecords) {
-    { harmonics::DiskCacheProducer c(std::make_shared<Seekable>(400), "skip.cache"); }
     auto grown = std::make_shared<Seekable>(450);
-    harmonics::DiskCacheProducer cached(grown, "skip.cache");
+    auto cached = reopen(std::make_shared<Seekable>(400), grown, "skip.cache");
     EXPECT_EQ(cached.outcome(), harmonics::CacheOutcome::Appended);
     EXPECT_LE(grown->nexts, 50u);
     EXPECT_EQ(grown->skips, 1u);
@@ -76,9 +77,8 @@ TEST_F(SourceIdentity, TheDefaultSkipCallsNext) {
 }
 
 TEST_F(SourceIdentity, AnUnchangedFingerprintIsReusedWithoutAnySizeOrNextCall) {
-    { harmonics::DiskCacheProducer c(std::make_shared<Seekable>(5, "dataset v1"), "fp.cache"); }
     auto again = std::make_shared<Seekable>(5, "dataset v1");
-    harmonics::DiskCacheProducer cached(again, "fp.cache");
+    auto cached = reopen(std::make_shared<Seekable>(5, "dataset v1"), again, "fp.cache");
     EXPECT_EQ(cached.outcome(), harmonics::CacheOutcome::Reused);
     EXPECT_EQ(again->sizes, 0u);
     EXPECT_EQ(again->nexts, 0u);
@@ -88,9 +88,8 @@ TEST_F(SourceIdentity, AnUnchangedFingerprintIsReusedWithoutAnySizeOrNextCall) {
 }
 
 TEST_F(SourceIdentity, AChangedFingerprintRebuildsTheCacheNamingBoth) {
-    { harmonics::DiskCacheProducer c(std::make_shared<Seekable>(5, "dataset v1"), "fp2.cache"); }
     auto v2 = std::make_shared<Seekable>(5, "dataset v2", 100);
-    harmonics::DiskCacheProducer cached(v2, "fp2.cache");
+    auto cached = reopen(std::make_shared<Seekable>(5, "dataset v1"), v2, "fp2.cache");
     EXPECT_EQ(cached.outcome(), harmonics::CacheOutcome::Rebuilt);
     std::string why = cached.outcome_reason();
     EXPECT_NE(why.find("dataset v1"), std::string::npos) << why;
@@ -99,9 +98,8 @@ TEST_F(SourceIdentity, AChangedFingerprintRebuildsTheCacheNamingBoth) {
 }
 
 TEST_F(SourceIdentity, WithoutAFingerprintTheSizeRuleStillApplies) {
-    { harmonics::DiskCacheProducer c(std::make_shared<Seekable>(3), "nofp.cache"); }
     auto same = std::make_shared<Seekable>(3);
-    harmonics::DiskCacheProducer cached(same, "nofp.cache");
+    auto cached = reopen(std::make_shared<Seekable>(3), same, "nofp.cache");
     EXPECT_EQ(cached.outcome(), harmonics::CacheOutcome::Reused);
     EXPECT_EQ(same->nexts, 0u);
     EXPECT_EQ(cached.outcome_reason(), "");
@@ -144,65 +142,18 @@ TEST_F(SourceIdentity, AnEditedCsvRebuildsTheCacheAndAnUnchangedOneIsReused) {
 
 namespace {
 
-/// Serves `body_a` for GET /a and `body_b` for anything else, on an ephemeral port.
-class TwoPathServer {
+/// Serves `a` for GET /a and `b` for anything else, on a free 127.0.0.1 port.
+class TwoPathServer : public LoopbackHttpServer {
   public:
-    TwoPathServer(std::string a, std::string b) : a_(std::move(a)), b_(std::move(b)) {
-        fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = 0;
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        socklen_t len = sizeof addr;
-        if (::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd_, 16) != 0 ||
-            ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
-            throw std::runtime_error("cannot listen on 127.0.0.1");
-        port_ = ntohs(addr.sin_port);
-        thread_ = std::thread([this] { serve(); });
-    }
-    ~TwoPathServer() {
-        ::shutdown(fd_, SHUT_RDWR);
-        ::close(fd_);
-        thread_.join();
-    }
-    int port() const { return port_; }
-    int requests() const { return requests_.load(); }
-
-  private:
-    void serve() {
-        for (;;) {
-            int c = ::accept(fd_, nullptr, nullptr);
-            if (c < 0) return;
-            std::string request;
-            char buf[1024];
-            while (request.find("\r\n\r\n") == std::string::npos) {
-                ssize_t n = ::read(c, buf, sizeof buf);
-                if (n <= 0) break;
-                request.append(buf, static_cast<std::size_t>(n));
-            }
-            ++requests_;
-            const std::string& body = request.rfind("GET /a ", 0) == 0 ? a_ : b_;
-            std::string response = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) +
-                                   "\r\nConnection: close\r\n\r\n" + body;
-            std::size_t off = 0;
-            while (off < response.size()) {
-                ssize_t n = ::write(c, response.data() + off, response.size() - off);
-                if (n <= 0) break;
-                off += static_cast<std::size_t>(n);
-            }
-            ::close(c);
-        }
-    }
-    std::string a_, b_;
-    int fd_{-1}, port_{0};
-    std::atomic<int> requests_{0};
-    std::thread thread_;
+    TwoPathServer(std::string a, std::string b)
+        : LoopbackHttpServer([a, b](const std::string& request) {
+              return http_response("200 OK", request.rfind("GET /a ", 0) == 0 ? a : b);
+          }) {}
 };
 
 std::string body_of(std::vector<float> values) {
-    std::ostringstream out;
-    for (float v : values) harmonics::write_tensor(out, make_f32({v}));
-    return out.str();
+    return wire_body(static_cast<int>(values.size()),
+                     [&values](int i) { return std::vector<float>{values[static_cast<std::size_t>(i)]}; });
 }
 
 }  // namespace

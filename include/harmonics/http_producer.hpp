@@ -128,63 +128,57 @@ HarmonicsProducer* open_http_url(const std::string& url, const HttpOptions& o) {
     return out;
 }
 
+/// What HttpProducer and AsyncHttpProducer share (`Async`: the download runs in the
+/// background): the constructors, from_url, and what the construction did.
+template <class Derived, bool Async>
+class HttpProducerBase : public NativeProducer {
+  public:
+    HttpProducerBase(const std::string& host, int port, const std::string& path = "/", bool cache = true,
+                     const std::string& cache_path = "", bool validate = false)
+        : NativeProducer(open_http<Async>(host, port, path, http_options(cache, cache_path, validate))) {}
+
+    HttpProducerBase(const std::string& host, int port, const std::string& path, const HttpOptions& opts)
+        : NativeProducer(open_http<Async>(host, port, path, opts)) {}
+
+    /// Any http:// or https:// URL (hostnames, IPv4, [IPv6]), or s3://bucket/key (AWS
+    /// Signature V4 with the standard AWS_* settings; see the README's "S3").
+    static Derived from_url(const std::string& url, const HttpOptions& opts = {}) {
+        return Derived(open_http_url<Async>(url, opts));
+    }
+
+    /// What the construction did: reused the cache file, downloaded, revalidated (304),
+    /// or rebuilt it (made from another URL or producer, damaged, newer on the server).
+    HttpOutcome outcome() const { return http_outcome(native_handle()); }
+
+    /// Why an existing cache file was downloaded again; "" unless `outcome()` is Rebuilt.
+    std::string outcome_reason() const { return http_outcome_reason(native_handle()); }
+
+  protected:
+    explicit HttpProducerBase(HarmonicsProducer* h) : NativeProducer(h) {}
+};
+
 }  // namespace detail
 
 /// Downloads a dataset (concatenated records, or a published cache file) from
 /// `http://host:port/path` once; with `cache` and a `cache_path`, later runs read the
 /// cache file without any request. `next()` cycles after the last record.
-class HttpProducer : public NativeProducer {
+///
+///     HttpProducer(host, port, path = "/", cache = true, cache_path = "", validate = false)
+///     HttpProducer(host, port, path, const HttpOptions&)
+///     HttpProducer::from_url(url, const HttpOptions& = {})
+///     outcome(), outcome_reason()
+class HttpProducer : public detail::HttpProducerBase<HttpProducer, false> {
   public:
-    HttpProducer(const std::string& host, int port, const std::string& path = "/", bool cache = true,
-                 const std::string& cache_path = "", bool validate = false)
-        : NativeProducer(detail::open_http<false>(host, port, path, detail::http_options(cache, cache_path, validate))) {}
-
-    HttpProducer(const std::string& host, int port, const std::string& path, const HttpOptions& opts)
-        : NativeProducer(detail::open_http<false>(host, port, path, opts)) {}
-
-    /// Any http:// or https:// URL (hostnames, IPv4, [IPv6]), or s3://bucket/key (AWS
-    /// Signature V4 with the standard AWS_* settings; see the README's "S3").
-    static HttpProducer from_url(const std::string& url, const HttpOptions& opts = {}) {
-        return HttpProducer(detail::open_http_url<false>(url, opts));
-    }
-
-    /// What the construction did: reused the cache file, downloaded, revalidated (304),
-    /// or rebuilt it (made from another URL or producer, damaged, newer on the server).
-    HttpOutcome outcome() const { return detail::http_outcome(native_handle()); }
-
-    /// Why an existing cache file was downloaded again; "" unless `outcome()` is Rebuilt.
-    std::string outcome_reason() const { return detail::http_outcome_reason(native_handle()); }
-
-  private:
-    explicit HttpProducer(HarmonicsProducer* h) : NativeProducer(h) {}
+    using HttpProducerBase::HttpProducerBase;
 };
 
 /// Same parameters and results as HttpProducer; the download runs in the background
 /// and `next()` returns each record as soon as it has arrived. A failure in the
-/// background is thrown by the next call.
-class AsyncHttpProducer : public NativeProducer {
+/// background is thrown by the next call. While the background download runs,
+/// `outcome()` is Downloaded (or Rebuilt) until it is known.
+class AsyncHttpProducer : public detail::HttpProducerBase<AsyncHttpProducer, true> {
   public:
-    AsyncHttpProducer(const std::string& host, int port, const std::string& path = "/", bool cache = true,
-                      const std::string& cache_path = "", bool validate = false)
-        : NativeProducer(detail::open_http<true>(host, port, path, detail::http_options(cache, cache_path, validate))) {}
-
-    AsyncHttpProducer(const std::string& host, int port, const std::string& path, const HttpOptions& opts)
-        : NativeProducer(detail::open_http<true>(host, port, path, opts)) {}
-
-    static AsyncHttpProducer from_url(const std::string& url, const HttpOptions& opts = {}) {
-        return AsyncHttpProducer(detail::open_http_url<true>(url, opts));
-    }
-
-    /// What the construction did: reused the cache file, downloaded, revalidated (304),
-    /// or rebuilt it (made from another URL or producer, damaged, newer on the server).
-    /// While the background download runs: Downloaded (or Rebuilt) until it is known.
-    HttpOutcome outcome() const { return detail::http_outcome(native_handle()); }
-
-    /// Why an existing cache file was downloaded again; "" unless `outcome()` is Rebuilt.
-    std::string outcome_reason() const { return detail::http_outcome_reason(native_handle()); }
-
-  private:
-    explicit AsyncHttpProducer(HarmonicsProducer* h) : NativeProducer(h) {}
+    using HttpProducerBase::HttpProducerBase;
 };
 
 }  // namespace harmonics

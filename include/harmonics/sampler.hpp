@@ -52,50 +52,43 @@ static_assert(sizeof(SamplerState) <= 128, "SamplerState stays small");
 
 namespace detail {
 
-inline HarmonicsSamplerOptions c_options(const SamplerOptions& o) {
-    HarmonicsSamplerOptions c = harmonics_sampler_options_default();
-    c.seed = o.seed;
-    c.shuffle = o.shuffle;
-    c.rank = o.rank;
-    c.world_size = o.world_size;
-    c.drop_last = o.drop_last;
-    c.block_records = o.block_records;
-    return c;
+// One field list for each struct, used in both directions (C++ to C and back), so the
+// two conversions cannot drift apart. `to` comes in with its defaults.
+template <class To, class From>
+To copy_sampler_options(const From& from, To to) {
+    to.seed = from.seed;
+    to.shuffle = from.shuffle;
+    to.rank = static_cast<decltype(to.rank)>(from.rank);
+    to.world_size = static_cast<decltype(to.world_size)>(from.world_size);
+    to.drop_last = from.drop_last;
+    to.block_records = static_cast<decltype(to.block_records)>(from.block_records);
+    return to;
 }
 
-inline SamplerOptions from_c(const HarmonicsSamplerOptions& c) {
-    SamplerOptions o;
-    o.seed = c.seed;
-    o.shuffle = c.shuffle;
-    o.rank = static_cast<std::size_t>(c.rank);
-    o.world_size = static_cast<std::size_t>(c.world_size);
-    o.drop_last = c.drop_last;
-    o.block_records = static_cast<std::size_t>(c.block_records);
-    return o;
+template <class To, class From, class Options>
+To copy_sampler_state(const From& from, To to, const Options& options) {
+    to.seed = from.seed;
+    to.epoch = from.epoch;
+    to.position = from.position;
+    to.num_records = from.num_records;
+    to.world_size = from.world_size;
+    to.rank = from.rank;
+    to.options = options;
+    return to;
 }
+
+inline HarmonicsSamplerOptions c_options(const SamplerOptions& o) {
+    return copy_sampler_options(o, harmonics_sampler_options_default());
+}
+
+inline SamplerOptions from_c(const HarmonicsSamplerOptions& c) { return copy_sampler_options(c, SamplerOptions{}); }
 
 inline HarmonicsSamplerState c_state(const SamplerState& s) {
-    HarmonicsSamplerState c;
-    c.seed = s.seed;
-    c.epoch = s.epoch;
-    c.position = s.position;
-    c.num_records = s.num_records;
-    c.world_size = s.world_size;
-    c.rank = s.rank;
-    c.options = c_options(s.options);
-    return c;
+    return copy_sampler_state(s, HarmonicsSamplerState{}, c_options(s.options));
 }
 
 inline SamplerState from_c(const HarmonicsSamplerState& c) {
-    SamplerState s;
-    s.seed = c.seed;
-    s.epoch = c.epoch;
-    s.position = c.position;
-    s.num_records = c.num_records;
-    s.world_size = c.world_size;
-    s.rank = c.rank;
-    s.options = from_c(c.options);
-    return s;
+    return copy_sampler_state(c, SamplerState{}, from_c(c.options));
 }
 
 }  // namespace detail
