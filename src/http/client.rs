@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -50,38 +51,43 @@ impl ClientKey {
     }
 }
 
-/// The clients of this process, one per `ClientKey`, with the process id they were
-/// built in.
+/// The clients of this process, one per `ClientKey`.
 #[derive(Default)]
 struct Pool {
-    pid: u32,
     clients: HashMap<ClientKey, Client>,
 }
 
 static POOL: Lazy<Mutex<Pool>> = Lazy::new(Mutex::default);
 
+/// The process that owns `POOL` (0 until the first use).
+static POOL_PID: AtomicU32 = AtomicU32::new(0);
+
 /// The process-wide client for `opts`' configuration (see `ClientKey`), built on first
 /// use: every producer, partial fetch and publish of the process with the same CA file
 /// and timeouts shares it, and so its connection pool (keep-alive connections are
-/// reused from one download to the next). After `fork()` the child builds its own: a
-/// blocking client's runtime thread does not exist in the child, so a client of the
-/// parent would never answer there.
+/// reused from one download to the next).
+///
+/// A child made by `fork()` never touches the parent's pool: the parent's clients
+/// have runtime threads that do not exist in the child (a request there would never
+/// be answered), and the pool's lock may have been held by one of the parent's other
+/// threads at the fork (the child would wait for it forever). The child builds a
+/// client for each call instead.
 pub(crate) fn shared_client(opts: &HttpOptions) -> Result<Client> {
     let key = ClientKey::of(opts)?;
-    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
     let pid = std::process::id();
-    if pool.pid != pid {
-        // The parent's clients (in a forked child) are forgotten, not dropped: dropping
-        // one joins its runtime thread, which is not in this process.
-        std::mem::forget(std::mem::take(&mut pool.clients));
-        pool.pid = pid;
+    match POOL_PID.compare_exchange(0, pid, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => {}
+        Err(owner) if owner == pid => {}
+        Err(_) => return build(&key),
     }
-    if let Some(c) = pool.clients.get(&key) {
+    let lock = || POOL.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(c) = lock().clients.get(&key) {
         return Ok(c.clone());
     }
+    // Built outside the lock (it takes milliseconds: TLS roots, the runtime thread);
+    // when two threads race, the first inserted wins and the other is dropped.
     let client = build(&key)?;
-    pool.clients.insert(key, client.clone());
-    Ok(client)
+    Ok(lock().clients.entry(key).or_insert(client).clone())
 }
 
 /// A client of its own for `opts` (with connections of its own: a download that
@@ -146,4 +152,48 @@ pub(crate) fn header_str(h: &HeaderMap, name: header::HeaderName) -> String {
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A child forked while another thread of the parent holds the pool's lock gets a
+    /// client (of its own) instead of waiting forever for a lock nobody will release.
+    #[test]
+    fn a_child_forked_while_the_pool_is_locked_builds_its_own_client() {
+        let opts = HttpOptions::default();
+        shared_client(&opts).unwrap();
+        let held = POOL.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: the child only builds a client and leaves with `_exit`, never
+        // returning into the test harness.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let ok = shared_client(&opts).is_ok();
+            unsafe { libc::_exit(if ok { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        let mut waited_ms = 0;
+        let finished = loop {
+            // SAFETY: polls the child forked above.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if r == pid {
+                break true;
+            }
+            if waited_ms >= 60_000 {
+                // SAFETY: kills and reaps the child forked above.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                    libc::waitpid(pid, &mut status, 0);
+                }
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+            waited_ms += 10;
+        };
+        drop(held);
+        assert!(finished, "the child waited for the parent's pool lock");
+        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0);
+    }
 }
