@@ -20,6 +20,35 @@ struct Src {
     shape: [usize; 1],
 }
 
+impl Src {
+    fn new(n: usize, fp: &'static str) -> Src {
+        Src {
+            n,
+            cursor: 0,
+            value: 0.0,
+            fp,
+            nexts: 0,
+            skips: 0,
+            shape: [1],
+        }
+    }
+}
+
+/// The callbacks over `src` (which must outlive the producer), with or without `skip`.
+fn callbacks(
+    src: *mut Src,
+    skip: Option<unsafe extern "C" fn(*mut c_void, usize) -> HarmonicsStatus>,
+) -> HarmonicsProducerCallbacks {
+    HarmonicsProducerCallbacks {
+        userdata: src.cast(),
+        next: Some(next),
+        size: Some(size),
+        free: None,
+        skip,
+        fingerprint: Some(fingerprint),
+    }
+}
+
 unsafe extern "C" fn next(u: *mut c_void, out: *mut HarmonicsTensorView) -> HarmonicsStatus {
     let s = unsafe { &mut *(u as *mut Src) };
     s.nexts += 1;
@@ -61,23 +90,8 @@ unsafe extern "C" fn fingerprint(
 
 /// Opens a cache over a C source; returns (outcome, reason, next calls, skip calls).
 fn open(name: &std::ffi::CStr, n: usize, fp: &'static str) -> (u32, String, usize, usize) {
-    let src = Box::into_raw(Box::new(Src {
-        n,
-        cursor: 0,
-        value: 0.0,
-        fp,
-        nexts: 0,
-        skips: 0,
-        shape: [1],
-    }));
-    let cb = HarmonicsProducerCallbacks {
-        userdata: src.cast(),
-        next: Some(next),
-        size: Some(size),
-        free: None,
-        skip: Some(skip),
-        fingerprint: Some(fingerprint),
-    };
+    let src = Box::into_raw(Box::new(Src::new(n, fp)));
+    let cb = callbacks(src, Some(skip));
     unsafe {
         let (mut base, mut cache) = (null_mut(), null_mut());
         assert_eq!(
@@ -154,23 +168,8 @@ fn an_oversized_fingerprint_is_an_error_not_a_huge_header() {
     let dir = tempfile::tempdir().unwrap();
     let name = std::ffi::CString::new(dir.path().join("big.cache").to_str().unwrap()).unwrap();
     let fp: &'static str = Box::leak("x".repeat(MAX_FINGERPRINT + 1).into_boxed_str());
-    let mut src = Src {
-        n: 1,
-        cursor: 0,
-        value: 0.0,
-        fp,
-        nexts: 0,
-        skips: 0,
-        shape: [1],
-    };
-    let cb = HarmonicsProducerCallbacks {
-        userdata: (&mut src as *mut Src).cast(),
-        next: Some(next),
-        size: Some(size),
-        free: None,
-        skip: None,
-        fingerprint: Some(fingerprint),
-    };
+    let mut src = Src::new(1, fp);
+    let cb = callbacks(&mut src, None);
     unsafe {
         let (mut base, mut cache) = (null_mut(), null_mut());
         assert_eq!(
