@@ -95,6 +95,17 @@ fn make_cache(path: &Path, n: usize, tok: &str) -> u64 {
     file_len(path)
 }
 
+/// The "nobody" child over `path` (its source of `n` records) fails with "Permission
+/// denied", naming `named`.
+fn assert_permission_denied_naming(path: &Path, n: usize, named: &Path) {
+    let r = run_child("nobody", path, n, "", 0);
+    assert!(
+        r.starts_with("io ") && r.contains("Permission denied"),
+        "{r}"
+    );
+    assert!(r.contains(&named.display().to_string()), "{r}");
+}
+
 #[test]
 fn disk_full_fails_clearly_and_leaves_the_existing_cache_intact() {
     let dir = tempfile::tempdir().unwrap();
@@ -176,31 +187,16 @@ fn read_only_directory_and_permission_denied() {
     cases += 1;
 
     // No cache and no right to create one: a clear error naming the directory.
-    let r = run_child("nobody", &d.join("new.cache"), 12, "", 0);
-    assert!(
-        r.starts_with("io ") && r.contains("Permission denied"),
-        "{r}"
-    );
-    assert!(r.contains(&d.display().to_string()), "{r}");
+    assert_permission_denied_naming(&d.join("new.cache"), 12, &d);
     cases += 1;
 
     // The source grew but the file is not writable: clear error, cache intact.
-    let r = run_child("nobody", &growing, 15, "", 0);
-    assert!(
-        r.starts_with("io ") && r.contains("Permission denied"),
-        "{r}"
-    );
-    assert!(r.contains(&growing.display().to_string()), "{r}");
+    assert_permission_denied_naming(&growing, 15, &growing);
     assert_eq!(contents(&growing).1, dataset(12, GEN));
     cases += 1;
 
     // A cache file the user may not read: clear error naming it.
-    let r = run_child("nobody", &secret, 12, "", 0);
-    assert!(
-        r.starts_with("io ") && r.contains("Permission denied"),
-        "{r}"
-    );
-    assert!(r.contains(&secret.display().to_string()), "{r}");
+    assert_permission_denied_naming(&secret, 12, &secret);
     assert_eq!(contents(&secret).1, dataset(12, GEN));
     cases += 1;
 
