@@ -7,10 +7,14 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use harmonics_dataset::cache::{CacheLock, CacheReader, CacheWriter, Metadata};
-use harmonics_dataset::tensor::write_tensor;
+use harmonics_dataset::cache::{CacheLock, CacheReader, Metadata};
 use harmonics_dataset::{DiskCacheProducer, Tensor, TokenFn, VecProducer};
 use serde_json::Value;
+
+#[path = "../support/mod.rs"]
+mod support;
+use support::cache_files;
+use support::http_server::wire_body;
 
 mod inspect;
 mod list;
@@ -38,21 +42,12 @@ fn make_cache(path: &Path, n: usize, token: &str) {
 
 /// A current-format cache written with `CacheWriter` directly.
 fn write_cache(path: &Path, n: usize) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut w = CacheWriter::create(path, Metadata::new("", "writer:test")).unwrap();
-    for t in records(n, 7.0) {
-        w.push(t.as_ref()).unwrap();
-    }
-    w.finish().unwrap();
+    cache_files::write_cache(path, Metadata::new("", "writer:test"), &records(n, 7.0));
 }
 
 /// The original headerless format: concatenated `write_tensor` records.
 fn write_legacy(path: &Path, n: usize) {
-    let mut bytes = Vec::new();
-    for t in records(n, 3.0) {
-        write_tensor(&mut bytes, t.as_ref()).unwrap();
-    }
-    std::fs::write(path, bytes).unwrap();
+    std::fs::write(path, wire_body(&records(n, 3.0))).unwrap();
 }
 
 /// Flips the byte `from_end` bytes before the end of the last record (a first

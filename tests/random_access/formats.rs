@@ -68,7 +68,7 @@ fn legacy_files_have_random_access_read_only_too_and_upgrade() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("legacy.cache");
     let want = dataset(700, 4);
-    std::fs::write(&path, legacy_file(&want)).unwrap();
+    std::fs::write(&path, wire_body(&want)).unwrap();
     let mut perms = std::fs::metadata(&path).unwrap().permissions();
     perms.set_readonly(true);
     std::fs::set_permissions(&path, perms).unwrap();
@@ -94,7 +94,7 @@ fn published_files_stream_with_the_index_first_or_last() {
     let last = dir.path().join("last.cache");
     write_cache(&last, Metadata::new("", "test"), &want);
     let first = dir.path().join("first.cache");
-    std::fs::write(&first, legacy_file(&want)).unwrap();
+    std::fs::write(&first, wire_body(&want)).unwrap();
     upgrade(&first).unwrap();
     let v1 = dir.path().join("v1.cache");
     std::fs::write(

@@ -11,6 +11,7 @@ use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Producer, Tensor
 #[path = "../support/mod.rs"]
 mod support;
 use support::cache_files::*;
+use support::http_server::wire_body;
 use support::reliability::*;
 
 mod appends;

@@ -1,6 +1,6 @@
 //! Cache files for tests, written through the library's writer or byte by byte in the
-//! formats a previous release left on disk (version 1, legacy headerless), and read
-//! back in order.
+//! version-1 format a previous release left on disk, and read back in order. (The
+//! legacy headerless format is `http_server::wire_body`.)
 
 use std::path::Path;
 
@@ -41,15 +41,6 @@ pub fn version_1_file(meta: &Metadata, records: &[Tensor]) -> Vec<u8> {
     };
     let mut file = Header::encode_version(meta, commit, VERSION_1);
     file.extend_from_slice(&body);
-    file
-}
-
-/// The original headerless format: the records' wire forms, concatenated.
-pub fn legacy_file(records: &[Tensor]) -> Vec<u8> {
-    let mut file = Vec::new();
-    for t in records {
-        file.extend_from_slice(&t.to_wire().unwrap());
-    }
     file
 }
 
