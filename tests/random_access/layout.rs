@@ -7,10 +7,8 @@ use super::*;
 /// walking: a seek far past a damaged record does not trip on it.
 #[test]
 fn seek_uses_the_index() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("seek.cache");
     let want = dataset(1000, 8);
-    write_cache(&path, Metadata::new("", "test"), &want);
+    let (dir, path) = scratch_cache("seek.cache", &want);
     let mut d = std::fs::read(&path).unwrap();
     let at = frame_offset(&d, 10);
     d[at + 20] ^= 0x01; // damage record 10

@@ -3,7 +3,7 @@
 //! right after appends, after a crash mid-append, over version-1 files (read as they
 //! are and upgraded) and over legacy headerless files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use harmonics_dataset::cache::{upgrade, CacheAppender, CacheReader, Header, Metadata};
@@ -18,6 +18,15 @@ mod appends;
 mod formats;
 mod layout;
 mod view_at;
+
+/// A scratch directory holding `name`, a current-format cache of `records`, and the
+/// cache's path.
+fn scratch_cache(name: &str, records: &[Tensor]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
+    write_cache(&path, Metadata::new("", "test"), records);
+    (dir, path)
+}
 
 /// A fixed shuffled order of 0..n (an LCG-driven Fisher-Yates).
 fn shuffled(n: u64, seed: u64) -> Vec<u64> {

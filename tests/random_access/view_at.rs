@@ -5,10 +5,8 @@ use super::*;
 
 #[test]
 fn view_at_equals_the_sequential_record_for_every_index_of_10000() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("ten.cache");
     let want = dataset(10_000, 3);
-    write_cache(&path, Metadata::new("", "test"), &want);
+    let (dir, path) = scratch_cache("ten.cache", &want);
     let mut r = CacheReader::open(&path).unwrap();
     assert!(r.has_index() && r.version() == 2);
     assert_eq!(read_all(&mut r), want);
@@ -105,10 +103,8 @@ fn view_at_past_the_end_is_an_error_naming_index_and_length() {
 
 #[test]
 fn a_flipped_byte_in_record_i_is_detected_by_view_at_i() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("flip.cache");
     let want = dataset(300, 1);
-    write_cache(&path, Metadata::new("", "test"), &want);
+    let (dir, path) = scratch_cache("flip.cache", &want);
     let good = std::fs::read(&path).unwrap();
     for i in [0u64, 1, 137, 299] {
         let at = frame_offset(&good, i);

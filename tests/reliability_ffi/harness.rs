@@ -12,6 +12,8 @@ use harmonics_dataset::ffi::producer::*;
 use harmonics_dataset::ffi::tensor::*;
 use harmonics_dataset::ffi::{HarmonicsProducer, HarmonicsStatus, HarmonicsTensor};
 
+use crate::support::http_server::{wire_body, TestServer};
+
 pub const NULL_ARG: u32 = HarmonicsStatus::NullArgument as u32;
 pub const OK: u32 = HarmonicsStatus::Ok as u32;
 
@@ -92,39 +94,10 @@ pub struct Live {
     pub _dir: tempfile::TempDir,
     pub cache_name: std::ffi::CString,
     pub csv_path: std::ffi::CString,
-    /// A dataset URL served by `serve_one_record` on 127.0.0.1.
+    /// A dataset URL of one record, served by `server` on 127.0.0.1.
     pub url: std::ffi::CString,
     pub port: u16,
-}
-
-/// A minimal HTTP/1.1 server on 127.0.0.1 answering every request with one record.
-fn serve_one_record() -> u16 {
-    use std::io::{Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let body = harmonics_dataset::Tensor::from_f32(&[1.0, 2.0])
-        .to_wire()
-        .unwrap();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut c) = conn else { continue };
-            let mut req = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                match c.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => req.extend_from_slice(&buf[..n]),
-                }
-            }
-            let head = format!(
-                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                body.len()
-            );
-            let _ = c.write_all(head.as_bytes());
-            let _ = c.write_all(&body);
-        }
-    });
-    port
+    pub _server: TestServer,
 }
 
 pub fn live() -> Live {
@@ -151,8 +124,10 @@ pub fn live() -> Live {
             OK
         );
     }
-    let port = serve_one_record();
-    let url = std::ffi::CString::new(format!("http://127.0.0.1:{port}/data.bin")).unwrap();
+    let record = harmonics_dataset::Tensor::from_f32(&[1.0, 2.0]);
+    let server = TestServer::serving(wire_body(&[record]));
+    let port = server.port();
+    let url = std::ffi::CString::new(server.url("/data.bin")).unwrap();
     Live {
         csv,
         cache,
@@ -162,6 +137,7 @@ pub fn live() -> Live {
         csv_path,
         url,
         port,
+        _server: server,
     }
 }
 pub fn s(st: HarmonicsStatus) -> Option<u32> {

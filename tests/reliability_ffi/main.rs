@@ -5,6 +5,9 @@
 //! where the contract allows it must be accepted. Also: a handle of the wrong kind, and
 //! a Rust panic inside a foreign-producer callback chain, become error statuses.
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod cases_core;
 mod cases_http;
 mod cases_store;
