@@ -1,6 +1,7 @@
 //! Null cases of the HTTP producers (blocking and async) and their outcome calls. An
 //! accepted null downloads for real from the one-record server of `Live`.
 
+use std::ffi::c_char;
 use std::ptr::{null, null_mut};
 
 use harmonics_dataset::ffi::http::*;
@@ -13,22 +14,6 @@ pub fn http_cases(l: &Live) -> Vec<Case> {
     use Expect::*;
     let csv = l.csv;
     let url = l.url.as_ptr();
-    let port = l.port;
-    let host = c"127.0.0.1".as_ptr();
-    let dpath = c"/data.bin".as_ptr();
-    // Accepted nulls of the HTTP constructors download for real: the record must arrive.
-    let fetched = |st: HarmonicsStatus, p: *mut HarmonicsProducer| {
-        if st == HarmonicsStatus::Ok {
-            let mut n = 0usize;
-            // SAFETY: `p` is the live handle just created.
-            unsafe {
-                assert_eq!(harmonics_producer_size(p, &mut n), HarmonicsStatus::Ok);
-                harmonics_producer_free(p);
-            }
-            assert_eq!(n, 1);
-        }
-        s(st)
-    };
     let mut cases = unsafe {
         vec![
             case("harmonics_http_outcome", "producer", Refused, move || {
@@ -38,153 +23,6 @@ pub fn http_cases(l: &Live) -> Vec<Case> {
             case("harmonics_http_outcome", "out", Refused, move || {
                 s(harmonics_http_outcome(csv, null_mut()))
             }),
-            case("harmonics_http_producer_new", "host", Refused, move || {
-                s(harmonics_http_producer_new(
-                    null(),
-                    port,
-                    dpath,
-                    null(),
-                    &mut null_mut(),
-                ))
-            }),
-            case("harmonics_http_producer_new", "path", Accepted, move || {
-                let mut out = null_mut();
-                fetched(
-                    harmonics_http_producer_new(host, port, null(), null(), &mut out),
-                    out,
-                )
-            }),
-            case("harmonics_http_producer_new", "opts", Accepted, move || {
-                let mut out = null_mut();
-                fetched(
-                    harmonics_http_producer_new(host, port, dpath, null(), &mut out),
-                    out,
-                )
-            }),
-            case("harmonics_http_producer_new", "out", Refused, move || {
-                s(harmonics_http_producer_new(
-                    host,
-                    port,
-                    dpath,
-                    null(),
-                    null_mut(),
-                ))
-            }),
-            case(
-                "harmonics_http_producer_from_url",
-                "url",
-                Refused,
-                move || {
-                    s(harmonics_http_producer_from_url(
-                        null(),
-                        null(),
-                        &mut null_mut(),
-                    ))
-                },
-            ),
-            case(
-                "harmonics_http_producer_from_url",
-                "opts",
-                Accepted,
-                move || {
-                    let mut out = null_mut();
-                    fetched(harmonics_http_producer_from_url(url, null(), &mut out), out)
-                },
-            ),
-            case(
-                "harmonics_http_producer_from_url",
-                "out",
-                Refused,
-                move || s(harmonics_http_producer_from_url(url, null(), null_mut())),
-            ),
-            case(
-                "harmonics_async_http_producer_new",
-                "host",
-                Refused,
-                move || {
-                    s(harmonics_async_http_producer_new(
-                        null(),
-                        port,
-                        dpath,
-                        null(),
-                        &mut null_mut(),
-                    ))
-                },
-            ),
-            case(
-                "harmonics_async_http_producer_new",
-                "path",
-                Accepted,
-                move || {
-                    let mut out = null_mut();
-                    fetched(
-                        harmonics_async_http_producer_new(host, port, null(), null(), &mut out),
-                        out,
-                    )
-                },
-            ),
-            case(
-                "harmonics_async_http_producer_new",
-                "opts",
-                Accepted,
-                move || {
-                    let mut out = null_mut();
-                    fetched(
-                        harmonics_async_http_producer_new(host, port, dpath, null(), &mut out),
-                        out,
-                    )
-                },
-            ),
-            case(
-                "harmonics_async_http_producer_new",
-                "out",
-                Refused,
-                move || {
-                    s(harmonics_async_http_producer_new(
-                        host,
-                        port,
-                        dpath,
-                        null(),
-                        null_mut(),
-                    ))
-                },
-            ),
-            case(
-                "harmonics_async_http_producer_from_url",
-                "url",
-                Refused,
-                move || {
-                    s(harmonics_async_http_producer_from_url(
-                        null(),
-                        null(),
-                        &mut null_mut(),
-                    ))
-                },
-            ),
-            case(
-                "harmonics_async_http_producer_from_url",
-                "opts",
-                Accepted,
-                move || {
-                    let mut out = null_mut();
-                    fetched(
-                        harmonics_async_http_producer_from_url(url, null(), &mut out),
-                        out,
-                    )
-                },
-            ),
-            case(
-                "harmonics_async_http_producer_from_url",
-                "out",
-                Refused,
-                move || {
-                    s(harmonics_async_http_producer_from_url(
-                        url,
-                        null(),
-                        null_mut(),
-                    ))
-                },
-            ),
         ]
     };
     // The reason of a fresh download (one producer per case).
@@ -202,5 +40,84 @@ pub fn http_cases(l: &Live) -> Vec<Case> {
         open,
         |h| unsafe { harmonics_producer_free(h) },
     ));
+    cases.extend(constructor_cases(
+        l,
+        [
+            "harmonics_http_producer_new",
+            "harmonics_http_producer_from_url",
+        ],
+        |h, p, pa, o, out| unsafe { harmonics_http_producer_new(h, p, pa, o, out) },
+        |u, o, out| unsafe { harmonics_http_producer_from_url(u, o, out) },
+    ));
+    cases.extend(constructor_cases(
+        l,
+        [
+            "harmonics_async_http_producer_new",
+            "harmonics_async_http_producer_from_url",
+        ],
+        |h, p, pa, o, out| unsafe { harmonics_async_http_producer_new(h, p, pa, o, out) },
+        |u, o, out| unsafe { harmonics_async_http_producer_from_url(u, o, out) },
+    ));
     cases
+}
+
+/// Accepted nulls of the HTTP constructors download for real: the record must arrive.
+fn fetched(st: HarmonicsStatus, p: *mut HarmonicsProducer) -> Option<u32> {
+    if st == HarmonicsStatus::Ok {
+        let mut n = 0usize;
+        // SAFETY: `p` is the live handle just created.
+        unsafe {
+            assert_eq!(harmonics_producer_size(p, &mut n), HarmonicsStatus::Ok);
+            harmonics_producer_free(p);
+        }
+        assert_eq!(n, 1);
+    }
+    s(st)
+}
+
+type Out = *mut *mut HarmonicsProducer;
+
+/// The null cases of one flavour's two constructors (blocking or async), named
+/// `[new, from_url]`: `new(host, port, path, opts, out)` and `from_url(url, opts, out)`.
+fn constructor_cases(
+    l: &Live,
+    [new_name, from_url_name]: [&'static str; 2],
+    new: impl Fn(*const c_char, u16, *const c_char, *const HarmonicsHttpOptions, Out) -> HarmonicsStatus
+        + Copy
+        + 'static,
+    from_url: impl Fn(*const c_char, *const HarmonicsHttpOptions, Out) -> HarmonicsStatus
+        + Copy
+        + 'static,
+) -> Vec<Case> {
+    use Expect::*;
+    let url = l.url.as_ptr();
+    let port = l.port;
+    let host = c"127.0.0.1".as_ptr();
+    let dpath = c"/data.bin".as_ptr();
+    vec![
+        case(new_name, "host", Refused, move || {
+            s(new(null(), port, dpath, null(), &mut null_mut()))
+        }),
+        case(new_name, "path", Accepted, move || {
+            let mut out = null_mut();
+            fetched(new(host, port, null(), null(), &mut out), out)
+        }),
+        case(new_name, "opts", Accepted, move || {
+            let mut out = null_mut();
+            fetched(new(host, port, dpath, null(), &mut out), out)
+        }),
+        case(new_name, "out", Refused, move || {
+            s(new(host, port, dpath, null(), null_mut()))
+        }),
+        case(from_url_name, "url", Refused, move || {
+            s(from_url(null(), null(), &mut null_mut()))
+        }),
+        case(from_url_name, "opts", Accepted, move || {
+            let mut out = null_mut();
+            fetched(from_url(url, null(), &mut out), out)
+        }),
+        case(from_url_name, "out", Refused, move || {
+            s(from_url(url, null(), null_mut()))
+        }),
+    ]
 }
