@@ -10,7 +10,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
 use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Tensor};
 mod support;
@@ -60,26 +59,13 @@ fn child_fs() {
 }
 
 fn run_child(role: &str, cache: &Path, n: usize, tok: &str, limit: u64) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", CHILD, "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .env("CACHE", cache)
-        .env("N", n.to_string())
-        .env("TOKEN", tok)
-        .env("LIMIT", limit.to_string())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .find_map(|l| l.split_once("RESULT: ").map(|(_, r)| r))
-        .unwrap_or_else(|| {
-            panic!(
-                "child {role} printed no result: {stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
-        .to_string()
+    let envs = [
+        ("CACHE", cache.display().to_string()),
+        ("N", n.to_string()),
+        ("TOKEN", tok.to_string()),
+        ("LIMIT", limit.to_string()),
+    ];
+    child_result(CHILD, role, &envs).0
 }
 
 /// The cache at `path`, read with no source: (token, records).

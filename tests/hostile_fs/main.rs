@@ -110,25 +110,12 @@ fn describe(r: Result<DiskCacheProducer>) -> String {
 }
 
 fn child_command(role: &str, envs: &[(&str, String)]) -> Command {
-    let mut c = Command::new(std::env::current_exe().unwrap());
-    c.args(["--exact", CHILD, "--nocapture", "--test-threads=1"])
-        .env(ROLE, role);
-    for (k, v) in envs {
-        c.env(k, v);
-    }
-    c
+    support::reliability::child_command(CHILD, role, envs)
 }
 
 /// Runs a role to completion: (its RESULT line, its stderr).
 fn run_child(role: &str, envs: &[(&str, String)]) -> (String, String) {
-    let out = child_command(role, envs).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    let result = stdout
-        .lines()
-        .find_map(|l| l.split_once("RESULT: ").map(|(_, r)| r.to_string()))
-        .unwrap_or_else(|| panic!("child {role} printed no result: {stdout}\n{stderr}"));
-    (result, stderr)
+    child_result(CHILD, role, envs)
 }
 
 /// A source whose size the test changes between refreshes.
