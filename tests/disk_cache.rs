@@ -50,6 +50,23 @@ impl Producer for Counting {
     }
 }
 
+/// The first `n` records of `Counting::new(n, seed)`.
+fn records(n: usize, seed: f32) -> Vec<Tensor> {
+    (0..n).map(|i| record(i, seed)).collect()
+}
+
+/// A disk cache at `path` over `Counting::new(n, seed)`, and the source's read counter.
+fn open_counting(
+    path: &std::path::Path,
+    n: usize,
+    seed: f32,
+    token: Option<TokenFn>,
+) -> (DiskCacheProducer, Arc<AtomicUsize>) {
+    let (base, reads) = Counting::new(n, seed);
+    let p = DiskCacheProducer::open_at(Box::new(base), path.to_path_buf(), token).unwrap();
+    (p, reads)
+}
+
 /// Where the last record of a cache file ends: a first population writes the offset
 /// index right after it (at the commit's `index_at`).
 fn records_end(file: &[u8]) -> usize {
@@ -73,13 +90,9 @@ fn token(value: &str) -> Option<TokenFn> {
 fn first_run_populates_and_second_run_reads_nothing_from_the_source() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.cache");
-    let (base, reads) = Counting::new(4, 1.0);
-    let mut p = DiskCacheProducer::open_at(Box::new(base), path.clone(), None).unwrap();
+    let (mut p, reads) = open_counting(&path, 4, 1.0, None);
     assert_eq!(p.outcome(), &CacheOutcome::Created);
-    assert_eq!(
-        all(&mut p),
-        (0..4).map(|i| record(i, 1.0)).collect::<Vec<_>>()
-    );
+    assert_eq!(all(&mut p), records(4, 1.0));
     assert_eq!(
         p.next().unwrap(),
         record(0, 1.0),
@@ -87,8 +100,7 @@ fn first_run_populates_and_second_run_reads_nothing_from_the_source() {
     );
     assert_eq!(reads.load(Ordering::SeqCst), 4);
 
-    let (base, reads) = Counting::new(4, 1.0);
-    let mut p = DiskCacheProducer::open_at(Box::new(base), path, None).unwrap();
+    let (mut p, reads) = open_counting(&path, 4, 1.0, None);
     assert_eq!(p.outcome(), &CacheOutcome::Reused);
     assert_eq!(all(&mut p).len(), 4);
     assert_eq!(reads.load(Ordering::SeqCst), 0);
@@ -98,17 +110,12 @@ fn first_run_populates_and_second_run_reads_nothing_from_the_source() {
 fn growth_from_3_to_5_appends_exactly_records_3_and_4() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("grow.cache");
-    let (base, _) = Counting::new(3, 0.0);
-    drop(DiskCacheProducer::open_at(Box::new(base), path.clone(), None).unwrap());
+    drop(open_counting(&path, 3, 0.0, None));
     let before = std::fs::read(&path).unwrap();
 
-    let (base, _) = Counting::new(5, 0.0);
-    let mut p = DiskCacheProducer::open_at(Box::new(base), path.clone(), None).unwrap();
+    let (mut p, _) = open_counting(&path, 5, 0.0, None);
     assert_eq!(p.outcome(), &CacheOutcome::Appended { from: 3, to: 5 });
-    assert_eq!(
-        all(&mut p),
-        (0..5).map(|i| record(i, 0.0)).collect::<Vec<_>>()
-    );
+    assert_eq!(all(&mut p), records(5, 0.0));
 
     let after = std::fs::read(&path).unwrap();
     assert!(after.len() > before.len(), "the file grew");
@@ -126,11 +133,9 @@ fn growth_from_3_to_5_appends_exactly_records_3_and_4() {
 fn same_token_reuses_and_changed_token_repopulates_from_the_new_base() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tok.cache");
-    let (base, _) = Counting::new(3, 10.0);
-    drop(DiskCacheProducer::open_at(Box::new(base), path.clone(), token("1")).unwrap());
+    drop(open_counting(&path, 3, 10.0, token("1")));
 
-    let (base, reads) = Counting::new(3, 99.0);
-    let mut p = DiskCacheProducer::open_at(Box::new(base), path.clone(), token("1")).unwrap();
+    let (mut p, reads) = open_counting(&path, 3, 99.0, token("1"));
     assert_eq!(p.outcome(), &CacheOutcome::Reused);
     assert_eq!(
         p.next().unwrap(),
@@ -139,13 +144,9 @@ fn same_token_reuses_and_changed_token_repopulates_from_the_new_base() {
     );
     assert_eq!(reads.load(Ordering::SeqCst), 0);
 
-    let (base, reads) = Counting::new(3, 99.0);
-    let mut p = DiskCacheProducer::open_at(Box::new(base), path.clone(), token("2")).unwrap();
+    let (mut p, reads) = open_counting(&path, 3, 99.0, token("2"));
     assert!(matches!(p.outcome(), CacheOutcome::Rebuilt(r) if r.contains("token")));
-    assert_eq!(
-        all(&mut p),
-        (0..3).map(|i| record(i, 99.0)).collect::<Vec<_>>()
-    );
+    assert_eq!(all(&mut p), records(3, 99.0));
     assert_eq!(reads.load(Ordering::SeqCst), 3);
     assert_eq!(CacheReader::open(&path).unwrap().metadata().token, "2");
 }
@@ -154,24 +155,19 @@ fn same_token_reuses_and_changed_token_repopulates_from_the_new_base() {
 fn a_flipped_data_byte_is_never_served_and_the_cache_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.cache");
-    let (base, _) = Counting::new(6, 0.0);
-    drop(DiskCacheProducer::open_at(Box::new(base), path.clone(), None).unwrap());
+    drop(open_counting(&path, 6, 0.0, None));
     let mut bytes = std::fs::read(&path).unwrap();
     let n = records_end(&bytes);
     bytes[n - 3] ^= 0x10; // inside the last record's data
     std::fs::write(&path, &bytes).unwrap();
 
-    let (base, reads) = Counting::new(6, 0.0);
-    let mut p = DiskCacheProducer::open_at(Box::new(base), path.clone(), None).unwrap();
+    let (mut p, reads) = open_counting(&path, 6, 0.0, None);
     assert_eq!(
         p.outcome(),
         &CacheOutcome::Reused,
         "damage is found lazily, on read"
     );
-    assert_eq!(
-        all(&mut p),
-        (0..6).map(|i| record(i, 0.0)).collect::<Vec<_>>()
-    );
+    assert_eq!(all(&mut p), records(6, 0.0));
     assert!(matches!(p.outcome(), CacheOutcome::Rebuilt(r) if r.contains("CRC")));
     assert_eq!(reads.load(Ordering::SeqCst), 6);
     let mut r = CacheReader::open(&path).unwrap();
@@ -182,8 +178,7 @@ fn a_flipped_data_byte_is_never_served_and_the_cache_is_rebuilt() {
 fn a_truncated_cache_is_rebuilt_and_never_serves_a_torn_record() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cut.cache");
-    let (base, _) = Counting::new(5, 0.0);
-    drop(DiskCacheProducer::open_at(Box::new(base), path.clone(), None).unwrap());
+    drop(open_counting(&path, 5, 0.0, None));
     let len = std::fs::metadata(&path).unwrap().len();
     let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
     f.set_len(len - 7).unwrap();
@@ -192,13 +187,9 @@ fn a_truncated_cache_is_rebuilt_and_never_serves_a_torn_record() {
         CacheReader::open(&path),
         Err(Error::Corrupt { .. })
     ));
-    let (base, _) = Counting::new(5, 0.0);
-    let mut p = DiskCacheProducer::open_at(Box::new(base), path, None).unwrap();
+    let (mut p, _) = open_counting(&path, 5, 0.0, None);
     assert!(matches!(p.outcome(), CacheOutcome::Rebuilt(_)));
-    assert_eq!(
-        all(&mut p),
-        (0..5).map(|i| record(i, 0.0)).collect::<Vec<_>>()
-    );
+    assert_eq!(all(&mut p), records(5, 0.0));
 }
 
 #[test]
@@ -216,13 +207,9 @@ fn legacy_headerless_files_are_read_and_upgraded() {
     assert_eq!((r.format(), r.len()), (Format::Legacy, 3));
     assert_eq!(r.next_view().unwrap().to_owned(), record(0, 5.0));
 
-    let (base, _) = Counting::new(4, 5.0);
-    let mut p = DiskCacheProducer::open_at(Box::new(base), path.clone(), None).unwrap();
+    let (mut p, _) = open_counting(&path, 4, 5.0, None);
     assert_eq!(p.outcome(), &CacheOutcome::Appended { from: 3, to: 4 });
-    assert_eq!(
-        all(&mut p),
-        (0..4).map(|i| record(i, 5.0)).collect::<Vec<_>>()
-    );
+    assert_eq!(all(&mut p), records(4, 5.0));
     assert_eq!(CacheReader::open(&path).unwrap().format(), Format::Current);
 }
 
@@ -251,8 +238,7 @@ fn no_source_and_a_damaged_cache_is_a_clear_error_naming_the_file() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("nosrc.cache");
-    let (base, _) = Counting::new(2, 0.0);
-    drop(DiskCacheProducer::open_at(Box::new(base), path.clone(), None).unwrap());
+    drop(open_counting(&path, 2, 0.0, None));
     let mut bytes = std::fs::read(&path).unwrap();
     let n = records_end(&bytes);
     bytes[n - 1] ^= 1;
@@ -278,8 +264,7 @@ fn legacy_token_side_file_is_honoured_then_folded_into_the_header() {
     std::fs::write(dir.path().join("old.cache.token"), "7").unwrap();
 
     // Same token as the old runtime stored: the records are kept (upgraded in place).
-    let (base, reads) = Counting::new(2, 50.0);
-    let mut p = DiskCacheProducer::open_at(Box::new(base), path.clone(), token("7")).unwrap();
+    let (mut p, reads) = open_counting(&path, 2, 50.0, token("7"));
     assert_eq!(p.outcome(), &CacheOutcome::Reused);
     assert_eq!(p.next().unwrap(), record(0, 1.0));
     assert_eq!(reads.load(Ordering::SeqCst), 0);
@@ -289,8 +274,7 @@ fn legacy_token_side_file_is_honoured_then_folded_into_the_header() {
     // A different token than the legacy one: discarded.
     std::fs::write(&path, &bytes).unwrap();
     std::fs::write(dir.path().join("old.cache.token"), "7").unwrap();
-    let (base, _) = Counting::new(2, 50.0);
-    let mut p = DiskCacheProducer::open_at(Box::new(base), path, token("8")).unwrap();
+    let (mut p, _) = open_counting(&path, 2, 50.0, token("8"));
     assert!(matches!(p.outcome(), CacheOutcome::Rebuilt(_)));
     assert_eq!(p.next().unwrap(), record(0, 50.0));
 }

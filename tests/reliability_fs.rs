@@ -10,7 +10,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::Command;
 
 use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Tensor};
 mod support;
@@ -60,26 +59,13 @@ fn child_fs() {
 }
 
 fn run_child(role: &str, cache: &Path, n: usize, tok: &str, limit: u64) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", CHILD, "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .env("CACHE", cache)
-        .env("N", n.to_string())
-        .env("TOKEN", tok)
-        .env("LIMIT", limit.to_string())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    stdout
-        .lines()
-        .find_map(|l| l.split_once("RESULT: ").map(|(_, r)| r))
-        .unwrap_or_else(|| {
-            panic!(
-                "child {role} printed no result: {stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        })
-        .to_string()
+    let envs = [
+        ("CACHE", cache.display().to_string()),
+        ("N", n.to_string()),
+        ("TOKEN", tok.to_string()),
+        ("LIMIT", limit.to_string()),
+    ];
+    child_result(CHILD, role, &envs).0
 }
 
 /// The cache at `path`, read with no source: (token, records).
@@ -93,6 +79,17 @@ fn make_cache(path: &Path, n: usize, tok: &str) -> u64 {
     DiskCacheProducer::open_at(Box::new(Slow::new(n, GEN)), path.to_path_buf(), token(tok))
         .unwrap();
     file_len(path)
+}
+
+/// The "nobody" child over `path` (its source of `n` records) fails with "Permission
+/// denied", naming `named`.
+fn assert_permission_denied_naming(path: &Path, n: usize, named: &Path) {
+    let r = run_child("nobody", path, n, "", 0);
+    assert!(
+        r.starts_with("io ") && r.contains("Permission denied"),
+        "{r}"
+    );
+    assert!(r.contains(&named.display().to_string()), "{r}");
 }
 
 #[test]
@@ -176,31 +173,16 @@ fn read_only_directory_and_permission_denied() {
     cases += 1;
 
     // No cache and no right to create one: a clear error naming the directory.
-    let r = run_child("nobody", &d.join("new.cache"), 12, "", 0);
-    assert!(
-        r.starts_with("io ") && r.contains("Permission denied"),
-        "{r}"
-    );
-    assert!(r.contains(&d.display().to_string()), "{r}");
+    assert_permission_denied_naming(&d.join("new.cache"), 12, &d);
     cases += 1;
 
     // The source grew but the file is not writable: clear error, cache intact.
-    let r = run_child("nobody", &growing, 15, "", 0);
-    assert!(
-        r.starts_with("io ") && r.contains("Permission denied"),
-        "{r}"
-    );
-    assert!(r.contains(&growing.display().to_string()), "{r}");
+    assert_permission_denied_naming(&growing, 15, &growing);
     assert_eq!(contents(&growing).1, dataset(12, GEN));
     cases += 1;
 
     // A cache file the user may not read: clear error naming it.
-    let r = run_child("nobody", &secret, 12, "", 0);
-    assert!(
-        r.starts_with("io ") && r.contains("Permission denied"),
-        "{r}"
-    );
-    assert!(r.contains(&secret.display().to_string()), "{r}");
+    assert_permission_denied_naming(&secret, 12, &secret);
     assert_eq!(contents(&secret).1, dataset(12, GEN));
     cases += 1;
 

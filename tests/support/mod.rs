@@ -11,6 +11,7 @@
 //! - [`reliability`]: cache fixtures, child processes killed mid-write, file damage.
 #![allow(dead_code)]
 
+pub mod cache_files;
 pub mod fault_proxy;
 pub mod http_fixtures;
 pub mod http_server;

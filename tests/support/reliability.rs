@@ -123,21 +123,41 @@ pub fn token(value: &str) -> Option<TokenFn> {
     Some(Box::new(move || Ok(v.clone())))
 }
 
-/// Starts this test binary again running only `test`, with `ROLE=role` and `envs`.
-pub fn spawn_child(test: &str, role: &str, envs: &[(&str, String)]) -> Child {
+/// This test binary again, running only `test` (its path in the binary, e.g.
+/// `child_x` or `module::child_x`), with `ROLE=role` and `envs` set.
+pub fn child_command(test: &str, role: &str, envs: &[(&str, String)]) -> Command {
     let mut c = Command::new(std::env::current_exe().unwrap());
     c.args(["--exact", test, "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
+        .env(ROLE, role);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c
+}
+
+/// Starts [`child_command`] with its output discarded (shown with `HRM_REL_VERBOSE`).
+pub fn spawn_child(test: &str, role: &str, envs: &[(&str, String)]) -> Child {
+    child_command(test, role, envs)
         .stdout(Stdio::null())
         .stderr(if std::env::var_os("HRM_REL_VERBOSE").is_some() {
             Stdio::inherit()
         } else {
             Stdio::null()
-        });
-    for (k, v) in envs {
-        c.env(k, v);
-    }
-    c.spawn().unwrap()
+        })
+        .spawn()
+        .unwrap()
+}
+
+/// Runs [`child_command`] to its end: what it printed after `RESULT: `, and its stderr.
+pub fn child_result(test: &str, role: &str, envs: &[(&str, String)]) -> (String, String) {
+    let out = child_command(test, role, envs).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let result = stdout
+        .lines()
+        .find_map(|l| l.split_once("RESULT: ").map(|(_, r)| r.to_string()))
+        .unwrap_or_else(|| panic!("child {role} printed no result: {stdout}\n{stderr}"));
+    (result, stderr)
 }
 
 pub fn file_len(path: &Path) -> u64 {
