@@ -4,6 +4,7 @@
 //! s3s-fs, a real SigV4-verifying server), a `--json` summary, the C entry point.
 
 mod support;
+use support::cache_files::{self, read_all};
 use support::s3;
 
 use std::path::{Path, PathBuf};
@@ -11,7 +12,7 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use harmonics_dataset::cache::{sha256_file, CacheReader, CacheWriter, Header, Metadata};
+use harmonics_dataset::cache::{sha256_file, CacheReader, Header, Metadata};
 use harmonics_dataset::ffi::publish::harmonics_cache_publish;
 use harmonics_dataset::ffi::HarmonicsStatus;
 use harmonics_dataset::http::{HttpOptions, HttpProducer};
@@ -29,19 +30,7 @@ fn records(n: usize, width: usize) -> Vec<Tensor> {
 
 /// A cache written with `CacheWriter::create`: its index goes after the records.
 fn write_cache(path: &Path, want: &[Tensor]) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut w = CacheWriter::create(path, Metadata::new("tok-1", "writer:publish")).unwrap();
-    for t in want {
-        w.push(t.as_ref()).unwrap();
-    }
-    w.finish().unwrap();
-}
-
-fn all(r: &mut CacheReader) -> Vec<Tensor> {
-    r.rewind();
-    (0..r.len())
-        .map(|_| r.next_view().unwrap().to_owned())
-        .collect()
+    cache_files::write_cache(path, Metadata::new("tok-1", "writer:publish"), want);
 }
 
 fn cli(cache_dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
@@ -83,7 +72,7 @@ fn assert_published(path: &Path, want: &[Tensor]) {
     assert_eq!(h.meta.token, "tok-1");
     let mut r = CacheReader::open(path).unwrap();
     assert!(r.has_index());
-    assert_eq!(all(&mut r), want);
+    assert_eq!(read_all(&mut r), want);
     assert_eq!(
         r.view_at(want.len() as u64 - 1).unwrap().to_owned(),
         want[want.len() - 1]
@@ -354,7 +343,7 @@ fn publish_to_s3_is_one_signed_put_readable_through_s3_urls() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
     let mut r = CacheReader::open(&local).unwrap();
-    assert_eq!(all(&mut r), want);
+    assert_eq!(read_all(&mut r), want);
 }
 
 /// The reader of `publish_to_s3_…`, run as a child with its own environment.

@@ -13,6 +13,7 @@ use harmonics_dataset::{
     AsyncHttpProducer, Error, HttpOptions, HttpOutcome, HttpProducer, Producer, Tensor,
 };
 use http_server::{records, wire_body, TestServer};
+use support::cache_files::version_1_file;
 use support::http_fixtures::cache_options;
 
 fn opts(cache_path: &Path) -> HttpOptions {
@@ -46,29 +47,7 @@ fn published(data: &[Tensor], path: &Path) -> Vec<u8> {
 
 /// A version-1 published file, as the previous release wrote it (no index).
 fn published_v1(data: &[Tensor]) -> Vec<u8> {
-    use harmonics_dataset::cache::{Commit, VERSION_1};
-    let meta = Metadata::new("tok", "v1");
-    let start = Header::encode_version(&meta, Commit::default(), VERSION_1).len();
-    let mut body = Vec::new();
-    for t in data {
-        let wire = t.to_wire().unwrap();
-        let hl = wire.len() - t.data.len();
-        let pad = (8 - (start + body.len() + 9 + hl) % 8) % 8;
-        body.extend_from_slice(&(wire.len() as u32).to_le_bytes());
-        body.extend_from_slice(&crc32fast::hash(&wire).to_le_bytes());
-        body.push(pad as u8);
-        body.extend(std::iter::repeat(0u8).take(pad));
-        body.extend_from_slice(&wire);
-    }
-    let commit = Commit {
-        seq: 1,
-        records: data.len() as u64,
-        data_len: body.len() as u64,
-        index_at: 0,
-    };
-    let mut file = Header::encode_version(&meta, commit, VERSION_1);
-    file.extend_from_slice(&body);
-    file
+    version_1_file(&Metadata::new("tok", "v1"), data)
 }
 
 #[test]

@@ -8,6 +8,8 @@
 //!   and its sibling `ThrottleProxy` that limits each connection's rate.
 //! - [`nginx`]: a real nginx on a free 127.0.0.1 port, serving a temp dir.
 //! - [`s3`]: a real S3 protocol server (s3s-fs) with known keys.
+//! - [`cache_files`]: cache files written by the writer or byte by byte (version 1),
+//!   read back in order.
 //! - [`reliability`]: cache fixtures, child processes killed mid-write, file damage.
 #![allow(dead_code)]
 
