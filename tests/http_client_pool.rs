@@ -29,6 +29,13 @@ struct KeepAliveServer {
 
 impl KeepAliveServer {
     fn start(body: Vec<u8>) -> KeepAliveServer {
+        KeepAliveServer::start_with(body, None)
+    }
+
+    /// As `start`, but a connection idle for `idle_close` after its last response is
+    /// closed by the server (as servers with a keep-alive timeout do), without telling
+    /// the client beforehand.
+    fn start_with(body: Vec<u8>, idle_close: Option<Duration>) -> KeepAliveServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1");
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -43,7 +50,7 @@ impl KeepAliveServer {
                     Ok((stream, _)) => {
                         c.fetch_add(1, Ordering::SeqCst);
                         let (r, s, body) = (r.clone(), s.clone(), body.clone());
-                        std::thread::spawn(move || serve(stream, &body, &r, &s));
+                        std::thread::spawn(move || serve(stream, &body, idle_close, &r, &s));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -76,14 +83,22 @@ impl Drop for KeepAliveServer {
     }
 }
 
-/// Answers requests on one connection until the client closes it or the server stops.
-fn serve(stream: TcpStream, body: &[u8], requests: &AtomicUsize, stop: &AtomicBool) {
+/// Answers requests on one connection until the client closes it, the server stops,
+/// or (with `idle_close`) the connection has been idle that long.
+fn serve(
+    stream: TcpStream,
+    body: &[u8],
+    idle_close: Option<Duration>,
+    requests: &AtomicUsize,
+    stop: &AtomicBool,
+) {
     stream
         .set_read_timeout(Some(Duration::from_millis(100)))
         .unwrap();
     let mut out = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
     loop {
+        let idle_since = std::time::Instant::now();
         // The request head, up to its empty line (GETs carry no body).
         let mut head_done = false;
         let mut saw_any = false;
@@ -96,8 +111,13 @@ fn serve(stream: TcpStream, body: &[u8], requests: &AtomicUsize, stop: &AtomicBo
                     head_done = line == "\r\n" || line == "\n";
                 }
                 Err(_) if stop.load(Ordering::Relaxed) => return,
-                // A read timeout between requests: keep waiting for the next one.
-                Err(_) if !saw_any => {}
+                // A read timeout between requests: keep waiting for the next one,
+                // or close a connection idle for longer than `idle_close`.
+                Err(_) if !saw_any => {
+                    if idle_close.is_some_and(|d| idle_since.elapsed() >= d) {
+                        return;
+                    }
+                }
                 Err(_) => return,
             }
         }
@@ -191,6 +211,58 @@ fn producers_over_the_same_options_share_one_connection() {
 }
 
 #[test]
+fn a_pooled_connection_the_server_closed_is_not_used_again() {
+    let _serial = serial();
+    // The server drops every connection idle for 50 ms; the client is not told.
+    let server = KeepAliveServer::start_with(body(4), Some(Duration::from_millis(50)));
+    let first = HttpProducer::from_url(&server.url(), uncached()).unwrap();
+    assert_eq!(first.len(), 4);
+    // Long past the server's idle timeout (its read timeout is 100 ms).
+    std::thread::sleep(Duration::from_millis(600));
+    // No retries: a request sent on the closed connection would fail this download.
+    let mut second = HttpProducer::from_url(&server.url(), uncached()).unwrap();
+    assert_eq!(second.len(), 4);
+    assert_eq!(second.next().unwrap().to_f32(), vec![0.0, 1.0, 2.0]);
+    assert_eq!(server.requests(), 2);
+    assert_eq!(
+        server.connections(),
+        2,
+        "the closed connection was replaced"
+    );
+}
+
+#[test]
+fn four_threads_downloading_at_once_share_the_pool() {
+    let _serial = serial();
+    let server = KeepAliveServer::start(body(6));
+    let start = Arc::new(std::sync::Barrier::new(4));
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let (url, start) = (server.url(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let mut p = HttpProducer::from_url(&url, uncached()).unwrap();
+                (0..6)
+                    .map(|_| p.next().unwrap().to_f32())
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for t in threads {
+        let got = t.join().unwrap();
+        let want: Vec<Vec<f32>> = (0..6).map(|i| vec![i as f32, 1.0, 2.0]).collect();
+        assert_eq!(got, want);
+    }
+    assert_eq!(server.requests(), 4);
+    // At most one connection per concurrent download, and they stay in the pool: a
+    // fifth download opens none.
+    let opened = server.connections();
+    assert!((1..=4).contains(&opened), "{opened} connections");
+    HttpProducer::from_url(&server.url(), uncached()).unwrap();
+    assert_eq!(server.connections(), opened);
+}
+
+#[test]
 fn other_timeouts_or_another_ca_file_get_a_client_of_their_own() {
     let _serial = serial();
     let server = KeepAliveServer::start(body(3));
@@ -223,6 +295,12 @@ fn other_timeouts_or_another_ca_file_get_a_client_of_their_own() {
     }
     assert_eq!(server.requests(), 8);
     assert_eq!(server.connections(), variants.len());
+    // The CA file replaced by another CA's (`cp` over it): the old client trusted the
+    // old certificates only, so the same path makes a new client.
+    let other = tempfile::tempdir().unwrap();
+    std::fs::copy(ca_pem(other.path()), variants[3].ca_cert.as_ref().unwrap()).unwrap();
+    HttpProducer::from_url(&server.url(), variants[3].clone()).unwrap();
+    assert_eq!(server.connections(), variants.len() + 1);
 }
 
 #[test]

@@ -630,7 +630,8 @@ fn create_locked_temp(dir: &Path, prefix: &str) -> Result<(File, tempfile::TempP
         let (file, tmp) = tmp.into_parts();
         flock(&file, libc::LOCK_EX).map_err(|e| Error::io("cannot lock", &*tmp, e))?;
         // Between creation and the lock, a sweeper (`remove_dead_temps` of another
-        // writer) may have taken the file for a dead writer's and unlinked it: then start again with a new name.
+        // writer) may have taken the file for a dead writer's and unlinked it: then
+        // start again with a new name.
         if same_file(&file, &tmp) {
             return Ok((file, tmp));
         }
