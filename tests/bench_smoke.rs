@@ -258,12 +258,12 @@ fn bench_nginx_serves_generated_wire_records_to_curl_and_the_producer() {
     common::write_wire(&data, records, dims).unwrap();
     assert_eq!(std::fs::metadata(&data).unwrap().modified().unwrap(), mtime);
 
-    let server = common::Nginx::serve(dir.path()).unwrap();
-    let url = format!("{}/d.bin", server.base_url());
+    let server = common::Nginx::serve_for_benchmarks(dir.path()).unwrap();
+    let url = format!("{}/d.bin", server.url(""));
     let out = dir.path().join("curl.out");
     assert!(common::curl(&url, out.to_str().unwrap()).unwrap() >= 0.0);
     assert_eq!(std::fs::read(&out).unwrap(), bytes);
-    assert!(common::curl(&format!("{}/missing", server.base_url()), "/dev/null").is_err());
+    assert!(common::curl(&format!("{}/missing", server.url("")), "/dev/null").is_err());
 
     let opts = harmonics_dataset::HttpOptions {
         cache_path: dir.path().join("d.cache").display().to_string(),

@@ -383,7 +383,7 @@ fn role_rss(exe: &Path, args: &[&str]) -> R<(Sample, u64)> {
 fn http_figures(a: &Args, dir: &Path, rows: &mut Vec<Row>) -> R<()> {
     // nginx serving `dir` (where the body is written): started here unless given.
     let server = match (&a.http_base, Nginx::binary()) {
-        (None, Some(_)) => Some(Nginx::serve(dir)?),
+        (None, Some(_)) => Some(Nginx::serve_for_benchmarks(dir)?),
         _ => None,
     };
     let base_url = match (&a.http_base, &server) {
@@ -394,7 +394,7 @@ fn http_figures(a: &Args, dir: &Path, rows: &mut Vec<Row>) -> R<()> {
                 s.port(),
                 dir.display()
             );
-            s.base_url()
+            s.url("")
         }
         (None, None) => {
             eprintln!("bench: figures 4, 5 need nginx (or --http <base URL of a server of --dir>)");

@@ -10,8 +10,8 @@
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 pub type R<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -219,90 +219,9 @@ pub fn http_bench_dir() -> R<PathBuf> {
     Ok(std::fs::canonicalize(&dir)?)
 }
 
-/// nginx on a free 127.0.0.1 port serving `root` as static files: sendfile on, no
-/// gzip, no access log (the benchmark server; the test harness's `tests/support/nginx.rs`
-/// logs every request and gzips). Its configuration and logs live in a temporary
-/// directory; killed on drop. `HARMONICS_NGINX` overrides `/usr/sbin/nginx`.
-pub struct Nginx {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Nginx {
-    /// The nginx binary, when there is one.
-    pub fn binary() -> Option<PathBuf> {
-        let bin = std::env::var_os("HARMONICS_NGINX")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("/usr/sbin/nginx"));
-        bin.exists().then_some(bin)
-    }
-
-    pub fn serve(root: &Path) -> R<Nginx> {
-        let bin = Nginx::binary().ok_or("no nginx (set HARMONICS_NGINX)")?;
-        let dir = tempfile::Builder::new()
-            .prefix("harmonics-bench-nginx.")
-            .tempdir()?;
-        let d = dir.path().display();
-        std::fs::create_dir_all(dir.path().join("temp"))?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let conf = format!(
-            "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
-             error_log {d}/error.log warn;\nevents {{ worker_connections 64; }}\n\
-             http {{\n access_log off;\n sendfile on;\n tcp_nopush on;\n\
-             client_body_temp_path {d}/temp/body;\n proxy_temp_path {d}/temp/proxy;\n\
-             fastcgi_temp_path {d}/temp/fastcgi;\n uwsgi_temp_path {d}/temp/uwsgi;\n\
-             scgi_temp_path {d}/temp/scgi;\n types {{ }}\n default_type application/octet-stream;\n\
-             server {{ listen 127.0.0.1:{port}; root {}; }}\n}}\n",
-            root.display()
-        );
-        let conf_path = dir.path().join("nginx.conf");
-        std::fs::write(&conf_path, conf)?;
-        let mut child = Command::new(&bin)
-            .arg("-p")
-            .arg(dir.path())
-            .arg("-e")
-            .arg(dir.path().join("error.log"))
-            .arg("-c")
-            .arg(&conf_path)
-            .stdin(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-        // A bounded wait for the port (a guard against a hung start, not a figure).
-        for _ in 0..500 {
-            if let Some(st) = child.try_wait()? {
-                let log = std::fs::read_to_string(dir.path().join("error.log"));
-                return Err(format!("nginx exited with {st}: {}", log.unwrap_or_default()).into());
-            }
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(Nginx {
-                    child,
-                    port,
-                    _dir: dir,
-                });
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
-        Err("nginx did not accept connections within 10 s".into())
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// `http://127.0.0.1:PORT` (no trailing slash).
-    pub fn base_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+/// nginx on a free 127.0.0.1 port (`Nginx::serve_for_benchmarks(root)`: sendfile on,
+/// no gzip, no access log), from the test harness so that both share one launcher.
+#[path = "../../tests/support/nginx.rs"]
+mod nginx;
+#[allow(unused_imports)] // not every benchmark serves over HTTP
+pub use nginx::Nginx;

@@ -62,8 +62,8 @@ fn main() {
     let name = format!("data-{records}x{dims}.bin");
     let data = www.join(&name);
     let size = common::write_wire(&data, records, dims).unwrap();
-    let nginx = common::Nginx::serve(&www).unwrap();
-    let url = format!("{}/{name}", nginx.base_url());
+    let nginx = common::Nginx::serve_for_benchmarks(&www).unwrap();
+    let url = format!("{}/{name}", nginx.url(""));
     let cache = base.join("cache");
     std::fs::create_dir_all(&cache).unwrap();
     let exe = std::env::current_exe().unwrap();

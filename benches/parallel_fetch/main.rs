@@ -27,8 +27,6 @@
 mod common;
 #[path = "../../tests/support/fault_proxy/mod.rs"]
 mod fault_proxy;
-#[path = "../../tests/support/nginx.rs"]
-mod nginx;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -49,7 +47,7 @@ fn main() {
     let rounds = arg(3, 3) as usize;
 
     let base = common::http_bench_dir().unwrap();
-    let server = nginx::Nginx::start();
+    let server = common::Nginx::start();
     // Records of float32[16384] (64 KiB + 13 bytes).
     let dims = 16384usize;
     let rec = (13 + 4 * dims) as u64;
@@ -86,7 +84,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&cache);
 }
 
-fn throttled(server: &nginx::Nginx, exe: &Path, cache: &Path, rate_mb: u64, k: u32, big_len: u64) {
+fn throttled(server: &common::Nginx, exe: &Path, cache: &Path, rate_mb: u64, k: u32, big_len: u64) {
     let proxy = fault_proxy::ThrottleProxy::start(server.port(), rate_mb * 1_000_000);
     let url = proxy.url("/identity/big.bin");
     println!("\nthrottled: {rate_mb} MB/s per connection through a loopback proxy");
@@ -129,7 +127,7 @@ fn throttled(server: &nginx::Nginx, exe: &Path, cache: &Path, rate_mb: u64, k: u
     );
 }
 
-fn unthrottled(server: &nginx::Nginx, exe: &Path, cache: &Path, k: u32, rounds: usize) {
+fn unthrottled(server: &common::Nginx, exe: &Path, cache: &Path, k: u32, rounds: usize) {
     let direct = |p: &str| server.url(&format!("/identity/{p}"));
     println!("\nunthrottled nginx on loopback, {rounds} interleaved rounds (medians)");
     let url = direct("big.bin");

@@ -62,40 +62,75 @@ impl Nginx {
     }
 
     fn start_with(tls: Option<(&Path, &Path)>) -> Nginx {
-        let bin = nginx_binary();
+        let bin = Nginx::binary().unwrap_or_else(|| {
+            panic!(
+                "nginx is required by the HTTP tests and was not found at {} \
+                 (install it with `apt-get install -y nginx-light`, or point \
+                 HARMONICS_NGINX at an nginx binary)",
+                binary_path().display()
+            )
+        });
+        Nginx::launch(&bin, |dir, port| config(dir, port, tls))
+            .unwrap_or_else(|e| panic!("nginx did not start: {e}"))
+    }
+
+    /// For the benchmarks: serves `root` as it is, set up for throughput (sendfile,
+    /// no access log, no gzip, no other locations). An error, not a panic, when
+    /// nginx is not installed: a benchmark then skips its HTTP figures.
+    pub fn serve_for_benchmarks(root: &Path) -> Result<Nginx, String> {
+        let bin = Nginx::binary().ok_or_else(|| {
+            format!(
+                "no nginx at {} (set HARMONICS_NGINX)",
+                binary_path().display()
+            )
+        })?;
+        Nginx::launch(&bin, |dir, port| throughput_config(dir, port, root))
+    }
+
+    /// The nginx binary, when there is one (`HARMONICS_NGINX` overrides
+    /// `/usr/sbin/nginx`).
+    pub fn binary() -> Option<PathBuf> {
+        let bin = binary_path();
+        bin.exists().then_some(bin)
+    }
+
+    /// Starts `bin` with the configuration `conf(dir, port)` on a free port, in a new
+    /// temp dir (with `www/` and `temp/`), and waits until it accepts connections.
+    fn launch(bin: &Path, conf: impl Fn(&Path, u16) -> String) -> Result<Nginx, String> {
         let dir = tempfile::Builder::new()
             .prefix("hd-nginx.")
             .tempdir()
-            .expect("cannot create a temp dir for nginx");
-        std::fs::create_dir_all(dir.path().join("www")).unwrap();
-        std::fs::create_dir_all(dir.path().join("temp")).unwrap();
+            .map_err(|e| format!("cannot create a temp dir for nginx: {e}"))?;
+        for sub in ["www", "temp"] {
+            std::fs::create_dir_all(dir.path().join(sub)).map_err(|e| e.to_string())?;
+        }
         // The port is found by binding port 0 and releasing it; another process may
         // grab it in between, so a failed bind is retried on a new port.
         let mut last_error = String::new();
         for _attempt in 0..5 {
             let port = free_port();
-            let conf = dir.path().join("nginx.conf");
-            std::fs::write(&conf, config(dir.path(), port, tls)).unwrap();
+            let conf_path = dir.path().join("nginx.conf");
+            std::fs::write(&conf_path, conf(dir.path(), port)).map_err(|e| e.to_string())?;
             let _ = std::fs::remove_file(dir.path().join("error.log"));
-            let mut child = Command::new(&bin)
+            let mut child = Command::new(bin)
                 .arg("-p")
                 .arg(dir.path())
                 .arg("-e")
                 .arg(dir.path().join("error.log"))
                 .arg("-c")
-                .arg(&conf)
+                .arg(&conf_path)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
-                .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+                .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
             match wait_ready(&mut child, port, dir.path()) {
                 Ok(()) => {
-                    return Nginx {
+                    return Ok(Nginx {
                         dir,
                         port,
                         child: Some(child),
-                    }
+                    })
                 }
                 Err(e) => {
                     last_error = e;
@@ -104,7 +139,7 @@ impl Nginx {
                 }
             }
         }
-        panic!("nginx did not start: {last_error}");
+        Err(last_error)
     }
 
     pub fn port(&self) -> u16 {
@@ -216,19 +251,10 @@ pub fn publish_file(dir: &Path, name: &str, bytes: &[u8], mtime: Option<SystemTi
     path
 }
 
-fn nginx_binary() -> PathBuf {
-    let bin = std::env::var_os("HARMONICS_NGINX")
+fn binary_path() -> PathBuf {
+    std::env::var_os("HARMONICS_NGINX")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(NGINX_BIN));
-    if !bin.exists() {
-        panic!(
-            "nginx is required by the HTTP tests and was not found at {} \
-             (install it with `apt-get install -y nginx-light`, or point \
-             HARMONICS_NGINX at an nginx binary)",
-            bin.display()
-        );
-    }
-    bin
+        .unwrap_or_else(|| PathBuf::from(NGINX_BIN))
 }
 
 /// Polls the port until nginx accepts, or reports why it exited.
@@ -321,5 +347,39 @@ http {{
     }}
 }}
 "#
+    )
+}
+
+/// The benchmarks' configuration: `root` served as it is, as fast as nginx serves
+/// files (sendfile, no access log, no gzip).
+fn throughput_config(dir: &Path, port: u16, root: &Path) -> String {
+    let d = dir.display();
+    format!(
+        r#"daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{
+    worker_connections 64;
+}}
+http {{
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    client_body_temp_path {d}/temp/body;
+    proxy_temp_path {d}/temp/proxy;
+    fastcgi_temp_path {d}/temp/fastcgi;
+    uwsgi_temp_path {d}/temp/uwsgi;
+    scgi_temp_path {d}/temp/scgi;
+    types {{ }}
+    default_type application/octet-stream;
+    server {{
+        listen 127.0.0.1:{port};
+        root {};
+    }}
+}}
+"#,
+        root.display()
     )
 }
