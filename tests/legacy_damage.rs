@@ -6,7 +6,6 @@
 //! (`Appended`/`Reused`). A record's byte count must match its shape: writing one that
 //! does not is refused, so our writers never leave bytes our readers refuse.
 
-#[allow(dead_code)]
 mod support;
 
 use std::path::Path;
