@@ -443,21 +443,17 @@ fn swapping_server(a: Vec<u8>, b: Vec<u8>, keep: usize, release: Arc<AtomicBool>
     })
 }
 
-/// Reads `first` records, lets the object change, then reads on until an error. Every
-/// record served must be version A's, and the error must name the URL and the count.
-fn read_across_a_change(connections: u32, a_body: Vec<u8>, b_body: Vec<u8>, keep: usize) {
-    let (a, b) = (records(4000, 64), version_b(4000, 64));
-    let release = Arc::new(AtomicBool::new(false));
-    let server = swapping_server(a_body, b_body, keep, release.clone());
-    let dir = tempfile::tempdir().unwrap();
-    let o = HttpOptions {
-        retries: 3,
-        connections,
-        parallel_min_bytes: 1,
-        ..opts(&dir.path().join("c.cache"))
-    };
-    let url = server.url("/changing");
-    let mut p = AsyncHttpProducer::from_url(&url, o.clone()).unwrap();
+/// Reads `p` until a call fails, setting `release` once 100 records were served
+/// (the object then changes): every record served must be `a`'s (`b`: the other
+/// version, named in the message when a record is one of its). Returns the count
+/// served and the error, checked to name `url` and that count.
+fn read_until_the_change(
+    p: &mut AsyncHttpProducer,
+    a: &[Tensor],
+    b: &[Tensor],
+    release: &AtomicBool,
+    url: &str,
+) -> (usize, Error) {
     let mut served = 0;
     let err = loop {
         if served == 100 {
@@ -468,7 +464,7 @@ fn read_across_a_change(connections: u32, a_body: Vec<u8>, b_body: Vec<u8>, keep
                 assert!(
                     t == a[served],
                     "record {served} is not version A's (version B's: {})",
-                    t == b[served]
+                    b.get(served) == Some(&t)
                 );
                 served += 1;
                 assert!(
@@ -480,21 +476,43 @@ fn read_across_a_change(connections: u32, a_body: Vec<u8>, b_body: Vec<u8>, keep
         }
     };
     let msg = err.to_string();
-    println!("{connections} connection(s): {served} records of A served, then: {msg}");
     assert!(served >= 100, "{msg}");
     assert!(matches!(err, Error::Http { .. }), "{msg}");
-    assert!(msg.contains(&url), "{msg}");
+    assert!(msg.contains(url), "{msg}");
     let want = format!("the object changed after {served} records were served");
     assert!(msg.contains(&want), "{msg}");
-    // Every later call fails the same way.
+    (served, err)
+}
+
+/// Opens `url` over `connections`, reads across the change (`read_until_the_change`),
+/// checks that later calls fail the same way and that a later open reads `b` whole.
+fn across_a_change(url: &str, connections: u32, a: &[Tensor], b: &[Tensor], release: &AtomicBool) {
+    let dir = tempfile::tempdir().unwrap();
+    let o = HttpOptions {
+        retries: 3,
+        connections,
+        parallel_min_bytes: 1,
+        ..opts(&dir.path().join("c.cache"))
+    };
+    let mut p = AsyncHttpProducer::from_url(url, o.clone()).unwrap();
+    let (served, err) = read_until_the_change(&mut p, a, b, release, url);
+    println!("{connections} connection(s): {served} records of A served, then: {err}");
+    let want = format!("the object changed after {served} records were served");
     assert!(p.next().unwrap_err().to_string().contains(&want));
     assert!(p.size().unwrap_err().to_string().contains(&want));
     drop(p);
-    // A later open reads the new version, whole.
-    let mut q = AsyncHttpProducer::from_url(&url, o).unwrap();
+    let mut q = AsyncHttpProducer::from_url(url, o).unwrap();
     let n = q.size().unwrap();
     let got: Vec<Tensor> = (0..n).map(|_| q.next().unwrap()).collect();
     assert_eq!(got, b, "a later open");
+}
+
+/// `across_a_change` on a `swapping_server` serving `a_body` then `b_body`.
+fn read_across_a_change(connections: u32, a_body: Vec<u8>, b_body: Vec<u8>, keep: usize) {
+    let (a, b) = (records(4000, 64), version_b(4000, 64));
+    let release = Arc::new(AtomicBool::new(false));
+    let server = swapping_server(a_body, b_body, keep, release.clone());
+    across_a_change(&server.url("/changing"), connections, &a, &b, &release);
 }
 
 #[test]
@@ -536,27 +554,8 @@ fn an_object_that_grew_mid_download_is_an_error_once_its_size_was_reported() {
     let url = server.url("/growing");
     let mut p = AsyncHttpProducer::from_url(&url, o.clone()).unwrap();
     assert_eq!(p.size().unwrap(), 4000);
-    let mut served = 0;
-    let err = loop {
-        if served == 100 {
-            release.store(true, Ordering::SeqCst);
-        }
-        match p.next() {
-            Ok(t) => {
-                assert!(t == a[served], "record {served}");
-                served += 1;
-                assert!(
-                    served < a.len(),
-                    "the whole epoch was served across the change"
-                );
-            }
-            Err(e) => break e.to_string(),
-        }
-    };
+    let (served, err) = read_until_the_change(&mut p, &a, &[], &release, &url);
     println!("{served} records served, then: {err}");
-    assert!(err.contains(&url), "{err}");
-    let want = format!("the object changed after {served} records were served");
-    assert!(err.contains(&want), "{err}");
     drop(p);
     let mut q = AsyncHttpProducer::from_url(&url, o).unwrap();
     assert_eq!(q.size().unwrap(), 4100, "a later open");
@@ -592,44 +591,13 @@ fn nginx_changed_mid_download(connections: u32, cut: u64) {
         ..Faults::none()
     };
     let proxy = FaultProxy::start(server.port(), faults);
-    let dir = tempfile::tempdir().unwrap();
-    let o = HttpOptions {
-        retries: 3,
+    across_a_change(
+        &proxy.url("/identity/data.bin"),
         connections,
-        parallel_min_bytes: 1,
-        ..opts(&dir.path().join("c.cache"))
-    };
-    let url = proxy.url("/identity/data.bin");
-    let mut p = AsyncHttpProducer::from_url(&url, o.clone()).unwrap();
-    let mut served = 0;
-    let err = loop {
-        if served == 100 {
-            ready.store(true, Ordering::SeqCst);
-        }
-        match p.next() {
-            Ok(t) => {
-                assert!(
-                    t == a[served],
-                    "record {served} is not version A's (version B's: {})",
-                    t == b[served]
-                );
-                served += 1;
-                assert!(
-                    served < a.len(),
-                    "the whole epoch was served across the change"
-                );
-            }
-            Err(e) => break e.to_string(),
-        }
-    };
-    println!("nginx, {connections} connection(s): {served} records of A, then: {err}");
-    assert!(served >= 100 && err.contains(&url), "{err}");
-    let want = format!("the object changed after {served} records were served");
-    assert!(err.contains(&want), "{err}");
-    drop(p);
-    let mut q = AsyncHttpProducer::from_url(&url, o).unwrap();
-    let got: Vec<Tensor> = (0..q.size().unwrap()).map(|_| q.next().unwrap()).collect();
-    assert_eq!(got, b, "a later open");
+        &a,
+        &b,
+        &ready,
+    );
 }
 
 #[test]
