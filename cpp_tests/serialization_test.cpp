@@ -19,17 +19,44 @@ TEST(Serialization, WireBytesMatchTheOriginalLayout) {
 TEST(Serialization, RoundTripOfSeveralRecordsThenEndOfStream) {
     std::stringstream ss;
     HTensor a(HTensor::DType::Float64, {3}, std::vector<std::byte>(24, std::byte{1}));
-    HTensor b;  // default: empty tensor
+    HTensor b(HTensor::DType::UInt8, {0});  // an empty tensor: 0 elements, 0 bytes
+    HTensor c(HTensor::DType::Int32, {}, std::vector<std::byte>(4, std::byte{9}));  // a scalar
     harmonics::write_tensor(ss, a);
     harmonics::write_tensor(ss, b);
+    harmonics::write_tensor(ss, c);
     HTensor ra = harmonics::read_tensor(ss);
     HTensor rb = harmonics::read_tensor(ss);
+    HTensor rc = harmonics::read_tensor(ss);
     EXPECT_EQ(ra.dtype(), HTensor::DType::Float64);
     EXPECT_EQ(ra.shape(), (HTensor::Shape{3}));
     EXPECT_EQ(ra.data(), a.data());
-    EXPECT_TRUE(rb.shape().empty());
+    EXPECT_EQ(rb.shape(), (HTensor::Shape{0}));
     EXPECT_TRUE(rb.data().empty());
+    EXPECT_TRUE(rc.shape().empty());
+    EXPECT_EQ(rc.data(), c.data());
     EXPECT_THROW(harmonics::read_tensor(ss), harmonics::Error);
+}
+
+TEST(Serialization, ATensorWhoseBytesDoNotMatchItsShapeIsRefusedWhenWritten) {
+    // The default HTensor is a float32 scalar without its 4 bytes: written, it would be
+    // nine zero bytes that every reader refuses, so it is refused here, nothing written.
+    std::ostringstream os;
+    try {
+        harmonics::write_tensor(os, HTensor{});
+        FAIL() << "the default HTensor was written";
+    } catch (const harmonics::Error& e) {
+        EXPECT_EQ(e.status(), HARMONICS_STATUS_INVALID_ARGUMENT);
+        EXPECT_NE(std::string(e.what()).find("float32[] has 0 data bytes, its shape needs 4"),
+                  std::string::npos)
+            << e.what();
+    }
+    EXPECT_TRUE(os.str().empty());
+    HTensor short_one(HTensor::DType::Float64, {2}, std::vector<std::byte>(15));
+    EXPECT_THROW(harmonics::write_tensor(os, short_one), harmonics::Error);
+    EXPECT_TRUE(os.str().empty());
+    // And read: nine zero bytes are not a record.
+    std::istringstream zeros(std::string(9, '\0'));
+    EXPECT_THROW(harmonics::read_tensor(zeros), harmonics::Error);
 }
 
 TEST(Serialization, RecordClaiming4GiBIsAnErrorNotAnAllocation) {

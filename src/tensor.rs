@@ -4,6 +4,13 @@
 //!
 //! Decoding never allocates more than the input actually holds: a record that claims
 //! 4 GiB of data is an error as soon as the bytes run out, not an allocation.
+//!
+//! **A record's byte count must match its shape**: `nbytes` is the product of the
+//! dimensions (1 for the shape `[]`, a scalar) times the element size. Every decoder
+//! here (slices, streams, the length probe the HTTP decoder and the cache readers use)
+//! refuses a record that breaks the rule, and the encoder refuses to write one, so
+//! our own writers never produce bytes our readers then reject. Nine zero bytes (a
+//! float32 scalar of 0 bytes) are therefore damage, not a record.
 
 use std::fmt;
 use std::io::{Read, Write};
@@ -61,9 +68,55 @@ impl DType {
     }
 }
 
+/// The data bytes a tensor of `dtype` and `shape` holds: the product of its
+/// dimensions (1 for the shape `[]`, a scalar; 0 when any dimension is 0) times the
+/// element size. None when that product overflows.
+pub fn data_len_for(dtype: DType, shape: &[usize]) -> Option<usize> {
+    data_len_of(dtype, shape.iter().copied())
+}
+
+fn data_len_of(dtype: DType, mut dims: impl Iterator<Item = usize> + Clone) -> Option<usize> {
+    if dims.clone().any(|d| d == 0) {
+        return Some(0);
+    }
+    dims.try_fold(dtype.size(), usize::checked_mul)
+}
+
+/// Checks that `nbytes` is what `dtype` and `dims` need; the message says what the
+/// record (or tensor, `what`) declares and what its shape needs. Allocates only for
+/// the message (one string: a decoder's error stays small).
+fn check_data_len(
+    what: &str,
+    dtype: DType,
+    dims: impl Iterator<Item = usize> + Clone,
+    nbytes: usize,
+) -> std::result::Result<(), String> {
+    use std::fmt::Write;
+    let need = data_len_of(dtype, dims.clone());
+    if need == Some(nbytes) {
+        return Ok(());
+    }
+    let mut m = format!("{what} {}[", dtype.name());
+    for (i, d) in dims.enumerate() {
+        let _ = write!(m, "{}{d}", if i > 0 { ", " } else { "" });
+    }
+    let _ = match need {
+        Some(n) => write!(
+            m,
+            "] has {nbytes} data bytes, its shape needs {n} ({} element(s) of {} bytes)",
+            n / dtype.size(),
+            dtype.size()
+        ),
+        None => write!(m, "] has dimensions whose product overflows"),
+    };
+    Err(m)
+}
+
 /// An owned tensor: element type, shape and raw little-endian bytes.
 ///
-/// Like the original `HTensor`, the byte length is not forced to match the shape.
+/// Like the original `HTensor`, the type does not force the byte length to match the
+/// shape; the wire codec does: writing a tensor whose bytes do not match its shape
+/// (`data_len_for`) is an error.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Tensor {
     pub dtype: DType,
@@ -147,6 +200,18 @@ impl<'a> TensorRef<'a> {
             })?;
             out.extend_from_slice(&d.to_le_bytes());
         }
+        check_data_len("tensor", self.dtype, self.shape.iter().copied(), self.data.len())
+            .map_err(|e| {
+                // What a default-constructed C++ `HTensor` is: a float32 scalar without data.
+                let hint = if self.shape.is_empty() && self.data.is_empty() {
+                    "; the shape [] is a scalar (1 element): an empty tensor has a 0 in its shape, e.g. [0]"
+                } else {
+                    ""
+                };
+                Error::InvalidArgument(format!(
+                    "cannot write {e}: a record's bytes must match its shape{hint}"
+                ))
+            })?;
         let n = u32::try_from(self.data.len()).map_err(|_| {
             Error::InvalidArgument(format!(
                 "{} data bytes do not fit the wire format's u32 length",
@@ -213,8 +278,7 @@ fn read_u32(bytes: &[u8], at: usize) -> u32 {
 /// The first 5 bytes of a wire record: its dtype and dimension count, checked. The one
 /// parser of the wire header's prefix (byte slices, streams, the HTTP decoder).
 pub fn parse_wire_prefix(head: &[u8; 5]) -> Result<(DType, usize)> {
-    let dtype = DType::from_code(head[0])
-        .ok_or_else(|| Error::Wire(format!("unknown dtype code {}", head[0])))?;
+    let dtype = DType::from_code(head[0]).ok_or_else(|| unknown_dtype(head[0]))?;
     let ndims = u32::from_le_bytes([head[1], head[2], head[3], head[4]]) as usize;
     if ndims > MAX_NDIMS {
         return Err(Error::Wire(format!(
@@ -225,22 +289,40 @@ pub fn parse_wire_prefix(head: &[u8; 5]) -> Result<(DType, usize)> {
 }
 
 /// The length of the wire record starting at `b`: `Ok(Some(len))` once its header is
-/// complete, `Ok(None)` while more bytes are needed, `Err` for a malformed header.
+/// complete (and consistent: its byte count matches its shape), `Ok(None)` while more
+/// bytes are needed, `Err` for a malformed header (as soon as its first byte, the
+/// dtype, is there).
 pub fn wire_record_len(b: &[u8]) -> Result<Option<usize>> {
     let Some(head) = b.first_chunk::<5>() else {
+        if let Some(&code) = b.first() {
+            DType::from_code(code).ok_or_else(|| unknown_dtype(code))?;
+        }
         return Ok(None);
     };
-    let (_, ndims) = parse_wire_prefix(head)?;
+    let (dtype, ndims) = parse_wire_prefix(head)?;
     let data_offset = wire_header_len(ndims);
     if b.len() < data_offset {
         return Ok(None);
     }
-    Ok(Some(data_offset + read_u32(b, data_offset - 4) as usize))
+    let nbytes = read_u32(b, data_offset - 4) as usize;
+    check_data_len("record", dtype, wire_dims(b, ndims), nbytes).map_err(Error::Wire)?;
+    Ok(Some(data_offset + nbytes))
+}
+
+/// The dimensions of the record header at the start of `b` (complete, `ndims` checked).
+fn wire_dims(b: &[u8], ndims: usize) -> impl Iterator<Item = usize> + Clone + '_ {
+    (0..ndims).map(move |i| read_u32(b, 5 + 4 * i) as usize)
+}
+
+fn unknown_dtype(code: u8) -> Error {
+    Error::Wire(format!("unknown dtype code {code}"))
 }
 
 /// Parses the record at the start of `bytes`, writing its dimensions into `shape`
-/// (cleared first). Checks that the whole record, data included, lies inside
-/// `bytes`. Hot path: allocates nothing once `shape` has capacity.
+/// (cleared first). Checks that its byte count matches its shape and that the whole
+/// record, data included, lies inside `bytes`: the one parser every reader and
+/// decoder of records goes through. Hot path: allocates nothing once `shape` has
+/// capacity (the shape check allocates only for its error message).
 pub fn parse_wire(bytes: &[u8], shape: &mut Vec<usize>) -> Result<WireHeader> {
     let Some(head) = bytes.first_chunk::<5>() else {
         return Err(Error::Wire(format!(
@@ -261,6 +343,7 @@ pub fn parse_wire(bytes: &[u8], shape: &mut Vec<usize>) -> Result<WireHeader> {
         shape.push(read_u32(bytes, 5 + 4 * i) as usize);
     }
     let nbytes = read_u32(bytes, 5 + 4 * ndims) as usize;
+    check_data_len("record", dtype, shape.iter().copied(), nbytes).map_err(Error::Wire)?;
     let available = bytes.len() - data_offset;
     if nbytes > available {
         return Err(Error::Wire(format!(
@@ -358,6 +441,8 @@ pub fn read_wire<R: Read + ?Sized>(
         return Err(Error::Wire("stream ended inside a record header".into()));
     }
     let nbytes = read_u32(rest, 4 * ndims) as usize;
+    let dims = (0..ndims).map(|i| read_u32(rest, 4 * i) as usize);
+    check_data_len("record", dtype, dims, nbytes).map_err(Error::Wire)?;
     let mut data = std::mem::take(wire);
     read_data(input, nbytes, &mut data)?;
     // Assemble header + data; the data vector is reused as the output buffer.
@@ -387,25 +472,101 @@ mod tests {
     #[test]
     fn stream_round_trip_and_clean_eof() {
         let a = Tensor::from_f32(&[1.0, 2.0]);
-        let b = Tensor::new(DType::UInt8, vec![], vec![]);
+        let b = Tensor::new(DType::UInt8, vec![0], vec![]);
+        let c = Tensor::new(DType::Int64, vec![], 7i64.to_le_bytes().to_vec());
+        let d = Tensor::new(DType::Float64, vec![3, 0, 2], vec![]);
         let mut buf = Vec::new();
-        write_tensor(&mut buf, a.as_ref()).unwrap();
-        write_tensor(&mut buf, b.as_ref()).unwrap();
+        for t in [&a, &b, &c, &d] {
+            write_tensor(&mut buf, t.as_ref()).unwrap();
+        }
         let mut r = &buf[..];
-        assert_eq!(read_tensor(&mut r).unwrap(), Some(a));
-        assert_eq!(read_tensor(&mut r).unwrap(), Some(b));
+        for t in [a, b, c, d] {
+            assert_eq!(read_tensor(&mut r).unwrap(), Some(t));
+        }
         assert_eq!(read_tensor(&mut r).unwrap(), None);
     }
 
     #[test]
     fn record_claiming_4_gib_is_an_error_not_an_allocation() {
-        let mut w = vec![0u8, 1, 0, 0, 0, 1, 0, 0, 0];
+        // A consistent header (uint8[4294967295]) whose data never comes.
+        let mut w = vec![4u8, 1, 0, 0, 0];
+        w.extend_from_slice(&u32::MAX.to_le_bytes());
         w.extend_from_slice(&u32::MAX.to_le_bytes());
         w.extend_from_slice(&[1, 2, 3]);
         let err = read_tensor(&mut &w[..]).unwrap_err().to_string();
         assert!(err.contains("4294967295"), "{err}");
         let err = decode_wire(&w).unwrap_err().to_string();
         assert!(err.contains("4294967295 data bytes, 3 remain"), "{err}");
+    }
+
+    /// Every decoder of a record: slice, stream, length probe.
+    fn refusals(w: &[u8]) -> [String; 3] {
+        [
+            decode_wire(w).unwrap_err().to_string(),
+            read_tensor(&mut &w[..]).unwrap_err().to_string(),
+            wire_record_len(w).unwrap_err().to_string(),
+        ]
+    }
+
+    #[test]
+    fn a_byte_count_that_does_not_match_the_shape_is_refused_by_every_decoder() {
+        // Nine zero bytes: float32, shape [] (a scalar, 4 bytes), 0 bytes.
+        for e in refusals(&[0u8; 9]) {
+            assert!(
+                e.contains("float32[] has 0 data bytes, its shape needs 4"),
+                "{e}"
+            );
+        }
+        // int32[2, 3] needs 24 bytes; 20 are declared (and present).
+        let mut w = vec![2u8, 2, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 20, 0, 0, 0];
+        w.extend([0u8; 20]);
+        for e in refusals(&w) {
+            assert!(
+                e.contains("int32[2, 3] has 20 data bytes, its shape needs 24"),
+                "{e}"
+            );
+        }
+        // Dimensions whose product overflows usize are an error, not a wrap-around
+        // to a small count; a zero dimension makes the product 0 whatever the others.
+        let mut w = vec![3u8, 4, 0, 0, 0];
+        for _ in 0..4 {
+            w.extend_from_slice(&u32::MAX.to_le_bytes());
+        }
+        w.extend_from_slice(&8u32.to_le_bytes());
+        w.extend([0u8; 8]);
+        for e in refusals(&w) {
+            assert!(e.contains("product overflows"), "{e}");
+        }
+        w[5..9].copy_from_slice(&0u32.to_le_bytes());
+        let n = w.len();
+        w[n - 12..n - 8].copy_from_slice(&0u32.to_le_bytes());
+        w.truncate(n - 8);
+        let (t, len) = decode_wire(&w).unwrap();
+        assert_eq!((t.data.len(), len), (0, w.len()));
+    }
+
+    #[test]
+    fn writing_a_tensor_whose_bytes_do_not_match_its_shape_is_refused() {
+        // The default C++ HTensor: float32, shape [], no data.
+        let empty = Tensor::new(DType::Float32, vec![], vec![]);
+        let mut out = Vec::new();
+        let e = write_tensor(&mut out, empty.as_ref())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("float32[] has 0 data bytes, its shape needs 4") && e.contains("[0]"),
+            "{e}"
+        );
+        assert!(out.is_empty(), "nothing is written");
+        let short = Tensor::new(DType::Float64, vec![2], vec![0; 15]);
+        let e = short.to_wire().unwrap_err().to_string();
+        assert!(
+            e.contains("float64[2] has 15 data bytes, its shape needs 16"),
+            "{e}"
+        );
+        assert_eq!(data_len_for(DType::Int32, &[]), Some(4));
+        assert_eq!(data_len_for(DType::Int32, &[5, 0]), Some(0));
+        assert_eq!(data_len_for(DType::UInt8, &[usize::MAX, 2]), None);
     }
 
     #[test]
@@ -432,6 +593,9 @@ mod tests {
     #[test]
     fn bad_dtype_and_absurd_ndims_are_refused() {
         assert!(decode_wire(&[9, 0, 0, 0, 0, 0, 0, 0, 0]).is_err());
+        // An unknown dtype is refused by the length probe from its first byte on.
+        assert!(wire_record_len(&[9]).is_err());
+        assert_eq!(wire_record_len(&[4]).unwrap(), None);
         let err = decode_wire(&[0, 255, 255, 255, 255])
             .unwrap_err()
             .to_string();

@@ -7,7 +7,7 @@ use support::http_server;
 
 use std::io::Write;
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,7 +16,7 @@ use harmonics_dataset::{
     AsyncHttpProducer, Error, HttpOptions, HttpOutcome, HttpProducer, Producer, Tensor,
 };
 use http_server::{records, wire_body, wire_chunks, TestServer};
-use support::http_fixtures::{cache_options, files};
+use support::http_fixtures::{cache_options, files, published_cache};
 
 fn opts(cache_path: &Path) -> HttpOptions {
     cache_options(cache_path, 0)
@@ -373,4 +373,239 @@ fn the_c_abi_drives_both_producers() {
         );
         assert!(last_error().contains("404"), "{}", last_error());
     }
+}
+
+// The object changes mid-download (issue 20, defect 5): never a mix of two versions
+
+/// Version B of `records(n, width)`: the same shapes, other values.
+fn version_b(n: usize, width: usize) -> Vec<Tensor> {
+    (0..n)
+        .map(|i| Tensor::from_f32(&vec![-(i as f32) - 0.5; width]))
+        .collect()
+}
+
+/// A server whose object is `a` (ETag "a") until `release` is set, then `b` (ETag "b").
+/// - A whole-object GET of `a` sends its first `keep` bytes, waits for `release`,
+///   then drops the connection (the object changes at that moment); with `keep` at
+///   the full length, it sends all of `a` (a parallel download's piece 0).
+/// - A ranged GET with `If-Match` (a parallel download's piece) waits for `release`,
+///   then is answered 412 unless the ETag still matches; with `If-Range`, a 206 if the
+///   validator matches, else a 200 with the whole current object (RFC 9110).
+fn swapping_server(a: Vec<u8>, b: Vec<u8>, keep: usize, release: Arc<AtomicBool>) -> TestServer {
+    TestServer::start(move |c| {
+        let wait = |c: &http_server::Conn<'_>| {
+            while !release.load(Ordering::SeqCst) {
+                if !c.sleep(Duration::from_millis(5)) {
+                    return false;
+                }
+            }
+            true
+        };
+        let changed = |c: &http_server::Conn<'_>| {
+            c.req.header("range").is_some() && c.req.header("if-match").is_some()
+        };
+        if changed(c) && !wait(c) {
+            return;
+        }
+        let v = release.load(Ordering::SeqCst);
+        let (body, etag) = if v { (&b, "\"b\"") } else { (&a, "\"a\"") };
+        let h = vec![
+            ("ETag", etag.to_string()),
+            ("Accept-Ranges", "bytes".to_string()),
+        ];
+        let range = c.req.header("range").map(|r| {
+            let (x, y) = r.trim_start_matches("bytes=").split_once('-').unwrap();
+            let last = if y.is_empty() {
+                body.len() - 1
+            } else {
+                y.parse().unwrap()
+            };
+            (x.parse::<usize>().unwrap(), last)
+        });
+        let validator = c.req.header("if-match").or(c.req.header("if-range"));
+        match (range, validator) {
+            (Some(_), Some(t)) if t != etag && c.req.header("if-match").is_some() => {
+                c.respond("412 Precondition Failed", &h, b"")
+            }
+            (Some((x, y)), Some(t)) if t == etag => {
+                let mut h = h.clone();
+                h.push(("Content-Range", format!("bytes {x}-{y}/{}", body.len())));
+                c.respond("206 Partial Content", &h, &body[x..=y]);
+            }
+            _ if !v && keep < body.len() => {
+                c.head("200 OK", body.len(), &h);
+                let _ = c.stream.write_all(&body[..keep]);
+                let _ = c.stream.flush();
+                wait(c); // then the connection is dropped mid-body
+            }
+            _ => c.respond("200 OK", &h, body),
+        }
+    })
+}
+
+/// Reads `p` until a call fails, setting `release` once 100 records were served
+/// (the object then changes): every record served must be `a`'s (`b`: the other
+/// version, named in the message when a record is one of its). Returns the count
+/// served and the error, checked to name `url` and that count.
+fn read_until_the_change(
+    p: &mut AsyncHttpProducer,
+    a: &[Tensor],
+    b: &[Tensor],
+    release: &AtomicBool,
+    url: &str,
+) -> (usize, Error) {
+    let mut served = 0;
+    let err = loop {
+        if served == 100 {
+            release.store(true, Ordering::SeqCst);
+        }
+        match p.next() {
+            Ok(t) => {
+                assert!(
+                    t == a[served],
+                    "record {served} is not version A's (version B's: {})",
+                    b.get(served) == Some(&t)
+                );
+                served += 1;
+                assert!(
+                    served < a.len(),
+                    "the whole epoch was served across the change"
+                );
+            }
+            Err(e) => break e,
+        }
+    };
+    let msg = err.to_string();
+    assert!(served >= 100, "{msg}");
+    assert!(matches!(err, Error::Http { .. }), "{msg}");
+    assert!(msg.contains(url), "{msg}");
+    let want = format!("the object changed after {served} records were served");
+    assert!(msg.contains(&want), "{msg}");
+    (served, err)
+}
+
+/// Opens `url` over `connections`, reads across the change (`read_until_the_change`),
+/// checks that later calls fail the same way and that a later open reads `b` whole.
+fn across_a_change(url: &str, connections: u32, a: &[Tensor], b: &[Tensor], release: &AtomicBool) {
+    let dir = tempfile::tempdir().unwrap();
+    let o = HttpOptions {
+        retries: 3,
+        connections,
+        parallel_min_bytes: 1,
+        ..opts(&dir.path().join("c.cache"))
+    };
+    let mut p = AsyncHttpProducer::from_url(url, o.clone()).unwrap();
+    let (served, err) = read_until_the_change(&mut p, a, b, release, url);
+    println!("{connections} connection(s): {served} records of A served, then: {err}");
+    let want = format!("the object changed after {served} records were served");
+    assert!(p.next().unwrap_err().to_string().contains(&want));
+    assert!(p.size().unwrap_err().to_string().contains(&want));
+    drop(p);
+    let mut q = AsyncHttpProducer::from_url(url, o).unwrap();
+    let n = q.size().unwrap();
+    let got: Vec<Tensor> = (0..n).map(|_| q.next().unwrap()).collect();
+    assert_eq!(got, b, "a later open");
+}
+
+/// `across_a_change` on a `swapping_server` serving `a_body` then `b_body`.
+fn read_across_a_change(connections: u32, a_body: Vec<u8>, b_body: Vec<u8>, keep: usize) {
+    let (a, b) = (records(4000, 64), version_b(4000, 64));
+    let release = Arc::new(AtomicBool::new(false));
+    let server = swapping_server(a_body, b_body, keep, release.clone());
+    across_a_change(&server.url("/changing"), connections, &a, &b, &release);
+}
+
+#[test]
+fn an_object_changed_mid_download_is_an_error_not_a_mix_on_one_connection() {
+    let (a, b) = (
+        wire_body(&records(4000, 64)),
+        wire_body(&version_b(4000, 64)),
+    );
+    let keep = a.len() * 3 / 10;
+    read_across_a_change(1, a, b, keep);
+}
+
+#[test]
+fn an_object_changed_mid_download_is_an_error_not_a_mix_on_four_connections() {
+    let (a, b) = (
+        wire_body(&records(4000, 64)),
+        wire_body(&version_b(4000, 64)),
+    );
+    let keep = a.len();
+    read_across_a_change(4, a, b, keep);
+}
+
+#[test]
+fn an_object_that_grew_mid_download_is_an_error_once_its_size_was_reported() {
+    // Published cache files: the count is in the header, so size() answers early. The
+    // new version begins with the same 4000 records (it grew by 100): the records
+    // served are the new version's too, but the count the caller was given is not.
+    let a = records(4000, 64);
+    let (a_body, b_body) = (published_cache(&a), published_cache(&records(4100, 64)));
+    let keep = a_body.len() * 3 / 10;
+    let release = Arc::new(AtomicBool::new(false));
+    let server = swapping_server(a_body, b_body, keep, release.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let o = HttpOptions {
+        retries: 3,
+        connections: 1,
+        ..opts(&dir.path().join("c.cache"))
+    };
+    let url = server.url("/growing");
+    let mut p = AsyncHttpProducer::from_url(&url, o.clone()).unwrap();
+    assert_eq!(p.size().unwrap(), 4000);
+    let (served, err) = read_until_the_change(&mut p, &a, &[], &release, &url);
+    println!("{served} records served, then: {err}");
+    drop(p);
+    let mut q = AsyncHttpProducer::from_url(&url, o).unwrap();
+    assert_eq!(q.size().unwrap(), 4100, "a later open");
+}
+
+/// The same against a real nginx (its strong ETag guards the resume and the pieces),
+/// behind the fault proxy: the first response is cut after `cut` bytes and, while the
+/// connection is held, the test reads 100 records; then the file is replaced by
+/// version B (another mtime) and the connection closed.
+fn nginx_changed_mid_download(connections: u32, cut: u64) {
+    use support::fault_proxy::{FaultProxy, Faults};
+    use support::nginx::{self, Nginx};
+    let (a, b) = (records(4000, 64), version_b(4000, 64));
+    let server = Nginx::start();
+    let t = std::time::SystemTime::now() - Duration::from_secs(3600);
+    server.publish_with_mtime("data.bin", &wire_body(&a), t);
+    let (www, body_b) = (server.www(), wire_body(&b));
+    let ready = Arc::new(AtomicBool::new(false));
+    let seen = ready.clone();
+    let faults = Faults {
+        cut: vec![(0, cut)],
+        on_cut: Some(Arc::new(move || {
+            // A guard, not a limit: a failed test must not leave the proxy waiting.
+            for _ in 0..6000 {
+                if seen.load(Ordering::SeqCst) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let later = t + Duration::from_secs(60);
+            nginx::publish_file(&www, "data.bin", &body_b, Some(later));
+        })),
+        ..Faults::none()
+    };
+    let proxy = FaultProxy::start(server.port(), faults);
+    across_a_change(
+        &proxy.url("/identity/data.bin"),
+        connections,
+        &a,
+        &b,
+        &ready,
+    );
+}
+
+#[test]
+fn nginx_file_replaced_mid_download_is_an_error_not_a_mix_on_one_connection() {
+    nginx_changed_mid_download(1, 300 << 10);
+}
+
+#[test]
+fn nginx_file_replaced_mid_download_is_an_error_not_a_mix_on_four_connections() {
+    nginx_changed_mid_download(4, 40 << 10);
 }

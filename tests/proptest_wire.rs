@@ -10,7 +10,7 @@ use std::io::Read;
 
 use harmonics_dataset::cache::{CacheReader, CacheWriter, Commit, Header, Metadata};
 use harmonics_dataset::tensor::{
-    decode_wire, parse_wire, read_tensor, read_wire, write_tensor, MAX_NDIMS,
+    data_len_for, decode_wire, parse_wire, read_tensor, read_wire, write_tensor, MAX_NDIMS,
 };
 use harmonics_dataset::{DType, Error, Tensor};
 use proptest::prelude::*;
@@ -72,12 +72,25 @@ fn dtype() -> impl Strategy<Value = DType> {
     (0u8..5).prop_map(|c| DType::from_code(c).unwrap())
 }
 
+/// A valid tensor: its bytes match its shape (small dimensions, or a zero dimension
+/// among large ones: no data).
 fn tensor() -> impl Strategy<Value = Tensor> {
-    (
-        dtype(),
-        prop::collection::vec(0usize..100_000, 0..6),
-        prop::collection::vec(any::<u8>(), 0..300),
-    )
+    let shape = prop_oneof![
+        prop::collection::vec(0usize..7, 0..4),
+        (
+            prop::collection::vec(1usize..100_000, 0..5),
+            any::<prop::sample::Index>()
+        )
+            .prop_map(|(mut s, i)| {
+                s.insert(i.index(s.len() + 1), 0);
+                s
+            }),
+    ];
+    (dtype(), shape)
+        .prop_flat_map(|(d, s)| {
+            let n = data_len_for(d, &s).unwrap();
+            (Just(d), Just(s), prop::collection::vec(any::<u8>(), n))
+        })
         .prop_map(|(d, s, data)| Tensor::new(d, s, data))
 }
 

@@ -380,12 +380,32 @@ fn data_start_for(meta_at: usize, meta_len: usize) -> usize {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sniff {
     Current,
-    /// No magic: the original headerless format (concatenated records).
+    /// No magic and nothing of our header: the original headerless format
+    /// (concatenated records), to be walked record by record.
     Legacy,
-    /// Nearly the magic: a current-format file whose first bytes are damaged.
-    DamagedMagic,
+    /// A file that was a cache of the current format (or of version 1) whose head is
+    /// damaged: most of the magic, or with the magic gone, the rest of our header
+    /// (see `sniff`). Damage, never legacy records. The reason, for messages.
+    Damaged(&'static str),
 }
 
+/// Bytes of a file's head `sniff` looks at: the fixed header of either version and
+/// (usually) all its metadata. Pass at least this much where the file has it.
+pub const SNIFF_LEN: usize = 4096;
+
+/// Classifies a file by its first bytes (`first`: up to `SNIFF_LEN` of them; fewer
+/// only when the file is that short). A head that is not the magic is still a cache's
+/// when
+/// - five or more of the magic's eight bytes are there (a legacy file starts with a
+///   dtype code 0..4, never with 'H'; five matching bytes cannot happen by chance in a
+///   wire record header);
+/// - or our header follows: a commit slot of either version's layout, not all zero,
+///   whose CRC holds, or the header checksum holding once the magic is put back (the
+///   magic, the version and the flags zeroed or overwritten; the chance that a legacy
+///   file's bytes pass either check is 2^-32 per check);
+/// - or it starts with nine zero bytes: a record header of nine zero bytes is a
+///   float32 scalar without its 4 bytes, which no writer produces (`crate::tensor`),
+///   so a head zeroed beyond the slots (more than 104 bytes) is damage too.
 pub fn sniff(first: &[u8]) -> Sniff {
     if first.len() >= 8 && first[..8] == MAGIC {
         return Sniff::Current;
@@ -395,13 +415,57 @@ pub fn sniff(first: &[u8]) -> Sniff {
         .zip(MAGIC.iter())
         .filter(|(a, b)| a == b)
         .count();
-    // A legacy file starts with a dtype code 0..4, never with 'H'; five matching
-    // bytes out of eight cannot happen by chance in a wire record header.
     if matching >= 5 {
-        Sniff::DamagedMagic
+        Sniff::Damaged("damaged magic bytes (most of the cache format's magic is there)")
+    } else if first.get(..crate::tensor::wire_header_len(0)) == Some(&[0u8; 9][..]) {
+        Sniff::Damaged("it starts with nine zero bytes (a zeroed head), which no record is")
+    } else if has_commit_slot(first) {
+        Sniff::Damaged("its magic bytes are gone, but a commit slot of the cache header is intact")
+    } else if header_checksum_holds_without_magic(first) {
+        Sniff::Damaged("its magic bytes are gone, but the cache header's checksum holds")
     } else {
         Sniff::Legacy
     }
+}
+
+/// A commit slot at its place in either version's layout: not all zero, CRC valid.
+fn has_commit_slot(b: &[u8]) -> bool {
+    [VERSION, VERSION_1].into_iter().any(|version| {
+        let n = slot_len(version);
+        (0..2).any(|i| {
+            let at = SLOT0 + i * n;
+            b.get(at..at + n)
+                .is_some_and(|s| s.iter().any(|&x| x != 0) && Commit::decode(s, version).is_some())
+        })
+    })
+}
+
+/// The header checksum (bytes 0..20 then the metadata) holds with the magic put back
+/// at 0..8, and with the version and flags put back too where they read zero.
+fn header_checksum_holds_without_magic(b: &[u8]) -> bool {
+    let Some(fixed) = b.get(..24) else {
+        return false;
+    };
+    let u32_at = |at: usize| u32::from_le_bytes(fixed[at..at + 4].try_into().unwrap());
+    let (version, flags, meta_len, stored) = (u32_at(8), u32_at(12), u32_at(16), u32_at(20));
+    let versions: &[u32] = match version {
+        0 => &[VERSION, VERSION_1],
+        v if v == VERSION || v == VERSION_1 => &[v],
+        _ => return false,
+    };
+    versions.iter().any(|&v| {
+        let at = meta_offset(v);
+        let Some(meta) = b.get(at..at + meta_len as usize) else {
+            return false;
+        };
+        let mut h = crc32fast::Hasher::new();
+        h.update(&MAGIC);
+        h.update(&v.to_le_bytes());
+        h.update(&flags.to_le_bytes());
+        h.update(&fixed[16..20]);
+        h.update(meta);
+        h.finalize() == stored
+    })
 }
 
 /// Pad bytes for a record whose frame starts at `frame_start` and whose wire header
@@ -646,11 +710,73 @@ mod tests {
             d[i] ^= 0x40;
             let ok = match sniff(&d) {
                 Sniff::Current => Header::decode(&d, Path::new("x")).is_err(),
-                Sniff::DamagedMagic => true,
+                Sniff::Damaged(_) => true,
                 Sniff::Legacy => false,
             };
             assert!(ok, "flip at byte {i} went unnoticed");
         }
+    }
+
+    /// A header of `version` with one commit (seq 1, as a first population writes),
+    /// followed by a few frame bytes.
+    fn cache_head(version: u32) -> Vec<u8> {
+        let commit = Commit {
+            seq: 1,
+            records: 3,
+            data_len: 300,
+            index_at: 0,
+        };
+        let mut b =
+            Header::encode_version(&Metadata::new("tok", "csv:/d/train.csv"), commit, version);
+        b.extend_from_slice(&[7u8; 64]);
+        b
+    }
+
+    #[test]
+    fn a_cache_head_zeroed_or_without_its_magic_is_damaged_not_legacy() {
+        for version in [VERSION, VERSION_1] {
+            let head = cache_head(version);
+            assert_eq!(sniff(&head), Sniff::Current);
+            for (from, to) in [(0, 8), (0, 16), (0, 24), (0, 64), (0, 200), (3, 8), (0, 4)] {
+                let mut d = head.clone();
+                d[from..to].fill(0);
+                assert!(
+                    matches!(sniff(&d), Sniff::Damaged(_)),
+                    "v{version}, bytes {from}..{to} zeroed: {:?}",
+                    sniff(&d)
+                );
+            }
+            for i in 0..8 {
+                let mut d = head.clone();
+                d[i] = 0;
+                assert!(matches!(sniff(&d), Sniff::Damaged(_)), "byte {i} zeroed");
+                d[..8].copy_from_slice(b"XXXXXXXX");
+                assert!(matches!(sniff(&d), Sniff::Damaged(_)), "magic overwritten");
+            }
+        }
+    }
+
+    #[test]
+    fn legacy_bodies_are_sniffed_as_legacy() {
+        use crate::tensor::{DType, Tensor};
+        // Records of every dtype and of 0..4 dimensions, the values a counter: no
+        // commit slot, checksum or magic is found in them by chance.
+        for seed in 0..2000usize {
+            let mut body = Vec::new();
+            for r in 0..3 {
+                let dtype = DType::from_code(((seed + r) % 5) as u8).unwrap();
+                let shape: Vec<usize> = (0..(seed + r) % 5)
+                    .map(|d| 1 + (seed * 7 + d) % 6)
+                    .collect();
+                let n = crate::tensor::data_len_for(dtype, &shape).unwrap();
+                let data = (0..n).map(|j| (seed * 31 + r * 17 + j) as u8).collect();
+                body.extend(Tensor::new(dtype, shape, data).to_wire().unwrap());
+            }
+            assert_eq!(sniff(&body), Sniff::Legacy, "seed {seed}");
+        }
+        // Zero-valued data behind a valid record header is still legacy.
+        let zeros = Tensor::new(DType::UInt8, vec![100], vec![0; 100]);
+        assert_eq!(sniff(&zeros.to_wire().unwrap()), Sniff::Legacy);
     }
 
     #[test]

@@ -149,16 +149,16 @@ pub fn why_not_a_cache(path: &Path) -> Result<Option<String>> {
         Err(Error::NotRegularFile { kind, .. }) => return Ok(Some(format!("it is {kind}"))),
         Err(e) => return Err(e),
     };
-    let mut first = Vec::with_capacity(8);
+    let mut first = Vec::with_capacity(super::format::SNIFF_LEN);
     (&mut file)
-        .take(8)
+        .take(super::format::SNIFF_LEN as u64)
         .read_to_end(&mut first)
         .map_err(|e| Error::io("cannot read", path, e))?;
     if first.is_empty() {
         return Ok(None);
     }
     match super::format::sniff(&first) {
-        super::Sniff::Current | super::Sniff::DamagedMagic => Ok(None),
+        super::Sniff::Current | super::Sniff::Damaged(_) => Ok(None),
         super::Sniff::Legacy => match super::CacheReader::inspect(path) {
             Ok(_) => Ok(None),
             Err(e @ Error::Io { .. }) => Err(e),

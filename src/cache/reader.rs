@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 
 use super::format::{
     entry_offset, parse_frame, slot_in_flux, sniff, Frame, Header, Metadata, Sniff, FRAME_HEADER,
-    INDEX_ENTRY, VERSION_1,
+    INDEX_ENTRY, SNIFF_LEN, VERSION_1,
 };
 use super::index::walk_offsets;
 use super::mapping::Mapping;
@@ -214,7 +214,7 @@ impl CacheReader {
         let mut map =
             Mapping::new(file, usize_len).map_err(|e| Error::io("cannot map cache", path, e))?;
         let mut file_len = file_len;
-        match sniff(&map[..map.len().min(8)]) {
+        match sniff(&map[..map.len().min(SNIFF_LEN)]) {
             Sniff::Current => {
                 // A commit slot that fails its CRC may be one an appender is writing
                 // this instant: look again (the other slot is complete by then)
@@ -267,23 +267,42 @@ impl CacheReader {
                 r.data_end = end as usize;
                 r.uncommitted_tail = file_len - end;
             }
-            Sniff::DamagedMagic => return Err(Error::corrupt(path, "damaged magic bytes")),
+            Sniff::Damaged(why) => {
+                return Err(Error::corrupt(path, format!("damaged header: {why}")))
+            }
             Sniff::Legacy => {
                 // The headerless format has no count: walk the record headers once.
-                // A torn final record is left out (the valid prefix is served).
+                // A torn final record (what an interrupted append leaves: a prefix of
+                // a record, its header consistent as far as it goes) is left out, the
+                // valid prefix served; any other record that does not parse (a
+                // byte count that does not match its shape, an unknown dtype) is damage.
                 let mut at = 0usize;
                 let mut shape = Vec::new();
                 while at < map.len() {
-                    match parse_wire(&map[at..], &mut shape) {
-                        Ok(h) => {
-                            at += h.record_len();
-                            r.records += 1;
+                    let rest = &map[at..];
+                    let torn = match crate::tensor::wire_record_len(rest) {
+                        Ok(Some(len)) => len > rest.len(),
+                        Ok(None) => true,
+                        Err(e) => return Err(legacy_damage(path, r.records, at, e)),
+                    };
+                    if torn {
+                        if r.records == 0 {
+                            return Err(legacy_damage(
+                                path,
+                                0,
+                                at,
+                                Error::Wire(format!(
+                                    "{} bytes, less than one whole record",
+                                    rest.len()
+                                )),
+                            ));
                         }
-                        Err(e) if r.records == 0 => {
-                            return Err(Error::corrupt(path, format!("not a cache file: {e}")))
-                        }
-                        Err(_) => break,
+                        break;
                     }
+                    let h = parse_wire(rest, &mut shape)
+                        .map_err(|e| legacy_damage(path, r.records, at, e))?;
+                    at += h.record_len();
+                    r.records += 1;
                 }
                 r.data_end = at;
                 r.uncommitted_tail = file_len - at as u64;
@@ -614,6 +633,23 @@ fn frame_bounds(region: &[u8]) -> std::result::Result<(usize, usize), String> {
         ));
     }
     Ok((wire_at, wire_len))
+}
+
+/// A legacy (headerless) file whose record `index` at `at` does not parse: damage. At
+/// record 0 the file may also be no cache at all: the message says both.
+fn legacy_damage(path: &Path, index: u64, at: usize, e: Error) -> Error {
+    let e = match e {
+        Error::Wire(d) => d,
+        e => e.to_string(),
+    };
+    Error::corrupt(
+        path,
+        if index == 0 {
+            format!("damaged: no cache header and no legacy record at its start ({e})")
+        } else {
+            format!("damaged legacy record {index} at offset {at}: {e}")
+        },
+    )
 }
 
 fn page_size() -> usize {

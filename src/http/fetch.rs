@@ -6,7 +6,10 @@
 //! - never a spliced body: a resume carries `If-Range` with a strong validator (see
 //!   `resume.rs`), and without one the download restarts from byte 0; a 206 is
 //!   accepted only as the answer to the range asked for, with the body's total
-//!   (`check_partial`), and never for the first, whole-resource request;
+//!   (`check_partial`), and never for the first, whole-resource request; a 200 to a
+//!   resume (the resource changed, so `If-Range` no longer matched) is the whole new
+//!   resource: it is decoded from byte 0 into a new temp file (`take_body`), not
+//!   dropped for a second GET of the same bytes;
 //! - an empty body is an error, not a dataset of zero records;
 //! - `HttpOptions::max_bytes` bounds the bytes taken (an endless body, a gzip bomb);
 //! - a failure names where the body was cut and what the retries then met.
@@ -24,7 +27,7 @@
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 
-use reqwest::blocking::Client;
+use reqwest::blocking::{Client, Response};
 use reqwest::header;
 use reqwest::StatusCode;
 
@@ -215,10 +218,9 @@ fn attempt_once(
 ) -> std::result::Result<Download, AttemptError> {
     let Target {
         url,
-        opts,
-        final_path,
         conditional,
         stop,
+        ..
     } = target;
     if stopped(stop) {
         return Err(Failure::Stopped.into());
@@ -260,6 +262,44 @@ fn attempt_once(
         ))
         .into());
     }
+    let mut resp = resp;
+    loop {
+        match take_body(client, target, obs, retries_left, parallel_ok, resp)? {
+            Taken::Done(d) => return Ok(d),
+            // A resume answered 200 with the whole (changed) resource: decoded from
+            // byte 0 into a new temp file, the old one discarded, no second GET.
+            Taken::Restart(next, why) => {
+                warn(&format!("{url}: {why}; decoding it from byte 0"));
+                resp = next;
+            }
+        }
+    }
+}
+
+/// What `take_body` did with a whole-resource response.
+enum Taken {
+    Done(Download),
+    /// A resume was answered 200: the response to decode from byte 0 instead, and why.
+    Restart(Response, String),
+}
+
+/// Decodes `resp`, a 200 to a request for the whole resource (or to a resume whose
+/// validator no longer matched), into a new temp cache file.
+fn take_body(
+    client: &Client,
+    target: Target<'_>,
+    obs: &mut dyn Observer,
+    retries_left: &mut u32,
+    parallel_ok: bool,
+    resp: Response,
+) -> std::result::Result<Taken, AttemptError> {
+    let Target {
+        url,
+        opts,
+        final_path,
+        stop,
+        ..
+    } = target;
     let expected = resp.content_length();
     if let (Some(limit), Some(len)) = (opts.max_bytes, expected) {
         if len > limit {
@@ -298,7 +338,7 @@ fn attempt_once(
             Some(PartFailure::Fatal(m)) => Failure::Fatal(m),
             Some(PartFailure::Stopped) => Failure::Stopped,
             None => match result {
-                Some(Ok(())) => return Ok(Download::Complete(Box::new(writer))),
+                Some(Ok(())) => return Ok(Taken::Done(Download::Complete(Box::new(writer)))),
                 Some(Err(DecodeError::Other(e))) => return Err(AttemptError::Other(e)),
                 Some(Err(DecodeError::Body(_))) if stopped(stop) => Failure::Stopped,
                 Some(Err(DecodeError::Body(d))) => Failure::Fatal(d),
@@ -309,7 +349,11 @@ fn attempt_once(
     }
     let mut body = ResumableBody::new(client, url, resp, opts.max_bytes, retries_left, stop);
     match decode_body(&mut body, &mut writer, check.as_mut(), obs) {
-        Ok(()) => Ok(Download::Complete(Box::new(writer))),
+        Ok(()) => Ok(Taken::Done(Download::Complete(Box::new(writer)))),
+        Err(DecodeError::Body(_)) if body.restart.is_some() && !stopped(stop) => {
+            let (next, why) = body.restart.take().expect("checked");
+            Ok(Taken::Restart(next, why))
+        }
         Err(DecodeError::Other(e)) => Err(AttemptError::Other(e)),
         Err(DecodeError::Body(d)) => {
             if stopped(stop) {

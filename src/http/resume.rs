@@ -1,6 +1,9 @@
 //! The resumable body: the response as a `Read` that, after a transport failure,
 //! resumes with `Range` + `If-Range` (a strong validator only) and checks that every
-//! 206 answers the range asked for, or gives up so that the download restarts.
+//! 206 answers the range asked for, or gives up so that the download restarts. A 200
+//! to the resume (the validator no longer matches: the resource changed; or the server
+//! ignores ranges) is the whole current resource: it is kept (`restart`) and the
+//! download decodes it from byte 0 instead of dropping it and asking again.
 
 use std::io::{self, Read};
 use std::sync::atomic::AtomicBool;
@@ -104,6 +107,10 @@ pub(super) struct ResumableBody<'a> {
     pub(super) failed: Option<String>,
     /// Set when the body went beyond `limit` (not retried).
     pub(super) over_limit: Option<String>,
+    /// A 200 answering a resume: the whole current resource, which the download
+    /// decodes from byte 0 (the read that met it fails, ending the old decode), and
+    /// what happened, for the warning.
+    pub(super) restart: Option<(Response, String)>,
     stop: Option<&'a AtomicBool>,
     /// Bytes, rate and ETA on a terminal (crate::progress); finishes its line on drop.
     progress: crate::progress::Progress,
@@ -138,6 +145,7 @@ impl<'a> ResumableBody<'a> {
             resumes: 0,
             failed: None,
             over_limit: None,
+            restart: None,
             stop,
             progress: crate::progress::Progress::new(url),
         }
@@ -166,8 +174,26 @@ impl<'a> ResumableBody<'a> {
                 classify_send_error(&e).detail()
             )
         })?;
+        if resp.status() == StatusCode::OK {
+            // `If-Range` no longer matched (the resource changed) or the server ignores
+            // ranges: either way this is the whole current resource. Its body is used,
+            // from byte 0, rather than dropped and asked for again.
+            self.resumable = false;
+            let etag = header_str(resp.headers(), header::ETAG);
+            let what = if !etag.is_empty() && etag != self.etag {
+                format!(
+                    "the resource changed (ETag {etag} instead of {})",
+                    self.etag
+                )
+            } else {
+                "the server sent the whole resource".to_string()
+            };
+            let m = format!("resuming at byte {pos} was answered 200: {what}");
+            self.restart = Some((resp, m.clone()));
+            return Err(m);
+        }
         if resp.status() != StatusCode::PARTIAL_CONTENT {
-            // The server ignored the range or the resource changed: start over.
+            // The server refused the range: start over.
             self.resumable = false;
             return Err(format!(
                 "resuming at byte {pos} was answered HTTP {} instead of 206; restarting the download",
@@ -264,6 +290,10 @@ impl Read for ResumableBody<'_> {
             }
             if resumed {
                 continue;
+            }
+            if self.restart.is_some() {
+                // Not a failure: the download starts over on the response kept.
+                return Err(io::Error::other(last));
             }
             self.failed = Some(last.clone());
             return Err(io::Error::other(last));

@@ -12,6 +12,16 @@
 //! download runs, `view_at` waits for it to complete (the temp file has no index until
 //! its last record is in), then serves record `i` with the cache's O(1) index. The
 //! sequential position is unaffected.
+//!
+//! **One version, never a mix.** A download that starts over (a cut that could not be
+//! resumed, a resume answered with the whole changed object, a parallel download whose
+//! object changed) writes a new temp file: a new *generation*. Once records (or the
+//! count, through `size`) have been handed out, a new generation is served only if it
+//! is the same object as far as the caller has seen: its first N frames carry the CRCs
+//! of the N records served (a running digest of them is kept, 4 bytes a record are
+//! not), and its count is the one `size` reported. Otherwise every later call fails
+//! with `Error::Http` naming the URL: "the object changed after N records were
+//! served". A later open reads the new version.
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -57,6 +67,26 @@ struct Shared {
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The newest generation's temp file (the file a finished download published) and
+/// where its records are.
+struct Latest {
+    generation: u64,
+    file: Option<Arc<File>>,
+    start: u64,
+    end: u64,
+}
+
+impl State {
+    fn latest(&self) -> Latest {
+        Latest {
+            generation: self.generation,
+            file: self.file.clone(),
+            start: self.data_start,
+            end: self.end,
+        }
     }
 }
 
@@ -121,6 +151,13 @@ impl Observer for Publisher {
 /// Where the reader is while the download runs.
 struct Follow {
     generation: u64,
+    /// The generation whose first `index` records are the ones handed out (0: none
+    /// handed out yet). A newer one is served only after `same_prefix` proved it.
+    served_generation: u64,
+    /// CRC32 over the frame CRCs of the records handed out, in order.
+    served_digest: crc32fast::Hasher,
+    /// The count `size` reported while following, if it was asked.
+    reported_total: Option<u64>,
     file: Option<Arc<File>>,
     /// Offset of record `index`'s frame in `file` (None: find it again).
     offset: Option<u64>,
@@ -138,6 +175,9 @@ enum Mode {
     Serving(Box<Served>),
     /// The background failure was returned once; later calls repeat its message.
     Failed(String),
+    /// The download restarted on another version of the object after this many
+    /// records (or the count) had been handed out: every call fails.
+    Changed(u64),
 }
 
 /// Like `HttpProducer`, with the download in a background thread: `next` returns
@@ -193,6 +233,9 @@ impl AsyncHttpProducer {
             index: 0,
             follow: Follow {
                 generation: 0,
+                served_generation: 0,
+                served_digest: crc32fast::Hasher::new(),
+                reported_total: None,
                 file: None,
                 offset: None,
                 buf: Vec::new(),
@@ -272,7 +315,29 @@ impl AsyncHttpProducer {
     }
 
     /// Takes the finished download if there is one: switches to serving the cache.
-    fn take_done(&mut self, done: Result<(CacheReader, HttpOutcome)>) -> Result<()> {
+    /// `latest` is the generation that produced it: when records were handed out from
+    /// an earlier one, the cache must begin with them (and hold the count reported).
+    fn take_done(
+        &mut self,
+        done: Result<(CacheReader, HttpOutcome)>,
+        latest: Latest,
+    ) -> Result<()> {
+        let done = done.and_then(|(reader, outcome)| {
+            if let Some(t) = self.follow.reported_total.filter(|&t| t != reader.len()) {
+                return Err(self.changed(&format!(
+                    "its count is {} records, {t} were reported",
+                    reader.len()
+                )));
+            }
+            if self.index > 0 && latest.generation != self.follow.served_generation {
+                let file = latest.file.as_ref().ok_or_else(|| self.changed(""))?;
+                if self.index > reader.len() {
+                    return Err(self.changed(&format!("it has {} records", reader.len())));
+                }
+                self.same_prefix(file, latest.start, latest.end)?;
+            }
+            Ok((reader, outcome))
+        });
         match done {
             Ok((reader, outcome)) => {
                 let mut served = Served::new(self.source.clone(), reader, outcome);
@@ -289,10 +354,74 @@ impl AsyncHttpProducer {
                 Ok(())
             }
             Err(e) => {
-                self.mode = Mode::Failed(e.to_string());
+                if !matches!(self.mode, Mode::Changed(_)) {
+                    self.mode = Mode::Failed(e.to_string());
+                }
                 Err(e)
             }
         }
+    }
+
+    /// The error of every call once the object changed under the records handed out
+    /// (`why`: what showed it, may be empty). Switches the producer to `Mode::Changed`.
+    fn changed(&mut self, why: &str) -> Error {
+        if !matches!(self.mode, Mode::Changed(_)) {
+            self.mode = Mode::Changed(self.index);
+            if !why.is_empty() {
+                crate::log::warn(&format!("{}: {why}", s3::redact(&self.source.url)));
+            }
+        }
+        self.changed_error()
+    }
+
+    /// The error of a call in `Mode::Failed` or `Mode::Changed` (the other modes
+    /// serve, or switch before this is asked).
+    fn not_serving(&self) -> Error {
+        match &self.mode {
+            Mode::Failed(msg) => Error::Http {
+                url: self.source.url.clone(),
+                detail: format!("the background download failed: {msg}"),
+            },
+            Mode::Changed(_) => self.changed_error(),
+            Mode::Following | Mode::Serving(_) => {
+                unreachable!("only a failed or changed producer stops serving")
+            }
+        }
+    }
+
+    fn changed_error(&self) -> Error {
+        let n = match self.mode {
+            Mode::Changed(n) => n,
+            _ => self.index,
+        };
+        let size = match self.follow.reported_total {
+            Some(t) if n == 0 => format!(" (size() had reported {t} records)"),
+            _ => String::new(),
+        };
+        Error::Http {
+            url: self.source.url.clone(),
+            detail: format!(
+                "the object changed after {n} records were served{size}: the download \
+                 restarted on another version, which is not mixed into the records already \
+                 served; open it again to read the new version"
+            ),
+        }
+    }
+
+    /// Checks that the frames at the start of `file` (a newer generation's temp file,
+    /// records from `start`, written up to `end`) are the records handed out: the same
+    /// CRCs in the same order. Then that generation is the one served from.
+    fn same_prefix(&mut self, file: &File, start: u64, end: u64) -> Result<u64> {
+        let (at, digest) = locate(file, start, end, self.index, &self.source.url)?;
+        if digest.finalize() != self.follow.served_digest.clone().finalize() {
+            return Err(self.changed(&format!(
+                "the download restarted, and the new version's first {} records are not \
+                 those served",
+                self.index
+            )));
+        }
+        self.follow.served_generation = self.follow.generation;
+        Ok(at)
     }
 
     /// Blocks until record `self.index` is in the temp file or the download ended.
@@ -307,8 +436,9 @@ impl AsyncHttpProducer {
             let failed_and_behind = matches!(s.done, Some(Err(_))) && self.index < s.committed;
             if !failed_and_behind {
                 if let Some(done) = s.done.take() {
+                    let latest = s.latest();
                     drop(s);
-                    self.take_done(done)?;
+                    self.take_done(done, latest)?;
                     return Ok(None);
                 }
             }
@@ -317,13 +447,28 @@ impl AsyncHttpProducer {
                 self.follow.file = s.file.clone();
                 self.follow.offset = None;
             }
+            if let (Some(t), Some(now)) = (self.follow.reported_total, s.total) {
+                if t != now {
+                    drop(s);
+                    return Err(self.changed(&format!(
+                        "the download restarted on a version of {now} records, {t} were reported"
+                    )));
+                }
+            }
             if self.follow.file.is_some() && self.index < s.committed {
                 if self.follow.offset.is_none() {
-                    // (Re)locate record `index` by walking the frame headers.
+                    // (Re)locate record `index` by walking the frame headers; in a newer
+                    // generation than the records handed out, checking it begins with them.
                     let file = self.follow.file.clone().expect("checked");
                     let (start, end) = (s.data_start, s.end);
                     drop(s);
-                    let off = locate(&file, start, end, self.index, &self.source.url)?;
+                    let off = if self.index > 0
+                        && self.follow.generation != self.follow.served_generation
+                    {
+                        self.same_prefix(&file, start, end)?
+                    } else {
+                        locate(&file, start, end, self.index, &self.source.url)?.0
+                    };
                     self.follow.offset = Some(off);
                     s = shared.lock();
                     if s.generation != self.follow.generation {
@@ -381,6 +526,8 @@ impl AsyncHttpProducer {
         }
         f.dtype = h.dtype;
         f.data = f.wire + h.data_offset..f.wire + h.record_len();
+        f.served_digest.update(&crc.to_le_bytes());
+        f.served_generation = f.generation;
         self.follow.offset = Some(wire_at + wire_len as u64);
         Ok(())
     }
@@ -398,14 +545,23 @@ fn read_frame(file: &File, at: u64, url: &str) -> Result<Frame> {
 }
 
 /// Offset of record `index`'s frame, walking frame headers from `start` (index
-/// frames, which a population writes only at its end, are stepped over).
-fn locate(file: &File, start: u64, end: u64, index: u64, url: &str) -> Result<u64> {
+/// frames, which a population writes only at its end, are stepped over), and the
+/// digest of the records before it (CRC32 over their frame CRCs, as `Follow` keeps).
+fn locate(
+    file: &File,
+    start: u64,
+    end: u64,
+    index: u64,
+    url: &str,
+) -> Result<(u64, crc32fast::Hasher)> {
     let mut at = start;
     let mut passed = 0;
+    let mut digest = crc32fast::Hasher::new();
     while passed < index {
         let f = read_frame(file, at, url)?;
-        if let Frame::Record { .. } = f {
+        if let Frame::Record { crc, .. } = f {
             passed += 1;
+            digest.update(&crc.to_le_bytes());
         }
         at += f.len();
         if at > end {
@@ -415,7 +571,7 @@ fn locate(file: &File, start: u64, end: u64, index: u64, url: &str) -> Result<u6
             });
         }
     }
-    Ok(at)
+    Ok((at, digest))
 }
 
 impl Producer for AsyncHttpProducer {
@@ -436,13 +592,12 @@ impl Producer for AsyncHttpProducer {
                 return Ok(t);
             }
         }
+        if !matches!(self.mode, Mode::Serving(_)) {
+            return Err(self.not_serving());
+        }
         match &mut self.mode {
             Mode::Serving(s) => s.next_view(),
-            Mode::Failed(msg) => Err(Error::Http {
-                url: self.source.url.clone(),
-                detail: format!("the background download failed: {msg}"),
-            }),
-            Mode::Following => unreachable!("wait_for_record switched the mode"),
+            _ => unreachable!("checked above"),
         }
     }
 
@@ -462,11 +617,22 @@ impl Producer for AsyncHttpProducer {
             let mut s = shared.lock();
             loop {
                 if let Some(n) = s.total {
+                    drop(s);
+                    match self.follow.reported_total {
+                        Some(t) if t != n => {
+                            return Err(self.changed(&format!(
+                                "the download restarted on a version of {n} records, {t} were \
+                                 reported"
+                            )))
+                        }
+                        _ => self.follow.reported_total = Some(n),
+                    }
                     return Ok(n as usize);
                 }
                 if let Some(done) = s.done.take() {
+                    let latest = s.latest();
                     drop(s);
-                    self.take_done(done)?;
+                    self.take_done(done, latest)?;
                     break;
                 }
                 s = shared.cv.wait(s).unwrap_or_else(|p| p.into_inner());
@@ -474,11 +640,7 @@ impl Producer for AsyncHttpProducer {
         }
         match &self.mode {
             Mode::Serving(s) => Ok(s.size()),
-            Mode::Failed(msg) => Err(Error::Http {
-                url: self.source.url.clone(),
-                detail: format!("the background download failed: {msg}"),
-            }),
-            Mode::Following => unreachable!("take_done switched the mode"),
+            _ => Err(self.not_serving()),
         }
     }
 
@@ -517,20 +679,20 @@ impl Producer for AsyncHttpProducer {
             let mut s = shared.lock();
             loop {
                 if let Some(done) = s.done.take() {
+                    let latest = s.latest();
                     drop(s);
-                    self.take_done(done)?;
+                    self.take_done(done, latest)?;
                     break;
                 }
                 s = shared.cv.wait(s).unwrap_or_else(|p| p.into_inner());
             }
         }
+        if !matches!(self.mode, Mode::Serving(_)) {
+            return Err(self.not_serving());
+        }
         match &mut self.mode {
             Mode::Serving(s) => s.view_at(index),
-            Mode::Failed(msg) => Err(Error::Http {
-                url: self.source.url.clone(),
-                detail: format!("the background download failed: {msg}"),
-            }),
-            Mode::Following => unreachable!("take_done switched the mode"),
+            _ => unreachable!("checked above"),
         }
     }
 

@@ -260,3 +260,122 @@ fn a_206_resume_with_another_total_restarts_from_zero() {
     let last = server.requests().pop().unwrap();
     assert_eq!(last.header("range"), None, "the final request starts over");
 }
+
+// A resume answered 200 with the changed resource: its body is used (issue 20, defect 10)
+
+/// A server whose resource changes from `a` (ETag "a") to `b` (ETag "b") the moment it
+/// cuts the first response after `cut` body bytes. It honours `If-Range` as RFC 9110
+/// §13.1.5 says: a range request whose validator is the current ETag gets a 206, any
+/// other a 200 with the whole current resource. `sent[v]` counts the body bytes it
+/// wrote of version v (a, b), in 16 KiB writes, as far as the client took them.
+fn if_range_server(a: Vec<u8>, b: Vec<u8>, cut: usize, sent: Arc<[AtomicU64; 2]>) -> TestServer {
+    let changed = Arc::new(AtomicBool::new(false));
+    TestServer::start(move |c: &mut Conn<'_>| {
+        let v = usize::from(changed.load(Ordering::SeqCst));
+        let (body, etag) = if v == 0 { (&a, "\"a\"") } else { (&b, "\"b\"") };
+        let h = vec![
+            ("ETag", etag.to_string()),
+            ("Accept-Ranges", "bytes".to_string()),
+        ];
+        let (from, to) = match c.req.range_start() {
+            Some(start) if c.req.header("if-range") == Some(etag) => {
+                let cr = format!("bytes {start}-{}/{}", body.len() - 1, body.len());
+                let mut h = h.clone();
+                h.push(("Content-Range", cr));
+                c.head("206 Partial Content", body.len() - start, &h);
+                (start, body.len())
+            }
+            _ => {
+                c.head("200 OK", body.len(), &h);
+                (0, if v == 0 { cut } else { body.len() })
+            }
+        };
+        for chunk in body[from..to].chunks(16 << 10) {
+            if c.stream.write_all(chunk).is_err() {
+                return;
+            }
+            sent[v].fetch_add(chunk.len() as u64, Ordering::SeqCst);
+        }
+        if v == 0 && to == cut {
+            changed.store(true, Ordering::SeqCst); // then the connection is dropped
+        }
+    })
+}
+
+#[test]
+fn a_resume_answered_200_with_the_changed_object_is_decoded_not_fetched_again() {
+    let (a, b) = (records(2000, 16), negated(&records(2400, 16)));
+    let (body_a, body_b) = (wire_body(&a), wire_body(&b));
+    let sent = Arc::new([AtomicU64::new(0), AtomicU64::new(0)]);
+    let cut = body_a.len() * 3 / 10;
+    let server = if_range_server(body_a, body_b.clone(), cut, sent.clone());
+    let dir = tempfile::tempdir().unwrap();
+    let mut p =
+        HttpProducer::from_url(&server.url("/d"), opts(&dir.path().join("c.cache"))).unwrap();
+    assert_eq!(epoch(&mut p), b, "not exactly the new version's records");
+    let reqs = server.requests();
+    let sent_b = sent[1].load(Ordering::SeqCst);
+    println!(
+        "bytes of the new version sent: {sent_b} for {} ({:.2}x), in {} requests",
+        body_b.len(),
+        sent_b as f64 / body_b.len() as f64,
+        reqs.len()
+    );
+    assert_eq!(reqs.len(), 2, "{reqs:#?}");
+    assert_eq!(reqs[1].header("if-range"), Some("\"a\""), "{reqs:#?}");
+    assert_eq!(
+        sent_b,
+        body_b.len() as u64,
+        "the new version was sent more than once"
+    );
+    assert_eq!(sent[0].load(Ordering::SeqCst), cut as u64);
+}
+
+#[test]
+fn nginx_answers_a_resume_of_a_changed_file_with_200_which_is_used() {
+    // nginx's own ETag ("mtime-size", strong) guards the resume; the file is replaced
+    // (another mtime) while the first response is cut, so If-Range no longer matches
+    // and nginx sends the whole new file with 200. Its access log counts the bytes.
+    let (a, b) = (records(3000, 16), negated(&records(3000, 16)));
+    let server = Nginx::start();
+    let (body_a, body_b) = (wire_body(&a), wire_body(&b));
+    let t = whole_second(0) - Duration::from_secs(3600);
+    server.publish_with_mtime("data.bin", &body_a, t);
+    let www = server.www();
+    let faults = Faults {
+        cut: vec![(0, body_a.len() as u64 / 4)],
+        on_cut: Some(Arc::new(move || {
+            let later = t + Duration::from_secs(60);
+            nginx::publish_file(&www, "data.bin", &body_b, Some(later));
+        })),
+        ..Faults::none()
+    };
+    let proxy = FaultProxy::start(server.port(), faults);
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = HttpProducer::from_url(
+        &proxy.url("/identity/data.bin"),
+        opts(&dir.path().join("c.cache")),
+    )
+    .unwrap();
+    assert_eq!(epoch(&mut p), b, "not exactly the new version's records");
+    let log = server.wait_log("two requests", |l| l.len() >= 2);
+    let new_etag = log[1].etag.clone();
+    let sent_b: u64 = log
+        .iter()
+        .filter(|l| l.etag == new_etag)
+        .map(|l| l.body_bytes_sent)
+        .sum();
+    let size_b = wire_body(&b).len() as u64;
+    println!(
+        "nginx sent {sent_b} bytes of the new version ({:.2}x its size): {log:#?}",
+        sent_b as f64 / size_b as f64
+    );
+    let cut = body_a.len() as u64 / 4;
+    assert_eq!(
+        (log[1].status, log[1].range_start()),
+        (200, Some(cut)),
+        "{log:#?}"
+    );
+    assert_eq!(log.len(), 2, "a second GET of the new version: {log:#?}");
+    assert_eq!(sent_b, size_b);
+}

@@ -45,8 +45,10 @@ fn view_at_data_is_8_aligned() {
     let path = dir.path().join("aligned.cache");
     let recs: Vec<Tensor> = (0..200usize)
         .map(|i| {
-            let shape: Vec<usize> = (0..1 + i % 4).map(|d| 1 + (i + d) % 3).collect();
-            let n: usize = shape.iter().product::<usize>() + i % 5;
+            // Header and data lengths vary with the record (its bytes match its shape).
+            let mut shape: Vec<usize> = (0..1 + i % 4).map(|d| 1 + (i + d) % 3).collect();
+            shape.push(1 + i % 5);
+            let n: usize = shape.iter().product::<usize>();
             let data = (0..n)
                 .flat_map(|j| ((i * 10 + j) as f64).to_le_bytes())
                 .collect();
