@@ -61,6 +61,17 @@ static_assert(static_cast<int>(HttpOutcome::Downloaded) == HARMONICS_HTTP_OUTCOM
 static_assert(static_cast<int>(HttpOutcome::Revalidated) == HARMONICS_HTTP_OUTCOME_REVALIDATED, "HttpOutcome");
 static_assert(static_cast<int>(HttpOutcome::Rebuilt) == HARMONICS_HTTP_OUTCOME_REBUILT, "HttpOutcome");
 
+/// The outcome's name: "Reused", "Downloaded", "Revalidated", "Rebuilt".
+inline std::string to_string(HttpOutcome outcome) {
+    switch (outcome) {
+        case HttpOutcome::Reused: return "Reused";
+        case HttpOutcome::Downloaded: return "Downloaded";
+        case HttpOutcome::Revalidated: return "Revalidated";
+        case HttpOutcome::Rebuilt: return "Rebuilt";
+    }
+    return "HttpOutcome(" + std::to_string(static_cast<int>(outcome)) + ")";
+}
+
 namespace detail {
 
 inline HttpOutcome http_outcome(const HarmonicsProducer* h) {
