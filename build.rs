@@ -53,7 +53,9 @@ fn soname() {
     println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
     // OUT_DIR is <target>/<profile>/build/<package>-<hash>/out.
     let out = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
-    let Some(profile_dir) = out.ancestors().nth(3) else { return };
+    let Some(profile_dir) = out.ancestors().nth(3) else {
+        return;
+    };
     for dir in [profile_dir.to_path_buf(), profile_dir.join("deps")] {
         link_soname(&dir, &soname);
     }

@@ -58,14 +58,22 @@ fn assert_says_not_the_wire_format(message: &str, code: &str) {
 
 #[test]
 fn json_bytes_are_named_as_not_the_wire_format() {
-    let err = decode_wire(br#"{"records": [[1.0, 2.0]]}"#).unwrap_err().to_string();
+    let err = decode_wire(br#"{"records": [[1.0, 2.0]]}"#)
+        .unwrap_err()
+        .to_string();
     assert_says_not_the_wire_format(&err, "123 ('{' as text)");
 }
 
 #[test]
 fn a_server_answering_json_gets_the_expected_format_in_the_error() {
-    let url = serve(br#"{"records": [[1.0, 2.0], [3.0, 4.0]]}"#, "application/json");
-    let err = HttpProducer::from_url(&url, no_cache()).err().unwrap().to_string();
+    let url = serve(
+        br#"{"records": [[1.0, 2.0], [3.0, 4.0]]}"#,
+        "application/json",
+    );
+    let err = HttpProducer::from_url(&url, no_cache())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains(&url), "the URL is named: {err}");
     assert_says_not_the_wire_format(&err, "123");
 }
@@ -73,14 +81,24 @@ fn a_server_answering_json_gets_the_expected_format_in_the_error() {
 #[test]
 fn a_server_answering_html_gets_the_expected_format_in_the_error() {
     let url = serve(b"<!doctype html><title>Not here</title>", "text/html");
-    let err = HttpProducer::from_url(&url, no_cache()).err().unwrap().to_string();
+    let err = HttpProducer::from_url(&url, no_cache())
+        .err()
+        .unwrap()
+        .to_string();
     assert_says_not_the_wire_format(&err, "60 ('<' as text)");
 }
 
 #[test]
 fn a_url_without_a_scheme_says_which_schemes_to_add() {
-    for url in ["127.0.0.1:8080/data", "localhost:8080/data", "data.example.com/train.bin"] {
-        let sync = HttpProducer::from_url(url, no_cache()).err().unwrap().to_string();
+    for url in [
+        "127.0.0.1:8080/data",
+        "localhost:8080/data",
+        "data.example.com/train.bin",
+    ] {
+        let sync = HttpProducer::from_url(url, no_cache())
+            .err()
+            .unwrap()
+            .to_string();
         let background = AsyncHttpProducer::from_url(url, no_cache())
             .err()
             .unwrap()
@@ -101,10 +119,13 @@ fn a_sampler_over_a_csv_producer_suggests_a_disk_cache_and_the_advice_works() {
     let dir = tempfile::tempdir().unwrap();
     let csv = dir.path().join("train.csv");
     std::fs::write(&csv, "1,2\n3,4\n5,6\n").unwrap();
-    let err = SampledProducer::new(CsvProducer::open(&csv, false).unwrap(), SamplerOptions::default())
-        .err()
-        .unwrap()
-        .to_string();
+    let err = SampledProducer::new(
+        CsvProducer::open(&csv, false).unwrap(),
+        SamplerOptions::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(err.contains("does not support random access"), "{err}");
     assert!(err.contains("wrap it in a DiskCacheProducer"), "{err}");
 
@@ -172,7 +193,10 @@ fn an_uncreatable_default_cache_directory_names_harmonics_cache_dir() {
     let cwd = tempfile::tempdir().unwrap();
     std::fs::write(cwd.path().join(".harmonics"), "not a directory").unwrap();
     let err = child_result(cwd.path(), None);
-    assert!(err.starts_with("error: cannot create cache directory"), "{err}");
+    assert!(
+        err.starts_with("error: cannot create cache directory"),
+        "{err}"
+    );
     assert!(err.contains(".harmonics/cache"), "{err}");
     assert!(
         err.contains(
@@ -185,7 +209,10 @@ fn an_uncreatable_default_cache_directory_names_harmonics_cache_dir() {
     // Set but unusable: the error shows the value it came from.
     let blocked = cwd.path().join(".harmonics/cache").display().to_string();
     let err = child_result(cwd.path(), Some(&blocked));
-    assert!(err.contains(&format!("HARMONICS_CACHE_DIR={blocked}")), "{err}");
+    assert!(
+        err.contains(&format!("HARMONICS_CACHE_DIR={blocked}")),
+        "{err}"
+    );
 
     // The next step works: a writable HARMONICS_CACHE_DIR.
     let writable = cwd.path().join("caches").display().to_string();

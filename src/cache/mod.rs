@@ -66,8 +66,13 @@ pub(crate) fn create_cache_dir(dir: &Path) -> Result<()> {
                  the working directory"
             ),
         };
-        let hint = format!("{e} ({origin}; set {CACHE_DIR_ENV} to a directory this process can write)");
-        Error::io("cannot create cache directory", dir, std::io::Error::new(e.kind(), hint))
+        let hint =
+            format!("{e} ({origin}; set {CACHE_DIR_ENV} to a directory this process can write)");
+        Error::io(
+            "cannot create cache directory",
+            dir,
+            std::io::Error::new(e.kind(), hint),
+        )
     })
 }
 
