@@ -28,8 +28,9 @@
 //!   `set(... CACHE ...)`, `find_program()`) of `CMakeLists.txt`, `cmake/*.cmake` and
 //!   `cpp_tests/CMakeLists.txt` -> `docs/integration.md`.
 //! - Backwards, over README.md and every page under docs/: a `harmonics_*` name must be a
-//!   C function (or the package names `harmonics_dataset`, `harmonics_dataset_static`), a
-//!   `Harmonics*` name a C type, and `harmonics::Name` a C++ name of the wrapper.
+//!   C function (`harmonics_dataset*` names are the build's: package, pkg-config modules,
+//!   CMake files), a `Harmonics*` name a C type, and `harmonics::Name` a C++ name of the
+//!   wrapper (or the CMake targets `harmonics::dataset`, `harmonics::dataset_static`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -998,7 +999,9 @@ fn every_cmake_option_is_on_the_integration_page() {
 fn every_api_name_the_docs_write_exists() {
     let c = c_api();
     let cpp = cpp_api();
-    let package_names = ["harmonics_dataset", "harmonics_dataset_static"];
+    // The build's names: the package, its pkg-config modules, CMake files and components
+    // (all `harmonics_dataset*`, a prefix no C function has), and the CMake targets.
+    let cmake_targets = ["dataset", "dataset_static"];
     let mut unknown = Vec::new();
     for rel in all_pages() {
         let page = Page::open(&rel);
@@ -1006,13 +1009,15 @@ fn every_api_name_the_docs_write_exists() {
             for path in code {
                 let parts: Vec<&str> = words(path).collect();
                 let bad = match parts[..] {
+                    [w, ..] if w.starts_with("harmonics_dataset") => false,
                     [w, ..] if w.starts_with("harmonics_") && !w.ends_with('_') => {
-                        !c.functions.contains(w) && !package_names.contains(&w)
+                        !c.functions.contains(w)
                     }
                     [w, ..] if w.starts_with("Harmonics") && w.len() > "Harmonics".len() => {
                         !c.types.contains(w)
                     }
                     ["harmonics", "detail", ..] => false,
+                    ["harmonics", w] if cmake_targets.contains(&w) => false,
                     ["harmonics", w, ..] => !cpp.types.contains_key(w) && !cpp.free.contains_key(w),
                     _ => false,
                 };
@@ -1026,5 +1031,71 @@ fn every_api_name_the_docs_write_exists() {
         unknown.is_empty(),
         "names the docs write that the API does not have:\n  {}",
         unknown.join("\n  ")
+    );
+}
+
+/// GitHub's anchor of a heading: lower case, punctuation dropped (`-` and `_` kept),
+/// spaces made `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn every_relative_link_of_the_docs_reaches_a_file_and_a_heading() {
+    let mut broken = Vec::new();
+    for rel in all_pages() {
+        let page = root().join(&rel);
+        let text = read(&page);
+        let mut fenced = false;
+        for (n, line) in text.lines().enumerate() {
+            if line.trim_start().starts_with("```") {
+                fenced = !fenced;
+            }
+            if fenced {
+                continue;
+            }
+            let mut rest = line;
+            while let Some(at) = rest.find("](") {
+                let after = &rest[at + 2..];
+                let Some(end) = after.find(')') else { break };
+                let target = &after[..end];
+                rest = &after[end..];
+                if target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                let (file, frag) = target.split_once('#').unwrap_or((target, ""));
+                let dest = if file.is_empty() {
+                    page.clone()
+                } else {
+                    page.parent().unwrap().join(file)
+                };
+                if !dest.exists() {
+                    broken.push(format!("{rel}:{}: {target} (no such file)", n + 1));
+                    continue;
+                }
+                if frag.is_empty() || dest.is_dir() {
+                    continue;
+                }
+                let anchors: Vec<String> = read(&dest)
+                    .lines()
+                    .filter(|l| l.starts_with('#'))
+                    .map(|l| anchor(l.trim_start_matches('#')))
+                    .collect();
+                if !anchors.iter().any(|a| a == frag) {
+                    broken.push(format!("{rel}:{}: {target} (no such heading)", n + 1));
+                }
+            }
+        }
+    }
+    assert!(
+        broken.is_empty(),
+        "broken links:\n  {}",
+        broken.join("\n  ")
     );
 }
