@@ -22,7 +22,7 @@ fn serve(body: &'static [u8], content_type: &'static str) -> String {
             let Ok(mut conn) = conn else { continue };
             let mut reader = BufReader::new(conn.try_clone().unwrap());
             let mut line = String::new();
-            while reader.read_line(&mut line).map_or(false, |n| n > 0) && line != "\r\n" {
+            while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
                 line.clear();
             }
             let head = format!(

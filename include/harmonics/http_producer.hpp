@@ -152,7 +152,7 @@ class HttpProducerBase : public NativeProducer {
         : NativeProducer(open_http<Async>(host, port, path, opts)) {}
 
     /// Any http:// or https:// URL (hostnames, IPv4, [IPv6]), or s3://bucket/key (AWS
-    /// Signature V4 with the standard AWS_* settings; see the README's "S3").
+    /// Signature V4 with the standard AWS_* settings; see docs/guides/http-and-s3.md).
     static Derived from_url(const std::string& url, const HttpOptions& opts = {}) {
         return Derived(open_http_url<Async>(url, opts));
     }
