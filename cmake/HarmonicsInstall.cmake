@@ -70,9 +70,10 @@ function(hd_install_when_stripping component)
   set(code "if(CMAKE_INSTALL_DO_STRIP)\n")
   foreach(command IN LISTS ARGN)
     string(REPLACE "|" "\" \"" quoted "${command}")
+    string(REPLACE "|" " " shown "${command}")
     string(APPEND code "  execute_process(COMMAND \"${quoted}\" RESULT_VARIABLE rc)\n"
                        "  if(NOT rc EQUAL 0)\n"
-                       "    message(FATAL_ERROR \"harmonics_dataset: failed (\${rc}): ${command}\")\n"
+                       "    message(FATAL_ERROR \"harmonics_dataset: failed (\${rc}): ${shown}\")\n"
                        "  endif()\n")
   endforeach()
   string(APPEND code "endif()\n")
