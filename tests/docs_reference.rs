@@ -15,7 +15,8 @@
 //!   `detail`), every class, struct, enum, type alias and free function; every public
 //!   member of those (member functions, data members, nested types, enumerators; members
 //!   inherited from a `detail` base count as the class's own) in that type's section
-//!   (found as for C structs; a nested type without its own falls back to its parent's).
+//!   (found as for C structs: a nested type documented in its class's table is in the
+//!   class's section).
 //!   Constructors, destructors and operators are not listed by name.
 //! - The Rust crate -> `docs/rust-api.md`: every `pub` item (fn, struct, enum, trait,
 //!   type, const, static, module) declared at the top level of a public module's file
@@ -326,8 +327,6 @@ fn close(t: &[String], i: usize) -> usize {
 struct CppType {
     file: String,
     kind: &'static str,
-    /// The enclosing class for a nested type.
-    parent: Option<String>,
     members: BTreeSet<String>,
     /// `detail::` bases whose public members count as this type's.
     detail_bases: Vec<String>,
@@ -452,7 +451,6 @@ impl Walker<'_> {
         let ty = CppType {
             file: self.file.clone(),
             kind,
-            parent: parent.map(str::to_string),
             detail_bases: bases,
             ..Default::default()
         };
@@ -496,7 +494,6 @@ impl Walker<'_> {
         let mut e = CppType {
             file: self.file.clone(),
             kind: "enum",
-            parent: parent.map(str::to_string),
             ..Default::default()
         };
         let mut expect_name = true;
@@ -811,6 +808,31 @@ fn rust_items() -> BTreeMap<String, (BTreeSet<String>, String)> {
 // The tests
 // ---------------------------------------------------------------------------------------
 
+/// `owner`'s members missing from the section of `page` where `owner` is documented.
+fn missing_members<'a>(
+    page: &Page,
+    owner: &str,
+    members: impl IntoIterator<Item = &'a String>,
+    what: &str,
+) -> Vec<String> {
+    let Some((a, b)) = page.section_naming(owner) else {
+        return Vec::new(); // the owner itself is reported missing
+    };
+    let heading = page.lines[a].trim_start_matches('#').trim();
+    members
+        .into_iter()
+        .filter(|m| !page.has_word_in(m, a, b))
+        .map(|m| format!("{what} `{owner}::{m}`, in the section \"{heading}\""))
+        .collect()
+}
+
+/// The parser found what it must (a broken parser would find nothing missing).
+fn assert_parsed(what: &str, names: &[&str], found: impl Fn(&str) -> bool) {
+    for name in names {
+        assert!(found(name), "the {what} parser missed {name}");
+    }
+}
+
 fn report(page: &str, missing: &[String]) {
     assert!(
         missing.is_empty(),
@@ -835,17 +857,7 @@ fn every_c_function_type_constant_and_field_is_on_the_c_reference() {
         }
     }
     for (ty, fields) in &api.fields {
-        let Some((a, b)) = page.section_naming(ty) else {
-            continue;
-        };
-        for f in fields {
-            if !page.has_word_in(f, a, b) {
-                missing.push(format!(
-                    "field `{f}` of `{ty}`, in the section \"{}\"",
-                    page.lines[a].trim_start_matches('#').trim()
-                ));
-            }
-        }
+        missing.extend(missing_members(&page, ty, fields, "field"));
     }
     report(&page.name, &missing);
 }
@@ -853,27 +865,23 @@ fn every_c_function_type_constant_and_field_is_on_the_c_reference() {
 #[test]
 fn every_cpp_class_function_and_member_is_on_the_cpp_reference() {
     let api = cpp_api();
-    for expected in [
+    let names = [
         "HTensor",
         "NativeProducer",
         "Sampler",
         "HttpOptions",
         "DiskCacheProducer",
-    ] {
-        assert!(
-            api.types.contains_key(expected),
-            "the header parser missed {expected}"
-        );
-    }
-    assert!(api.free.contains_key("write_tensor") && api.free.contains_key("set_lock_timeout"));
-    assert!(
-        api.types["HttpProducer"].members.contains("from_url"),
-        "detail bases: {:?}",
-        api.types["HttpProducer"]
-    );
-    assert!(api.types["HttpOptions"]
-        .members
-        .contains("parallel_min_bytes"));
+    ];
+    assert_parsed("C++ type", &names, |n| api.types.contains_key(n));
+    assert_parsed("C++ function", &["write_tensor", "set_lock_timeout"], |n| {
+        api.free.contains_key(n)
+    });
+    assert_parsed("C++ member (through a detail base)", &["from_url"], |n| {
+        api.types["HttpProducer"].members.contains(n)
+    });
+    assert_parsed("C++ data member", &["parallel_min_bytes"], |n| {
+        api.types["HttpOptions"].members.contains(n)
+    });
     let page = Page::open("docs/cpp-api.md");
     let mut missing = Vec::new();
     for (name, file) in &api.free {
@@ -884,22 +892,13 @@ fn every_cpp_class_function_and_member_is_on_the_cpp_reference() {
     for (name, ty) in &api.types {
         if !page.has_word(name) {
             missing.push(format!("{} `{name}` ({})", ty.kind, ty.file));
-            continue;
         }
-        let section = page
-            .section_naming(name)
-            .filter(|&(a, _)| page.heading_level(a).is_some())
-            .or_else(|| ty.parent.as_ref().and_then(|p| page.section_naming(p)))
-            .unwrap();
-        for m in &ty.members {
-            if !page.has_word_in(m, section.0, section.1) {
-                missing.push(format!(
-                    "member `{name}::{m}` ({}), in the section \"{}\"",
-                    ty.file,
-                    page.lines[section.0].trim_start_matches('#').trim()
-                ));
-            }
-        }
+        missing.extend(missing_members(
+            &page,
+            name,
+            &ty.members,
+            &format!("member ({})", ty.file),
+        ));
     }
     report(&page.name, &missing);
 }
@@ -907,7 +906,7 @@ fn every_cpp_class_function_and_member_is_on_the_cpp_reference() {
 #[test]
 fn every_public_rust_item_is_on_the_rust_reference() {
     let items = rust_items();
-    for expected in [
+    let names = [
         "DiskCacheProducer",
         "Sampler",
         "CacheReader",
@@ -915,13 +914,8 @@ fn every_public_rust_item_is_on_the_rust_reference() {
         "decode_wire",
         "mod s3",
         "log",
-    ] {
-        assert!(
-            items.contains_key(expected),
-            "the source walk missed {expected}: {:?}",
-            items.keys()
-        );
-    }
+    ];
+    assert_parsed("Rust item", &names, |n| items.contains_key(n));
     assert!(
         items["prune"].0.contains("maintenance::prune") && items["Sampler"].0.contains("Sampler")
     );
