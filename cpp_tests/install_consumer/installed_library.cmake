@@ -1,5 +1,6 @@
-# hd_check_installed_library(<prefix> <libdir> <max_bytes>), for the install test scripts
-# (cmake -P; include run_step.cmake first): what `cmake --install --strip` must leave in
+# Helpers of the install test scripts (cmake -P; include run_step.cmake first).
+#
+# hd_check_installed_library(<prefix> <libdir> <max_bytes>): what `cmake --install --strip` must leave in
 # <prefix>/<libdir>:
 #   - libharmonics_dataset.so -> libharmonics_dataset.so.<major> -> libharmonics_dataset.so.<version>,
 #     the last a regular file whose SONAME (readelf -d) is libharmonics_dataset.so.<major>;
@@ -54,4 +55,19 @@ function(hd_check_installed_library prefix libdir max_bytes)
   message(STATUS "installed ${versioned} (SONAME ${soname}, links .so -> .so.N -> it), stripped: "
                  "${bytes} bytes (${mib} MiB)")
   set(installed_library_bytes "${bytes}" PARENT_SCOPE)
+endfunction()
+
+# hd_pkg_config_flags(<out> <prefix> <libdir> <pkg-config arguments>...): the flags
+# pkg-config gives for the installed tree under <prefix>, as a list.
+function(hd_pkg_config_flags out prefix libdir)
+  find_program(PKG_CONFIG_EXECUTABLE NAMES pkg-config pkgconf)
+  if(NOT PKG_CONFIG_EXECUTABLE)
+    message(FATAL_ERROR "${HD_TEST_NAME}: pkg-config not found (apt-get install pkg-config)")
+  endif()
+  set(ENV{PKG_CONFIG_PATH} "${prefix}/${libdir}/pkgconfig")
+  run_step("pkg-config ${ARGN}" "${PKG_CONFIG_EXECUTABLE}" ${ARGN})
+  string(STRIP "${step_output}" flags)
+  message(STATUS "pkg-config ${ARGN}: ${flags}")
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  set(${out} "${flags}" PARENT_SCOPE)
 endfunction()

@@ -13,6 +13,7 @@
 set(HD_TEST_NAME install_consumer)
 set(STDOUT_ONLY ON)
 include("${CMAKE_CURRENT_LIST_DIR}/../run_step.cmake")
+include("${CMAKE_CURRENT_LIST_DIR}/installed_library.cmake")
 
 set(prefix "${HD_PREFIX}")
 file(REMOVE_RECURSE "${HD_WORK_DIR}")
@@ -74,21 +75,10 @@ run_consumer("find_package consumer (harmonics::dataset_static)" "${HD_WORK_DIR}
              "${exe_dir}/consumer_static")
 
 # 2. pkg-config
-find_program(PKG_CONFIG_EXECUTABLE NAMES pkg-config pkgconf)
-if(NOT PKG_CONFIG_EXECUTABLE)
-  message(FATAL_ERROR "install_consumer: pkg-config not found (apt-get install pkg-config)")
-endif()
-set(ENV{PKG_CONFIG_PATH} "${prefix}/${HD_LIBDIR}/pkgconfig")
-run_step("pkg-config --cflags --libs harmonics_dataset"
-  "${PKG_CONFIG_EXECUTABLE}" --cflags --libs harmonics_dataset)
-string(STRIP "${step_output}" pc_flags)
-separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
-message(STATUS "pkg-config flags: ${pc_flags}")
+hd_pkg_config_flags(pc_flags "${prefix}" "${HD_LIBDIR}" --cflags --libs harmonics_dataset)
 set(pc_exe "${HD_WORK_DIR}/consumer_pkgconfig")
 # As docs/integration.md says for a prefix outside the loader's path: an rpath from the .pc's libdir.
-run_step("pkg-config --variable=libdir harmonics_dataset"
-  "${PKG_CONFIG_EXECUTABLE}" --variable=libdir harmonics_dataset)
-string(STRIP "${step_output}" pc_libdir)
+hd_pkg_config_flags(pc_libdir "${prefix}" "${HD_LIBDIR}" --variable=libdir harmonics_dataset)
 run_step("compiling the pkg-config consumer"
   "${HD_CXX_COMPILER}" -std=c++17 -Wall -Wextra -Werror "${HD_CONSUMER_SOURCE}/main.cpp" -o "${pc_exe}"
   ${pc_flags} "-Wl,-rpath,${pc_libdir}")

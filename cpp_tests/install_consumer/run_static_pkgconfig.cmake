@@ -8,19 +8,11 @@
 set(HD_TEST_NAME install_consumer_static_pkgconfig)
 set(STDOUT_ONLY ON)
 include("${CMAKE_CURRENT_LIST_DIR}/../run_step.cmake")
+include("${CMAKE_CURRENT_LIST_DIR}/installed_library.cmake")
 
 file(REMOVE_RECURSE "${HD_WORK_DIR}")
 file(MAKE_DIRECTORY "${HD_WORK_DIR}")
-find_program(PKG_CONFIG_EXECUTABLE NAMES pkg-config pkgconf)
-if(NOT PKG_CONFIG_EXECUTABLE)
-  message(FATAL_ERROR "install_consumer_static_pkgconfig: pkg-config not found (apt-get install pkg-config)")
-endif()
-set(ENV{PKG_CONFIG_PATH} "${HD_PREFIX}/${HD_LIBDIR}/pkgconfig")
-run_step("pkg-config --static --cflags --libs harmonics_dataset_static"
-  "${PKG_CONFIG_EXECUTABLE}" --static --cflags --libs harmonics_dataset_static)
-string(STRIP "${step_output}" pc_flags)
-message(STATUS "pkg-config --static flags: ${pc_flags}")
-separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
+hd_pkg_config_flags(pc_flags "${HD_PREFIX}" "${HD_LIBDIR}" --static --cflags --libs harmonics_dataset_static)
 set(exe "${HD_WORK_DIR}/consumer_static_pkgconfig")
 run_step("compiling the static pkg-config consumer"
   "${HD_CXX_COMPILER}" -std=c++17 -Wall -Wextra -Werror "${HD_CONSUMER_SOURCE}/main.cpp" -o "${exe}" ${pc_flags})
