@@ -78,7 +78,7 @@ add_custom_target(harmonics_dataset_cargo_build ALL
 add_library(harmonics_dataset SHARED IMPORTED GLOBAL)
 add_library(harmonics_dataset_static STATIC IMPORTED GLOBAL)
 set_target_properties(harmonics_dataset PROPERTIES
-  IMPORTED_SONAME "${_hd_shared_name}"
+  IMPORTED_SONAME "${HARMONICS_SONAME}"
   INTERFACE_INCLUDE_DIRECTORIES "${HARMONICS_INCLUDE_DIR}")
 set_target_properties(harmonics_dataset_static PROPERTIES
   INTERFACE_INCLUDE_DIRECTORIES "${HARMONICS_INCLUDE_DIR}"

@@ -489,7 +489,7 @@ HarmonicsStatus harmonics_http_outcome_reason(const struct HarmonicsProducer *pr
 HarmonicsStatus harmonics_http_producer_new(const char *host, uint16_t port, const char *path, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
 
 // Like `harmonics_http_producer_new`, for any `http://` or `https://` URL, or an
-// `s3://bucket/key` URL (signed with AWS Signature V4; see the README's "S3").
+// `s3://bucket/key` URL (signed with AWS Signature V4; see docs/guides/http-and-s3.md).
 //
 // # Safety
 // `url` is NUL-terminated; `opts` is null or readable; `out` is writable.

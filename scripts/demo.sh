@@ -38,7 +38,7 @@ quietly() {
     fi
 }
 
-scripts/install-deps.sh
+scripts/install-deps.sh demo   # g++, python3, curl: only what the demo uses
 
 profile=${DEMO_PROFILE:-release}
 case $profile in

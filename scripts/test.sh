@@ -2,11 +2,12 @@
 # The test command (README.md; .ci/run calls exactly this).
 # Installs what a fresh machine lacks, then runs every check: cargo fmt --check and
 # clippy (-D warnings), cargo test (Rust unit, end-to-end, reliability, HTTP against
-# in-process servers and a real nginx), the demo small on the debug build, the CMake
-# build with ctest (GoogleTest suites, the C99 test, valgrind and ASan+UBSan runs,
-# header checks, the examples, install and corrosion consumers), and checks that the
-# committed C header is fresh. The last line says how long it took and which checks
-# were skipped (and why they can be).
+# in-process servers and a real nginx, the docs reference check), cargo doc with
+# warnings as errors, the demo small on the debug build, the CMake build with ctest
+# (GoogleTest suites, the C99 test, valgrind and ASan+UBSan runs, header checks, the
+# examples, install and corrosion consumers, the docs' C++ blocks and the README's job),
+# and checks that the committed C header is fresh. The last line says how long it took
+# and which checks were skipped (and why they can be).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,6 +27,9 @@ cargo test --locked
 
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --locked --all-targets -- -D warnings
+
+step "cargo doc --no-deps, warnings as errors (the Rust reference; its examples ran as doctests)"
+RUSTDOCFLAGS="-D warnings" cargo doc --locked --no-deps
 
 step "the demo, small and on the debug build: the second run must be served from the cache"
 DEMO_PROFILE=debug DEMO_RECORDS=2000 DEMO_DIR="$PWD/build/demo" scripts/demo.sh | tee build/demo.log

@@ -110,8 +110,12 @@ pub enum Error {
         waited: std::time::Duration,
     },
 
-    /// Random access (`view_at`) asked of a producer that has none.
-    #[error("{0} does not support random access")]
+    /// Random access (`view_at`, a sampler) asked of a producer that has none. The
+    /// message says what to do: a `DiskCacheProducer` over it has random access.
+    #[error(
+        "{0} does not support random access: wrap it in a DiskCacheProducer (a cache on \
+         disk reads any record directly) and sample that"
+    )]
     NoRandomAccess(String),
 
     /// A record index past the end.

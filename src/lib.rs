@@ -17,6 +17,37 @@
 //! - [`log`]: diagnostics (levels, `HARMONICS_LOG`, a host's sink).
 //! - [`progress`]: download progress on a terminal.
 //! - `ffi`: the C ABI (`include/harmonics_dataset.h`).
+//!
+//! # Example
+//!
+//! Any producer cached on disk, then read in a shuffled order that a 96-byte
+//! [`SamplerState`] resumes (a URL works the same way, through [`HttpProducer`]):
+//!
+//! ```
+//! use harmonics_dataset::{
+//!     DiskCacheProducer, Producer, SampledProducer, SamplerOptions, Tensor, VecProducer,
+//! };
+//!
+//! # fn main() -> harmonics_dataset::Result<()> {
+//! let dir = tempfile::tempdir().unwrap();
+//! let records: Vec<Tensor> = (0..10).map(|i| Tensor::from_f32(&[i as f32, 0.5])).collect();
+//! let name = dir.path().join("train.cache"); // a relative name goes under $HARMONICS_CACHE_DIR
+//! let cache = DiskCacheProducer::open(VecProducer::new(records), name.to_str().unwrap())?;
+//!
+//! let order = SamplerOptions { seed: 2024, ..Default::default() };
+//! let mut train = SampledProducer::new(cache, order)?;
+//! let mut firsts = Vec::new();
+//! for _ in 0..train.size()? {
+//!     let x = train.next_view()?; // borrows the mapped cache file: no copy
+//!     firsts.push(x.data[0..4].try_into().map(f32::from_le_bytes).unwrap());
+//! }
+//! let checkpoint = train.state(); // the next epoch, position 0
+//! assert_eq!(checkpoint.epoch, 1);
+//! firsts.sort_by(f32::total_cmp);
+//! assert_eq!(firsts, (0..10).map(|i| i as f32).collect::<Vec<_>>()); // every record once
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod cache;
 mod error;

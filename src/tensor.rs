@@ -275,6 +275,23 @@ fn read_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
+/// The message for a record whose first byte is no dtype code. Most often the body is
+/// not records at all (JSON starts with `{` = 123, HTML with `<` = 60): say what is
+/// expected instead.
+fn unknown_dtype(code: u8) -> Error {
+    let shown = if code.is_ascii_graphic() {
+        format!(" ({:?} as text)", code as char)
+    } else {
+        String::new()
+    };
+    Error::Wire(format!(
+        "unknown dtype code {code}{shown}: this is not the wire format. A dataset is \
+         records as write_tensor writes them (u8 dtype 0..4 | u32 ndims | u32 dims | \
+         u32 nbytes | data, little-endian), one after another, or a cache file \
+         published with cache_cli publish"
+    ))
+}
+
 /// The first 5 bytes of a wire record: its dtype and dimension count, checked. The one
 /// parser of the wire header's prefix (byte slices, streams, the HTTP decoder).
 pub fn parse_wire_prefix(head: &[u8; 5]) -> Result<(DType, usize)> {
@@ -312,10 +329,6 @@ pub fn wire_record_len(b: &[u8]) -> Result<Option<usize>> {
 /// The dimensions of the record header at the start of `b` (complete, `ndims` checked).
 fn wire_dims(b: &[u8], ndims: usize) -> impl Iterator<Item = usize> + Clone + '_ {
     (0..ndims).map(move |i| read_u32(b, 5 + 4 * i) as usize)
-}
-
-fn unknown_dtype(code: u8) -> Error {
-    Error::Wire(format!("unknown dtype code {code}"))
 }
 
 /// Parses the record at the start of `bytes`, writing its dimensions into `shape`

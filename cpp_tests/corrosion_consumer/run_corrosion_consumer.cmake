@@ -2,8 +2,9 @@
 # harmonics-dataset as a subproject built through corrosion (FetchContent from a local
 # corrosion source, HD_CORROSION_SOURCE), with no CMAKE_BUILD_TYPE; builds it; checks
 # that configure named the corrosion version found and the release profile, that cargo
-# built the release library inside the consumer's build directory, and runs the consumer
-# twice (cache created, then reused).
+# built the release library inside the consumer's build directory, installs it with
+# `cmake --install --strip` (under 10 MB, SONAME libharmonics_dataset.so.<major> and its
+# links: installed_library.cmake), and runs the consumer twice (cache created, then reused).
 #
 # The build directory HD_WORK_DIR is kept between runs, so cargo rebuilds only what
 # changed: only the first run on a machine compiles the dependencies.
@@ -46,6 +47,18 @@ if(NOT release_libs OR debug_libs)
   message(FATAL_ERROR "corrosion_consumer: expected cargo's release library (and no debug one) under "
                       "${build}/cargo/build; found release: '${release_libs}' debug: '${debug_libs}'")
 endif()
+
+# The release library, installed stripped: under 10 MB, versioned SONAME, links.
+run_step("building everything (the install takes cache_cli too)" "${CMAKE_COMMAND}" --build "${build}")
+file(STRINGS "${build}/CMakeCache.txt" libdir_line REGEX "^CMAKE_INSTALL_LIBDIR:")
+string(REGEX REPLACE "^[^=]*=" "" libdir "${libdir_line}")
+set(prefix "${HD_WORK_DIR}/prefix")
+file(REMOVE_RECURSE "${prefix}")
+run_step("cmake --install --strip" "${CMAKE_COMMAND}" --install "${build}" --prefix "${prefix}" --strip)
+include("${CMAKE_CURRENT_LIST_DIR}/../install_consumer/installed_library.cmake")
+file(SIZE "${build}/harmonics-dataset/libharmonics_dataset.so" unstripped_bytes)
+hd_check_installed_library("${prefix}" "${libdir}" 10485760)
+message(STATUS "the release library before stripping: ${unstripped_bytes} bytes")
 
 set(expected_records "record 0: 0.5 1\nrecord 1: 2 3\nrecord 2: 4 5.25\n")
 foreach(round created reused)

@@ -1,20 +1,21 @@
-# ctest test install_consumer (cmake -P): installs the build tree into a scratch prefix,
-# then builds and runs this directory's consumer two ways against that prefix:
+# ctest test install_consumer (cmake -P): builds and runs this directory's consumer two
+# ways against the prefix the install_tree test installed (its fixture):
 #   1. a CMake project: find_package(harmonics_dataset CONFIG REQUIRED) + harmonics::dataset
 #      (and harmonics::dataset_static);
 #   2. a plain compiler command from `pkg-config --cflags --libs harmonics_dataset` plus an
-#      rpath (the README's recipe), run without LD_LIBRARY_PATH;
+#      rpath (docs/integration.md's recipe), run without LD_LIBRARY_PATH;
 #   3. the installed bin/cache_cli and bin/harmonics-clear-cache on that consumer's cache.
 # Each consumer runs twice: the first run creates its cache, the second reuses it.
 #
-# Inputs (-D): HD_BUILD_DIR HD_CONFIG HD_CONSUMER_SOURCE HD_WORK_DIR HD_GENERATOR
+# Inputs (-D): HD_PREFIX HD_CONFIG HD_CONSUMER_SOURCE HD_WORK_DIR HD_GENERATOR
 #              HD_CXX_COMPILER HD_LIBDIR
 
 set(HD_TEST_NAME install_consumer)
 set(STDOUT_ONLY ON)
 include("${CMAKE_CURRENT_LIST_DIR}/../run_step.cmake")
+include("${CMAKE_CURRENT_LIST_DIR}/installed_library.cmake")
 
-set(prefix "${HD_WORK_DIR}/prefix")
+set(prefix "${HD_PREFIX}")
 file(REMOVE_RECURSE "${HD_WORK_DIR}")
 file(MAKE_DIRECTORY "${HD_WORK_DIR}")
 
@@ -22,18 +23,6 @@ set(config_args "")
 if(HD_CONFIG)
   set(config_args --config "${HD_CONFIG}")
 endif()
-run_step("cmake --install" "${CMAKE_COMMAND}" --install "${HD_BUILD_DIR}" --prefix "${prefix}" ${config_args})
-
-foreach(f "${HD_LIBDIR}/libharmonics_dataset.so" "${HD_LIBDIR}/libharmonics_dataset.a"
-          bin/cache_cli bin/harmonics-clear-cache
-          include/harmonics_dataset.h include/harmonics/dataset.hpp
-          "${HD_LIBDIR}/cmake/harmonics_dataset/harmonics_datasetConfig.cmake"
-          "${HD_LIBDIR}/cmake/harmonics_dataset/harmonics_datasetConfigVersion.cmake"
-          "${HD_LIBDIR}/pkgconfig/harmonics_dataset.pc")
-  if(NOT EXISTS "${prefix}/${f}")
-    message(FATAL_ERROR "install_consumer: ${f} was not installed")
-  endif()
-endforeach()
 
 # The installed tools run from the prefix, on the caches the consumers leave (below).
 function(check_tools cache_dir)
@@ -86,21 +75,10 @@ run_consumer("find_package consumer (harmonics::dataset_static)" "${HD_WORK_DIR}
              "${exe_dir}/consumer_static")
 
 # 2. pkg-config
-find_program(PKG_CONFIG_EXECUTABLE NAMES pkg-config pkgconf)
-if(NOT PKG_CONFIG_EXECUTABLE)
-  message(FATAL_ERROR "install_consumer: pkg-config not found (apt-get install pkg-config)")
-endif()
-set(ENV{PKG_CONFIG_PATH} "${prefix}/${HD_LIBDIR}/pkgconfig")
-run_step("pkg-config --cflags --libs harmonics_dataset"
-  "${PKG_CONFIG_EXECUTABLE}" --cflags --libs harmonics_dataset)
-string(STRIP "${step_output}" pc_flags)
-separate_arguments(pc_flags UNIX_COMMAND "${pc_flags}")
-message(STATUS "pkg-config flags: ${pc_flags}")
+hd_pkg_config_flags(pc_flags "${prefix}" "${HD_LIBDIR}" --cflags --libs harmonics_dataset)
 set(pc_exe "${HD_WORK_DIR}/consumer_pkgconfig")
-# As the README says for a prefix outside the loader's path: an rpath from the .pc's libdir.
-run_step("pkg-config --variable=libdir harmonics_dataset"
-  "${PKG_CONFIG_EXECUTABLE}" --variable=libdir harmonics_dataset)
-string(STRIP "${step_output}" pc_libdir)
+# As docs/integration.md says for a prefix outside the loader's path: an rpath from the .pc's libdir.
+hd_pkg_config_flags(pc_libdir "${prefix}" "${HD_LIBDIR}" --variable=libdir harmonics_dataset)
 run_step("compiling the pkg-config consumer"
   "${HD_CXX_COMPILER}" -std=c++17 -Wall -Wextra -Werror "${HD_CONSUMER_SOURCE}/main.cpp" -o "${pc_exe}"
   ${pc_flags} "-Wl,-rpath,${pc_libdir}")

@@ -28,11 +28,77 @@ class HTensor {
     const std::vector<std::byte>& data() const { return data_; }
     std::vector<std::byte>& data() { return data_; }
 
+    /// The number of elements: the product of the shape (1 for a scalar, shape {}).
+    std::size_t numel() const {
+        std::size_t n = 1;
+        for (std::size_t d : shape_) n *= d;
+        return n;
+    }
+
+    /// The data as `numel()` elements of T, one of float, double, std::int32_t,
+    /// std::int64_t, std::uint8_t (Float32 … UInt8). Throws `harmonics::Error`
+    /// (`HARMONICS_STATUS_INVALID_ARGUMENT`) when T is not the tensor's dtype, or when
+    /// `data()` does not hold exactly `numel() * sizeof(T)` bytes, so indexing below
+    /// `numel()` is always in bounds. Valid until `data()` is resized or the tensor goes.
+    template <class T>
+    const T* data_as() const {
+        check_element_type<T>();
+        return reinterpret_cast<const T*>(data_.data());
+    }
+    template <class T>
+    T* data_as() {
+        check_element_type<T>();
+        return reinterpret_cast<T*>(data_.data());
+    }
+
   private:
+    template <class T>
+    void check_element_type() const;
+
     DType dtype_{DType::Float32};
     Shape shape_{};
     std::vector<std::byte> data_{};
 };
+
+/// The name of a dtype: "Float32", "Float64", "Int32", "Int64", "UInt8".
+inline std::string to_string(HTensor::DType dtype) {
+    switch (dtype) {
+        case HTensor::DType::Float32: return "Float32";
+        case HTensor::DType::Float64: return "Float64";
+        case HTensor::DType::Int32: return "Int32";
+        case HTensor::DType::Int64: return "Int64";
+        case HTensor::DType::UInt8: return "UInt8";
+    }
+    return "DType(" + std::to_string(static_cast<unsigned>(dtype)) + ")";
+}
+
+namespace detail {
+/// The dtype whose elements are T; no definition for other types (a compile error).
+template <class T>
+struct DTypeOf;
+template <>
+struct DTypeOf<float> { static constexpr HTensor::DType value = HTensor::DType::Float32; };
+template <>
+struct DTypeOf<double> { static constexpr HTensor::DType value = HTensor::DType::Float64; };
+template <>
+struct DTypeOf<std::int32_t> { static constexpr HTensor::DType value = HTensor::DType::Int32; };
+template <>
+struct DTypeOf<std::int64_t> { static constexpr HTensor::DType value = HTensor::DType::Int64; };
+template <>
+struct DTypeOf<std::uint8_t> { static constexpr HTensor::DType value = HTensor::DType::UInt8; };
+}  // namespace detail
+
+template <class T>
+void HTensor::check_element_type() const {
+    constexpr HTensor::DType wanted = detail::DTypeOf<T>::value;
+    if (dtype_ != wanted)
+        throw Error(HARMONICS_STATUS_INVALID_ARGUMENT, "HTensor::data_as: the tensor holds " + to_string(dtype_) +
+                                                           " elements, not " + to_string(wanted));
+    if (data_.size() / sizeof(T) != numel() || data_.size() % sizeof(T) != 0)
+        throw Error(HARMONICS_STATUS_INVALID_ARGUMENT,
+                    "HTensor::data_as: the tensor holds " + std::to_string(data_.size()) + " bytes, its shape needs " +
+                        std::to_string(numel()) + " x " + std::to_string(sizeof(T)));
+}
 
 static_assert(static_cast<std::uint8_t>(HTensor::DType::Float32) == HARMONICS_DTYPE_FLOAT32, "DType");
 static_assert(static_cast<std::uint8_t>(HTensor::DType::Float64) == HARMONICS_DTYPE_FLOAT64, "DType");

@@ -100,6 +100,17 @@ static_assert(static_cast<int>(CacheOutcome::Created) == HARMONICS_CACHE_OUTCOME
 static_assert(static_cast<int>(CacheOutcome::Appended) == HARMONICS_CACHE_OUTCOME_KIND_APPENDED, "CacheOutcome");
 static_assert(static_cast<int>(CacheOutcome::Rebuilt) == HARMONICS_CACHE_OUTCOME_KIND_REBUILT, "CacheOutcome");
 
+/// The outcome's name: "Reused", "Created", "Appended", "Rebuilt".
+inline std::string to_string(CacheOutcome outcome) {
+    switch (outcome) {
+        case CacheOutcome::Reused: return "Reused";
+        case CacheOutcome::Created: return "Created";
+        case CacheOutcome::Appended: return "Appended";
+        case CacheOutcome::Rebuilt: return "Rebuilt";
+    }
+    return "CacheOutcome(" + std::to_string(static_cast<int>(outcome)) + ")";
+}
+
 /// Caches the records of `base` in the file `name` (relative names live under
 /// `$HARMONICS_CACHE_DIR`, default `.harmonics/cache`). The first run populates the
 /// cache; later runs read it without touching `base` when its identity is unchanged (a

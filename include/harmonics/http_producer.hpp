@@ -61,6 +61,17 @@ static_assert(static_cast<int>(HttpOutcome::Downloaded) == HARMONICS_HTTP_OUTCOM
 static_assert(static_cast<int>(HttpOutcome::Revalidated) == HARMONICS_HTTP_OUTCOME_REVALIDATED, "HttpOutcome");
 static_assert(static_cast<int>(HttpOutcome::Rebuilt) == HARMONICS_HTTP_OUTCOME_REBUILT, "HttpOutcome");
 
+/// The outcome's name: "Reused", "Downloaded", "Revalidated", "Rebuilt".
+inline std::string to_string(HttpOutcome outcome) {
+    switch (outcome) {
+        case HttpOutcome::Reused: return "Reused";
+        case HttpOutcome::Downloaded: return "Downloaded";
+        case HttpOutcome::Revalidated: return "Revalidated";
+        case HttpOutcome::Rebuilt: return "Rebuilt";
+    }
+    return "HttpOutcome(" + std::to_string(static_cast<int>(outcome)) + ")";
+}
+
 namespace detail {
 
 inline HttpOutcome http_outcome(const HarmonicsProducer* h) {
@@ -141,7 +152,7 @@ class HttpProducerBase : public NativeProducer {
         : NativeProducer(open_http<Async>(host, port, path, opts)) {}
 
     /// Any http:// or https:// URL (hostnames, IPv4, [IPv6]), or s3://bucket/key (AWS
-    /// Signature V4 with the standard AWS_* settings; see the README's "S3").
+    /// Signature V4 with the standard AWS_* settings; see docs/guides/http-and-s3.md).
     static Derived from_url(const std::string& url, const HttpOptions& opts = {}) {
         return Derived(open_http_url<Async>(url, opts));
     }

@@ -1,4 +1,4 @@
-// Many nodes: per-node partial fetch and publishing (see the README's "Many nodes").
+// Many nodes: per-node partial fetch and publishing (docs/guides/many-nodes-and-streaming.md).
 #pragma once
 
 #include <cstdint>

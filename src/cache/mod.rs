@@ -49,6 +49,33 @@ pub fn cache_dir() -> PathBuf {
     }
 }
 
+/// Creates the directory a cache file goes in. When that fails under the cache
+/// directory, the error says where the directory came from and that
+/// `HARMONICS_CACHE_DIR` moves it: the default is relative to the working directory,
+/// so a job started from `/` (or any directory it may not write) fails here first.
+pub(crate) fn create_cache_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        let under_cache_dir = absolute_cache_path(&cache_dir()).is_ok_and(|d| dir.starts_with(d));
+        if !under_cache_dir {
+            return Error::io("cannot create cache directory", dir, e);
+        }
+        let origin = match std::env::var_os(CACHE_DIR_ENV) {
+            Some(v) if !v.is_empty() => format!("{CACHE_DIR_ENV}={}", v.to_string_lossy()),
+            _ => format!(
+                "{CACHE_DIR_ENV} is not set, and the default {DEFAULT_CACHE_DIR} is relative to \
+                 the working directory"
+            ),
+        };
+        let hint =
+            format!("{e} ({origin}; set {CACHE_DIR_ENV} to a directory this process can write)");
+        Error::io(
+            "cannot create cache directory",
+            dir,
+            std::io::Error::new(e.kind(), hint),
+        )
+    })
+}
+
 /// Resolves a cache name: an absolute path is used as given; a relative name lives
 /// under `cache_dir()`. Empty names, NUL bytes and names that climb out of the
 /// directory with `..` are refused. The result is absolute (a relative
@@ -140,8 +167,7 @@ impl CacheLock {
     ) -> Result<Option<CacheLock>> {
         let lock_path = lock_path(cache_path);
         if let Some(dir) = lock_path.parent() {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| Error::io("cannot create cache directory", dir, e))?;
+            create_cache_dir(dir)?;
         }
         let file = match open_lock_file(&lock_path) {
             Ok(f) => f,

@@ -569,7 +569,7 @@ const PREFETCH: usize = 4096;
 /// prefetch of the 4 KiB that follow it (past the record's end too, so the next record
 /// is on its way while this one is hashed). The hardware prefetchers stop at page
 /// boundaries, so without this a pass over a mapping waits on memory at every page.
-/// Measured on dataset A (README "Benchmarks"): the C++ `next()` pass went from 1.52 to
+/// Measured on dataset A (docs/benchmarks.md): the C++ `next()` pass went from 1.52 to
 /// 1.19 times the CPU time of `cat`, the view pass from 1.14 to 0.90; a distance of 8 KiB
 /// was no better, 16 KiB worse.
 #[inline]

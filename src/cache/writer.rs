@@ -250,8 +250,7 @@ impl CacheWriter {
         let header = Header::encode(&meta, Commit::default());
         check_metadata_fits(&header, &meta, &final_path)?;
         let dir = parent_dir(&final_path);
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::io("cannot create cache directory", dir, e))?;
+        super::create_cache_dir(dir)?;
         let name = final_path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

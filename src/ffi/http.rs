@@ -219,7 +219,7 @@ pub unsafe extern "C" fn harmonics_http_producer_new(
 }
 
 /// Like `harmonics_http_producer_new`, for any `http://` or `https://` URL, or an
-/// `s3://bucket/key` URL (signed with AWS Signature V4; see the README's "S3").
+/// `s3://bucket/key` URL (signed with AWS Signature V4; see docs/guides/http-and-s3.md).
 ///
 /// # Safety
 /// `url` is NUL-terminated; `opts` is null or readable; `out` is writable.

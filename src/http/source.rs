@@ -35,6 +35,14 @@ pub(crate) fn check_url(url: &str) -> Result<String> {
         s3::check(url)?;
         return Ok(url.to_string());
     }
+    if !url.contains("://") {
+        // "host/path" or "host:port/path": the parser would say "relative URL without a
+        // base" (or take the host for a scheme); say what to add instead.
+        return Err(Error::InvalidArgument(format!(
+            "invalid URL {url:?}: it has no scheme; add http://, https:// or s3:// in front \
+             (for example \"http://{url}\")"
+        )));
+    }
     let parsed = reqwest::Url::parse(url)
         .map_err(|e| Error::InvalidArgument(format!("invalid URL {url:?}: {e}")))?;
     if !matches!(parsed.scheme(), "http" | "https") {

@@ -162,7 +162,7 @@ struct Follow {
     /// Offset of record `index`'s frame in `file` (None: find it again).
     offset: Option<u64>,
     /// The record's wire bytes sit at `buf[wire..]`, shifted so that its data starts
-    /// at an 8-byte aligned address (the README promises aligned views).
+    /// at an 8-byte aligned address (docs/design/guarantees.md promises aligned views).
     buf: Vec<u8>,
     wire: usize,
     shape: Vec<usize>,

@@ -56,6 +56,30 @@ pub enum CacheOutcome {
     Rebuilt(String),
 }
 
+/// Caches the records of any [`Producer`] in a cache file: the first open populates it,
+/// later opens read it without touching the source when the source is unchanged, append
+/// only the new records when it grew, and rebuild it (with a warning) when it is another
+/// or a changed source, the token changed, or the file is damaged ([`CacheOutcome`]).
+/// Random access (`view_at`) is O(1).
+///
+/// ```
+/// use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Producer, Tensor, VecProducer};
+///
+/// # fn main() -> harmonics_dataset::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let name = dir.path().join("squares.cache");
+/// let squares = || VecProducer::new((0..4).map(|i| Tensor::from_f32(&[(i * i) as f32])).collect());
+///
+/// let mut cache = DiskCacheProducer::open(squares(), name.to_str().unwrap())?;
+/// assert_eq!(*cache.outcome(), CacheOutcome::Created);
+/// assert_eq!(cache.view_at(3)?.data, 9f32.to_le_bytes());
+/// drop(cache);
+///
+/// let cache = DiskCacheProducer::open(squares(), name.to_str().unwrap())?;
+/// assert_eq!(*cache.outcome(), CacheOutcome::Reused); // nothing read from the source
+/// # Ok(())
+/// # }
+/// ```
 pub struct DiskCacheProducer {
     base: Box<dyn Producer>,
     path: PathBuf,

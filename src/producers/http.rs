@@ -117,6 +117,19 @@ impl Served {
 
 /// Downloads a dataset over HTTP(S) once, then serves its records from the cache
 /// file (`next` cycles after the last record).
+///
+/// ```no_run
+/// use harmonics_dataset::{HttpOptions, HttpOutcome, HttpProducer};
+///
+/// # fn main() -> harmonics_dataset::Result<()> {
+/// let opts = HttpOptions { cache_path: "train.cache".into(), ..Default::default() };
+/// let data = HttpProducer::from_url("https://data.example.com/train.bin", opts)?;
+/// if data.outcome() == HttpOutcome::FromCache {
+///     println!("{} records from the cache, no request made", data.len());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 pub struct HttpProducer {
     served: Served,
 }

@@ -2,8 +2,8 @@
 //!
 //! A [`Sampler`] owns no per-record memory. The epoch's *global order* is a pure
 //! function of `(seed, epoch, num_records)` (and the order options), computed on the
-//! fly by a keyed permutation ([`permutation`]); rank `r` of `W` takes global positions
-//! `r, r + W, r + 2W, …`. Guarantees:
+//! fly by a keyed permutation (the private `permutation` module); rank `r` of `W`
+//! takes global positions `r, r + W, r + 2W, …`. Guarantees:
 //! - every epoch visits every record exactly once in its first `num_records` global
 //!   positions; with `drop_last = false` the last step is padded by wrapping to the
 //!   start of the same order (global position `g ≥ num_records` reads the record of
@@ -304,6 +304,24 @@ impl BlockOrder {
 
 /// The index sequence of one rank (C++ `harmonics::Sampler`). See the module docs
 /// for the guarantees.
+///
+/// ```
+/// use harmonics_dataset::{Sampler, SamplerOptions};
+///
+/// # fn main() -> harmonics_dataset::Result<()> {
+/// let rank = |rank| SamplerOptions { seed: 1, rank, world_size: 2, ..Default::default() };
+/// let (mut r0, mut r1) = (Sampler::new(10, rank(0))?, Sampler::new(10, rank(1))?);
+/// let mut epoch: Vec<u64> = (0..r0.size()).flat_map(|_| [r0.next_index(), r1.next_index()]).collect();
+/// epoch.sort();
+/// assert_eq!(epoch, (0..10).collect::<Vec<u64>>()); // disjoint ranks, the whole dataset
+///
+/// let checkpoint = r0.state(); // plain data
+/// let mut resumed = Sampler::new(10, rank(0))?;
+/// resumed.restore(&checkpoint)?; // O(1)
+/// assert_eq!(resumed.next_index(), r0.next_index());
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Sampler {
     n: u64,
