@@ -54,11 +54,7 @@ pub enum Error {
 
     /// An HTTP failure (status, transport, truncated body, bad records), naming the URL.
     /// (Shown with a presigned URL's signature and session token redacted.)
-    #[error(
-        "{}: {}",
-        crate::http::s3::redact(url),
-        crate::http::s3::redact(detail)
-    )]
+    #[error("{}: {}", crate::redact::redact(url), crate::redact::redact(detail))]
     Http { url: String, detail: String },
 
     /// A producer with no records was asked for one.
@@ -79,7 +75,7 @@ pub enum Error {
 
     /// A download was stopped before it finished because its consumer went away (the
     /// producer was dropped or restarted); the URL is named.
-    #[error("the download of {} was stopped before it finished", crate::http::s3::redact(.0))]
+    #[error("the download of {} was stopped before it finished", crate::redact::redact(.0))]
     Stopped(String),
 
     /// A caller handed in an argument that cannot be used.

@@ -26,6 +26,7 @@ pub mod identity;
 pub mod log;
 pub mod producers;
 pub mod progress;
+mod redact;
 pub mod sampler;
 pub mod tensor;
 
