@@ -28,6 +28,7 @@ pub mod producers;
 pub mod progress;
 mod redact;
 pub mod sampler;
+mod shape_check;
 pub mod tensor;
 
 pub use error::{Error, Result};
@@ -37,8 +38,8 @@ pub use identity::{IdentityMatch, SourceIdentity, SourceKind};
 pub use producers::CsvStats;
 pub use producers::{
     random_seed, AsyncHttpProducer, BatchProducer, CacheOutcome, CsvProducer, DiskCacheProducer,
-    HttpProducer, Producer, SampledProducer, ShapeCheck, ShardProducer, ShuffleProducer, TokenFn,
-    VecProducer,
+    HttpProducer, Producer, SampledProducer, ShardProducer, ShuffleProducer, TokenFn, VecProducer,
 };
 pub use sampler::{Sampler, SamplerOptions, SamplerState};
+pub use shape_check::ShapeCheck;
 pub use tensor::{DType, Tensor, TensorRef};

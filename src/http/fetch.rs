@@ -37,7 +37,7 @@ use super::{HttpOptions, HttpOutcome};
 use crate::cache::{CacheWriter, Metadata};
 use crate::error::{Error, Result};
 use crate::log::warn;
-use crate::producers::ShapeCheck;
+use crate::shape_check::ShapeCheck;
 
 /// Receives the download's progress (the async producer publishes it to readers).
 pub(crate) trait Observer {
