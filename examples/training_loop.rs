@@ -8,8 +8,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use harmonics_dataset::http::{HttpOptions, HttpProducer};
-use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Producer};
+use harmonics_dataset::{CacheOutcome, DiskCacheProducer, HttpOptions, HttpProducer, Producer};
 
 fn run(url: &str) -> harmonics_dataset::Result<()> {
     let start = Instant::now();

@@ -13,8 +13,7 @@ use support::nginx;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harmonics_dataset::http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
-use harmonics_dataset::{Error, Tensor};
+use harmonics_dataset::{AsyncHttpProducer, Error, HttpOptions, HttpOutcome, HttpProducer, Tensor};
 use nginx::Nginx;
 use support::http_fixtures::{epoch, leftovers};
 use support::http_server::wire_body;

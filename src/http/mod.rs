@@ -1,6 +1,7 @@
-//! The HTTP(S) and `s3://` transport under the HTTP producers (`crate::producers`:
-//! `HttpProducer`, `AsyncHttpProducer`, `PartialHttpProducer`, re-exported here): how
-//! a dataset is fetched by URL into the cache, and how a cache file is published.
+//! The HTTP(S) and `s3://` transport under the HTTP producers (`HttpProducer`,
+//! `AsyncHttpProducer`, `PartialHttpProducer`, at the crate root): how a dataset is
+//! fetched by URL into the cache, and how a cache file is published. This module never
+//! names the producers (a test in `crate::layers` keeps the layers apart).
 //!
 //! - Offline-first: with `cache` on and a `cache_path`, a valid cache file is used
 //!   without any network request. `revalidate` opts into a conditional GET
@@ -34,17 +35,20 @@
 mod client;
 mod decode;
 mod fetch;
-mod options;
+pub(crate) mod options;
 mod parallel;
-mod publish;
+pub(crate) mod publish;
 mod resume;
 mod retry;
 pub mod s3;
 mod source;
 
-pub use crate::producers::{AsyncHttpProducer, FetchStats, HttpProducer, PartialHttpProducer};
-pub use options::{HttpOptions, HttpOutcome, DEFAULT_CONNECTIONS, DEFAULT_PARALLEL_MIN_BYTES};
-pub use publish::{publish, PublishSummary, MAX_SINGLE_PUT};
+pub use options::{DEFAULT_CONNECTIONS, DEFAULT_PARALLEL_MIN_BYTES};
+pub use publish::MAX_SINGLE_PUT;
+
+// Public at the crate root (their one public path); named here for the crate's modules.
+pub(crate) use options::{HttpOptions, HttpOutcome};
+pub(crate) use publish::publish;
 
 pub(crate) use client::{chain, header_str, send, shared_client};
 pub(crate) use fetch::{NoObserver, Observer};
