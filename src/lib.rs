@@ -38,6 +38,8 @@ mod error;
 pub mod ffi;
 pub mod http;
 mod identity;
+#[cfg(test)]
+mod layers;
 pub mod log;
 mod producers;
 mod progress;
