@@ -32,6 +32,20 @@
 //! makes internals reachable, hidden from the docs: the cache file format
 //! (`cache::Header`, `cache::Commit`, ...), the `tensor` and `sampler` modules.
 
+/// Re-exports crate internals: public (hidden from the docs) with the `testing`
+/// feature, for the crate's own tests and benchmarks (see Cargo.toml); crate-private
+/// otherwise.
+macro_rules! testing_pub_use {
+    ($($tree:tt)*) => {
+        #[cfg(feature = "testing")]
+        #[doc(hidden)]
+        pub use $($tree)*;
+        #[cfg(not(feature = "testing"))]
+        #[allow(unused_imports)]
+        pub(crate) use $($tree)*;
+    };
+}
+
 pub mod cache;
 mod error;
 #[doc(hidden)]
