@@ -55,6 +55,8 @@ fn outcome_name(o: &CacheOutcome) -> &'static str {
         CacheOutcome::Created => "created (downloaded and cached)",
         CacheOutcome::Appended { .. } => "appended (new records cached)",
         CacheOutcome::Rebuilt(_) => "rebuilt",
+        // CacheOutcome is #[non_exhaustive]: a later release may add outcomes.
+        _ => "another outcome",
     }
 }
 

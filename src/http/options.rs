@@ -79,6 +79,7 @@ impl HttpOptions {
 
 /// Where an HTTP producer's records came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HttpOutcome {
     /// A valid cache file was used; no request was made (or revalidation could not
     /// reach the server and the cache was kept, with a warning).

@@ -45,6 +45,7 @@ pub type TokenFn = Box<dyn FnMut() -> Result<String> + Send>;
 
 /// What opening (or refreshing) the cache did.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CacheOutcome {
     /// The cache was complete; the source was not read.
     Reused,
