@@ -70,7 +70,7 @@ pub mod tensor;
 #[cfg(not(feature = "testing"))]
 mod tensor;
 
-pub use error::{Error, Result};
+pub use error::{Error, HttpErrorKind, Result};
 pub use http::options::{HttpOptions, HttpOutcome};
 pub use http::publish::{publish, PublishSummary};
 pub use identity::{FileStamp, IdentityMatch, SourceIdentity, SourceKind};

@@ -13,7 +13,9 @@ use support::nginx;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harmonics_dataset::{AsyncHttpProducer, Error, HttpOptions, HttpOutcome, HttpProducer, Tensor};
+use harmonics_dataset::{
+    AsyncHttpProducer, Error, HttpErrorKind, HttpOptions, HttpOutcome, HttpProducer, Tensor,
+};
 use nginx::Nginx;
 use support::http_fixtures::{epoch, leftovers};
 use support::http_server::wire_body;
@@ -183,6 +185,8 @@ fn https_from_an_unknown_issuer_is_refused_naming_the_url_and_leaves_no_cache() 
     let msg = err.to_string();
     println!("untrusted server: {msg}");
     assert!(matches!(err, Error::Http { .. }), "{msg}");
+    assert_eq!(err.http_kind(), Some(HttpErrorKind::Tls), "{msg}");
+    assert_eq!(err.http_status(), None, "{msg}");
     assert!(msg.contains(&url), "{msg}");
     assert!(
         msg.to_lowercase().contains("certificate") || msg.contains("UnknownIssuer"),

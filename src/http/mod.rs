@@ -21,7 +21,8 @@
 //!   splice); otherwise, or below the threshold, one connection as before. The async
 //!   producer uses the same path: the decoder follows the contiguous prefix, so its first
 //!   record still arrives with the first bytes of the first response.
-//! - Any failure is `Error::Http` naming the URL, and leaves no cache file behind.
+//! - Any failure is `Error::Http` naming the URL, with its kind (connect, TLS, timeout,
+//!   status and its code, changed object, body), and leaves no cache file behind.
 //! - Source identity: a cache file records the URL it was downloaded from (the
 //!   metadata's `source`, or its `identity` when written by a `DiskCacheProducer`) and
 //!   the body's validators (`etag`, `last_modified`). A cache file at `cache_path` made
@@ -53,4 +54,5 @@ pub(crate) use publish::publish;
 pub(crate) use client::{chain, header_str, send, shared_client};
 pub(crate) use fetch::{NoObserver, Observer};
 pub(crate) use resume::check_partial;
+pub(crate) use retry::{read_cause, send_cause};
 pub(crate) use source::{check_url, http_identity, url_from_parts, Source, StopFlag};

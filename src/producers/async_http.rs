@@ -22,7 +22,7 @@ use std::thread::JoinHandle;
 
 use super::http::{host_port_constructors, Served};
 use crate::cache::{parse_frame, CacheReader, CacheWriter, Frame, FRAME_HEADER};
-use crate::error::{Error, Result};
+use crate::error::{Error, HttpCause, HttpErrorKind, Result};
 use crate::http::{http_identity, s3, HttpOptions, HttpOutcome, Observer, Source, StopFlag};
 use crate::producers::{Producer, ShapeCheck};
 use crate::tensor::{parse_wire, TensorRef};
@@ -136,8 +136,9 @@ struct Follow {
 enum Mode {
     Following,
     Serving(Box<Served>),
-    /// The background failure was returned once; later calls repeat its message.
-    Failed(String),
+    /// The background failure was returned once; later calls repeat its message (and
+    /// its kind of HTTP failure).
+    Failed(HttpCause, String),
 }
 
 /// Like `HttpProducer`, with the download in a background thread: `next` returns
@@ -227,10 +228,12 @@ impl AsyncHttpProducer {
                     bg_source.acquire(false, &mut publisher, Some(&stop))
                 }))
                 .unwrap_or_else(|_| {
-                    Err(Error::Http {
+                    let detail = "internal error: the download thread panicked";
+                    Err(Error::http(
+                        HttpCause::of(HttpErrorKind::Other),
                         url,
-                        detail: "internal error: the download thread panicked".into(),
-                    })
+                        detail,
+                    ))
                 });
                 let mut s = shared.lock();
                 if let Ok((r, o)) = &result {
@@ -242,9 +245,9 @@ impl AsyncHttpProducer {
                 drop(s);
                 shared.cv.notify_all();
             })
-            .map_err(|e| Error::Http {
-                url: url.to_string(),
-                detail: format!("cannot start the download thread: {e}"),
+            .map_err(|e| {
+                let detail = format!("cannot start the download thread: {e}");
+                Error::http(HttpCause::of(HttpErrorKind::Other), url, detail)
             })?;
         p.thread = Some(thread);
         Ok(p)
@@ -289,7 +292,7 @@ impl AsyncHttpProducer {
                 Ok(())
             }
             Err(e) => {
-                self.mode = Mode::Failed(e.to_string());
+                self.mode = Mode::Failed(HttpCause::of_error(&e), e.to_string());
                 Err(e)
             }
         }
@@ -362,13 +365,14 @@ impl AsyncHttpProducer {
         file.read_exact_at(&mut f.buf[range.clone()], wire_at)
             .map_err(|e| Error::io("cannot read temporary cache file of", url, e))?;
         if crc32fast::hash(&f.buf[range.clone()]) != crc {
-            return Err(Error::Http {
-                url: url.clone(),
-                detail: format!(
+            return Err(Error::http(
+                HttpCause::of(HttpErrorKind::Body),
+                url.clone(),
+                format!(
                     "record {} changed in the temporary file (CRC mismatch)",
                     self.index
                 ),
-            });
+            ));
         }
         let h = parse_wire(&f.buf[range.clone()], &mut f.shape)?;
         let aligned = lead(
@@ -391,10 +395,15 @@ fn read_frame(file: &File, at: u64, url: &str) -> Result<Frame> {
     let mut fh = [0u8; FRAME_HEADER];
     file.read_exact_at(&mut fh, at)
         .map_err(|e| Error::io("cannot read temporary cache file of", url, e))?;
-    parse_frame(&fh, true).map_err(|d| Error::Http {
-        url: url.to_string(),
-        detail: format!("temporary file framing is inconsistent at offset {at}: {d}"),
+    parse_frame(&fh, true).map_err(|d| {
+        let detail = format!("temporary file framing is inconsistent at offset {at}: {d}");
+        Error::http(HttpCause::of(HttpErrorKind::Body), url, detail)
     })
+}
+
+/// The error every call repeats after the background download failed.
+fn failed(cause: HttpCause, url: &str, msg: &str) -> Error {
+    Error::http(cause, url, format!("the background download failed: {msg}"))
 }
 
 /// Offset of record `index`'s frame, walking frame headers from `start` (index
@@ -409,10 +418,8 @@ fn locate(file: &File, start: u64, end: u64, index: u64, url: &str) -> Result<u6
         }
         at += f.len();
         if at > end {
-            return Err(Error::Http {
-                url: url.to_string(),
-                detail: "temporary file framing is inconsistent".into(),
-            });
+            let detail = "temporary file framing is inconsistent";
+            return Err(Error::http(HttpCause::of(HttpErrorKind::Body), url, detail));
         }
     }
     Ok(at)
@@ -438,10 +445,7 @@ impl Producer for AsyncHttpProducer {
         }
         match &mut self.mode {
             Mode::Serving(s) => s.next_view(),
-            Mode::Failed(msg) => Err(Error::Http {
-                url: self.source.url.clone(),
-                detail: format!("the background download failed: {msg}"),
-            }),
+            Mode::Failed(cause, msg) => Err(failed(*cause, &self.source.url, msg)),
             Mode::Following => unreachable!("wait_for_record switched the mode"),
         }
     }
@@ -474,10 +478,7 @@ impl Producer for AsyncHttpProducer {
         }
         match &self.mode {
             Mode::Serving(s) => Ok(s.size()),
-            Mode::Failed(msg) => Err(Error::Http {
-                url: self.source.url.clone(),
-                detail: format!("the background download failed: {msg}"),
-            }),
+            Mode::Failed(cause, msg) => Err(failed(*cause, &self.source.url, msg)),
             Mode::Following => unreachable!("take_done switched the mode"),
         }
     }
@@ -526,10 +527,7 @@ impl Producer for AsyncHttpProducer {
         }
         match &mut self.mode {
             Mode::Serving(s) => s.view_at(index),
-            Mode::Failed(msg) => Err(Error::Http {
-                url: self.source.url.clone(),
-                detail: format!("the background download failed: {msg}"),
-            }),
+            Mode::Failed(cause, msg) => Err(failed(*cause, &self.source.url, msg)),
             Mode::Following => unreachable!("take_done switched the mode"),
         }
     }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::cache::{check_at_with_recovery, read_with_recovery, CacheReader};
-use crate::error::{Error, Result};
+use crate::error::{Error, HttpCause, Result};
 use crate::http::{http_identity, s3, HttpOptions, HttpOutcome, NoObserver, Source};
 use crate::identity::SourceIdentity;
 use crate::log::warn;
@@ -75,9 +75,9 @@ impl Served {
         let (r, o) = self
             .source
             .acquire(true, &mut NoObserver, None)
-            .map_err(|f| Error::Http {
-                url: self.source.url.clone(),
-                detail: format!("{e}; downloading it again failed: {f}"),
+            .map_err(|f| {
+                let detail = format!("{e}; downloading it again failed: {f}");
+                Error::http(HttpCause::of_error(&f), &self.source.url, detail)
             })?;
         self.reader = r;
         self.outcome = o;

@@ -3,8 +3,8 @@
 //! behind, the URL named), published cache files, validation, IPv6, revalidation,
 //! damaged caches, retries with Range resume.
 //!
-//! One file per concept: `basics`, `failures`, `cache_files`, `bodies`; the helpers
-//! they share are here and in `support`.
+//! One file per concept: `basics`, `failures` (and their kinds: `error_kinds`),
+//! `cache_files`, `bodies`; the helpers they share are here and in `support`.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -12,6 +12,7 @@ mod support;
 mod basics;
 mod bodies;
 mod cache_files;
+mod error_kinds;
 mod failures;
 
 use std::io::Write;
