@@ -64,6 +64,9 @@ enum HarmonicsStatus
   HARMONICS_STATUS_NO_RANDOM_ACCESS = 1212416032,
   // A record index past the end of the dataset.
   HARMONICS_STATUS_INDEX_OUT_OF_RANGE = 1212416033,
+  // A handle used again after a panic inside it was caught (`PANIC`): its state
+  // cannot be trusted; free it and create a new one.
+  HARMONICS_STATUS_POISONED = 1212416034,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L

@@ -127,6 +127,12 @@ pub enum Error {
         len: u64,
     },
 
+    /// An object used again after a panic inside it was caught (an internal error, see
+    /// `HARMONICS_STATUS_PANIC`): its state cannot be trusted, every later call fails
+    /// so. Free it and make a new one.
+    #[error("{0} is unusable after an earlier internal error")]
+    Poisoned(String),
+
     /// A record a partial cache (per-node partial fetch) does not hold.
     #[error("{source_name}: record {index} is not held here: {detail}")]
     NotHeld {

@@ -56,6 +56,9 @@ pub enum HarmonicsStatus {
     NoRandomAccess = 0x48440020,
     /// A record index past the end of the dataset.
     IndexOutOfRange = 0x48440021,
+    /// A handle used again after a panic inside it was caught (`PANIC`): its state
+    /// cannot be trusted; free it and create a new one.
+    Poisoned = 0x48440022,
 }
 
 /// Every status with its name: the one list `harmonics_status_name` reads.
@@ -87,6 +90,10 @@ const STATUS_TABLE: &[(HarmonicsStatus, &CStr)] = &[
         HarmonicsStatus::IndexOutOfRange,
         c"record index out of range",
     ),
+    (
+        HarmonicsStatus::Poisoned,
+        c"unusable after an internal error",
+    ),
 ];
 
 impl HarmonicsStatus {
@@ -107,6 +114,7 @@ impl HarmonicsStatus {
             Error::Stopped(_) => HarmonicsStatus::Stopped,
             Error::InvalidArgument(_) => HarmonicsStatus::InvalidArgument,
             Error::NoRandomAccess(_) => HarmonicsStatus::NoRandomAccess,
+            Error::Poisoned(_) => HarmonicsStatus::Poisoned,
             // A record a partial cache does not hold: out of this node's range.
             Error::IndexOutOfRange { .. } | Error::NotHeld { .. } => {
                 HarmonicsStatus::IndexOutOfRange
