@@ -5,7 +5,7 @@
 //! [`Producer`] trait and every producer ([`VecProducer`], [`CsvProducer`],
 //! [`DiskCacheProducer`], [`HttpProducer`], [`AsyncHttpProducer`],
 //! [`PartialHttpProducer`], [`SampledProducer`] and the original runtime's wrappers),
-//! their options and outcomes ([`HttpOptions`], [`HttpOutcome`], [`CacheOutcome`]), the
+//! their options and outcome ([`HttpOptions`], [`CacheOutcome`]), the
 //! training order ([`Sampler`]), what a cache was built from ([`SourceIdentity`]),
 //! [`publish`], and [`Error`]. Three modules are namespaces of their own: [`cache`] (the
 //! store: cache paths, reading and writing cache files, locking, maintenance), [`http`]
@@ -71,7 +71,7 @@ pub mod tensor;
 mod tensor;
 
 pub use error::{Error, HttpErrorKind, Result};
-pub use http::options::{HttpOptions, HttpOutcome};
+pub use http::options::HttpOptions;
 pub use http::publish::{publish, PublishSummary};
 pub use identity::{FileStamp, IdentityMatch, SourceIdentity, SourceKind};
 #[doc(hidden)]

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use harmonics_dataset::{
-    AsyncHttpProducer, Error, HttpErrorKind, HttpOptions, HttpOutcome, HttpProducer, Tensor,
+    AsyncHttpProducer, CacheOutcome, Error, HttpErrorKind, HttpOptions, HttpProducer, Tensor,
 };
 use nginx::Nginx;
 use support::http_fixtures::{epoch, leftovers};
@@ -153,7 +153,7 @@ fn https_with_a_trusted_private_ca_downloads_caches_and_reopens_offline() {
     let cache = dir.path().join("tls.cache");
 
     let mut p = HttpProducer::from_url(&url, options(&cache, Some(&ca))).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+    assert_eq!(p.outcome(), CacheOutcome::Created);
     assert_eq!(epoch(&mut p), want);
 
     // The hostname form is verified against the certificate's DNS name.
@@ -164,7 +164,7 @@ fn https_with_a_trusted_private_ca_downloads_caches_and_reopens_offline() {
 
     nginx.stop();
     let mut again = HttpProducer::from_url(&url, options(&cache, None)).unwrap();
-    assert_eq!(again.outcome(), HttpOutcome::FromCache);
+    assert_eq!(again.outcome(), CacheOutcome::Reused);
     assert_eq!(epoch(&mut again), want);
 }
 

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use harmonics_dataset::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer, Producer};
+use harmonics_dataset::{AsyncHttpProducer, CacheOutcome, HttpOptions, HttpProducer, Producer};
 
 use crate::common::{vm_hwm_kib, R};
 use crate::work::{touch, Synth};
@@ -33,7 +33,7 @@ fn opts(cache: &Path) -> HttpOptions {
 pub fn fetch_role(url: &str, cache: &Path) -> R<String> {
     let _ = std::fs::remove_file(cache);
     let p = HttpProducer::from_url(url, opts(cache))?;
-    if p.outcome() != HttpOutcome::Downloaded {
+    if p.outcome() != CacheOutcome::Created {
         return Err(format!("cold fetch of {url}: outcome {:?}", p.outcome()).into());
     }
     Ok(format!("records={} hwm_kib={}", p.len(), vm_hwm_kib()))

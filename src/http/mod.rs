@@ -28,8 +28,8 @@
 //!   the body's validators (`etag`, `last_modified`). A cache file at `cache_path` made
 //!   from another URL (compared normalised: scheme and host case, default port, empty
 //!   path) or by another kind of producer is never served: it is downloaded again, with
-//!   a warning naming both, and `replaced_reason()` says why. A headerless legacy file
-//!   has no metadata and is trusted, as before.
+//!   a warning naming both, and the producer's `outcome()` is `CacheOutcome::Rebuilt`
+//!   saying why. A headerless legacy file has no metadata and is trusted, as before.
 //! - `AsyncHttpProducer` downloads in a background thread and serves each record as
 //!   soon as it has been written and decoded.
 

@@ -20,11 +20,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::http::{host_port_constructors, Served};
+use super::http::{cache_outcome, host_port_constructors, Served};
 use crate::cache::{parse_frame, CacheReader, CacheWriter, Frame, FRAME_HEADER};
 use crate::error::{Error, HttpCause, HttpErrorKind, Result};
 use crate::http::{http_identity, s3, HttpOptions, HttpOutcome, Observer, Source, StopFlag};
-use crate::producers::{Producer, ShapeCheck};
+use crate::producers::{CacheOutcome, Producer, ShapeCheck};
 use crate::tensor::{parse_wire, TensorRef};
 
 /// Alignment of record data in the cache file, and of the views served from it.
@@ -257,21 +257,18 @@ impl AsyncHttpProducer {
         &self.source.url
     }
 
-    /// What the download did (`Downloaded` until the response says otherwise).
-    pub fn outcome(&self) -> HttpOutcome {
-        match &self.mode {
+    /// What the download did (see `HttpProducer::outcome`): `Created` (or `Rebuilt`)
+    /// until the response says otherwise.
+    pub fn outcome(&self) -> CacheOutcome {
+        let o = match &self.mode {
             Mode::Serving(s) => s.outcome,
             _ => self.shared.lock().outcome,
-        }
+        };
+        cache_outcome(o, self.source.replaced_reason())
     }
 
     pub fn cache_path(&self) -> Option<&Path> {
         self.source.cache_path.as_deref()
-    }
-
-    /// Why an existing cache file was replaced (see `HttpProducer::replaced_reason`).
-    pub fn replaced_reason(&self) -> Option<String> {
-        self.source.replaced_reason()
     }
 
     /// Takes the finished download if there is one: switches to serving the cache.

@@ -36,7 +36,7 @@ use std::time::{Duration, SystemTime};
 
 use harmonics_dataset::cache::{CacheReader, MAGIC};
 use harmonics_dataset::{
-    AsyncHttpProducer, DType, HttpOptions, HttpOutcome, HttpProducer, Producer, Tensor,
+    AsyncHttpProducer, CacheOutcome, DType, HttpOptions, HttpProducer, Producer, Tensor,
 };
 use support::fault_proxy::{self, FaultProxy, Faults};
 use support::http_fixtures::{assert_records, cache_options, epoch, leftovers, published_cache};

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use harmonics_dataset::cache::{CacheReader, CacheWriter, Metadata};
-use harmonics_dataset::{Error, HttpOptions, HttpOutcome, HttpProducer, Producer, Tensor};
+use harmonics_dataset::{CacheOutcome, Error, HttpOptions, HttpProducer, Producer, Tensor};
 use support::http_fixtures::{cache_options, epoch, files};
 use support::http_server::{
     self, dropping_once_with_range, gzip_stored, records, wire_body, TestServer,
