@@ -150,8 +150,20 @@ TEST_F(HttpReference, A404IsAnErrorNamingTheUrlAndLeavesNoCache) {
     } catch (const harmonics::Error& e) {
         EXPECT_NE(std::string(e.what()).find("http://127.0.0.1:8080/missing"), std::string::npos)
             << e.what();
+        EXPECT_EQ(e.status(), HARMONICS_STATUS_HTTP) << e.what();
+        EXPECT_EQ(e.http_status(), 404) << e.what();
     }
     EXPECT_FALSE(std::filesystem::exists(".harmonics/cache/missing.cache"));
+}
+
+TEST_F(HttpReference, AnErrorWithoutAnHttpResponseHasNoHttpStatus) {
+    try {
+        harmonics::HttpProducer loader("127.0.0.1", 8080, "/data", true, "../escapes.cache");
+        FAIL() << "expected harmonics::Error";
+    } catch (const harmonics::Error& e) {
+        EXPECT_EQ(e.status(), HARMONICS_STATUS_INVALID_NAME) << e.what();
+        EXPECT_EQ(e.http_status(), 0) << e.what();
+    }
 }
 
 TEST_F(HttpReference, MaxBytesStopsADownloadNamingTheUrlAndTheLimitAndLeavesNoCache) {

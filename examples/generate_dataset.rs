@@ -8,7 +8,7 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 
-use harmonics_dataset::tensor::write_tensor;
+use harmonics_dataset::write_tensor;
 use harmonics_dataset::{DType, TensorRef};
 
 fn run(args: &[String]) -> Result<(), String> {

@@ -8,8 +8,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use harmonics_dataset::http::{HttpOptions, HttpProducer};
-use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Producer};
+use harmonics_dataset::{CacheOutcome, DiskCacheProducer, HttpOptions, HttpProducer, Producer};
 
 fn run(url: &str) -> harmonics_dataset::Result<()> {
     let start = Instant::now();
@@ -56,6 +55,8 @@ fn outcome_name(o: &CacheOutcome) -> &'static str {
         CacheOutcome::Created => "created (downloaded and cached)",
         CacheOutcome::Appended { .. } => "appended (new records cached)",
         CacheOutcome::Rebuilt(_) => "rebuilt",
+        // CacheOutcome is #[non_exhaustive]: a later release may add outcomes.
+        _ => "another outcome",
     }
 }
 

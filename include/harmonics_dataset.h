@@ -64,6 +64,9 @@ enum HarmonicsStatus
   HARMONICS_STATUS_NO_RANDOM_ACCESS = 1212416032,
   // A record index past the end of the dataset.
   HARMONICS_STATUS_INDEX_OUT_OF_RANGE = 1212416033,
+  // A handle used again after a panic inside it was caught (`PANIC`): its state
+  // cannot be trusted; free it and create a new one.
+  HARMONICS_STATUS_POISONED = 1212416034,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -445,6 +448,14 @@ HarmonicsStatus harmonics_disk_cache_refresh(struct HarmonicsProducer *cache, st
 // The message of the last failed call on this thread (empty if none failed).
 // The pointer stays valid until the next failing call on this thread.
 const char *harmonics_last_error_message(void);
+
+// The HTTP status code (404, 503, ...) of the response behind the last failed call on
+// this thread, as `harmonics_last_error_message` describes it; 0 when that failure had
+// none (not an HTTP failure, or no response: a refused connection, TLS, a timeout, a
+// cut body) or no call failed. An HTTP failure's status is `HARMONICS_STATUS_HTTP`
+// (or `HARMONICS_STATUS_REBUILD_FAILED` when rebuilding a damaged cache from the URL
+// failed).
+uint16_t harmonics_last_error_http_status(void);
 
 // A static, human-readable name for a status code (never null).
 const char *harmonics_status_name(uint32_t status);

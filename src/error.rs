@@ -13,6 +13,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Everything that can go wrong in the dataset layer.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// An OS-level I/O failure, with what we were doing and on which path.
     #[error("{what} {path}: {source}")]
@@ -53,13 +54,17 @@ pub enum Error {
     },
 
     /// An HTTP failure (status, transport, truncated body, bad records), naming the URL.
-    /// (Shown with a presigned URL's signature and session token redacted.)
-    #[error(
-        "{}: {}",
-        crate::http::s3::redact(url),
-        crate::http::s3::redact(detail)
-    )]
-    Http { url: String, detail: String },
+    /// (Shown with a presigned URL's signature and session token redacted.) `kind` and
+    /// `status` say what failed, for a caller that acts on it (`Error::http_kind`,
+    /// `Error::http_status`).
+    #[error("{}: {}", crate::redact::redact(url), crate::redact::redact(detail))]
+    Http {
+        url: String,
+        detail: String,
+        kind: HttpErrorKind,
+        /// The status of the response that failed, when a response said it.
+        status: Option<u16>,
+    },
 
     /// A producer with no records was asked for one.
     #[error("{0} has no records")]
@@ -79,7 +84,7 @@ pub enum Error {
 
     /// A download was stopped before it finished because its consumer went away (the
     /// producer was dropped or restarted); the URL is named.
-    #[error("the download of {} was stopped before it finished", crate::http::s3::redact(.0))]
+    #[error("the download of {} was stopped before it finished", crate::redact::redact(.0))]
     Stopped(String),
 
     /// A caller handed in an argument that cannot be used.
@@ -126,6 +131,12 @@ pub enum Error {
         len: u64,
     },
 
+    /// An object used again after a panic inside it was caught (an internal error, see
+    /// `HARMONICS_STATUS_PANIC`): its state cannot be trusted, every later call fails
+    /// so. Free it and make a new one.
+    #[error("{0} is unusable after an earlier internal error")]
+    Poisoned(String),
+
     /// A record a partial cache (per-node partial fetch) does not hold.
     #[error("{source_name}: record {index} is not held here: {detail}")]
     NotHeld {
@@ -133,6 +144,60 @@ pub enum Error {
         index: u64,
         detail: String,
     },
+}
+
+/// What kind of HTTP failure an `Error::Http` is (`Error::http_kind`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HttpErrorKind {
+    /// No connection could be made: refused, unreachable, a name that does not resolve.
+    Connect,
+    /// TLS failed: the handshake, a certificate that is not trusted or does not name
+    /// the host, or a CA file (`HttpOptions::ca_cert`) that cannot be used.
+    Tls,
+    /// The connect or read timeout expired (before the response, or within the body).
+    Timeout,
+    /// The server answered with a status that is not the dataset (404, 403, a 5xx after
+    /// the retries, a 206 to a request for the whole): `Error::http_status` gives it.
+    Status,
+    /// The object changed during the download: more often than restarts allow, or under
+    /// a partial fetch (which cannot restart).
+    ChangedObject,
+    /// The body: cut short, over the download limit, or not records of the format.
+    Body,
+    /// Anything else: the client could not be built, a download thread not started.
+    Other,
+}
+
+/// The kind and status of an HTTP failure, carried from where it is found to where the
+/// `Error::Http` is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct HttpCause {
+    pub kind: HttpErrorKind,
+    pub status: Option<u16>,
+}
+
+impl HttpCause {
+    pub(crate) const fn of(kind: HttpErrorKind) -> HttpCause {
+        HttpCause { kind, status: None }
+    }
+
+    /// The cause of `e` when it is an HTTP failure; `Other` for anything else (an error
+    /// repeated inside an HTTP one, such as a background download's).
+    pub(crate) fn of_error(e: &Error) -> HttpCause {
+        HttpCause {
+            kind: e.http_kind().unwrap_or(HttpErrorKind::Other),
+            status: e.http_status(),
+        }
+    }
+
+    /// A response whose status is not one we can use.
+    pub(crate) const fn status(code: u16) -> HttpCause {
+        HttpCause {
+            kind: HttpErrorKind::Status,
+            status: Some(code),
+        }
+    }
 }
 
 fn holder(pid: Option<u32>) -> String {
@@ -148,6 +213,60 @@ impl Error {
             what,
             path: path.into(),
             source,
+        }
+    }
+
+    /// An `Error::Http` for `url`: `cause` is what kind of failure it is.
+    pub(crate) fn http(
+        cause: HttpCause,
+        url: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Error::Http {
+            url: url.into(),
+            detail: detail.into(),
+            kind: cause.kind,
+            status: cause.status,
+        }
+    }
+
+    /// An HTTP error built without a URL (the client's, shared by URLs) made to name
+    /// `url`; any other error as it is.
+    pub(crate) fn for_url(self, url: &str) -> Self {
+        match self {
+            Error::Http {
+                detail,
+                kind,
+                status,
+                ..
+            } => Error::Http {
+                url: url.to_string(),
+                detail,
+                kind,
+                status,
+            },
+            e => e,
+        }
+    }
+
+    /// What kind of HTTP failure this is; None when it is not one. Looks through a
+    /// failed rebuild to its cause.
+    pub fn http_kind(&self) -> Option<HttpErrorKind> {
+        match self {
+            Error::Http { kind, .. } => Some(*kind),
+            Error::RebuildFailed { cause, .. } => cause.http_kind(),
+            _ => None,
+        }
+    }
+
+    /// The status code of the HTTP response that made this error (404, 503, ...); None
+    /// when there was none (not an HTTP error, or no response: refused, TLS, timeout,
+    /// a cut body). Looks through a failed rebuild to its cause.
+    pub fn http_status(&self) -> Option<u16> {
+        match self {
+            Error::Http { status, .. } => *status,
+            Error::RebuildFailed { cause, .. } => cause.http_status(),
+            _ => None,
         }
     }
 

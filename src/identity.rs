@@ -267,6 +267,7 @@ impl fmt::Display for SourceIdentity {
 
 /// What a producer says about an identity recorded in a cache.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IdentityMatch {
     /// The same source with the same records: reuse the cache without reading it.
     Same,

@@ -1,22 +1,36 @@
 //! harmonics-dataset: the dataset caching layer of the harmonics ML runtime.
 //!
-//! Layers, from the records up (one line per module):
+//! The main types are at the crate root, their one public path: the records
+//! ([`Tensor`], [`TensorRef`], [`DType`], [`write_tensor`], [`read_tensor`]), the
+//! [`Producer`] trait and every producer ([`VecProducer`], [`CsvProducer`],
+//! [`DiskCacheProducer`], [`HttpProducer`], [`AsyncHttpProducer`],
+//! [`PartialHttpProducer`], [`SampledProducer`] and the original runtime's wrappers),
+//! their options and outcome ([`HttpOptions`], [`CacheOutcome`]), the
+//! training order ([`Sampler`]), what a cache was built from ([`SourceIdentity`]),
+//! [`publish`], and [`Error`]. Three modules are namespaces of their own: [`cache`] (the
+//! store: cache paths, reading and writing cache files, locking, maintenance), [`http`]
+//! (transport settings: `s3://` configuration, defaults) and [`log`] (diagnostics).
 //!
-//! - [`tensor`]: `Tensor`, `DType` and the wire codec of the original `write_tensor`.
-//! - [`identity`]: what a cache was built from, and how an open decides from it.
-//! - [`cache`]: the store: cache directory, the CRC-framed cache file format (its only
+//! Layers, from the records up (one line per module; a lower layer never names a
+//! higher one, which `layers.rs` checks):
+//!
+//! - `tensor`: `Tensor`, `DType` and the wire codec of the original `write_tensor`.
+//! - `identity`: what a cache was built from, and how an open decides from it.
+//! - `cache`: the store: cache directory, the CRC-framed cache file format (its only
 //!   owner), reader, writer, locking, recovery, maintenance, publishing a file.
-//! - [`http`]: the transport: options, client, retries, resumable and ranged parallel
+//! - `http`: the transport: options, client, retries, resumable and ranged parallel
 //!   downloads, the body decoder, `s3://` signing, the publish upload.
-//! - [`producers`]: the `Producer` trait and every producer: [`VecProducer`],
-//!   [`CsvProducer`], [`DiskCacheProducer`], [`HttpProducer`], [`AsyncHttpProducer`],
-//!   [`PartialHttpProducer`](http::PartialHttpProducer), [`SampledProducer`] and the
-//!   original runtime's wrappers.
-//! - [`sampler`]: the training order: a shuffled, sharded, resumable index sequence in
+//! - `producers`: the `Producer` trait and every producer.
+//! - `sampler`: the training order: a shuffled, sharded, resumable index sequence in
 //!   O(1) memory.
-//! - [`log`]: diagnostics (levels, `HARMONICS_LOG`, a host's sink).
-//! - [`progress`]: download progress on a terminal.
-//! - `ffi`: the C ABI (`include/harmonics_dataset.h`).
+//! - `log`: diagnostics (levels, `HARMONICS_LOG`, a host's sink); `progress`: download
+//!   progress on a terminal; `error`, `redact`, `shape_check`: leaves used by all.
+//! - `ffi`: the C ABI (`include/harmonics_dataset.h`, its documentation); public for the
+//!   crate's own tests of the C boundary, hidden from the Rust docs.
+//!
+//! The cargo feature `testing` (used by this crate's own tests and benchmarks only)
+//! makes internals reachable, hidden from the docs: the cache file format
+//! (`cache::Header`, `cache::Commit`, ...), the `tensor` and `sampler` modules.
 //!
 //! # Example
 //!
@@ -49,26 +63,54 @@
 //! # }
 //! ```
 
+/// Re-exports crate internals: public (hidden from the docs) with the `testing`
+/// feature, for the crate's own tests and benchmarks (see Cargo.toml); crate-private
+/// otherwise.
+macro_rules! testing_pub_use {
+    ($($tree:tt)*) => {
+        #[cfg(feature = "testing")]
+        #[doc(hidden)]
+        pub use $($tree)*;
+        #[cfg(not(feature = "testing"))]
+        #[allow(unused_imports)]
+        pub(crate) use $($tree)*;
+    };
+}
+
 pub mod cache;
 mod error;
+#[doc(hidden)]
 pub mod ffi;
 pub mod http;
-pub mod identity;
+mod identity;
+#[cfg(test)]
+mod layers;
 pub mod log;
-pub mod producers;
-pub mod progress;
+mod producers;
+mod progress;
+mod redact;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
 pub mod sampler;
+#[cfg(not(feature = "testing"))]
+mod sampler;
+mod shape_check;
+#[cfg(feature = "testing")]
+#[doc(hidden)]
 pub mod tensor;
+#[cfg(not(feature = "testing"))]
+mod tensor;
 
-pub use error::{Error, Result};
-pub use http::{publish, HttpOptions, HttpOutcome, PublishSummary};
-pub use identity::{IdentityMatch, SourceIdentity, SourceKind};
+pub use error::{Error, HttpErrorKind, Result};
+pub use http::options::HttpOptions;
+pub use http::publish::{publish, PublishSummary};
+pub use identity::{FileStamp, IdentityMatch, SourceIdentity, SourceKind};
 #[doc(hidden)]
 pub use producers::CsvStats;
 pub use producers::{
     random_seed, AsyncHttpProducer, BatchProducer, CacheOutcome, CsvProducer, DiskCacheProducer,
-    HttpProducer, Producer, SampledProducer, ShapeCheck, ShardProducer, ShuffleProducer, TokenFn,
-    VecProducer,
+    FetchStats, HttpProducer, PartialHttpProducer, Producer, SampledProducer, ShardProducer,
+    ShuffleProducer, TokenFn, VecProducer,
 };
 pub use sampler::{Sampler, SamplerOptions, SamplerState};
-pub use tensor::{DType, Tensor, TensorRef};
+pub use tensor::{read_tensor, write_tensor, DType, Tensor, TensorRef};

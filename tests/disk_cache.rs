@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use harmonics_dataset::cache::{CacheReader, Format};
-use harmonics_dataset::tensor::write_tensor;
+use harmonics_dataset::write_tensor;
 use harmonics_dataset::{
     CacheOutcome, DiskCacheProducer, Error, Producer, Result, Tensor, TensorRef, TokenFn,
 };

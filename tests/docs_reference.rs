@@ -911,7 +911,7 @@ fn every_public_rust_item_is_on_the_rust_reference() {
         "Sampler",
         "CacheReader",
         "prune",
-        "decode_wire",
+        "write_tensor",
         "mod s3",
         "log",
     ];

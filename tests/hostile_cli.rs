@@ -9,7 +9,7 @@ use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use harmonics_dataset::tensor::write_tensor;
+use harmonics_dataset::write_tensor;
 use harmonics_dataset::{DiskCacheProducer, Tensor, TokenFn, VecProducer};
 use serde_json::Value;
 

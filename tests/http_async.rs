@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use harmonics_dataset::cache::{CacheWriter, Metadata};
 use harmonics_dataset::{
-    AsyncHttpProducer, Error, HttpOptions, HttpOutcome, HttpProducer, Producer, Tensor,
+    AsyncHttpProducer, CacheOutcome, Error, HttpOptions, HttpProducer, Producer, Tensor,
 };
 use http_server::{records, wire_body, wire_chunks, TestServer};
 use support::http_fixtures::{cache_options, files, published_cache};
@@ -61,7 +61,7 @@ fn the_first_record_arrives_before_the_body_completes() {
     // size() is known; next() cycles; the cache was published under its name.
     assert_eq!(p.size().unwrap(), n);
     assert_eq!(p.next().unwrap(), data[0]);
-    assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+    assert_eq!(p.outcome(), CacheOutcome::Created);
     assert_eq!(files(dir.path()), [".slow.cache.lock", "slow.cache"]);
     drop(p);
 
@@ -71,7 +71,7 @@ fn the_first_record_arrives_before_the_body_completes() {
     let url = server.url("/slow");
     server.stop();
     let mut a = AsyncHttpProducer::from_url(&url, opts(&cache)).unwrap();
-    assert_eq!(a.outcome(), HttpOutcome::FromCache);
+    assert_eq!(a.outcome(), CacheOutcome::Reused);
     let mut s = HttpProducer::from_url(&url, opts(&cache)).unwrap();
     for t in &data {
         assert_eq!(&a.next().unwrap(), t);

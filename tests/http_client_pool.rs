@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use harmonics_dataset::tensor::write_tensor;
 use harmonics_dataset::{
-    AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer, Producer, Tensor,
+    AsyncHttpProducer, CacheOutcome, HttpOptions, HttpProducer, Producer, Tensor,
 };
 
 /// A keep-alive HTTP/1.1 server: every request on a connection is answered 200 with
@@ -193,7 +193,7 @@ fn producers_over_the_same_options_share_one_connection() {
     let _serial = serial();
     let server = KeepAliveServer::start(body(5));
     let mut a = HttpProducer::from_url(&server.url(), uncached()).unwrap();
-    assert_eq!(a.outcome(), HttpOutcome::Downloaded);
+    assert_eq!(a.outcome(), CacheOutcome::Created);
     let mut b = HttpProducer::from_url(&server.url(), uncached()).unwrap();
     // Through the other producer kinds too: one pool for all of them.
     let mut c = AsyncHttpProducer::from_url(&server.url(), uncached()).unwrap();

@@ -13,8 +13,9 @@ use support::nginx;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use harmonics_dataset::http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
-use harmonics_dataset::{Error, Tensor};
+use harmonics_dataset::{
+    AsyncHttpProducer, CacheOutcome, Error, HttpErrorKind, HttpOptions, HttpProducer, Tensor,
+};
 use nginx::Nginx;
 use support::http_fixtures::{epoch, leftovers};
 use support::http_server::wire_body;
@@ -152,7 +153,7 @@ fn https_with_a_trusted_private_ca_downloads_caches_and_reopens_offline() {
     let cache = dir.path().join("tls.cache");
 
     let mut p = HttpProducer::from_url(&url, options(&cache, Some(&ca))).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+    assert_eq!(p.outcome(), CacheOutcome::Created);
     assert_eq!(epoch(&mut p), want);
 
     // The hostname form is verified against the certificate's DNS name.
@@ -163,7 +164,7 @@ fn https_with_a_trusted_private_ca_downloads_caches_and_reopens_offline() {
 
     nginx.stop();
     let mut again = HttpProducer::from_url(&url, options(&cache, None)).unwrap();
-    assert_eq!(again.outcome(), HttpOutcome::FromCache);
+    assert_eq!(again.outcome(), CacheOutcome::Reused);
     assert_eq!(epoch(&mut again), want);
 }
 
@@ -184,6 +185,8 @@ fn https_from_an_unknown_issuer_is_refused_naming_the_url_and_leaves_no_cache() 
     let msg = err.to_string();
     println!("untrusted server: {msg}");
     assert!(matches!(err, Error::Http { .. }), "{msg}");
+    assert_eq!(err.http_kind(), Some(HttpErrorKind::Tls), "{msg}");
+    assert_eq!(err.http_status(), None, "{msg}");
     assert!(msg.contains(&url), "{msg}");
     assert!(
         msg.to_lowercase().contains("certificate") || msg.contains("UnknownIssuer"),

@@ -15,8 +15,7 @@ use std::sync::Arc;
 use harmonics_dataset::cache::{sha256_file, CacheReader, Header, Metadata};
 use harmonics_dataset::ffi::publish::harmonics_cache_publish;
 use harmonics_dataset::ffi::HarmonicsStatus;
-use harmonics_dataset::http::{HttpOptions, HttpProducer};
-use harmonics_dataset::{Producer, Tensor};
+use harmonics_dataset::{HttpOptions, HttpProducer, Producer, Tensor};
 use s3::{S3Server, ACCESS_KEY, SECRET_KEY};
 use serde_json::Value;
 

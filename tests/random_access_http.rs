@@ -10,7 +10,7 @@ use std::path::Path;
 
 use harmonics_dataset::cache::{upgrade, CacheReader, CacheWriter, Header, Metadata};
 use harmonics_dataset::{
-    AsyncHttpProducer, Error, HttpOptions, HttpOutcome, HttpProducer, Producer, Tensor,
+    AsyncHttpProducer, CacheOutcome, Error, HttpOptions, HttpProducer, Producer, Tensor,
 };
 use http_server::{records, wire_body, TestServer};
 use support::cache_files::version_1_file;
@@ -72,7 +72,7 @@ fn http_producer_random_access_over_plain_and_published_bodies() {
         let dir = tempfile::tempdir().unwrap();
         let cache = dir.path().join("c.cache");
         let mut p = HttpProducer::from_url(&server.url("/d"), opts(&cache)).unwrap();
-        assert_eq!(p.outcome(), HttpOutcome::Downloaded, "{what}");
+        assert_eq!(p.outcome(), CacheOutcome::Created, "{what}");
         check_all(&mut p, &data);
         assert!(
             p.next().unwrap() == data[0],
@@ -110,7 +110,7 @@ fn a_damaged_record_found_by_view_at_is_downloaded_again() {
     std::fs::write(&cache, &file).unwrap();
 
     let mut p = HttpProducer::from_url(&server.url("/d"), opts(&cache)).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::FromCache);
+    assert_eq!(p.outcome(), CacheOutcome::Reused);
     assert_eq!(
         server.request_count(),
         before,
@@ -143,7 +143,7 @@ fn async_producer_random_access_waits_for_the_download_and_keeps_the_cursor() {
     check_all(&mut p, &data);
     // From a warm cache (no thread at all).
     let mut p = AsyncHttpProducer::from_url(&server.url("/d"), opts(&cache)).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::FromCache);
+    assert_eq!(p.outcome(), CacheOutcome::Reused);
     check_all(&mut p, &data);
     // A failed download is reported by view_at, naming the URL.
     let gone = TestServer::start(|c| c.respond("404 Not Found", &[], b""));

@@ -208,6 +208,7 @@ fn check_case(what: &str, dir: &Path, damaged: &[u8], unread: Option<bool>, c: &
         CacheOutcome::Reused if reads > 0 => c.producer_rebuilt += 1, // found at read
         CacheOutcome::Reused => c.producer_reused += 1,
         CacheOutcome::Created => panic!("{what}: the damaged file was not seen at all"),
+        other => panic!("{what}: unexpected outcome {other:?}"),
     }
     drop(p);
     // After the producer, the file is sound again for a reader alone.

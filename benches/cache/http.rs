@@ -4,8 +4,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use harmonics_dataset::http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
-use harmonics_dataset::Producer;
+use harmonics_dataset::{AsyncHttpProducer, CacheOutcome, HttpOptions, HttpProducer, Producer};
 
 use crate::common::{vm_hwm_kib, R};
 use crate::work::{touch, Synth};
@@ -16,7 +15,7 @@ pub fn write_body(path: &Path, n: usize, elems: usize) -> R<u64> {
     let mut out = std::io::BufWriter::with_capacity(4 << 20, std::fs::File::create(path)?);
     let mut s = Synth::new(n, elems);
     for _ in 0..n {
-        harmonics_dataset::tensor::write_tensor(&mut out, s.next_view()?)?;
+        harmonics_dataset::write_tensor(&mut out, s.next_view()?)?;
     }
     std::io::Write::flush(&mut out)?;
     Ok(std::fs::metadata(path)?.len())
@@ -34,7 +33,7 @@ fn opts(cache: &Path) -> HttpOptions {
 pub fn fetch_role(url: &str, cache: &Path) -> R<String> {
     let _ = std::fs::remove_file(cache);
     let p = HttpProducer::from_url(url, opts(cache))?;
-    if p.outcome() != HttpOutcome::Downloaded {
+    if p.outcome() != CacheOutcome::Created {
         return Err(format!("cold fetch of {url}: outcome {:?}", p.outcome()).into());
     }
     Ok(format!("records={} hwm_kib={}", p.len(), vm_hwm_kib()))

@@ -3,6 +3,7 @@
 // status at a callback's edge.
 #pragma once
 
+#include <cstdint>
 #include <exception>
 #include <stdexcept>
 #include <string>
@@ -12,26 +13,34 @@
 
 namespace harmonics {
 
-/// Every failure of the library: a `std::runtime_error` carrying the Rust message and
-/// the C status code.
+/// Every failure of the library: a `std::runtime_error` carrying the Rust message, the
+/// C status code and, for an HTTP failure, the status of the response behind it.
 class Error : public std::runtime_error {
   public:
-    Error(HarmonicsStatus status, const std::string& message)
-        : std::runtime_error(message), status_{status} {}
+    Error(HarmonicsStatus status, const std::string& message, std::uint16_t http_status = 0)
+        : std::runtime_error(message), status_{status}, http_status_{http_status} {}
 
     HarmonicsStatus status() const noexcept { return status_; }
 
+    /// The HTTP status code (404, 503, ...) of the response that made this error; 0
+    /// when there was none (not an HTTP failure, or a refused connection, TLS, a
+    /// timeout, a cut body). See `harmonics_last_error_http_status`.
+    std::uint16_t http_status() const noexcept { return http_status_; }
+
   private:
     HarmonicsStatus status_;
+    std::uint16_t http_status_;
 };
 
 namespace detail {
 
-/// Throws `harmonics::Error` with the thread's last error message unless `s` is OK.
+/// Throws `harmonics::Error` with the thread's last error message (and HTTP status)
+/// unless `s` is OK.
 inline void check(HarmonicsStatus s) {
     if (s != HARMONICS_STATUS_OK) {
         const char* msg = harmonics_last_error_message();
-        throw Error(s, (msg && *msg) ? msg : harmonics_status_name(s));
+        throw Error(s, (msg && *msg) ? msg : harmonics_status_name(s),
+                    harmonics_last_error_http_status());
     }
 }
 

@@ -213,6 +213,7 @@ impl Commit {
     }
 
     /// File offset of the slot this commit is written to (alternating by sequence).
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))] // used by tests only
     pub fn slot_offset(&self) -> u64 {
         self.slot_offset_for(VERSION)
     }

@@ -12,20 +12,26 @@ mod reader;
 mod recovery;
 mod writer;
 
+pub use format::Metadata;
 pub(crate) use format::{entry_offset, parse_frame, Frame, FRAME_HEADER};
-pub use format::{Commit, Header, Metadata, Sniff, DATA_ALIGNMENT, MAGIC, VERSION, VERSION_1};
-pub use inventory::{
-    classify_name, is_own_companion, list_caches, scan_cache_dir, why_not_a_cache, DirEntry,
-    EntryKind,
+pub(crate) use inventory::{
+    classify_name, is_own_companion, list_caches, scan_cache_dir, why_not_a_cache,
 };
+pub use inventory::{DirEntry, EntryKind};
 pub(crate) use maintenance::legacy_token_path;
 pub use mapping::repaired_faults;
 pub use publish::{sha256_file, write_compact, CompactFile};
 pub(crate) use published::read_full;
-pub use published::{read_stream_header, FrameStream};
 pub use reader::{CacheReader, Format, RecordLoc};
 pub(crate) use recovery::{check_at_with_recovery, read_with_recovery};
-pub use writer::{upgrade, CacheAppender, CacheWriter};
+pub use writer::{upgrade, CacheWriter};
+
+// The file format's own pieces (header, commit slots, frame streams, the appender):
+// crate-private; public, hidden from the docs, with the `testing` feature (the crate's
+// tests and fuzz targets build and damage files with them).
+testing_pub_use!(format::{Commit, Header, Sniff, DATA_ALIGNMENT, MAGIC, VERSION, VERSION_1});
+testing_pub_use!(published::{read_stream_header, FrameStream});
+testing_pub_use!(writer::CacheAppender);
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;

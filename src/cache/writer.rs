@@ -482,11 +482,13 @@ impl CacheAppender {
         })
     }
 
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))] // used by tests only
     pub fn metadata(&self) -> &Metadata {
         &self.header.meta
     }
 
     /// Records committed plus pushed so far.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))] // used by tests only
     pub fn records(&self) -> u64 {
         self.sink.records
     }

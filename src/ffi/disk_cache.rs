@@ -87,7 +87,10 @@ pub struct HarmonicsCacheOutcome {
 impl HarmonicsCacheOutcome {
     fn of(o: &CacheOutcome) -> HarmonicsCacheOutcome {
         let (kind, from, to) = match o {
-            CacheOutcome::Reused => (HarmonicsCacheOutcomeKind::Reused, 0, 0),
+            // (A disk cache never revalidates; were it to, the cache was kept.)
+            CacheOutcome::Reused | CacheOutcome::Revalidated => {
+                (HarmonicsCacheOutcomeKind::Reused, 0, 0)
+            }
             CacheOutcome::Created => (HarmonicsCacheOutcomeKind::Created, 0, 0),
             CacheOutcome::Appended { from, to } => {
                 (HarmonicsCacheOutcomeKind::Appended, *from, *to)

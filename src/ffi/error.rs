@@ -4,7 +4,7 @@
 //! turns any failure into a status plus a message readable with
 //! `harmonics_last_error_message()` on the same thread.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_char, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -56,6 +56,9 @@ pub enum HarmonicsStatus {
     NoRandomAccess = 0x48440020,
     /// A record index past the end of the dataset.
     IndexOutOfRange = 0x48440021,
+    /// A handle used again after a panic inside it was caught (`PANIC`): its state
+    /// cannot be trusted; free it and create a new one.
+    Poisoned = 0x48440022,
 }
 
 /// Every status with its name: the one list `harmonics_status_name` reads.
@@ -87,6 +90,10 @@ const STATUS_TABLE: &[(HarmonicsStatus, &CStr)] = &[
         HarmonicsStatus::IndexOutOfRange,
         c"record index out of range",
     ),
+    (
+        HarmonicsStatus::Poisoned,
+        c"unusable after an internal error",
+    ),
 ];
 
 impl HarmonicsStatus {
@@ -107,6 +114,7 @@ impl HarmonicsStatus {
             Error::Stopped(_) => HarmonicsStatus::Stopped,
             Error::InvalidArgument(_) => HarmonicsStatus::InvalidArgument,
             Error::NoRandomAccess(_) => HarmonicsStatus::NoRandomAccess,
+            Error::Poisoned(_) => HarmonicsStatus::Poisoned,
             // A record a partial cache does not hold: out of this node's range.
             Error::IndexOutOfRange { .. } | Error::NotHeld { .. } => {
                 HarmonicsStatus::IndexOutOfRange
@@ -115,10 +123,12 @@ impl HarmonicsStatus {
     }
 }
 
-/// A failure at the boundary: a status and its message.
+/// A failure at the boundary: a status, its message, and the HTTP status of the
+/// response that caused it (0: none).
 pub(crate) struct Failure {
     pub status: HarmonicsStatus,
     pub message: String,
+    pub http_status: u16,
 }
 
 impl From<Error> for Failure {
@@ -126,34 +136,40 @@ impl From<Error> for Failure {
         Failure {
             status: HarmonicsStatus::of(&e),
             message: e.to_string(),
+            http_status: e.http_status().unwrap_or(0),
         }
     }
 }
 
 impl Failure {
-    pub fn null(what: &str) -> Failure {
+    /// A failure found at the boundary itself (no HTTP status).
+    pub fn new(status: HarmonicsStatus, message: String) -> Failure {
         Failure {
-            status: HarmonicsStatus::NullArgument,
-            message: format!("{what} is null"),
+            status,
+            message,
+            http_status: 0,
         }
     }
 
+    pub fn null(what: &str) -> Failure {
+        Failure::new(HarmonicsStatus::NullArgument, format!("{what} is null"))
+    }
+
     pub fn invalid(message: String) -> Failure {
-        Failure {
-            status: HarmonicsStatus::InvalidArgument,
-            message,
-        }
+        Failure::new(HarmonicsStatus::InvalidArgument, message)
     }
 }
 
 thread_local! {
     static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    static LAST_HTTP_STATUS: Cell<u16> = const { Cell::new(0) };
     static CALLBACK_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-fn set_last_error(message: &str) {
+fn set_last_error(message: &str, http_status: u16) {
     let c = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
     LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    LAST_HTTP_STATUS.with(|s| s.set(http_status));
 }
 
 /// Runs an exported function's body: panics and failures become a status and a
@@ -162,7 +178,7 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), Failure>) -> HarmonicsStat
     match catch_unwind(AssertUnwindSafe(body)) {
         Ok(Ok(())) => HarmonicsStatus::Ok,
         Ok(Err(f)) => {
-            set_last_error(&f.message);
+            set_last_error(&f.message, f.http_status);
             f.status
         }
         Err(panic) => {
@@ -171,7 +187,7 @@ pub(crate) fn guard(body: impl FnOnce() -> Result<(), Failure>) -> HarmonicsStat
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            set_last_error(&format!("internal error (please report): {what}"));
+            set_last_error(&format!("internal error (please report): {what}"), 0);
             HarmonicsStatus::Panic
         }
     }
@@ -187,6 +203,17 @@ pub(crate) fn take_callback_error() -> Option<String> {
 #[no_mangle]
 pub extern "C" fn harmonics_last_error_message() -> *const c_char {
     LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// The HTTP status code (404, 503, ...) of the response behind the last failed call on
+/// this thread, as `harmonics_last_error_message` describes it; 0 when that failure had
+/// none (not an HTTP failure, or no response: a refused connection, TLS, a timeout, a
+/// cut body) or no call failed. An HTTP failure's status is `HARMONICS_STATUS_HTTP`
+/// (or `HARMONICS_STATUS_REBUILD_FAILED` when rebuilding a damaged cache from the URL
+/// failed).
+#[no_mangle]
+pub extern "C" fn harmonics_last_error_http_status() -> u16 {
+    LAST_HTTP_STATUS.with(Cell::get)
 }
 
 /// A static, human-readable name for a status code (never null).

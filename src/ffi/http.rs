@@ -9,7 +9,7 @@ use super::error::{guard, Failure, HarmonicsStatus};
 use super::handle::{arg_str, check_out, write_out};
 use super::producer::{copy_out_str, new_handle, with_kind, HarmonicsProducer, ProducerKind};
 use crate::http::{url_from_parts, HttpOptions};
-use crate::{AsyncHttpProducer, HttpOutcome, HttpProducer};
+use crate::{AsyncHttpProducer, CacheOutcome, HttpProducer};
 
 /// Options of the HTTP producers; fill with `harmonics_http_options_default` first.
 #[repr(C)]
@@ -149,17 +149,21 @@ pub enum HarmonicsHttpOutcome {
     Rebuilt = 3,
 }
 
+/// The HTTP producer's `CacheOutcome` in the C shape, with the reason of a rebuild.
 fn http_outcome(p: &ProducerKind) -> Result<(HarmonicsHttpOutcome, String), Failure> {
-    let (o, why) = match p {
-        ProducerKind::Http(h) => (h.outcome(), h.replaced_reason()),
-        ProducerKind::AsyncHttp(h) => (h.outcome(), h.replaced_reason()),
+    let o = match p {
+        ProducerKind::Http(h) => h.outcome(),
+        ProducerKind::AsyncHttp(h) => h.outcome(),
         _ => return Err(Failure::invalid("producer is not an HTTP producer".into())),
     };
-    Ok(match (o, why) {
-        (HttpOutcome::FromCache, _) => (HarmonicsHttpOutcome::Reused, String::new()),
-        (HttpOutcome::NotModified, _) => (HarmonicsHttpOutcome::Revalidated, String::new()),
-        (HttpOutcome::Downloaded, None) => (HarmonicsHttpOutcome::Downloaded, String::new()),
-        (HttpOutcome::Downloaded, Some(why)) => (HarmonicsHttpOutcome::Rebuilt, why),
+    Ok(match o {
+        CacheOutcome::Reused => (HarmonicsHttpOutcome::Reused, String::new()),
+        CacheOutcome::Revalidated => (HarmonicsHttpOutcome::Revalidated, String::new()),
+        // (An HTTP producer never appends.)
+        CacheOutcome::Created | CacheOutcome::Appended { .. } => {
+            (HarmonicsHttpOutcome::Downloaded, String::new())
+        }
+        CacheOutcome::Rebuilt(why) => (HarmonicsHttpOutcome::Rebuilt, why),
     })
 }
 

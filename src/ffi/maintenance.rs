@@ -205,10 +205,7 @@ pub unsafe extern "C" fn harmonics_cache_list_free(list: *mut HarmonicsCacheList
 
 /// No file at a cache's path: an I/O failure naming it.
 fn no_cache(path: &Path) -> Failure {
-    Failure {
-        status: HarmonicsStatus::Io,
-        message: format!("no cache {}", path.display()),
-    }
+    Failure::new(HarmonicsStatus::Io, format!("no cache {}", path.display()))
 }
 
 /// The cache named `name`: an error naming its path unless a regular file is there.
@@ -218,10 +215,10 @@ fn existing(name: &str) -> Result<PathBuf, Failure> {
     match maintenance::lookup(dir, &path, name)? {
         Lookup::Found(_) => Ok(path),
         Lookup::Missing => Err(no_cache(&path)),
-        Lookup::NotAFile(kind) => Err(Failure {
-            status: HarmonicsStatus::Io,
-            message: format!("{} is {kind}, not a cache file", path.display()),
-        }),
+        Lookup::NotAFile(kind) => Err(Failure::new(
+            HarmonicsStatus::Io,
+            format!("{} is {kind}, not a cache file", path.display()),
+        )),
     }
 }
 
@@ -242,10 +239,8 @@ pub unsafe extern "C" fn harmonics_cache_verify(
         let name = arg_str(name, "name")?;
         check_out(out_records, "out_records")?;
         let path = existing(name)?;
-        let fail = |status, detail: String| Failure {
-            status,
-            message: format!("{}: {detail}", path.display()),
-        };
+        let fail =
+            |status, detail: String| Failure::new(status, format!("{}: {detail}", path.display()));
         match maintenance::verify(&path, |_, _| {}) {
             Verdict::Ok(c) => write_out(out_records, "out_records", c.records),
             Verdict::Damaged(d) => Err(fail(HarmonicsStatus::Corrupt, d)),

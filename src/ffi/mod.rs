@@ -10,8 +10,8 @@
 //! `HarmonicsDtype`; `*_options_default()` returns the struct.
 //!
 //! The exceptions to `guard`, listed in `UNGUARDED` (a test keeps the list true): calls
-//! that return a value rather than a status and cannot fail — the last-error and status
-//! name readers, `harmonics_callback_error` (called from inside callbacks), the lock
+//! that return a value rather than a status and cannot fail — the last-error (message
+//! and HTTP status) and status name readers, `harmonics_callback_error` (called from inside callbacks), the lock
 //! timeout and log level accessors, `harmonics_version` and the two
 //! `*_options_default`.
 
@@ -35,6 +35,7 @@ const UNGUARDED: &[&str] = &[
     "harmonics_set_lock_timeout_ms",
     "harmonics_lock_timeout_ms",
     "harmonics_last_error_message",
+    "harmonics_last_error_http_status",
     "harmonics_status_name",
     "harmonics_callback_error",
     "harmonics_http_options_default",

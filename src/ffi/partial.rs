@@ -10,7 +10,7 @@ use super::handle::{arg_bytes, arg_ref, arg_str, check_out};
 use super::http::{options, HarmonicsHttpOptions};
 use super::producer::{new_handle, HarmonicsProducer, ProducerKind};
 use super::sampler::HarmonicsSamplerOptions;
-use crate::http::PartialHttpProducer;
+use crate::PartialHttpProducer;
 
 /// Fetches from the published cache at `url` (`http(s)://` or `s3://`) only the
 /// records the sampler `sampler` (its `rank` ignored) gives each of the `n_ranks`

@@ -40,9 +40,7 @@ impl ProducerKind {
 type Shared = Arc<Mutex<ProducerKind>>;
 
 fn lock(p: &Shared) -> Result<MutexGuard<'_, ProducerKind>> {
-    p.lock().map_err(|_| {
-        Error::InvalidArgument("producer is unusable after an earlier internal error".into())
-    })
+    p.lock().map_err(|_| Error::Poisoned("producer".into()))
 }
 
 /// An opaque producer handle. Free with `harmonics_producer_free`.

@@ -14,7 +14,7 @@ use reqwest::header::{self, HeaderMap};
 
 use super::s3::SendSigned;
 use super::HttpOptions;
-use crate::error::{Error, Result};
+use crate::error::{Error, HttpCause, HttpErrorKind, Result};
 
 /// Sends a request of the download: the first GET, a resume and every ranged GET of
 /// a parallel download all leave through here, so that a step every request needs
@@ -99,19 +99,19 @@ pub(crate) fn build_client(opts: &HttpOptions) -> Result<Client> {
 fn build(key: &ClientKey) -> Result<Client> {
     let mut builder = Client::builder();
     if let Some((path, pem)) = &key.ca_cert {
-        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| Error::Http {
-            url: String::new(),
-            detail: format!(
+        // A CA file that cannot be used is a TLS failure (of the configuration).
+        let tls = HttpCause::of(HttpErrorKind::Tls);
+        let certs = reqwest::Certificate::from_pem_bundle(pem).map_err(|e| {
+            let d = format!(
                 "{}: not a PEM certificate bundle: {}",
                 path.display(),
                 chain(&e)
-            ),
+            );
+            Error::http(tls, "", d)
         })?;
         if certs.is_empty() {
-            return Err(Error::Http {
-                url: String::new(),
-                detail: format!("{}: no certificate in the file", path.display()),
-            });
+            let d = format!("{}: no certificate in the file", path.display());
+            return Err(Error::http(tls, "", d));
         }
         for cert in certs {
             builder = builder.add_root_certificate(cert);
@@ -126,9 +126,9 @@ fn build(key: &ClientKey) -> Result<Client> {
         .gzip(true)
         .user_agent(concat!("harmonics-dataset/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::Http {
-            url: String::new(),
-            detail: format!("cannot create the HTTP client: {}", chain(&e)),
+        .map_err(|e| {
+            let d = format!("cannot create the HTTP client: {}", chain(&e));
+            Error::http(HttpCause::of(HttpErrorKind::Other), "", d)
         })
 }
 

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use super::fetch::Observer;
 use crate::cache::{read_full, read_stream_header, CacheWriter, FrameStream, MAGIC};
 use crate::error::Error;
-use crate::producers::ShapeCheck;
+use crate::shape_check::ShapeCheck;
 use crate::tensor::{
     parse_wire, wire_header_len, wire_record_len, TensorRef, WireHeader, MAX_NDIMS,
 };

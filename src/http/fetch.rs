@@ -38,9 +38,9 @@ use super::resume::ResumableBody;
 use super::retry::{backoff, classify_send_error, sleep_unless_stopped, stopped, Failure};
 use super::{HttpOptions, HttpOutcome};
 use crate::cache::{CacheWriter, Metadata};
-use crate::error::{Error, Result};
+use crate::error::{Error, HttpCause, HttpErrorKind, Result};
 use crate::log::warn;
-use crate::producers::ShapeCheck;
+use crate::shape_check::ShapeCheck;
 
 /// Receives the download's progress (the async producer publishes it to readers).
 pub(crate) trait Observer {
@@ -97,10 +97,7 @@ pub(crate) fn download(
     obs: &mut dyn Observer,
     stop: Option<&AtomicBool>,
 ) -> Result<Download> {
-    let http = |detail: String| Error::Http {
-        url: url.to_string(),
-        detail,
-    };
+    let http = |cause: HttpCause, detail: String| Error::http(cause, url, detail);
     let target = Target {
         url,
         opts,
@@ -110,9 +107,9 @@ pub(crate) fn download(
     };
     let mut retries_left = opts.retries;
     let mut attempt = 0u32;
-    // The last body cut: the message that explains the failure even when the retries
-    // then only meet a refused connection.
-    let mut cut: Option<String> = None;
+    // The last body cut: the failure that explains the download's end even when the
+    // retries then only meet a refused connection.
+    let mut cut: Option<(HttpCause, String)> = None;
     let mut changes = 0u32;
     let mut single = false;
     // After a restart: a client of its own (see `Failure::Changed` below).
@@ -131,25 +128,23 @@ pub(crate) fn download(
             Err(AttemptError::Other(e)) => return Err(e),
             Err(AttemptError::Failed(f)) => f,
         };
-        let d = match failure {
+        let (cause, d) = match failure {
             Failure::Stopped => return Err(Error::Stopped(url.to_string())),
-            Failure::Fatal(d) => return Err(http(d)),
+            Failure::Fatal(cause, d) => return Err(http(cause, d)),
             Failure::Changed(d) => {
                 changes += 1;
                 if changes > MAX_CHANGES {
-                    return Err(http(format!(
-                        "{d}; it changed {changes} times during the download, giving up"
-                    )));
+                    return Err(http(
+                        HttpCause::of(HttpErrorKind::ChangedObject),
+                        format!("{d}; it changed {changes} times during the download, giving up"),
+                    ));
                 }
                 // Nothing of the old version is kept: the temp files are gone.
                 warn(&format!("{url}: {d}; restarting the download"));
                 // New connections: a server may close the ones that answered 412
                 // while announcing keep-alive (nginx does), and a pooled one would
                 // fail the restart's first request.
-                fresh = Some(build_client(opts).map_err(|e| match e {
-                    Error::Http { detail, .. } => http(detail),
-                    e => e,
-                })?);
+                fresh = Some(build_client(opts).map_err(|e| e.for_url(url))?);
                 continue;
             }
             Failure::NoRanges(d) => {
@@ -159,23 +154,27 @@ pub(crate) fn download(
                 ));
                 continue;
             }
-            Failure::Cut(d) => {
-                cut = Some(d.clone());
-                d
+            Failure::Cut(cause, d) => {
+                cut = Some((cause, d.clone()));
+                (cause, d)
             }
-            Failure::Retry(d) => match &cut {
-                Some(c) => format!("{c}; the retries then failed: {d}"),
-                None => d,
+            // The message and the kind lead with the cut that started the retries.
+            Failure::Retry(cause, d) => match &cut {
+                Some((cut_cause, c)) => (*cut_cause, format!("{c}; the retries then failed: {d}")),
+                None => (cause, d),
             },
         };
         if retries_left == 0 {
             // Resumes and new attempts share the retries: all of them were used.
             let tries = opts.retries + 1;
-            return Err(http(if opts.retries == 0 {
-                d
-            } else {
-                format!("{d} (gave up after {tries} attempts)")
-            }));
+            return Err(http(
+                cause,
+                if opts.retries == 0 {
+                    d
+                } else {
+                    format!("{d} (gave up after {tries} attempts)")
+                },
+            ));
         }
         retries_left -= 1;
         if !sleep_unless_stopped(backoff(attempt), stop) {
@@ -241,14 +240,15 @@ fn attempt_once(
         return Ok(Download::NotModified);
     }
     if !status.is_success() {
+        let cause = HttpCause::status(status.as_u16());
         let d = super::s3::refusal(url, resp);
         let retry = status.is_server_error()
             || status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS;
         return Err(if retry {
-            Failure::Retry(d)
+            Failure::Retry(cause, d)
         } else {
-            Failure::Fatal(d)
+            Failure::Fatal(cause, d)
         }
         .into());
     }
@@ -256,10 +256,13 @@ fn attempt_once(
         // Only a `Range` request may be answered with a part: this one asked for the
         // whole resource, and a part taken for the whole would be cached as complete.
         let range = header_str(resp.headers(), header::CONTENT_RANGE);
-        return Err(Failure::Fatal(format!(
-            "server answered 206 Partial Content (Content-Range {range:?}) to a request \
-             for the whole resource; a part of the body is not the dataset"
-        ))
+        return Err(Failure::Fatal(
+            HttpCause::status(status.as_u16()),
+            format!(
+                "server answered 206 Partial Content (Content-Range {range:?}) to a request \
+                 for the whole resource; a part of the body is not the dataset"
+            ),
+        )
         .into());
     }
     let mut resp = resp;
@@ -303,10 +306,13 @@ fn take_body(
     let expected = resp.content_length();
     if let (Some(limit), Some(len)) = (opts.max_bytes, expected) {
         if len > limit {
-            return Err(Failure::Fatal(format!(
-                "the body of {len} bytes exceeds the download limit of {limit} bytes \
-                 (HttpOptions::max_bytes)"
-            ))
+            return Err(Failure::Fatal(
+                HttpCause::of(HttpErrorKind::Body),
+                format!(
+                    "the body of {len} bytes exceeds the download limit of {limit} bytes \
+                     (HttpOptions::max_bytes)"
+                ),
+            )
             .into());
         }
     }
@@ -319,6 +325,8 @@ fn take_body(
     let mut writer = CacheWriter::create(final_path, meta).map_err(AttemptError::Other)?;
     obs.started(&writer).map_err(AttemptError::Other)?;
     let mut check = opts.validate.then(ShapeCheck::default);
+    // Bytes that are not records, or more of them than allowed.
+    let body_cause = HttpCause::of(HttpErrorKind::Body);
     if let Some(plan) = parallel_ok
         .then(|| parallel::plan(url, resp.headers(), expected, opts))
         .flatten()
@@ -334,15 +342,18 @@ fn take_body(
             Some(PartFailure::Io(e)) => return Err(AttemptError::Other(e)),
             Some(PartFailure::Changed(m)) => Failure::Changed(m),
             Some(PartFailure::NoRanges(m)) => Failure::NoRanges(m),
-            Some(PartFailure::Cut(m)) => Failure::Cut(m),
-            Some(PartFailure::Fatal(m)) => Failure::Fatal(m),
+            Some(PartFailure::Cut(c, m)) => Failure::Cut(c, m),
+            Some(PartFailure::Fatal(c, m)) => Failure::Fatal(c, m),
             Some(PartFailure::Stopped) => Failure::Stopped,
             None => match result {
                 Some(Ok(())) => return Ok(Taken::Done(Download::Complete(Box::new(writer)))),
                 Some(Err(DecodeError::Other(e))) => return Err(AttemptError::Other(e)),
                 Some(Err(DecodeError::Body(_))) if stopped(stop) => Failure::Stopped,
-                Some(Err(DecodeError::Body(d))) => Failure::Fatal(d),
-                None => Failure::Fatal("the parallel download did not start".into()),
+                Some(Err(DecodeError::Body(d))) => Failure::Fatal(body_cause, d),
+                None => Failure::Fatal(
+                    HttpCause::of(HttpErrorKind::Other),
+                    "the parallel download did not start".into(),
+                ),
             },
         };
         return Err(failure.into());
@@ -359,12 +370,12 @@ fn take_body(
             if stopped(stop) {
                 Err(Failure::Stopped.into())
             } else if let Some(m) = body.over_limit.take() {
-                Err(Failure::Fatal(m).into())
-            } else if let Some(t) = body.failed.take() {
+                Err(Failure::Fatal(body_cause, m).into())
+            } else if let Some((cause, t)) = body.failed.take() {
                 // The transport failed (and could not be resumed): a new attempt may help.
-                Err(Failure::Cut(t).into())
+                Err(Failure::Cut(cause, t).into())
             } else {
-                Err(Failure::Fatal(d).into())
+                Err(Failure::Fatal(body_cause, d).into())
             }
         }
     }

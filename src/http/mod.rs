@@ -1,6 +1,7 @@
-//! The HTTP(S) and `s3://` transport under the HTTP producers (`crate::producers`:
-//! `HttpProducer`, `AsyncHttpProducer`, `PartialHttpProducer`, re-exported here): how
-//! a dataset is fetched by URL into the cache, and how a cache file is published.
+//! The HTTP(S) and `s3://` transport under the HTTP producers (`HttpProducer`,
+//! `AsyncHttpProducer`, `PartialHttpProducer`, at the crate root): how a dataset is
+//! fetched by URL into the cache, and how a cache file is published. This module never
+//! names the producers (a test in `crate::layers` keeps the layers apart).
 //!
 //! - Offline-first: with `cache` on and a `cache_path`, a valid cache file is used
 //!   without any network request. `revalidate` opts into a conditional GET
@@ -20,33 +21,38 @@
 //!   splice); otherwise, or below the threshold, one connection as before. The async
 //!   producer uses the same path: the decoder follows the contiguous prefix, so its first
 //!   record still arrives with the first bytes of the first response.
-//! - Any failure is `Error::Http` naming the URL, and leaves no cache file behind.
+//! - Any failure is `Error::Http` naming the URL, with its kind (connect, TLS, timeout,
+//!   status and its code, changed object, body), and leaves no cache file behind.
 //! - Source identity: a cache file records the URL it was downloaded from (the
 //!   metadata's `source`, or its `identity` when written by a `DiskCacheProducer`) and
 //!   the body's validators (`etag`, `last_modified`). A cache file at `cache_path` made
 //!   from another URL (compared normalised: scheme and host case, default port, empty
 //!   path) or by another kind of producer is never served: it is downloaded again, with
-//!   a warning naming both, and `replaced_reason()` says why. A headerless legacy file
-//!   has no metadata and is trusted, as before.
+//!   a warning naming both, and the producer's `outcome()` is `CacheOutcome::Rebuilt`
+//!   saying why. A headerless legacy file has no metadata and is trusted, as before.
 //! - `AsyncHttpProducer` downloads in a background thread and serves each record as
 //!   soon as it has been written and decoded.
 
 mod client;
 mod decode;
 mod fetch;
-mod options;
+pub(crate) mod options;
 mod parallel;
-mod publish;
+pub(crate) mod publish;
 mod resume;
 mod retry;
 pub mod s3;
 mod source;
 
-pub use crate::producers::{AsyncHttpProducer, FetchStats, HttpProducer, PartialHttpProducer};
-pub use options::{HttpOptions, HttpOutcome, DEFAULT_CONNECTIONS, DEFAULT_PARALLEL_MIN_BYTES};
-pub use publish::{publish, PublishSummary, MAX_SINGLE_PUT};
+pub use options::{DEFAULT_CONNECTIONS, DEFAULT_PARALLEL_MIN_BYTES};
+pub use publish::MAX_SINGLE_PUT;
+
+// Public at the crate root (their one public path); named here for the crate's modules.
+pub(crate) use options::{HttpOptions, HttpOutcome};
+pub(crate) use publish::publish;
 
 pub(crate) use client::{chain, header_str, send, shared_client};
 pub(crate) use fetch::{NoObserver, Observer};
 pub(crate) use resume::check_partial;
+pub(crate) use retry::{read_cause, send_cause};
 pub(crate) use source::{check_url, http_identity, url_from_parts, Source, StopFlag};

@@ -1,5 +1,6 @@
 //! `HttpOptions` (how an HTTP producer fetches and caches, with its defaults) and
-//! `HttpOutcome` (where its records came from).
+//! `HttpOutcome` (what the transport did; the producers report it, with the reason a
+//! cache file was replaced, as a `CacheOutcome`).
 
 use std::time::Duration;
 
@@ -77,9 +78,9 @@ impl HttpOptions {
     }
 }
 
-/// Where an HTTP producer's records came from.
+/// Where an HTTP producer's records came from, as the transport knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HttpOutcome {
+pub(crate) enum HttpOutcome {
     /// A valid cache file was used; no request was made (or revalidation could not
     /// reach the server and the cache was kept, with a warning).
     FromCache,

@@ -42,9 +42,11 @@ use reqwest::StatusCode;
 
 use super::client::{chain, header_str, send};
 use super::resume::{check_partial, parse_content_range};
-use super::retry::{backoff, classify_send_error, sleep_unless_stopped, stopped};
+use super::retry::{
+    backoff, classify_send_error, read_cause, send_cause, sleep_unless_stopped, stopped,
+};
 use super::{HttpOptions, DEFAULT_CONNECTIONS};
-use crate::error::Error;
+use crate::error::{Error, HttpCause, HttpErrorKind};
 
 /// The largest piece handed to one connection at a time.
 const MAX_PIECE: u64 = 8 << 20;
@@ -118,9 +120,9 @@ pub(crate) enum PartFailure {
     /// The server does not actually serve ranges: restart on one connection.
     NoRanges(String),
     /// A piece's connection kept failing (its resumes were used up).
-    Cut(String),
+    Cut(HttpCause, String),
     /// The server's answer is wrong in a way no retry fixes.
-    Fatal(String),
+    Fatal(HttpCause, String),
     /// Writing the temp file failed.
     Io(Error),
     Stopped,
@@ -234,8 +236,8 @@ impl Read for Assembled<'_, '_> {
                 return Err(io::Error::other(match f {
                     PartFailure::Changed(m)
                     | PartFailure::NoRanges(m)
-                    | PartFailure::Cut(m)
-                    | PartFailure::Fatal(m) => m.clone(),
+                    | PartFailure::Cut(_, m)
+                    | PartFailure::Fatal(_, m) => m.clone(),
                     PartFailure::Io(e) => e.to_string(),
                     PartFailure::Stopped => "download stopped".into(),
                 }));
@@ -324,10 +326,11 @@ pub(crate) fn run<T, E>(
                 .name(format!("harmonics-http-part-{w}"))
                 .spawn_scoped(scope, move || worker(s, resp));
             if let Err(e) = spawned {
-                s.fail(PartFailure::Io(Error::Http {
-                    url: url.to_string(),
-                    detail: format!("cannot start a download thread: {e}"),
-                }));
+                s.fail(PartFailure::Io(Error::http(
+                    HttpCause::of(HttpErrorKind::Other),
+                    url,
+                    format!("cannot start a download thread: {e}"),
+                )));
                 break;
             }
         }
@@ -385,7 +388,7 @@ fn worker(s: &Shared<'_>, mut first: Option<Response>) {
 
 /// What one ranged request met.
 enum Attempt {
-    Retry(String),
+    Retry(HttpCause, String),
     Failed(PartFailure),
 }
 
@@ -400,7 +403,7 @@ fn fetch_piece(
     let mut pos = start;
     let mut resumes = 0u32;
     loop {
-        let problem = match resp
+        let (cause, problem) = match resp
             .take()
             .map(Ok)
             .unwrap_or_else(|| ranged_get(s, pos, end))
@@ -410,7 +413,7 @@ fn fetch_piece(
                 Some(cut) => cut,
             },
             Err(Attempt::Failed(f)) => return Err(f),
-            Err(Attempt::Retry(m)) => m,
+            Err(Attempt::Retry(c, m)) => (c, m),
         };
         if resumes >= s.retries {
             let tries = if s.retries == 0 {
@@ -418,11 +421,14 @@ fn fetch_piece(
             } else {
                 format!(" (gave up after {} resumes)", s.retries)
             };
-            return Err(PartFailure::Cut(format!(
-                "bytes {start}-{} of {}: {problem}{tries}",
-                end - 1,
-                s.plan.len
-            )));
+            return Err(PartFailure::Cut(
+                cause,
+                format!(
+                    "bytes {start}-{} of {}: {problem}{tries}",
+                    end - 1,
+                    s.plan.len
+                ),
+            ));
         }
         // The backoff ends early when the download is stopped or abandoned.
         if !sleep_unless_stopped(backoff(resumes), Some(&s.abort)) || s.halted() {
@@ -433,7 +439,7 @@ fn fetch_piece(
 }
 
 /// Reads the body of `r` into the file at `*pos` up to `end`. Ok(None): complete;
-/// Ok(Some(why)): the connection was cut (resumable).
+/// Ok(Some((cause, why))): the connection was cut or timed out (resumable).
 #[allow(clippy::too_many_arguments)]
 fn copy_piece(
     s: &Shared<'_>,
@@ -443,7 +449,7 @@ fn copy_piece(
     start: u64,
     end: u64,
     buf: &mut [u8],
-) -> std::result::Result<Option<String>, PartFailure> {
+) -> std::result::Result<Option<(HttpCause, String)>, PartFailure> {
     while *pos < end {
         if s.halted() {
             return Err(PartFailure::Stopped);
@@ -451,18 +457,21 @@ fn copy_piece(
         let want = (end - *pos).min(buf.len() as u64) as usize;
         let n = match r.read(&mut buf[..want]) {
             Ok(0) => {
-                return Ok(Some(format!(
-                    "the connection was cut at byte {} of the object",
-                    *pos
+                return Ok(Some((
+                    HttpCause::of(HttpErrorKind::Body),
+                    format!("the connection was cut at byte {} of the object", *pos),
                 )))
             }
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
-                return Ok(Some(format!(
-                    "the connection was cut at byte {} of the object: {}",
-                    *pos,
-                    chain(&e)
+                return Ok(Some((
+                    read_cause(&e),
+                    format!(
+                        "the connection was cut at byte {} of the object: {}",
+                        *pos,
+                        chain(&e)
+                    ),
                 )))
             }
         };
@@ -496,9 +505,10 @@ fn ranged_get(s: &Shared<'_>, pos: u64, end: u64) -> std::result::Result<Respons
     let mut h = HeaderMap::new();
     let value = |v: String| {
         HeaderValue::from_str(&v).map_err(|_| {
-            Attempt::Failed(PartFailure::Fatal(format!(
-                "the ETag {v:?} cannot be sent back"
-            )))
+            Attempt::Failed(PartFailure::Fatal(
+                HttpCause::of(HttpErrorKind::Other),
+                format!("the ETag {v:?} cannot be sent back"),
+            ))
         })
     };
     h.insert(header::RANGE, value(format!("bytes={pos}-{last}"))?);
@@ -509,8 +519,10 @@ fn ranged_get(s: &Shared<'_>, pos: u64, end: u64) -> std::result::Result<Respons
         HeaderValue::from_static("identity"),
     );
     let what = format!("the ranged GET of bytes {pos}-{last}");
-    let resp = send(s.client.get(s.url).headers(h), s.url)
-        .map_err(|e| Attempt::Retry(format!("{what}: {}", classify_send_error(&e).detail())))?;
+    let resp = send(s.client.get(s.url).headers(h), s.url).map_err(|e| {
+        let d = classify_send_error(&e).detail();
+        Attempt::Retry(send_cause(&e), format!("{what}: {d}"))
+    })?;
     let status = resp.status();
     let etag = header_str(resp.headers(), header::ETAG);
     let pinned = &s.plan.etag;
@@ -535,11 +547,12 @@ fn ranged_get(s: &Shared<'_>, pos: u64, end: u64) -> std::result::Result<Respons
             || status == StatusCode::REQUEST_TIMEOUT
             || status == StatusCode::TOO_MANY_REQUESTS;
         // (For an s3:// URL: the bucket, the key and the S3 error code.)
+        let cause = HttpCause::status(status.as_u16());
         let d = format!("{what}: {}", super::s3::refusal(s.url, resp));
         return Err(if retry {
-            Attempt::Retry(d)
+            Attempt::Retry(cause, d)
         } else {
-            Attempt::Failed(PartFailure::Fatal(d))
+            Attempt::Failed(PartFailure::Fatal(cause, d))
         });
     }
     if !etag.is_empty() && etag != *pinned {
@@ -554,13 +567,16 @@ fn ranged_get(s: &Shared<'_>, pos: u64, end: u64) -> std::result::Result<Respons
             )));
         }
     }
-    check_partial(resp.headers(), pos, Some(last), Some(s.plan.len))
-        .map_err(|d| Attempt::Failed(PartFailure::Fatal(format!("{what}: {d}"))))?;
+    check_partial(resp.headers(), pos, Some(last), Some(s.plan.len)).map_err(|d| {
+        let body = HttpCause::of(HttpErrorKind::Body);
+        Attempt::Failed(PartFailure::Fatal(body, format!("{what}: {d}")))
+    })?;
     let coding = header_str(resp.headers(), header::CONTENT_ENCODING);
     if !coding.is_empty() && !coding.eq_ignore_ascii_case("identity") {
-        return Err(Attempt::Failed(PartFailure::Fatal(format!(
-            "{what} was answered with Content-Encoding {coding}"
-        ))));
+        return Err(Attempt::Failed(PartFailure::Fatal(
+            HttpCause::of(HttpErrorKind::Body),
+            format!("{what} was answered with Content-Encoding {coding}"),
+        )));
     }
     Ok(resp)
 }

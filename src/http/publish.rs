@@ -31,11 +31,11 @@ use std::time::{Duration, Instant, SystemTime};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 
 use super::client::{chain, shared_client};
-use super::retry::backoff;
+use super::retry::{backoff, send_cause};
 use super::s3::{self, S3Config, S3Object, S3Payload};
 use super::HttpOptions;
 use crate::cache::{resolve_cache_path, write_compact};
-use crate::error::{Error, Result};
+use crate::error::{Error, HttpCause, Result};
 
 /// The largest object S3 accepts in one PUT: 5 GiB.
 pub const MAX_SINGLE_PUT: u64 = 5 << 30;
@@ -188,10 +188,7 @@ fn put_file(
     let cfg = S3Config::from_env()?;
     let target = cfg.object_url(obj)?;
     let client = shared_client(opts)?;
-    let http = |detail: String| Error::Http {
-        url: url.to_string(),
-        detail,
-    };
+    let http = |cause: HttpCause, detail: String| Error::http(cause, url, detail);
     let mut attempt = 0;
     loop {
         let mut headers = HeaderMap::new();
@@ -226,9 +223,17 @@ fn put_file(
             Ok(resp) if resp.status().is_server_error() && attempt < opts.retries => {
                 format!("HTTP {}", resp.status())
             }
-            Ok(resp) => return Err(http(s3::refusal_of("PUT", url, resp))),
+            Ok(resp) => {
+                let cause = HttpCause::status(resp.status().as_u16());
+                return Err(http(cause, s3::refusal_of("PUT", url, resp)));
+            }
             Err(e) if attempt < opts.retries => chain(&e),
-            Err(e) => return Err(http(format!("the PUT failed: {}", chain(&e)))),
+            Err(e) => {
+                return Err(http(
+                    send_cause(&e),
+                    format!("the PUT failed: {}", chain(&e)),
+                ))
+            }
         };
         crate::log::debug(&format!("PUT {url}: {retry}; retrying"));
         std::thread::sleep(backoff(attempt));

@@ -14,7 +14,8 @@ use reqwest::header::{self, HeaderMap};
 use reqwest::StatusCode;
 
 use super::client::{chain, header_str, send};
-use super::retry::{backoff, classify_send_error, sleep_unless_stopped, stopped};
+use super::retry::{backoff, classify_send_error, read_cause, sleep_unless_stopped, stopped};
+use crate::error::{HttpCause, HttpErrorKind};
 
 /// The validator a `Range` resume may rely on (sent as `If-Range`), if the response
 /// has one that is strong: an ETag not marked weak (`W/`), or else a Last-Modified at
@@ -103,8 +104,9 @@ pub(super) struct ResumableBody<'a> {
     etag: String,
     retries_left: &'a mut u32,
     resumes: u32,
-    /// Set when a read failed because of the transport (not the bytes).
-    pub(super) failed: Option<String>,
+    /// Set when a read failed because of the transport (not the bytes): what kind of
+    /// failure (a cut body, a read timeout) and the message.
+    pub(super) failed: Option<(HttpCause, String)>,
     /// Set when the body went beyond `limit` (not retried).
     pub(super) over_limit: Option<String>,
     /// A 200 answering a resume: the whole current resource, which the download
@@ -229,7 +231,7 @@ impl<'a> ResumableBody<'a> {
             .unwrap_or_default();
         let pos = self.pos;
         match cause {
-            Some(e) if e.kind() == io::ErrorKind::TimedOut || chain(e).contains("timed out") => {
+            Some(e) if read_cause(e).kind == HttpErrorKind::Timeout => {
                 format!(
                     "read timeout after {pos}{of} bytes of the body: {}",
                     chain(e)
@@ -251,9 +253,11 @@ impl Read for ResumableBody<'_> {
                 self.failed = None;
                 return Err(io::Error::other("download stopped"));
             }
-            let problem = match self.resp.read(buf) {
+            let (cause, problem) = match self.resp.read(buf) {
                 Ok(0) => match self.expected {
-                    Some(len) if self.pos < len => self.cut_message(None),
+                    Some(len) if self.pos < len => {
+                        (HttpCause::of(HttpErrorKind::Body), self.cut_message(None))
+                    }
                     _ => return Ok(0),
                 },
                 Ok(n) => {
@@ -271,7 +275,7 @@ impl Read for ResumableBody<'_> {
                     return Ok(n);
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => self.cut_message(Some(&e)),
+                Err(e) => (read_cause(&e), self.cut_message(Some(&e))),
             };
             let mut last = problem;
             let mut resumed = false;
@@ -295,7 +299,7 @@ impl Read for ResumableBody<'_> {
                 // Not a failure: the download starts over on the response kept.
                 return Err(io::Error::other(last));
             }
-            self.failed = Some(last.clone());
+            self.failed = Some((cause, last.clone()));
             return Err(io::Error::other(last));
         }
     }

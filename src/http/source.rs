@@ -101,13 +101,7 @@ impl Source {
     /// The process's shared client for these options (`client::shared_client`), asked
     /// each time: a producer used in a forked child gets the child's own.
     fn client(&self) -> Result<Client> {
-        super::client::shared_client(&self.opts).map_err(|e| match e {
-            Error::Http { detail, .. } => Error::Http {
-                url: self.url.clone(),
-                detail,
-            },
-            e => e,
-        })
+        super::client::shared_client(&self.opts).map_err(|e| e.for_url(&self.url))
     }
 
     /// The existing cache file when it is usable without a request (made from this

@@ -30,11 +30,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::http::{host_port_constructors, Served};
+use super::http::{cache_outcome, host_port_constructors, Served};
 use crate::cache::{parse_frame, CacheReader, CacheWriter, Frame, FRAME_HEADER};
-use crate::error::{Error, Result};
+use crate::error::{Error, HttpCause, HttpErrorKind, Result};
 use crate::http::{http_identity, s3, HttpOptions, HttpOutcome, Observer, Source, StopFlag};
-use crate::producers::{Producer, ShapeCheck};
+use crate::producers::{CacheOutcome, Producer, ShapeCheck};
 use crate::tensor::{parse_wire, TensorRef};
 
 /// Alignment of record data in the cache file, and of the views served from it.
@@ -173,8 +173,9 @@ struct Follow {
 enum Mode {
     Following,
     Serving(Box<Served>),
-    /// The background failure was returned once; later calls repeat its message.
-    Failed(String),
+    /// The background failure was returned once; later calls repeat its message (and
+    /// its kind of HTTP failure).
+    Failed(HttpCause, String),
     /// The download restarted on another version of the object after this many
     /// records (or the count) had been handed out: every call fails.
     Changed(u64),
@@ -270,10 +271,12 @@ impl AsyncHttpProducer {
                     bg_source.acquire(false, &mut publisher, Some(&stop))
                 }))
                 .unwrap_or_else(|_| {
-                    Err(Error::Http {
+                    let detail = "internal error: the download thread panicked";
+                    Err(Error::http(
+                        HttpCause::of(HttpErrorKind::Other),
                         url,
-                        detail: "internal error: the download thread panicked".into(),
-                    })
+                        detail,
+                    ))
                 });
                 let mut s = shared.lock();
                 if let Ok((r, o)) = &result {
@@ -285,9 +288,9 @@ impl AsyncHttpProducer {
                 drop(s);
                 shared.cv.notify_all();
             })
-            .map_err(|e| Error::Http {
-                url: url.to_string(),
-                detail: format!("cannot start the download thread: {e}"),
+            .map_err(|e| {
+                let detail = format!("cannot start the download thread: {e}");
+                Error::http(HttpCause::of(HttpErrorKind::Other), url, detail)
             })?;
         p.thread = Some(thread);
         Ok(p)
@@ -297,21 +300,18 @@ impl AsyncHttpProducer {
         &self.source.url
     }
 
-    /// What the download did (`Downloaded` until the response says otherwise).
-    pub fn outcome(&self) -> HttpOutcome {
-        match &self.mode {
+    /// What the download did (see `HttpProducer::outcome`): `Created` (or `Rebuilt`)
+    /// until the response says otherwise.
+    pub fn outcome(&self) -> CacheOutcome {
+        let o = match &self.mode {
             Mode::Serving(s) => s.outcome,
             _ => self.shared.lock().outcome,
-        }
+        };
+        cache_outcome(o, self.source.replaced_reason())
     }
 
     pub fn cache_path(&self) -> Option<&Path> {
         self.source.cache_path.as_deref()
-    }
-
-    /// Why an existing cache file was replaced (see `HttpProducer::replaced_reason`).
-    pub fn replaced_reason(&self) -> Option<String> {
-        self.source.replaced_reason()
     }
 
     /// Takes the finished download if there is one: switches to serving the cache.
@@ -355,7 +355,7 @@ impl AsyncHttpProducer {
             }
             Err(e) => {
                 if !matches!(self.mode, Mode::Changed(_)) {
-                    self.mode = Mode::Failed(e.to_string());
+                    self.mode = Mode::Failed(HttpCause::of_error(&e), e.to_string());
                 }
                 Err(e)
             }
@@ -378,10 +378,7 @@ impl AsyncHttpProducer {
     /// serve, or switch before this is asked).
     fn not_serving(&self) -> Error {
         match &self.mode {
-            Mode::Failed(msg) => Error::Http {
-                url: self.source.url.clone(),
-                detail: format!("the background download failed: {msg}"),
-            },
+            Mode::Failed(cause, msg) => failed(*cause, &self.source.url, msg),
             Mode::Changed(_) => self.changed_error(),
             Mode::Following | Mode::Serving(_) => {
                 unreachable!("only a failed or changed producer stops serving")
@@ -398,14 +395,15 @@ impl AsyncHttpProducer {
             Some(t) if n == 0 => format!(" (size() had reported {t} records)"),
             _ => String::new(),
         };
-        Error::Http {
-            url: self.source.url.clone(),
-            detail: format!(
+        Error::http(
+            HttpCause::of(HttpErrorKind::ChangedObject),
+            &self.source.url,
+            format!(
                 "the object changed after {n} records were served{size}: the download \
                  restarted on another version, which is not mixed into the records already \
                  served; open it again to read the new version"
             ),
-        }
+        )
     }
 
     /// Checks that the frames at the start of `file` (a newer generation's temp file,
@@ -507,13 +505,14 @@ impl AsyncHttpProducer {
         file.read_exact_at(&mut f.buf[range.clone()], wire_at)
             .map_err(|e| Error::io("cannot read temporary cache file of", url, e))?;
         if crc32fast::hash(&f.buf[range.clone()]) != crc {
-            return Err(Error::Http {
-                url: url.clone(),
-                detail: format!(
+            return Err(Error::http(
+                HttpCause::of(HttpErrorKind::Body),
+                url.clone(),
+                format!(
                     "record {} changed in the temporary file (CRC mismatch)",
                     self.index
                 ),
-            });
+            ));
         }
         let h = parse_wire(&f.buf[range.clone()], &mut f.shape)?;
         let aligned = lead(
@@ -538,10 +537,15 @@ fn read_frame(file: &File, at: u64, url: &str) -> Result<Frame> {
     let mut fh = [0u8; FRAME_HEADER];
     file.read_exact_at(&mut fh, at)
         .map_err(|e| Error::io("cannot read temporary cache file of", url, e))?;
-    parse_frame(&fh, true).map_err(|d| Error::Http {
-        url: url.to_string(),
-        detail: format!("temporary file framing is inconsistent at offset {at}: {d}"),
+    parse_frame(&fh, true).map_err(|d| {
+        let detail = format!("temporary file framing is inconsistent at offset {at}: {d}");
+        Error::http(HttpCause::of(HttpErrorKind::Body), url, detail)
     })
+}
+
+/// The error every call repeats after the background download failed.
+fn failed(cause: HttpCause, url: &str, msg: &str) -> Error {
+    Error::http(cause, url, format!("the background download failed: {msg}"))
 }
 
 /// Offset of record `index`'s frame, walking frame headers from `start` (index
@@ -565,10 +569,8 @@ fn locate(
         }
         at += f.len();
         if at > end {
-            return Err(Error::Http {
-                url: url.to_string(),
-                detail: "temporary file framing is inconsistent".into(),
-            });
+            let detail = "temporary file framing is inconsistent";
+            return Err(Error::http(HttpCause::of(HttpErrorKind::Body), url, detail));
         }
     }
     Ok((at, digest))

@@ -43,17 +43,29 @@ use crate::tensor::{Tensor, TensorRef};
 /// discards the cache. An empty string means "no token".
 pub type TokenFn = Box<dyn FnMut() -> Result<String> + Send>;
 
-/// What opening (or refreshing) the cache did.
+/// What opening (or refreshing) a cache did: the outcome of every producer that keeps
+/// one (`DiskCacheProducer::outcome`, `HttpProducer::outcome`,
+/// `AsyncHttpProducer::outcome`).
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CacheOutcome {
-    /// The cache was complete; the source was not read.
+    /// The cache was complete; the source was not read (an HTTP producer made no
+    /// request, or revalidation could not reach the server and kept the cache, with a
+    /// warning).
     Reused,
-    /// There was no cache; it was populated from the source.
+    /// There was no cache; it was populated from the source (an HTTP producer without
+    /// a cache file: the body was downloaded).
     Created,
-    /// The source had grown: records `from..to` were appended.
+    /// The source had grown: records `from..to` were appended (`DiskCacheProducer`).
     Appended { from: u64, to: u64 },
-    /// The cache was discarded and rebuilt, for the reason given.
+    /// The cache was discarded and rebuilt, for the reason given: a changed token,
+    /// damage, another or a changed source, a shrunk one; an HTTP producer's cache file
+    /// made from another URL or by another producer, damaged, or a newer version found
+    /// on revalidation.
     Rebuilt(String),
+    /// Revalidation (`HttpOptions::revalidate`) was answered 304 Not Modified: the cache
+    /// was kept (HTTP producers).
+    Revalidated,
 }
 
 /// Caches the records of any [`Producer`] in a cache file: the first open populates it,

@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use crate::cache::{check_at_with_recovery, read_with_recovery, CacheReader};
-use crate::error::{Error, Result};
+use crate::error::{Error, HttpCause, Result};
 use crate::http::{http_identity, s3, HttpOptions, HttpOutcome, NoObserver, Source};
 use crate::identity::SourceIdentity;
 use crate::log::warn;
-use crate::producers::{Producer, ShapeCheck};
+use crate::producers::{CacheOutcome, Producer, ShapeCheck};
 use crate::tensor::TensorRef;
 
 /// The original runtime's constructors of an HTTP producer, over its `from_url`:
@@ -75,9 +75,9 @@ impl Served {
         let (r, o) = self
             .source
             .acquire(true, &mut NoObserver, None)
-            .map_err(|f| Error::Http {
-                url: self.source.url.clone(),
-                detail: format!("{e}; downloading it again failed: {f}"),
+            .map_err(|f| {
+                let detail = format!("{e}; downloading it again failed: {f}");
+                Error::http(HttpCause::of_error(&f), &self.source.url, detail)
             })?;
         self.reader = r;
         self.outcome = o;
@@ -112,6 +112,18 @@ impl Served {
 
     pub fn skip(&mut self, n: usize) -> Result<()> {
         self.reader.skip(n)
+    }
+}
+
+/// What opening an HTTP producer did, as every cached producer says it: the transport's
+/// outcome with the reason an existing cache file was replaced (the one place the two
+/// meet; the C API's `HarmonicsHttpOutcome` is read from the result).
+pub(crate) fn cache_outcome(o: HttpOutcome, replaced: Option<String>) -> CacheOutcome {
+    match (o, replaced) {
+        (HttpOutcome::FromCache, _) => CacheOutcome::Reused,
+        (HttpOutcome::NotModified, _) => CacheOutcome::Revalidated,
+        (HttpOutcome::Downloaded, None) => CacheOutcome::Created,
+        (HttpOutcome::Downloaded, Some(why)) => CacheOutcome::Rebuilt(why),
     }
 }
 
@@ -161,15 +173,11 @@ impl HttpProducer {
         &self.served.source.url
     }
 
-    pub fn outcome(&self) -> HttpOutcome {
-        self.served.outcome
-    }
-
-    /// Why an existing cache file was replaced by the download: made from another URL
-    /// or by another producer, damaged, or a newer version on revalidation. None when
-    /// there was no cache file or it was used.
-    pub fn replaced_reason(&self) -> Option<String> {
-        self.served.source.replaced_reason()
+    /// What opening did: `Reused` (no request), `Created` (downloaded), `Rebuilt(why)`
+    /// (an existing cache file replaced: made from another URL or by another producer,
+    /// damaged, or a newer version on revalidation), `Revalidated` (304).
+    pub fn outcome(&self) -> CacheOutcome {
+        cache_outcome(self.served.outcome, self.served.source.replaced_reason())
     }
 
     /// The persistent cache file, if there is one.

@@ -26,9 +26,12 @@ pub use http::HttpProducer;
 pub use partial_http::{FetchStats, PartialHttpProducer};
 pub use sampled::{random_seed, BatchProducer, SampledProducer, ShardProducer, ShuffleProducer};
 
+/// The `validate` check lives in a leaf module (the transport's decoder uses it too).
+pub(crate) use crate::shape_check::ShapeCheck;
+
 use crate::error::{Error, Result};
 use crate::identity::{match_generic, IdentityMatch, SourceIdentity, SourceKind};
-use crate::tensor::{describe, DType, Tensor, TensorRef};
+use crate::tensor::{Tensor, TensorRef};
 
 /// A dataset: `size()` records, handed out in order by `next_view()`, cycling back to
 /// record 0 after the last one (as the original runtime's producers did).
@@ -211,30 +214,6 @@ impl Producer for VecProducer {
     }
 }
 
-/// Checks records against the first one's dtype and shape (the `validate` option).
-#[derive(Debug, Default, Clone)]
-pub struct ShapeCheck {
-    first: Option<(DType, Vec<usize>)>,
-}
-
-impl ShapeCheck {
-    /// Checks record `index`; the first record checked sets the expectation.
-    pub fn check(&mut self, index: u64, t: TensorRef<'_>) -> Result<()> {
-        match &self.first {
-            None => {
-                self.first = Some((t.dtype, t.shape.to_vec()));
-                Ok(())
-            }
-            Some((dtype, shape)) if *dtype == t.dtype && shape.as_slice() == t.shape => Ok(()),
-            Some((dtype, shape)) => Err(Error::ShapeMismatch {
-                index,
-                expected: describe(*dtype, shape),
-                found: t.describe(),
-            }),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,20 +238,6 @@ mod tests {
         assert_eq!(
             err,
             "memory: record index 3 is out of range (the dataset has 3 records)"
-        );
-    }
-
-    #[test]
-    fn shape_check_names_index_and_both_shapes() {
-        let mut c = ShapeCheck::default();
-        c.check(0, Tensor::from_f32(&[1.0, 2.0]).as_ref()).unwrap();
-        let err = c
-            .check(7, Tensor::from_f32(&[1.0]).as_ref())
-            .unwrap_err()
-            .to_string();
-        assert_eq!(
-            err,
-            "record 7: shape float32[1] differs from the first record's float32[2]"
         );
     }
 

@@ -42,8 +42,10 @@ use crate::cache::{
     parse_frame, resolve_cache_path, CacheReader, CacheWriter, Frame, Header, Metadata,
     FRAME_HEADER,
 };
-use crate::error::{Error, Result};
-use crate::http::{chain, check_partial, header_str, send, shared_client, HttpOptions};
+use crate::error::{Error, HttpCause, HttpErrorKind, Result};
+use crate::http::{
+    chain, check_partial, header_str, read_cause, send, send_cause, shared_client, HttpOptions,
+};
 use crate::producers::Producer;
 use crate::sampler::{Sampler, SamplerOptions};
 use crate::tensor::{DType, Tensor, TensorRef};
@@ -319,9 +321,12 @@ impl Producer for PartialHttpProducer {
 
 /// The wire bytes of the record frame `frame` (global index `g`), CRC-checked.
 fn record_wire<'a>(frame: &'a [u8], g: u64, url: &str) -> Result<&'a [u8]> {
-    let bad = |d: String| Error::Http {
-        url: url.to_string(),
-        detail: format!("record {g}: {d}"),
+    let bad = |d: String| {
+        Error::http(
+            HttpCause::of(HttpErrorKind::Body),
+            url,
+            format!("record {g}: {d}"),
+        )
     };
     let fh: &[u8; FRAME_HEADER] = frame
         .get(..FRAME_HEADER)
@@ -366,11 +371,13 @@ impl<'a> Fetcher<'a> {
         })
     }
 
+    /// The object's bytes are not what a partial fetch needs (`HttpErrorKind::Body`).
     fn err(&self, detail: String) -> Error {
-        Error::Http {
-            url: self.url.to_string(),
-            detail,
-        }
+        self.fail(HttpCause::of(HttpErrorKind::Body), detail)
+    }
+
+    fn fail(&self, cause: HttpCause, detail: String) -> Error {
+        Error::http(cause, self.url, detail)
     }
 
     /// Bytes `start..stop` of the object.
@@ -385,21 +392,27 @@ impl<'a> Fetcher<'a> {
         if !self.etag.is_empty() {
             req = req.header(header::IF_MATCH, &self.etag);
         }
-        let resp = send(req, self.url).map_err(|e| self.err(chain(&e)))?;
+        let changed = HttpCause::of(HttpErrorKind::ChangedObject);
+        let resp = send(req, self.url).map_err(|e| self.fail(send_cause(&e), chain(&e)))?;
         self.stats.requests += 1;
         if resp.status() == StatusCode::PRECONDITION_FAILED {
-            return Err(
-                self.err("the object changed during the partial fetch (412 to If-Match)".into())
-            );
+            return Err(self.fail(
+                changed,
+                "the object changed during the partial fetch (412 to If-Match)".into(),
+            ));
         }
         if resp.status() != StatusCode::PARTIAL_CONTENT {
+            let status = HttpCause::status(resp.status().as_u16());
             if !resp.status().is_success() {
-                return Err(self.err(crate::http::s3::refusal(self.url, resp)));
+                return Err(self.fail(status, crate::http::s3::refusal(self.url, resp)));
             }
-            return Err(self.err(format!(
-                "the server answered HTTP {} to a Range request: a partial fetch needs ranges",
-                resp.status()
-            )));
+            return Err(self.fail(
+                status,
+                format!(
+                    "the server answered HTTP {} to a Range request: a partial fetch needs ranges",
+                    resp.status()
+                ),
+            ));
         }
         let h = resp.headers();
         let total = check_partial(h, start, Some(stop - 1), self.total).map_err(|d| self.err(d))?;
@@ -412,13 +425,21 @@ impl<'a> Fetcher<'a> {
             self.total = Some(total);
             self.stats.object_bytes = total;
         } else if etag != self.etag {
-            return Err(self.err("the object changed during the partial fetch (ETag)".into()));
+            return Err(self.fail(
+                changed,
+                "the object changed during the partial fetch (ETag)".into(),
+            ));
         }
         let want = (stop - start) as usize;
         let mut body = Vec::with_capacity(want);
         resp.take(want as u64 + 1)
             .read_to_end(&mut body)
-            .map_err(|e| self.err(format!("reading bytes {start}..{stop}: {}", chain(&e))))?;
+            .map_err(|e| {
+                self.fail(
+                    read_cause(&e),
+                    format!("reading bytes {start}..{stop}: {}", chain(&e)),
+                )
+            })?;
         if body.len() != want {
             return Err(self.err(format!("bytes {start}..{stop}: got {} bytes", body.len())));
         }

@@ -1,28 +1,5 @@
-//! The training order: which record each rank reads at each step of each epoch.
-//!
-//! A [`Sampler`] owns no per-record memory. The epoch's *global order* is a pure
-//! function of `(seed, epoch, num_records)` (and the order options), computed on the
-//! fly by a keyed permutation (the private `permutation` module); rank `r` of `W`
-//! takes global positions `r, r + W, r + 2W, …`. Guarantees:
-//! - every epoch visits every record exactly once in its first `num_records` global
-//!   positions; with `drop_last = false` the last step is padded by wrapping to the
-//!   start of the same order (global position `g ≥ num_records` reads the record of
-//!   `g - num_records`), with `drop_last = true` the remainder is dropped; so every
-//!   rank has the same count, `size()`;
-//! - the global sequence (position → record) does not depend on the world size;
-//! - the state ([`SamplerState`]) is a few integers; [`Sampler::restore`] is O(1) and
-//!   may be done at another world size: the ranks continue at the saved *global*
-//!   position and cover the rest of the epoch once between them (padded by wrapping
-//!   or dropped as above), then start the next epoch at position 0.
-//!
-//! Block mode (`block_records = B > 0`): the dataset is cut into blocks of `B`
-//! consecutive records; the blocks are permuted, the permuted blocks are split evenly
-//! into windows of consecutive blocks (`max(1, blocks / 64)` windows, so each holds
-//! between [`BLOCK_WINDOW`] and `2·BLOCK_WINDOW - 1` blocks, or all of them), and records
-//! are permuted within each window. A stretch of steps therefore reads from one window
-//! of at most `127·B` records (locality for caches larger than RAM), and a batch mixes
-//! records of at least 64 blocks drawn at random from the whole dataset. The last
-//! `num_records % B` records (a short block) always belong to the epoch's last window.
+//! The training order: which record each rank reads at each step of each epoch. Its
+//! guarantees are documented on [`Sampler`], the public face of this module.
 
 mod permutation;
 
@@ -112,7 +89,7 @@ struct BlockOrder {
     longer: u64,
 }
 
-/// The most blocks a window holds (see the module docs: at most `2·BLOCK_WINDOW - 1`
+/// The most blocks a window holds (see `Sampler`'s docs: at most `2·BLOCK_WINDOW - 1`
 /// blocks, one more in the first windows of an uneven split).
 const MAX_WINDOW_BLOCKS: usize = 2 * BLOCK_WINDOW as usize;
 
@@ -302,8 +279,32 @@ impl BlockOrder {
     }
 }
 
-/// The index sequence of one rank (C++ `harmonics::Sampler`). See the module docs
-/// for the guarantees.
+/// The index sequence of one rank (C++ `harmonics::Sampler`): the training order, which
+/// record each rank reads at each step of each epoch.
+///
+/// A `Sampler` owns no per-record memory. The epoch's *global order* is a pure
+/// function of `(seed, epoch, num_records)` (and the order options), computed on the
+/// fly by a keyed permutation (`permutation.rs`); rank `r` of `W` takes global positions
+/// `r, r + W, r + 2W, …`. Guarantees:
+/// - every epoch visits every record exactly once in its first `num_records` global
+///   positions; with `drop_last = false` the last step is padded by wrapping to the
+///   start of the same order (global position `g ≥ num_records` reads the record of
+///   `g - num_records`), with `drop_last = true` the remainder is dropped; so every
+///   rank has the same count, `size()`;
+/// - the global sequence (position → record) does not depend on the world size;
+/// - the state ([`SamplerState`]) is a few integers; [`Sampler::restore`] is O(1) and
+///   may be done at another world size: the ranks continue at the saved *global*
+///   position and cover the rest of the epoch once between them (padded by wrapping
+///   or dropped as above), then start the next epoch at position 0.
+///
+/// Block mode (`block_records = B > 0`): the dataset is cut into blocks of `B`
+/// consecutive records; the blocks are permuted, the permuted blocks are split evenly
+/// into windows of consecutive blocks (`max(1, blocks / 64)` windows, so each holds
+/// between 64 (`BLOCK_WINDOW`) and 127 blocks, or all of them), and records
+/// are permuted within each window. A stretch of steps therefore reads from one window
+/// of at most `127·B` records (locality for caches larger than RAM), and a batch mixes
+/// records of at least 64 blocks drawn at random from the whole dataset. The last
+/// `num_records % B` records (a short block) always belong to the epoch's last window.
 ///
 /// ```
 /// use harmonics_dataset::{Sampler, SamplerOptions};

@@ -33,8 +33,9 @@ use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant, SystemTime};
 
 use harmonics_dataset::cache::lock_path;
-use harmonics_dataset::http::{AsyncHttpProducer, HttpOptions, HttpProducer};
-use harmonics_dataset::{DType, Error, Producer, Tensor};
+use harmonics_dataset::{
+    AsyncHttpProducer, DType, Error, HttpOptions, HttpProducer, Producer, Tensor,
+};
 use support::fault_proxy::{FaultProxy, Faults};
 use support::http_fixtures::{cache_options, epoch, leftovers};
 use support::http_server::{self, records, wire_body, Conn, TestServer};

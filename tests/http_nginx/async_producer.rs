@@ -33,7 +33,7 @@ fn async_producer_over_nginx_gives_the_same_records_as_the_blocking_one() {
     assert!(async_cache.is_file(), "the async download left its cache");
     // The blocking producer's cache file holds the same records, read by the async one.
     let mut cached = open_async(proxy.port(), "/data.bin", options(&blocking_cache));
-    assert!(matches!(cached.outcome(), HttpOutcome::FromCache));
+    assert!(matches!(cached.outcome(), CacheOutcome::Reused));
     assert_records(
         &epoch(&mut cached),
         &records,
@@ -68,7 +68,7 @@ fn async_producer_revalidates_like_the_blocking_one() {
     let before = stamp(&cache);
     let mut unchanged = open(revalidating(&cache));
     assert_records(&epoch(&mut unchanged), &old, "async, after 304");
-    assert!(matches!(unchanged.outcome(), HttpOutcome::NotModified));
+    assert!(matches!(unchanged.outcome(), CacheOutcome::Revalidated));
     drop(unchanged);
     assert_eq!(
         stamp(&cache),
@@ -79,7 +79,7 @@ fn async_producer_revalidates_like_the_blocking_one() {
     server.publish_with_mtime("data.bin", &wire_body(&new), past(3600));
     let mut changed = open(revalidating(&cache));
     assert_records(&epoch(&mut changed), &new, "async, after the file changed");
-    assert!(matches!(changed.outcome(), HttpOutcome::Downloaded));
+    assert!(matches!(changed.outcome(), CacheOutcome::Created));
     drop(changed);
     let log = server.wait_log("three requests", |l| l.len() == 3);
     let statuses: Vec<u16> = log.iter().map(|l| l.status).collect();

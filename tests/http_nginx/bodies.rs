@@ -61,12 +61,12 @@ fn published_cache_file_served_by_nginx_is_accepted_by_url() {
 
     let mut p = HttpProducer::from_url(&url, options(&cache)).unwrap();
     assert_eq!(p.url(), url);
-    assert!(matches!(p.outcome(), HttpOutcome::Downloaded));
+    assert!(matches!(p.outcome(), CacheOutcome::Created));
     assert_records(&epoch(&mut p), &records, "published cache by URL");
     drop(p);
     // Revalidating it against the unchanged file is a 304, like any other body.
     let mut p = HttpProducer::from_url(&url, revalidating(&cache)).unwrap();
-    assert!(matches!(p.outcome(), HttpOutcome::NotModified));
+    assert!(matches!(p.outcome(), CacheOutcome::Revalidated));
     assert_records(&epoch(&mut p), &records, "published cache after 304");
     drop(p);
 
@@ -81,7 +81,7 @@ fn published_cache_file_served_by_nginx_is_accepted_by_url() {
         cache.to_str().unwrap(),
     )
     .unwrap();
-    assert!(matches!(again.outcome(), HttpOutcome::FromCache));
+    assert!(matches!(again.outcome(), CacheOutcome::Reused));
     assert_records(&epoch(&mut again), &records, "published cache, offline");
 }
 

@@ -14,7 +14,7 @@ fn second_open_makes_no_request_and_works_with_nginx_stopped() {
     let cache = cache_dir.path().join("data.cache");
 
     let mut first = open(proxy.port(), "/data.bin", options(&cache));
-    assert!(matches!(first.outcome(), HttpOutcome::Downloaded));
+    assert!(matches!(first.outcome(), CacheOutcome::Created));
     assert_eq!(first.url(), proxy.url("/data.bin"));
     assert_eq!(first.cache_path(), Some(cache.as_path()));
     assert_records(&epoch(&mut first), &records, "first open");
@@ -27,7 +27,7 @@ fn second_open_makes_no_request_and_works_with_nginx_stopped() {
 
     // Second open, server up: no connection at all (the proxy counts accepts).
     let mut second = open(proxy.port(), "/data.bin", options(&cache));
-    assert!(matches!(second.outcome(), HttpOutcome::FromCache));
+    assert!(matches!(second.outcome(), CacheOutcome::Reused));
     assert_records(&epoch(&mut second), &records, "second open (cache)");
     assert_eq!(
         proxy.connections(),
@@ -49,7 +49,7 @@ fn second_open_makes_no_request_and_works_with_nginx_stopped() {
         cache.to_str().unwrap(),
     )
     .unwrap();
-    assert!(matches!(third.outcome(), HttpOutcome::FromCache));
+    assert!(matches!(third.outcome(), CacheOutcome::Reused));
     assert_records(&epoch(&mut third), &records, "open with nginx stopped");
 }
 
@@ -77,7 +77,7 @@ fn concurrent_opens_of_one_cache_make_a_single_request() {
                 s.spawn(|| {
                     barrier.wait();
                     let mut p = open(proxy.port(), "/data.bin", options(&cache));
-                    let downloaded = matches!(p.outcome(), HttpOutcome::Downloaded);
+                    let downloaded = matches!(p.outcome(), CacheOutcome::Created);
                     (epoch(&mut p), downloaded)
                 })
             })
@@ -106,7 +106,7 @@ fn without_a_cache_every_open_downloads_again() {
     for round in 1..=2 {
         let mut p = open(server.port(), "/data.bin", opts.clone());
         assert_eq!(p.cache_path(), None);
-        assert!(matches!(p.outcome(), HttpOutcome::Downloaded));
+        assert!(matches!(p.outcome(), CacheOutcome::Created));
         assert_records(&epoch(&mut p), &records, "no cache");
         drop(p);
         server.wait_log("a request per open", |l| l.len() == round);

@@ -137,7 +137,7 @@ fn redirect_from_nginx_is_followed_and_cached() {
 
     server.stop();
     let mut offline = HttpProducer::from_url(&url, options(&cache)).unwrap();
-    assert!(matches!(offline.outcome(), HttpOutcome::FromCache));
+    assert!(matches!(offline.outcome(), CacheOutcome::Reused));
     assert_records(&epoch(&mut offline), &records, "redirected, offline");
 }
 

@@ -35,8 +35,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use harmonics_dataset::cache::{CacheReader, MAGIC};
-use harmonics_dataset::http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
-use harmonics_dataset::{DType, Producer, Tensor};
+use harmonics_dataset::{
+    AsyncHttpProducer, CacheOutcome, DType, HttpOptions, HttpProducer, Producer, Tensor,
+};
 use support::fault_proxy::{self, FaultProxy, Faults};
 use support::http_fixtures::{assert_records, cache_options, epoch, leftovers, published_cache};
 use support::http_server::wire_body;

@@ -34,7 +34,7 @@ fn download_through_a_cut(path: &str, faults_extra: Faults, use_async: bool) -> 
         epoch(&mut p)
     } else {
         let mut p = open(proxy.port(), path, options(&cache));
-        assert!(matches!(p.outcome(), HttpOutcome::Downloaded));
+        assert!(matches!(p.outcome(), CacheOutcome::Created));
         epoch(&mut p)
     };
     Resumed {

@@ -12,7 +12,7 @@ fn revalidating_an_unchanged_file_gets_304_and_keeps_the_cache_file() {
     let cache = cache_dir.path().join("data.cache");
 
     let mut first = open(server.port(), "/data.bin", options(&cache));
-    assert!(matches!(first.outcome(), HttpOutcome::Downloaded));
+    assert!(matches!(first.outcome(), CacheOutcome::Created));
     assert_records(&epoch(&mut first), &records, "download");
     drop(first);
     let log = server.wait_log("the download", |l| l.len() == 1);
@@ -27,7 +27,7 @@ fn revalidating_an_unchanged_file_gets_304_and_keeps_the_cache_file() {
 
     let mut second = open(server.port(), "/data.bin", revalidating(&cache));
     assert!(
-        matches!(second.outcome(), HttpOutcome::NotModified),
+        matches!(second.outcome(), CacheOutcome::Revalidated),
         "revalidation of an unchanged file"
     );
     assert_records(&epoch(&mut second), &records, "after 304");
@@ -64,7 +64,10 @@ fn revalidating_a_changed_file_gets_200_and_serves_the_new_records() {
 
     server.publish_with_mtime("data.bin", &new_body, past(3600));
     let mut second = open(server.port(), "/data.bin", revalidating(&cache));
-    assert!(matches!(second.outcome(), HttpOutcome::Downloaded));
+    assert_eq!(
+        second.outcome(),
+        CacheOutcome::Rebuilt("revalidation: the server has another version".into())
+    );
     assert_records(&epoch(&mut second), &new, "after the file changed");
     drop(second);
     let log = server.wait_log("the revalidation", |l| l.len() == 2);
@@ -78,7 +81,7 @@ fn revalidating_a_changed_file_gets_200_and_serves_the_new_records() {
 
     // The new validators were stored with the new records: revalidating again is a 304.
     let mut third = open(server.port(), "/data.bin", revalidating(&cache));
-    assert!(matches!(third.outcome(), HttpOutcome::NotModified));
+    assert!(matches!(third.outcome(), CacheOutcome::Revalidated));
     assert_records(&epoch(&mut third), &new, "after a second revalidation");
     drop(third);
     let log = server.wait_log("the second revalidation", |l| l.len() == 3);
@@ -91,7 +94,7 @@ fn revalidating_a_changed_file_gets_200_and_serves_the_new_records() {
     // The replacement is what the cache now holds: offline, it serves the new data.
     server.stop();
     let mut offline = open(server.port(), "/data.bin", options(&cache));
-    assert!(matches!(offline.outcome(), HttpOutcome::FromCache));
+    assert!(matches!(offline.outcome(), CacheOutcome::Reused));
     assert_records(&epoch(&mut offline), &new, "offline after replacement");
 }
 
@@ -119,7 +122,7 @@ fn revalidation_without_an_etag_uses_if_modified_since() {
         .to_string();
 
     let mut second = open(proxy.port(), "/data.bin", revalidating(&cache));
-    assert!(matches!(second.outcome(), HttpOutcome::NotModified));
+    assert!(matches!(second.outcome(), CacheOutcome::Revalidated));
     assert_records(&epoch(&mut second), &records, "after 304");
     let log = server.wait_log("the revalidation", |l| l.len() == 2);
     assert_eq!(log[1].status, 304, "{log:#?}");
@@ -150,7 +153,7 @@ fn revalidation_with_nginx_stopped_keeps_serving_the_cache() {
     };
     let mut p = HttpProducer::with_options("127.0.0.1", server.port(), "/data.bin", opts)
         .expect("an unreachable server does not make a valid cache unusable");
-    assert!(matches!(p.outcome(), HttpOutcome::FromCache));
+    assert!(matches!(p.outcome(), CacheOutcome::Reused));
     assert_records(&epoch(&mut p), &records, "revalidation offline");
     assert_eq!(stamp(&cache), before);
 }

@@ -26,8 +26,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use harmonics_dataset::http::{AsyncHttpProducer, HttpOptions, HttpProducer};
-use harmonics_dataset::{Error, Producer, Tensor};
+use harmonics_dataset::{AsyncHttpProducer, Error, HttpOptions, HttpProducer, Producer, Tensor};
 use support::fault_proxy::{Exchange, FaultProxy, Faults};
 use support::http_fixtures::{assert_records, epoch, leftovers, published_cache};
 use support::http_server::{wire_body, TestServer};

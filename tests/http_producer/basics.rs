@@ -14,7 +14,7 @@ fn original_style_server_then_offline_with_the_server_stopped() {
 
     let mut p =
         HttpProducer::new("127.0.0.1", port, "/data", true, cache.to_str().unwrap()).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+    assert_eq!(p.outcome(), CacheOutcome::Created);
     assert_eq!(p.url(), format!("http://127.0.0.1:{port}/data"));
     assert_eq!(p.cache_path(), Some(cache.as_path()));
     assert_eq!(epoch(&mut p), data);
@@ -34,7 +34,7 @@ fn original_style_server_then_offline_with_the_server_stopped() {
     // Offline: the server is gone; the cache is used without a request.
     let mut p =
         HttpProducer::new("127.0.0.1", port, "data", true, cache.to_str().unwrap()).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::FromCache);
+    assert_eq!(p.outcome(), CacheOutcome::Reused);
     assert_eq!(p.size().unwrap(), 5);
     assert_eq!(epoch(&mut p), data);
 }
@@ -48,7 +48,7 @@ fn without_a_cache_nothing_is_written_and_each_open_downloads() {
         // cache=true with an empty cache_path is not persistent either.
         let mut p = HttpProducer::new("127.0.0.1", server.port(), "/", cache, "").unwrap();
         assert_eq!(p.cache_path(), None);
-        assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+        assert_eq!(p.outcome(), CacheOutcome::Created);
         assert_eq!(epoch(&mut p), data);
     }
     // cache=false with a path: the path is ignored.
@@ -149,6 +149,6 @@ fn a_relative_cache_path_lives_under_harmonics_cache_dir() {
         "{stdout}"
     );
     let mut p = HttpProducer::from_url(&server.url("/d"), opts(&expected)).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::FromCache);
+    assert_eq!(p.outcome(), CacheOutcome::Reused);
     assert_eq!(epoch(&mut p), data);
 }

@@ -125,7 +125,7 @@ fn revalidation_304_keeps_the_cache_and_200_replaces_it() {
     let cache = dir.path().join("c.cache");
     let url = server.url("/d");
     let mut p = HttpProducer::from_url(&url, opts(&cache)).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+    assert_eq!(p.outcome(), CacheOutcome::Created);
     assert_eq!(epoch(&mut p), v1);
     let meta = CacheReader::open(&cache).unwrap().metadata().clone();
     assert_eq!(meta.etag, "\"v1\"");
@@ -137,11 +137,11 @@ fn revalidation_304_keeps_the_cache_and_200_replaces_it() {
     };
     // Default policy: no request at all.
     let p = HttpProducer::from_url(&url, opts(&cache)).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::FromCache);
+    assert_eq!(p.outcome(), CacheOutcome::Reused);
     assert_eq!(server.request_count(), 1);
     // Revalidation: conditional GET, 304 keeps the cache.
     let mut p = HttpProducer::from_url(&url, reval.clone()).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::NotModified);
+    assert_eq!(p.outcome(), CacheOutcome::Revalidated);
     assert_eq!(epoch(&mut p), v1);
     let reqs = server.requests();
     assert_eq!(reqs.len(), 2);
@@ -153,14 +153,17 @@ fn revalidation_304_keeps_the_cache_and_200_replaces_it() {
     // The dataset changed on the server: 200 replaces the cache.
     *current.lock().unwrap() = ("\"v2\"".into(), wire_body(&v2));
     let mut p = HttpProducer::from_url(&url, reval.clone()).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+    assert_eq!(
+        p.outcome(),
+        CacheOutcome::Rebuilt("revalidation: the server has another version".into())
+    );
     assert_eq!(epoch(&mut p), v2);
     assert_eq!(CacheReader::open(&cache).unwrap().metadata().etag, "\"v2\"");
     drop(p);
     // Revalidation with the server gone: the cache is kept, with a warning.
     server.stop();
     let mut p = HttpProducer::from_url(&url, reval).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::FromCache);
+    assert_eq!(p.outcome(), CacheOutcome::Reused);
     assert_eq!(epoch(&mut p), v2);
 }
 
@@ -180,9 +183,12 @@ fn a_damaged_cache_is_downloaded_again() {
     bytes[at] ^= 0x04;
     std::fs::write(&cache, &bytes).unwrap();
     let mut p = HttpProducer::from_url(&url, opts(&cache)).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::FromCache);
+    assert_eq!(p.outcome(), CacheOutcome::Reused);
     assert_eq!(epoch(&mut p), data, "the damaged record was never served");
-    assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+    assert_eq!(
+        p.outcome(),
+        CacheOutcome::Rebuilt("the cache file was found damaged while reading".into())
+    );
     assert_eq!(server.request_count(), 2);
 
     // A damaged header: found at open, downloaded again.
@@ -190,7 +196,11 @@ fn a_damaged_cache_is_downloaded_again() {
     bytes[3] ^= 0x20;
     std::fs::write(&cache, &bytes).unwrap();
     let mut p = HttpProducer::from_url(&url, opts(&cache)).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+    assert!(
+        matches!(&p.outcome(), CacheOutcome::Rebuilt(why) if why.contains("magic")),
+        "{:?}",
+        p.outcome()
+    );
     assert_eq!(epoch(&mut p), data);
     assert_eq!(server.request_count(), 3);
 
@@ -221,6 +231,6 @@ fn a_legacy_cache_file_is_used_offline() {
     std::fs::write(&cache, wire_body(&data)).unwrap();
     // Nothing listens on port 9 of 127.0.0.1 (discard): a request would fail.
     let mut p = HttpProducer::new("127.0.0.1", 9, "/data", true, cache.to_str().unwrap()).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::FromCache);
+    assert_eq!(p.outcome(), CacheOutcome::Reused);
     assert_eq!(epoch(&mut p), data);
 }

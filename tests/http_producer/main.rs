@@ -3,8 +3,8 @@
 //! behind, the URL named), published cache files, validation, IPv6, revalidation,
 //! damaged caches, retries with Range resume.
 //!
-//! One file per concept: `basics`, `failures`, `cache_files`, `bodies`; the helpers
-//! they share are here and in `support`.
+//! One file per concept: `basics`, `failures` (and their kinds: `error_kinds`),
+//! `cache_files`, `bodies`; the helpers they share are here and in `support`.
 
 #[path = "../support/mod.rs"]
 mod support;
@@ -12,6 +12,7 @@ mod support;
 mod basics;
 mod bodies;
 mod cache_files;
+mod error_kinds;
 mod failures;
 
 use std::io::Write;
@@ -19,7 +20,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use harmonics_dataset::cache::{CacheReader, CacheWriter, Metadata};
-use harmonics_dataset::{Error, HttpOptions, HttpOutcome, HttpProducer, Producer, Tensor};
+use harmonics_dataset::{CacheOutcome, Error, HttpOptions, HttpProducer, Producer, Tensor};
 use support::http_fixtures::{cache_options, epoch, files};
 use support::http_server::{
     self, dropping_once_with_range, gzip_stored, records, wire_body, TestServer,

@@ -22,8 +22,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harmonics_dataset::cache::{write_compact, CacheWriter, Metadata};
-use harmonics_dataset::http::{HttpOptions, PartialHttpProducer};
-use harmonics_dataset::{Error, Producer, Sampler, SamplerOptions, Tensor};
+use harmonics_dataset::{
+    Error, HttpOptions, PartialHttpProducer, Producer, Sampler, SamplerOptions, Tensor,
+};
 use support::fault_proxy::{FaultProxy, Faults};
 use support::nginx;
 use support::s3::{S3Server, ACCESS_KEY, SECRET_KEY};

@@ -55,10 +55,13 @@ pub fn core_cases(l: &Live) -> Vec<Case> {
         skip: None,
         fingerprint: None,
     };
+    // An empty float32 tensor, shape [0]: no data bytes, a consistent record (the shape
+    // [] with no data would be a scalar missing its 4 bytes, which writing refuses).
+    static EMPTY_SHAPE: [usize; 1] = [0];
     let view = HarmonicsTensorView {
         dtype: 0,
-        ndims: 0,
-        shape: null(),
+        ndims: 1,
+        shape: EMPTY_SHAPE.as_ptr(),
         data: null(),
         nbytes: 0,
     };

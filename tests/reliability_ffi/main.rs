@@ -206,10 +206,14 @@ fn a_rust_panic_inside_a_foreign_producer_chain_becomes_an_error_status() {
             last_error()
         );
         assert!(out.is_null());
-        // The poisoned producer stays an error, never a crash.
+        // The poisoned producer stays an error of its own, never a crash.
         let st = harmonics_producer_size(inner, &mut 0);
-        assert_ne!(st, HarmonicsStatus::Ok);
-        assert!(!last_error().is_empty());
+        assert_eq!(st, HarmonicsStatus::Poisoned, "{}", last_error());
+        assert!(
+            last_error().contains("unusable after an earlier internal error"),
+            "{}",
+            last_error()
+        );
         harmonics_producer_free(inner);
 
         // Chain: cache -> foreign callbacks (as C++ would write them) -> Rust producer

@@ -16,7 +16,7 @@ fn good_credentials_download_cache_and_reopen_with_the_server_stopped() {
     let cache = dir.path().join("train.cache");
 
     let mut p = HttpProducer::from_url(&s3_url(KEY), options(&cache)).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+    assert_eq!(p.outcome(), CacheOutcome::Created);
     assert_eq!(p.url(), s3_url(KEY));
     assert_eq!(epoch(&mut p), want);
     drop(p);
@@ -41,7 +41,7 @@ fn good_credentials_download_cache_and_reopen_with_the_server_stopped() {
 
     server.stop();
     let mut p = HttpProducer::from_url(&s3_url(KEY), options(&cache)).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::FromCache);
+    assert_eq!(p.outcome(), CacheOutcome::Reused);
     assert_eq!(epoch(&mut p), want);
 }
 

@@ -29,8 +29,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use harmonics_dataset::http::s3::{S3Config, S3Credentials, S3Object};
-use harmonics_dataset::http::{AsyncHttpProducer, HttpOptions, HttpOutcome, HttpProducer};
-use harmonics_dataset::{DType, Tensor};
+use harmonics_dataset::{
+    AsyncHttpProducer, CacheOutcome, DType, HttpOptions, HttpProducer, Tensor,
+};
 use support::fault_proxy::{FaultProxy, Faults};
 use support::http_fixtures::{cache_options, epoch, leftovers};
 use support::http_server::wire_body;

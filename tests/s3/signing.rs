@@ -125,7 +125,10 @@ fn revalidation_sends_the_stored_etag_signed_and_a_changed_object_replaces_the_c
         ..options(&cache)
     };
     let mut p = HttpProducer::from_url(&s3_url(KEY), opts).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+    assert_eq!(
+        p.outcome(),
+        CacheOutcome::Rebuilt("revalidation: the server has another version".into())
+    );
     assert_eq!(epoch(&mut p), v2, "the changed object replaced the cache");
     let ex = proxy.exchanges();
     let conditional = ex.last().unwrap();
@@ -177,7 +180,7 @@ fn a_presigned_url_works_as_a_plain_url_and_an_expired_one_is_refused() {
     );
     let dir = tempfile::tempdir().unwrap();
     let mut p = HttpProducer::from_url(url.as_str(), options(&dir.path().join("p.cache"))).unwrap();
-    assert_eq!(p.outcome(), HttpOutcome::Downloaded);
+    assert_eq!(p.outcome(), CacheOutcome::Created);
     assert_eq!(epoch(&mut p), want);
     // The presigned URL's bearer secrets (signature, session token) are kept out of
     // the cache file and of Debug output.

@@ -26,18 +26,21 @@ fn another_url_with_the_same_cache_path_is_downloaded_again() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("d.cache");
     let mut a = HttpProducer::from_url(&server.url("/a"), http_opts(&cache)).unwrap();
-    assert_eq!(a.outcome(), HttpOutcome::Downloaded);
-    assert_eq!(a.replaced_reason(), None);
+    assert_eq!(a.outcome(), CacheOutcome::Created);
     assert_eq!(http_all(&mut a), ra);
     // The same URL spelled otherwise is the same source: no request.
     let same = server.url("/a").replace("http://", "HTTP://");
     let a2 = HttpProducer::from_url(&same, http_opts(&cache)).unwrap();
-    assert_eq!(a2.outcome(), HttpOutcome::FromCache);
+    assert_eq!(a2.outcome(), CacheOutcome::Reused);
     assert_eq!(server.request_count(), 1);
 
     let mut b = HttpProducer::from_url(&server.url("/b"), http_opts(&cache)).unwrap();
-    assert_eq!(b.outcome(), HttpOutcome::Downloaded);
-    let why = b.replaced_reason().expect("a reason");
+    let CacheOutcome::Rebuilt(why) = b.outcome() else {
+        panic!(
+            "{:?}: the cache of another URL was not rebuilt",
+            b.outcome()
+        )
+    };
     assert!(
         why.contains(&server.url("/a")) && why.contains(&server.url("/b")),
         "{why}"
@@ -46,7 +49,7 @@ fn another_url_with_the_same_cache_path_is_downloaded_again() {
     assert_eq!(server.requests().last().unwrap().path, "/b");
     // Offline-first still holds for the new URL.
     let b2 = HttpProducer::from_url(&server.url("/b"), http_opts(&cache)).unwrap();
-    assert_eq!(b2.outcome(), HttpOutcome::FromCache);
+    assert_eq!(b2.outcome(), CacheOutcome::Reused);
     assert_eq!(server.request_count(), 2);
 }
 
@@ -71,8 +74,9 @@ fn an_http_cache_name_reused_by_a_csv_disk_cache_is_rebuilt_and_back() {
 
     // And a CSV cache reused by an HttpProducer is downloaded again.
     let mut h = HttpProducer::from_url(&server.url("/data"), http_opts(&cache)).unwrap();
-    assert_eq!(h.outcome(), HttpOutcome::Downloaded);
-    let why = h.replaced_reason().expect("a reason");
+    let CacheOutcome::Rebuilt(why) = h.outcome() else {
+        panic!("{:?}: the CSV cache was not rebuilt", h.outcome())
+    };
     assert!(
         why.contains("csv") && why.contains(&server.url("/data")),
         "{why}"
@@ -114,7 +118,7 @@ fn http_producers_skip_by_seeking_and_report_their_identity() {
     let mut a =
         harmonics_dataset::AsyncHttpProducer::from_url(&server.url("/d"), http_opts(&cache))
             .unwrap();
-    assert_eq!(a.outcome(), HttpOutcome::FromCache);
+    assert_eq!(a.outcome(), CacheOutcome::Reused);
     a.skip(3).unwrap();
     assert_eq!(a.next().unwrap(), recs[3]);
     a.skip(7).unwrap(); // cycles: 4 + 7 = 11 = 5 (mod 6)

@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use harmonics_dataset::cache::{CacheReader, CacheWriter, Metadata};
 use harmonics_dataset::{
-    CacheOutcome, CsvProducer, DiskCacheProducer, HttpOptions, HttpOutcome, HttpProducer, Producer,
-    SourceKind, Tensor,
+    CacheOutcome, CsvProducer, DiskCacheProducer, HttpOptions, HttpProducer, Producer, SourceKind,
+    Tensor,
 };
 use http_server::{records, wire_body, TestServer};
 

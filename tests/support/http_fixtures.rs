@@ -7,8 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use harmonics_dataset::cache::{CacheWriter, Metadata};
-use harmonics_dataset::http::HttpOptions;
-use harmonics_dataset::{Producer, Tensor};
+use harmonics_dataset::{HttpOptions, Producer, Tensor};
 
 /// Options with an absolute cache path and `retries` (tests run in threads;
 /// `HARMONICS_CACHE_DIR` is process-global, so no test relies on it).

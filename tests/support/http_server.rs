@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use harmonics_dataset::tensor::write_tensor;
+use harmonics_dataset::write_tensor;
 use harmonics_dataset::Tensor;
 
 /// One request as the server saw it.
