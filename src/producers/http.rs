@@ -131,12 +131,12 @@ pub(crate) fn cache_outcome(o: HttpOutcome, replaced: Option<String>) -> CacheOu
 /// file (`next` cycles after the last record).
 ///
 /// ```no_run
-/// use harmonics_dataset::{HttpOptions, HttpOutcome, HttpProducer};
+/// use harmonics_dataset::{CacheOutcome, HttpOptions, HttpProducer};
 ///
 /// # fn main() -> harmonics_dataset::Result<()> {
 /// let opts = HttpOptions { cache_path: "train.cache".into(), ..Default::default() };
 /// let data = HttpProducer::from_url("https://data.example.com/train.bin", opts)?;
-/// if data.outcome() == HttpOutcome::FromCache {
+/// if data.outcome() == CacheOutcome::Reused {
 ///     println!("{} records from the cache, no request made", data.len());
 /// }
 /// # Ok(())
