@@ -120,17 +120,23 @@ class DiskCacheProducer : public NativeProducer {
             bridged = detail::bridge(base_);
             source = bridged.get();
         }
-        HarmonicsTokenCallback cb;
+        const char* c_name = detail::c_string(name, "invalid cache name: the name", HARMONICS_STATUS_INVALID_NAME);
+        // Ours until the call (a throw before it frees it), the library's from the call on
+        // (it frees it itself when the call fails).
+        std::unique_ptr<detail::TokenContext> context;
+        HarmonicsTokenCallback cb{};
         HarmonicsTokenCallback* cb_ptr = nullptr;
         if (token) {
-            cb.userdata = new detail::TokenContext{std::move(token)};
+            context = std::make_unique<detail::TokenContext>(detail::TokenContext{std::move(token)});
+            cb.userdata = context.get();
             cb.token = &detail::token_get;
             cb.free = &detail::token_free;
-            cb_ptr = &cb;  // the library owns userdata from the call on
+            cb_ptr = &cb;
         }
         HarmonicsProducer* h = nullptr;
-        detail::check(harmonics_disk_cache_new(
-            source, detail::c_string(name, "invalid cache name: the name", HARMONICS_STATUS_INVALID_NAME), cb_ptr, &h));
+        const HarmonicsStatus status = harmonics_disk_cache_new(source, c_name, cb_ptr, &h);
+        (void)context.release();  // the library owns it now
+        detail::check(status);
         reset(h);
     }
 
