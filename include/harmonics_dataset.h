@@ -199,6 +199,14 @@ typedef struct HarmonicsSampler HarmonicsSampler;
 // An owned tensor (a Box on the Rust side). Free with `harmonics_tensor_free`.
 typedef struct HarmonicsTensor HarmonicsTensor;
 
+// What a callback returns: a status code as a plain integer (as rustls-ffi's
+// `rustls_io_result`), never the `HarmonicsStatus` enum itself: a callback may return
+// any value, and a Rust enum holding a value it does not list is undefined behaviour.
+// `HARMONICS_STATUS_OK` is success, any other `HARMONICS_STATUS_*` code a failure; a
+// value that is no status code (0, 1, -1, …) is a failure too, reported as
+// `HARMONICS_STATUS_FOREIGN` with a message naming the value.
+typedef uint32_t HarmonicsCallbackResult;
+
 // A token callback. Ownership: from the call of `harmonics_disk_cache_new` on, the
 // library owns `userdata` and calls `free(userdata)` (if non-null) exactly once: when
 // the cache is freed, or before returning if the call fails.
@@ -206,7 +214,7 @@ typedef struct HarmonicsTokenCallback {
   void *userdata;
   // Stores the current token in `*ptr`/`*len` (UTF-8, not NUL-terminated; valid until
   // the next call or `free`). An empty token means "no token".
-  HarmonicsStatus (*token)(void *userdata, const char **ptr, size_t *len);
+  HarmonicsCallbackResult (*token)(void *userdata, const char **ptr, size_t *len);
   void (*free)(void *userdata);
 } HarmonicsTokenCallback;
 
@@ -342,30 +350,30 @@ typedef struct HarmonicsProducerCallbacks {
   // Fills `*out` with the next record (cycling after the last). The memory the view
   // points to must stay valid until the next call of `next` or `free`. A non-OK
   // status (after `harmonics_callback_error` for a message) reports a failure.
-  HarmonicsStatus (*next)(void *userdata, struct HarmonicsTensorView *out);
+  HarmonicsCallbackResult (*next)(void *userdata, struct HarmonicsTensorView *out);
   // Stores the number of records in `*out`.
-  HarmonicsStatus (*size)(void *userdata, size_t *out);
+  HarmonicsCallbackResult (*size)(void *userdata, size_t *out);
   // Releases `userdata`. May be null.
   void (*free)(void *userdata);
   // Optional (null: `n` calls of `next`): advances past `n` records, as `n` calls of
   // `next` would. Lets a cache append skip the records it already holds cheaply.
   // Added after `free`: zero-initialise the struct (`= {0}`) so older code that does
   // not know this field leaves it null.
-  HarmonicsStatus (*skip)(void *userdata, size_t n);
+  HarmonicsCallbackResult (*skip)(void *userdata, size_t n);
   // Optional (null: unknown): stores in `*ptr`/`*len` a fingerprint of the records
   // (UTF-8, not NUL-terminated, valid until the next call or `free`). It must change
   // whenever the records change; an empty one means unknown; at most 64 KiB. A cache whose recorded
   // fingerprint equals it is reused without calling `size` or `next`; a different
   // one rebuilds the cache.
-  HarmonicsStatus (*fingerprint)(void *userdata, const char **ptr, size_t *len);
+  HarmonicsCallbackResult (*fingerprint)(void *userdata, const char **ptr, size_t *len);
 } HarmonicsProducerCallbacks;
 
 // Receives a record from `harmonics_producer_next_copy`: `view` and the memory it
 // points to are valid only during the call. Copy what is needed into storage owned by
-// `userdata` and return `HARMONICS_STATUS_OK`; any other status (after
+// `userdata` and return `HARMONICS_STATUS_OK`; any other value (after
 // `harmonics_callback_error` for a message) fails the read. The callback runs with the
 // producer locked: it must not call the producer.
-typedef HarmonicsStatus (*HarmonicsCopyFn)(void *userdata, const struct HarmonicsTensorView *view);
+typedef HarmonicsCallbackResult (*HarmonicsCopyFn)(void *userdata, const struct HarmonicsTensorView *view);
 
 // Where a sampler is (96 bytes, plain data: store it in a checkpoint as it is).
 // `position` is the global position of rank 0's next index in `epoch`.
@@ -381,13 +389,14 @@ typedef struct HarmonicsSamplerState {
 } HarmonicsSamplerState;
 
 // Writes bytes for the wire codec: `len` bytes at `buf`, borrowed for the call.
-// Returns `HARMONICS_STATUS_OK`, or any other status to stop (optionally after
+// Returns `HARMONICS_STATUS_OK`, or any other value to stop (optionally after
 // `harmonics_callback_error`).
-typedef HarmonicsStatus (*HarmonicsWriteFn)(void *userdata, const uint8_t *buf, size_t len);
+typedef HarmonicsCallbackResult (*HarmonicsWriteFn)(void *userdata, const uint8_t *buf, size_t len);
 
 // Reads bytes for the wire codec into `buf` (capacity `len`, borrowed for the call);
-// stores the count in `*read` (0 = end of stream). A non-OK status stops the read.
-typedef HarmonicsStatus (*HarmonicsReadFn)(void *userdata, uint8_t *buf, size_t len, size_t *read);
+// stores the count in `*read` (0 = end of stream). Any value but
+// `HARMONICS_STATUS_OK` stops the read.
+typedef HarmonicsCallbackResult (*HarmonicsReadFn)(void *userdata, uint8_t *buf, size_t len, size_t *read);
 
 #ifdef __cplusplus
 extern "C" {
@@ -450,8 +459,8 @@ const char *harmonics_last_error_message(void);
 const char *harmonics_status_name(uint32_t status);
 
 // Called by a foreign callback (producer `next`/`size`, token) on its own thread just
-// before it returns a non-OK status: the message becomes the error's message. `message`
-// is copied; null is ignored.
+// before it returns a value other than `HARMONICS_STATUS_OK`: the message becomes the
+// error's message. `message` is copied; null is ignored.
 //
 // # Safety
 // `message` is null or a NUL-terminated string.

@@ -23,7 +23,7 @@ struct ForeignProducerContext {
 // Trampolines: no C++ exception may unwind through Rust frames; each runs its body
 // through bridge_exceptions (error.hpp), so an exception becomes HARMONICS_STATUS_FOREIGN
 // with its message.
-inline HarmonicsStatus foreign_next(void* userdata, HarmonicsTensorView* out) noexcept {
+inline HarmonicsCallbackResult foreign_next(void* userdata, HarmonicsTensorView* out) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         auto* c = static_cast<ForeignProducerContext*>(userdata);
         c->current = c->producer->next();
@@ -32,21 +32,21 @@ inline HarmonicsStatus foreign_next(void* userdata, HarmonicsTensorView* out) no
     });
 }
 
-inline HarmonicsStatus foreign_size(void* userdata, std::size_t* out) noexcept {
+inline HarmonicsCallbackResult foreign_size(void* userdata, std::size_t* out) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         *out = static_cast<ForeignProducerContext*>(userdata)->producer->size();
         return HARMONICS_STATUS_OK;
     });
 }
 
-inline HarmonicsStatus foreign_skip(void* userdata, std::size_t n) noexcept {
+inline HarmonicsCallbackResult foreign_skip(void* userdata, std::size_t n) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         static_cast<ForeignProducerContext*>(userdata)->producer->skip(n);
         return HARMONICS_STATUS_OK;
     });
 }
 
-inline HarmonicsStatus foreign_fingerprint(void* userdata, const char** ptr, std::size_t* len) noexcept {
+inline HarmonicsCallbackResult foreign_fingerprint(void* userdata, const char** ptr, std::size_t* len) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         auto* c = static_cast<ForeignProducerContext*>(userdata);
         c->fingerprint = c->producer->fingerprint();
@@ -63,7 +63,7 @@ struct TokenContext {
     std::string value{};
 };
 
-inline HarmonicsStatus token_get(void* userdata, const char** ptr, std::size_t* len) noexcept {
+inline HarmonicsCallbackResult token_get(void* userdata, const char** ptr, std::size_t* len) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         auto* c = static_cast<TokenContext*>(userdata);
         c->value = c->fn();

@@ -7,7 +7,9 @@
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::error::{guard, take_callback_error, Failure, HarmonicsStatus};
+use super::error::{
+    callback_result, guard, take_callback_error, Failure, HarmonicsCallbackResult, HarmonicsStatus,
+};
 use super::handle::{arg_bytes, arg_ref, arg_str, check_out, write_out, BoxHandle};
 use super::tensor::{HarmonicsTensor, HarmonicsTensorView};
 use crate::error::{Error, Result};
@@ -141,18 +143,20 @@ pub struct HarmonicsProducerCallbacks {
         unsafe extern "C" fn(
             userdata: *mut c_void,
             out: *mut HarmonicsTensorView,
-        ) -> HarmonicsStatus,
+        ) -> HarmonicsCallbackResult,
     >,
     /// Stores the number of records in `*out`.
-    pub size:
-        Option<unsafe extern "C" fn(userdata: *mut c_void, out: *mut usize) -> HarmonicsStatus>,
+    pub size: Option<
+        unsafe extern "C" fn(userdata: *mut c_void, out: *mut usize) -> HarmonicsCallbackResult,
+    >,
     /// Releases `userdata`. May be null.
     pub free: Option<unsafe extern "C" fn(userdata: *mut c_void)>,
     /// Optional (null: `n` calls of `next`): advances past `n` records, as `n` calls of
     /// `next` would. Lets a cache append skip the records it already holds cheaply.
     /// Added after `free`: zero-initialise the struct (`= {0}`) so older code that does
     /// not know this field leaves it null.
-    pub skip: Option<unsafe extern "C" fn(userdata: *mut c_void, n: usize) -> HarmonicsStatus>,
+    pub skip:
+        Option<unsafe extern "C" fn(userdata: *mut c_void, n: usize) -> HarmonicsCallbackResult>,
     /// Optional (null: unknown): stores in `*ptr`/`*len` a fingerprint of the records
     /// (UTF-8, not NUL-terminated, valid until the next call or `free`). It must change
     /// whenever the records change; an empty one means unknown; at most 64 KiB. A cache whose recorded
@@ -163,7 +167,7 @@ pub struct HarmonicsProducerCallbacks {
             userdata: *mut c_void,
             ptr: *mut *const c_char,
             len: *mut usize,
-        ) -> HarmonicsStatus,
+        ) -> HarmonicsCallbackResult,
     >,
 }
 
@@ -181,13 +185,12 @@ struct ForeignProducer {
 // time; the C side agrees to that by handing the callbacks over.
 unsafe impl Send for ForeignProducer {}
 
-fn foreign_error(what: &str, status: HarmonicsStatus) -> Error {
-    Error::Foreign(take_callback_error().unwrap_or_else(|| {
-        format!(
-            "foreign producer's {what} failed with status {}",
-            status as u32
-        )
-    }))
+/// Reads what the foreign producer's callback `what` returned.
+fn foreign_result(what: &str, code: HarmonicsCallbackResult) -> Result<()> {
+    Ok(callback_result(
+        &format!("foreign producer's {what}"),
+        code,
+    )?)
 }
 
 impl Producer for ForeignProducer {
@@ -202,10 +205,7 @@ impl Producer for ForeignProducer {
         };
         take_callback_error();
         // SAFETY: the callback contract (see HarmonicsProducerCallbacks).
-        let status = unsafe { next(self.cb.userdata, &mut view) };
-        if status != HarmonicsStatus::Ok {
-            return Err(foreign_error("next", status));
-        }
+        foreign_result("next", unsafe { next(self.cb.userdata, &mut view) })?;
         // SAFETY: the view stays valid until the next call of `next` or `free`, which
         // needs `&mut self`: the returned borrow cannot outlive it.
         unsafe { view.as_ref() }
@@ -217,10 +217,8 @@ impl Producer for ForeignProducer {
         let mut n = 0usize;
         take_callback_error();
         // SAFETY: the callback contract.
-        match unsafe { size(self.cb.userdata, &mut n) } {
-            HarmonicsStatus::Ok => Ok(n),
-            s => Err(foreign_error("size", s)),
-        }
+        foreign_result("size", unsafe { size(self.cb.userdata, &mut n) })?;
+        Ok(n)
     }
 
     fn skip(&mut self, n: usize) -> Result<()> {
@@ -232,10 +230,7 @@ impl Producer for ForeignProducer {
         };
         take_callback_error();
         // SAFETY: the callback contract.
-        match unsafe { skip(self.cb.userdata, n) } {
-            HarmonicsStatus::Ok => Ok(()),
-            s => Err(foreign_error("skip", s)),
-        }
+        foreign_result("skip", unsafe { skip(self.cb.userdata, n) })
     }
 
     fn source(&self) -> String {
@@ -249,10 +244,9 @@ impl Producer for ForeignProducer {
             let (mut ptr, mut len) = (std::ptr::null::<c_char>(), 0usize);
             take_callback_error();
             // SAFETY: the callback contract.
-            let status = unsafe { f(self.cb.userdata, &mut ptr, &mut len) };
-            if status != HarmonicsStatus::Ok {
-                return Err(foreign_error("fingerprint", status));
-            }
+            foreign_result("fingerprint", unsafe {
+                f(self.cb.userdata, &mut ptr, &mut len)
+            })?;
             if len > MAX_FINGERPRINT {
                 return Err(Error::Foreign(format!(
                     "the foreign producer's fingerprint is {len} bytes, more than the \
@@ -416,14 +410,14 @@ pub unsafe extern "C" fn harmonics_producer_next(
 
 /// Receives a record from `harmonics_producer_next_copy`: `view` and the memory it
 /// points to are valid only during the call. Copy what is needed into storage owned by
-/// `userdata` and return `HARMONICS_STATUS_OK`; any other status (after
+/// `userdata` and return `HARMONICS_STATUS_OK`; any other value (after
 /// `harmonics_callback_error` for a message) fails the read. The callback runs with the
 /// producer locked: it must not call the producer.
 pub type HarmonicsCopyFn = Option<
     unsafe extern "C" fn(
         userdata: *mut c_void,
         view: *const HarmonicsTensorView,
-    ) -> HarmonicsStatus,
+    ) -> HarmonicsCallbackResult,
 >;
 
 /// Copying read into caller-owned storage: reads the next record and calls
@@ -449,14 +443,8 @@ pub unsafe extern "C" fn harmonics_producer_next_copy(
         take_callback_error();
         // SAFETY: the callback contract (see HarmonicsCopyFn); the view's memory stays
         // valid while the lock is held and no other call is made on the producer.
-        let status = unsafe { copy(userdata, &view) };
-        if status != HarmonicsStatus::Ok {
-            return Err(Failure::from(Error::Foreign(
-                take_callback_error().unwrap_or_else(|| {
-                    format!("copy callback failed with status {}", status as u32)
-                }),
-            )));
-        }
+        callback_result("copy callback", unsafe { copy(userdata, &view) })
+            .map_err(|f| Failure::from(Error::from(f)))?;
         g.producer().view_intact().map_err(Failure::from)
     })
 }

@@ -18,28 +18,31 @@ use crate::harness::*;
 unsafe extern "C" fn copy_nothing(
     _userdata: *mut c_void,
     _view: *const HarmonicsTensorView,
-) -> HarmonicsStatus {
-    HarmonicsStatus::Ok
+) -> HarmonicsCallbackResult {
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
 
-unsafe extern "C" fn cb_next(_: *mut c_void, _: *mut HarmonicsTensorView) -> HarmonicsStatus {
-    HarmonicsStatus::Empty
+unsafe extern "C" fn cb_next(
+    _: *mut c_void,
+    _: *mut HarmonicsTensorView,
+) -> HarmonicsCallbackResult {
+    HarmonicsStatus::Empty as HarmonicsCallbackResult
 }
-unsafe extern "C" fn cb_size(_: *mut c_void, out: *mut usize) -> HarmonicsStatus {
+unsafe extern "C" fn cb_size(_: *mut c_void, out: *mut usize) -> HarmonicsCallbackResult {
     unsafe { *out = 0 };
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
-unsafe extern "C" fn cb_write(_: *mut c_void, _: *const u8, _: usize) -> HarmonicsStatus {
-    HarmonicsStatus::Ok
+unsafe extern "C" fn cb_write(_: *mut c_void, _: *const u8, _: usize) -> HarmonicsCallbackResult {
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
 unsafe extern "C" fn cb_read(
     _: *mut c_void,
     _: *mut u8,
     _: usize,
     n: *mut usize,
-) -> HarmonicsStatus {
+) -> HarmonicsCallbackResult {
     unsafe { *n = 0 };
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
 
 pub fn core_cases(l: &Live) -> Vec<Case> {

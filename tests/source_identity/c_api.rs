@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_void};
 use std::ptr::{null, null_mut};
 
 use harmonics_dataset::ffi::disk_cache::*;
-use harmonics_dataset::ffi::error::HarmonicsStatus;
+use harmonics_dataset::ffi::error::{HarmonicsCallbackResult, HarmonicsStatus};
 use harmonics_dataset::ffi::producer::*;
 use harmonics_dataset::ffi::tensor::HarmonicsTensorView;
 
@@ -37,7 +37,7 @@ impl Src {
 /// The callbacks over `src` (which must outlive the producer), with or without `skip`.
 fn callbacks(
     src: *mut Src,
-    skip: Option<unsafe extern "C" fn(*mut c_void, usize) -> HarmonicsStatus>,
+    skip: Option<unsafe extern "C" fn(*mut c_void, usize) -> HarmonicsCallbackResult>,
 ) -> HarmonicsProducerCallbacks {
     HarmonicsProducerCallbacks {
         userdata: src.cast(),
@@ -49,7 +49,10 @@ fn callbacks(
     }
 }
 
-unsafe extern "C" fn next(u: *mut c_void, out: *mut HarmonicsTensorView) -> HarmonicsStatus {
+unsafe extern "C" fn next(
+    u: *mut c_void,
+    out: *mut HarmonicsTensorView,
+) -> HarmonicsCallbackResult {
     let s = unsafe { &mut *(u as *mut Src) };
     s.nexts += 1;
     s.value = s.cursor as f32;
@@ -63,29 +66,29 @@ unsafe extern "C" fn next(u: *mut c_void, out: *mut HarmonicsTensorView) -> Harm
             nbytes: 4,
         }
     };
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
-unsafe extern "C" fn size(u: *mut c_void, out: *mut usize) -> HarmonicsStatus {
+unsafe extern "C" fn size(u: *mut c_void, out: *mut usize) -> HarmonicsCallbackResult {
     unsafe { *out = (*(u as *mut Src)).n };
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
-unsafe extern "C" fn skip(u: *mut c_void, k: usize) -> HarmonicsStatus {
+unsafe extern "C" fn skip(u: *mut c_void, k: usize) -> HarmonicsCallbackResult {
     let s = unsafe { &mut *(u as *mut Src) };
     s.skips += 1;
     s.cursor = (s.cursor + k) % s.n;
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
 unsafe extern "C" fn fingerprint(
     u: *mut c_void,
     ptr: *mut *const c_char,
     len: *mut usize,
-) -> HarmonicsStatus {
+) -> HarmonicsCallbackResult {
     let s = unsafe { &*(u as *mut Src) };
     unsafe {
         *ptr = s.fp.as_ptr().cast();
         *len = s.fp.len();
     }
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
 
 /// Opens a cache over a C source; returns (outcome, reason, next calls, skip calls).
