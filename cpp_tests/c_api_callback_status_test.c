@@ -73,9 +73,12 @@ static HarmonicsProducer *odd_producer(void) {
     HarmonicsProducer *p = NULL;
     cb.next = odd_next;
     cb.size = odd_size;
-    cb.skip = odd_skip;
-    cb.fingerprint = odd_text;
     if (harmonics_producer_from_callbacks(&cb, "odd source", &p) != HARMONICS_STATUS_OK) return NULL;
+    if (harmonics_producer_set_skip_callback(p, odd_skip) != HARMONICS_STATUS_OK ||
+        harmonics_producer_set_fingerprint_callback(p, odd_text) != HARMONICS_STATUS_OK) {
+        harmonics_producer_free(p);
+        return NULL;
+    }
     return p;
 }
 

@@ -84,11 +84,12 @@ inline ProducerHandle bridge(const std::shared_ptr<Producer>& base) {
     cb.next = &foreign_next;
     cb.size = &foreign_size;
     cb.free = &foreign_free;
-    cb.skip = &foreign_skip;
-    cb.fingerprint = &foreign_fingerprint;
     HarmonicsProducer* h = nullptr;
     check(harmonics_producer_from_callbacks(&cb, "C++ producer", &h));  // owns userdata from here
-    return ProducerHandle{h};
+    ProducerHandle handle{h};
+    check(harmonics_producer_set_skip_callback(h, &foreign_skip));
+    check(harmonics_producer_set_fingerprint_callback(h, &foreign_fingerprint));
+    return handle;
 }
 
 }  // namespace detail

@@ -13,6 +13,8 @@ use crate::{CacheOutcome, DiskCacheProducer, TokenFn};
 /// A token callback. Ownership: from the call of `harmonics_disk_cache_new` on, the
 /// library owns `userdata` and calls `free(userdata)` (if non-null) exactly once: when
 /// the cache is freed, or before returning if the call fails.
+///
+/// Frozen, like `HarmonicsProducerCallbacks`: these three fields in every release.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct HarmonicsTokenCallback {

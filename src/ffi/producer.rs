@@ -20,6 +20,8 @@ use crate::{AsyncHttpProducer, CsvProducer, DiskCacheProducer, HttpProducer, Sam
 
 /// The producers a handle can hold. Typed variants give access to kind-specific calls.
 pub(crate) enum ProducerKind {
+    /// Made by `harmonics_producer_from_callbacks` (takes the optional callbacks).
+    Foreign(Box<ForeignProducer>),
     DiskCache(Box<DiskCacheProducer>),
     Sampled(Box<SampledProducer<SharedBase>>),
     Http(Box<HttpProducer>),
@@ -30,6 +32,7 @@ pub(crate) enum ProducerKind {
 impl ProducerKind {
     fn producer(&mut self) -> &mut dyn Producer {
         match self {
+            ProducerKind::Foreign(p) => p.as_mut(),
             ProducerKind::DiskCache(p) => p,
             ProducerKind::Sampled(p) => p,
             ProducerKind::Http(p) => p.as_mut(),
@@ -132,13 +135,20 @@ impl Producer for SharedBase {
 /// owns `userdata` and calls `free(userdata)` (if non-null) exactly once: when the last
 /// user of the producer is gone, or before returning if the call fails. The callbacks are
 /// called from the thread that called into the library, never concurrently.
+///
+/// Frozen: this struct has these four fields in every release, and the library reads
+/// nothing else, so code that sets them on an uninitialised stack struct keeps working.
+/// Optional callbacks are set on the handle afterwards:
+/// `harmonics_producer_set_skip_callback`, `harmonics_producer_set_fingerprint_callback`
+/// (later ones the same way).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct HarmonicsProducerCallbacks {
     pub userdata: *mut c_void,
     /// Fills `*out` with the next record (cycling after the last). The memory the view
-    /// points to must stay valid until the next call of `next` or `free`. A non-OK
-    /// status (after `harmonics_callback_error` for a message) reports a failure.
+    /// points to must stay valid until the next call of `next` or `free`. Any value but
+    /// `HARMONICS_STATUS_OK` (after `harmonics_callback_error` for a message) reports a
+    /// failure.
     pub next: Option<
         unsafe extern "C" fn(
             userdata: *mut c_void,
@@ -151,33 +161,37 @@ pub struct HarmonicsProducerCallbacks {
     >,
     /// Releases `userdata`. May be null.
     pub free: Option<unsafe extern "C" fn(userdata: *mut c_void)>,
-    /// Optional (null: `n` calls of `next`): advances past `n` records, as `n` calls of
-    /// `next` would. Lets a cache append skip the records it already holds cheaply.
-    /// Added after `free`: zero-initialise the struct (`= {0}`) so older code that does
-    /// not know this field leaves it null.
-    pub skip:
-        Option<unsafe extern "C" fn(userdata: *mut c_void, n: usize) -> HarmonicsCallbackResult>,
-    /// Optional (null: unknown): stores in `*ptr`/`*len` a fingerprint of the records
-    /// (UTF-8, not NUL-terminated, valid until the next call or `free`). It must change
-    /// whenever the records change; an empty one means unknown; at most 64 KiB. A cache whose recorded
-    /// fingerprint equals it is reused without calling `size` or `next`; a different
-    /// one rebuilds the cache.
-    pub fingerprint: Option<
-        unsafe extern "C" fn(
-            userdata: *mut c_void,
-            ptr: *mut *const c_char,
-            len: *mut usize,
-        ) -> HarmonicsCallbackResult,
-    >,
 }
+
+/// A callback producer's optional `skip` (see `harmonics_producer_set_skip_callback`):
+/// advances past `n` records, as `n` calls of `next` would. Called with the producer's
+/// `userdata`.
+pub type HarmonicsSkipFn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, n: usize) -> HarmonicsCallbackResult>;
+
+/// A callback producer's optional `fingerprint` (see
+/// `harmonics_producer_set_fingerprint_callback`): stores in `*ptr`/`*len` a fingerprint
+/// of the records (UTF-8, not NUL-terminated, valid until the next call or `free`). It
+/// must change whenever the records change; an empty one means unknown; at most 64 KiB.
+/// Called with the producer's `userdata`.
+pub type HarmonicsFingerprintFn = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        ptr: *mut *const c_char,
+        len: *mut usize,
+    ) -> HarmonicsCallbackResult,
+>;
 
 /// Longest fingerprint accepted: it is stored in the cache's metadata, which must stay
 /// far below the format's 1 MiB limit.
 pub const MAX_FINGERPRINT: usize = 64 * 1024;
 
 /// A producer implemented by C callbacks.
-struct ForeignProducer {
+pub(crate) struct ForeignProducer {
     cb: HarmonicsProducerCallbacks,
+    /// The optional callbacks, set on the handle (null until then).
+    skip: HarmonicsSkipFn,
+    fingerprint: HarmonicsFingerprintFn,
     source: String,
 }
 
@@ -222,7 +236,7 @@ impl Producer for ForeignProducer {
     }
 
     fn skip(&mut self, n: usize) -> Result<()> {
-        let Some(skip) = self.cb.skip else {
+        let Some(skip) = self.skip else {
             for _ in 0..n {
                 self.next_view()?;
             }
@@ -240,7 +254,7 @@ impl Producer for ForeignProducer {
     /// Kind `foreign` with the fingerprint (empty when there is no callback).
     fn identity(&self) -> Result<Option<SourceIdentity>> {
         let mut id = String::new();
-        if let Some(f) = self.cb.fingerprint {
+        if let Some(f) = self.fingerprint {
             let (mut ptr, mut len) = (std::ptr::null::<c_char>(), 0usize);
             take_callback_error();
             // SAFETY: the callback contract.
@@ -284,8 +298,10 @@ pub(crate) fn new_handle(
     write_out(out, "out", HarmonicsProducer::new(kind).into_raw())
 }
 
-/// Makes a producer from C callbacks. `source` (may be null) describes the data in
-/// cache metadata.
+/// Makes a producer from C callbacks: reads the four fields of `*callbacks` and nothing
+/// else (the optional callbacks are set on the new handle, see
+/// `harmonics_producer_set_skip_callback`). `source` (may be null) describes the data
+/// in cache metadata.
 ///
 /// # Safety
 /// `callbacks` is readable; `source` is null or NUL-terminated; `out` is writable.
@@ -300,6 +316,8 @@ pub unsafe extern "C" fn harmonics_producer_from_callbacks(
         // Owned from here on: dropping `p` on any failure below frees userdata once.
         let mut p = ForeignProducer {
             cb,
+            skip: None,
+            fingerprint: None,
             source: "foreign producer".into(),
         };
         if cb.next.is_none() || cb.size.is_none() {
@@ -309,7 +327,59 @@ pub unsafe extern "C" fn harmonics_producer_from_callbacks(
             p.source = arg_str(source, "source")?.to_string();
         }
         check_out(out, "out")?;
-        new_handle(out, ProducerKind::Any(Box::new(p)))
+        new_handle(out, ProducerKind::Foreign(Box::new(p)))
+    })
+}
+
+/// Sets (null: removes) the optional `skip` callback of a producer made by
+/// `harmonics_producer_from_callbacks`, called with its `userdata`: a cache append then
+/// skips the records it already holds in one call instead of `n` calls of `next`. Set it
+/// before wrapping the producer in a cache. Any other producer is
+/// `HARMONICS_STATUS_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `producer` is null or a live handle; `skip` is null or callable with its userdata.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_set_skip_callback(
+    producer: *mut HarmonicsProducer,
+    skip: HarmonicsSkipFn,
+) -> HarmonicsStatus {
+    guard(|| with_foreign(producer, "skip", |f| f.skip = skip))
+}
+
+/// Sets (null: removes) the optional `fingerprint` callback of a producer made by
+/// `harmonics_producer_from_callbacks`, called with its `userdata`. A cache whose
+/// recorded fingerprint equals it is reused without calling `size` or `next`; a different
+/// one rebuilds the cache. Set it before wrapping the producer in a cache. Any other
+/// producer is `HARMONICS_STATUS_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `producer` is null or a live handle; `fingerprint` is null or callable with its
+/// userdata.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_set_fingerprint_callback(
+    producer: *mut HarmonicsProducer,
+    fingerprint: HarmonicsFingerprintFn,
+) -> HarmonicsStatus {
+    guard(|| with_foreign(producer, "fingerprint", |f| f.fingerprint = fingerprint))
+}
+
+/// Runs `f` on the callback producer of the handle `producer`, locked; `callback`
+/// names what is being set, for the message when it is another kind of producer.
+fn with_foreign(
+    producer: *const HarmonicsProducer,
+    callback: &str,
+    f: impl FnOnce(&mut ForeignProducer),
+) -> std::result::Result<(), Failure> {
+    with_kind(producer, |k| match k {
+        ProducerKind::Foreign(p) => {
+            f(p);
+            Ok(())
+        }
+        _ => Err(Failure::invalid(format!(
+            "only a producer made by harmonics_producer_from_callbacks takes a {callback} \
+             callback"
+        ))),
     })
 }
 

@@ -9,7 +9,8 @@ use harmonics_dataset::ffi::error::*;
 use harmonics_dataset::ffi::producer::*;
 use harmonics_dataset::ffi::tensor::*;
 use harmonics_dataset::ffi::{
-    HarmonicsCacheOutcome, HarmonicsProducerCallbacks, HarmonicsStatus, HarmonicsTensorView,
+    HarmonicsCacheOutcome, HarmonicsProducer, HarmonicsProducerCallbacks, HarmonicsStatus,
+    HarmonicsTensorView,
 };
 
 use crate::harness::*;
@@ -45,6 +46,21 @@ unsafe extern "C" fn cb_read(
     HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
 
+/// `call` on a new producer made from `cbs`, then freed.
+unsafe fn with_callback_producer(
+    cbs: HarmonicsProducerCallbacks,
+    call: impl FnOnce(*mut HarmonicsProducer) -> HarmonicsStatus,
+) -> Option<u32> {
+    let mut p = null_mut();
+    assert_eq!(
+        harmonics_producer_from_callbacks(&cbs, null(), &mut p),
+        HarmonicsStatus::Ok
+    );
+    let st = call(p);
+    harmonics_producer_free(p);
+    s(st)
+}
+
 pub fn core_cases(l: &Live) -> Vec<Case> {
     use Expect::*;
     let (csv, cache, tensor) = (l.csv, l.cache, l.tensor as *const _);
@@ -55,8 +71,6 @@ pub fn core_cases(l: &Live) -> Vec<Case> {
         next: Some(cb_next),
         size: Some(cb_size),
         free: None,
-        skip: None,
-        fingerprint: None,
     };
     let view = HarmonicsTensorView {
         dtype: 0,
@@ -293,6 +307,41 @@ pub fn core_cases(l: &Live) -> Vec<Case> {
             case("harmonics_producer_skip", "producer", Refused, || {
                 s(harmonics_producer_skip(null_mut(), 3))
             }),
+            case(
+                "harmonics_producer_set_skip_callback",
+                "producer",
+                Refused,
+                || s(harmonics_producer_set_skip_callback(null_mut(), None)),
+            ),
+            case(
+                "harmonics_producer_set_skip_callback",
+                "skip",
+                Accepted,
+                move || {
+                    with_callback_producer(cbs, |p| harmonics_producer_set_skip_callback(p, None))
+                },
+            ),
+            case(
+                "harmonics_producer_set_fingerprint_callback",
+                "producer",
+                Refused,
+                || {
+                    s(harmonics_producer_set_fingerprint_callback(
+                        null_mut(),
+                        None,
+                    ))
+                },
+            ),
+            case(
+                "harmonics_producer_set_fingerprint_callback",
+                "fingerprint",
+                Accepted,
+                move || {
+                    with_callback_producer(cbs, |p| {
+                        harmonics_producer_set_fingerprint_callback(p, None)
+                    })
+                },
+            ),
             case("harmonics_producer_free", "producer", Accepted, || {
                 harmonics_producer_free(null_mut());
                 None

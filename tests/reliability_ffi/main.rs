@@ -226,8 +226,6 @@ fn a_rust_panic_inside_a_foreign_producer_chain_becomes_an_error_status() {
             next: Some(relay_next),
             size: Some(relay_size),
             free: None,
-            skip: None,
-            fingerprint: None,
         };
         let mut relay = null_mut();
         assert_eq!(

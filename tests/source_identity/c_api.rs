@@ -34,19 +34,34 @@ impl Src {
     }
 }
 
-/// The callbacks over `src` (which must outlive the producer), with or without `skip`.
-fn callbacks(
+/// A producer over `src` (which must outlive it) with its fingerprint and, if given,
+/// `skip`, both set on the handle.
+fn producer(
     src: *mut Src,
     skip: Option<unsafe extern "C" fn(*mut c_void, usize) -> HarmonicsCallbackResult>,
-) -> HarmonicsProducerCallbacks {
-    HarmonicsProducerCallbacks {
+) -> *mut HarmonicsProducer {
+    let cb = HarmonicsProducerCallbacks {
         userdata: src.cast(),
         next: Some(next),
         size: Some(size),
         free: None,
-        skip,
-        fingerprint: Some(fingerprint),
+    };
+    let mut p = null_mut();
+    unsafe {
+        assert_eq!(
+            harmonics_producer_from_callbacks(&cb, null(), &mut p),
+            HarmonicsStatus::Ok
+        );
+        assert_eq!(
+            harmonics_producer_set_fingerprint_callback(p, Some(fingerprint)),
+            HarmonicsStatus::Ok
+        );
+        assert_eq!(
+            harmonics_producer_set_skip_callback(p, skip),
+            HarmonicsStatus::Ok
+        );
     }
+    p
 }
 
 unsafe extern "C" fn next(
@@ -94,13 +109,9 @@ unsafe extern "C" fn fingerprint(
 /// Opens a cache over a C source; returns (outcome, reason, next calls, skip calls).
 fn open(name: &std::ffi::CStr, n: usize, fp: &'static str) -> (u32, String, usize, usize) {
     let src = Box::into_raw(Box::new(Src::new(n, fp)));
-    let cb = callbacks(src, Some(skip));
+    let base = producer(src, Some(skip));
     unsafe {
-        let (mut base, mut cache) = (null_mut(), null_mut());
-        assert_eq!(
-            harmonics_producer_from_callbacks(&cb, null(), &mut base),
-            HarmonicsStatus::Ok
-        );
+        let mut cache = null_mut();
         assert_eq!(
             harmonics_disk_cache_new(base, name.as_ptr(), null(), &mut cache),
             HarmonicsStatus::Ok
@@ -172,13 +183,9 @@ fn an_oversized_fingerprint_is_an_error_not_a_huge_header() {
     let name = std::ffi::CString::new(dir.path().join("big.cache").to_str().unwrap()).unwrap();
     let fp: &'static str = Box::leak("x".repeat(MAX_FINGERPRINT + 1).into_boxed_str());
     let mut src = Src::new(1, fp);
-    let cb = callbacks(&mut src, None);
+    let base = producer(&mut src, None);
     unsafe {
-        let (mut base, mut cache) = (null_mut(), null_mut());
-        assert_eq!(
-            harmonics_producer_from_callbacks(&cb, null(), &mut base),
-            HarmonicsStatus::Ok
-        );
+        let mut cache = null_mut();
         let st = harmonics_disk_cache_new(base, name.as_ptr(), null(), &mut cache);
         assert_eq!(st, HarmonicsStatus::Foreign);
         let msg =
