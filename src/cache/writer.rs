@@ -13,13 +13,13 @@ use std::io::{BufWriter, IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::flock;
 use super::format::{
     frame_header, index_frame_header, parse_frame, Commit, Frame, Header, Metadata, FRAME_HEADER,
     INDEX_ENTRY, MAX_META_LEN, META_OFFSET, VERSION_1,
 };
 use super::index::{walk_offsets, EntryLog};
 use super::reader::CacheReader;
+use super::{flock, names_file};
 use crate::error::{Error, Result};
 use crate::tensor::{parse_wire, wire_header_len, TensorRef, WireHeader};
 
@@ -632,7 +632,7 @@ fn create_locked_temp(dir: &Path, prefix: &str) -> Result<(File, tempfile::TempP
         // Between creation and the lock, a sweeper (`remove_dead_temps` of another
         // writer) may have taken the file for a dead writer's and unlinked it: then
         // start again with a new name.
-        if same_file(&file, &tmp) {
+        if names_file(&tmp, &file) {
             return Ok((file, tmp));
         }
         // The name is no longer ours; do not let TempPath remove someone else's file.
@@ -708,18 +708,9 @@ fn remove_dead_temps(dir: &Path, prefix: &str, own: &Path) {
         let Ok(f) = super::open_regular(&path, super::OpenMode::Read, "temporary file", "") else {
             continue;
         };
-        if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok() && same_file(&f, &path) {
+        if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok() && names_file(&path, &f) {
             let _ = std::fs::remove_file(&path);
         }
-    }
-}
-
-/// True if `path` still names the file open as `f`.
-fn same_file(f: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (f.metadata(), std::fs::metadata(path)) {
-        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
-        _ => false,
     }
 }
 
