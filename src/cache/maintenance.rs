@@ -548,12 +548,15 @@ mod tests {
     use crate::cache::CacheWriter;
     use crate::Tensor;
 
+    /// A cache of `records` records at `path`, and no lock file left beside it.
     fn write_cache(path: &Path, records: usize) {
-        let mut w = CacheWriter::create(path, Metadata::new("tok", "src")).unwrap();
+        let lock = CacheLock::exclusive(path).unwrap();
+        let mut w = CacheWriter::create(path, Metadata::new("tok", "src"), &lock).unwrap();
         for i in 0..records {
             w.push(Tensor::from_f32(&[i as f32; 8]).as_ref()).unwrap();
         }
         w.finish().unwrap();
+        lock.remove_lock_file();
     }
 
     fn set_used(path: &Path, secs: u64) {
