@@ -66,7 +66,7 @@ impl CacheLock {
         let lock_path = lock_path(cache_path);
         let mut wait = Wait::new(cache_path, &lock_path, stop);
         let mut vanished = 0;
-        loop {
+        for _ in 0..MAX_REPLACED {
             if let Some(dir) = lock_path.parent() {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| Error::io("cannot create cache directory", dir, e))?;
@@ -108,13 +108,14 @@ impl CacheLock {
             // The file was removed (or replaced) while we waited: its lock guards
             // nothing. Start again on the file at the name now.
         }
+        Err(replaced_too_often(&lock_path))
     }
 
     /// Takes the lock if no other process holds it: `Ok(None)` when the cache is in
     /// use. Unlike `exclusive`, never creates the cache directory.
     pub fn try_exclusive(cache_path: &Path) -> Result<Option<CacheLock>> {
         let lock_path = lock_path(cache_path);
-        loop {
+        for _ in 0..MAX_REPLACED {
             let file = open_lock_file(&lock_path)?;
             match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
                 Ok(()) if names_file(&lock_path, &file) => {
@@ -127,6 +128,7 @@ impl CacheLock {
                 Err(e) => return Err(Error::io("cannot lock", &lock_path, e)),
             }
         }
+        Err(replaced_too_often(&lock_path))
     }
 
     fn held(file: Option<File>, cache_path: &Path) -> Result<CacheLock> {
@@ -172,6 +174,24 @@ impl CacheLock {
 
 /// Times a removed directory is made again before the lock gives up.
 const MAX_VANISHED: u32 = 1000;
+
+/// Times the lock is taken again on a new file, because the one it got was removed or
+/// replaced meanwhile, before it gives up (a file system whose inode numbers do not
+/// stay put would otherwise loop for ever).
+pub(crate) const MAX_REPLACED: u32 = 10_000;
+
+/// The error when the lock file at `lock_path` kept changing under this process.
+pub(crate) fn replaced_too_often(lock_path: &Path) -> Error {
+    Error::io(
+        "cannot lock",
+        lock_path,
+        std::io::Error::other(format!(
+            "the lock file was removed or replaced {MAX_REPLACED} times while this process \
+             took it (another program keeps removing it, or the file system does not keep \
+             inode numbers)"
+        )),
+    )
+}
 
 /// `NotRegularFile::role` of a lock file.
 const LOCK_FILE: &str = "lock file";

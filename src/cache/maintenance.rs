@@ -9,6 +9,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::lock::{replaced_too_often, MAX_REPLACED};
 use super::{
     classify_name, flock, irregular_kind, is_own_companion, list_caches, names_file,
     scan_cache_dir, why_not_a_cache, CacheLock, CacheReader, DirEntry, EntryKind, Format, Metadata,
@@ -265,7 +266,7 @@ fn remove_cache(path: &Path) -> Result<bool> {
 /// must not lose its name under its holder.
 fn remove_companion(path: &Path) -> Result<bool> {
     let mut first = true;
-    loop {
+    for _ in 0..MAX_REPLACED {
         let f = match std::fs::OpenOptions::new()
             .read(true)
             .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -286,6 +287,7 @@ fn remove_companion(path: &Path) -> Result<bool> {
         }
         // Another file took the name while we locked this one: look again.
     }
+    Err(replaced_too_often(path))
 }
 
 /// Why removing `dir` as a whole would remove more than a cache directory, if it would:
