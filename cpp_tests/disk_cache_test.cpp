@@ -90,6 +90,22 @@ TEST_F(DiskCache, BadNamesAreClearErrors) {
     EXPECT_THROW(harmonics::DiskCacheProducer(nullptr, "x.cache"), harmonics::Error);
 }
 
+// The token's context is allocated for the library, which owns it only from the call
+// on: a name refused before the call (a NUL byte) must not leak it (ASan's leak check and
+// valgrind fail this test if it does).
+TEST_F(DiskCache, ANulInTheNameWithATokenIsRefusedWithoutALeak) {
+    auto base = std::make_shared<Records>(1);
+    std::string big(4096, 'k');  // a capture large enough to be heap-allocated
+    try {
+        harmonics::DiskCacheProducer cached(base, std::string("a\0b", 3), [big] { return big; });
+        ADD_FAILURE() << "accepted a name with a NUL byte";
+    } catch (const harmonics::Error& e) {
+        EXPECT_EQ(e.status(), HARMONICS_STATUS_INVALID_NAME) << e.what();
+        EXPECT_NE(std::string(e.what()).find("NUL"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(base->reads, 0u);
+}
+
 TEST_F(DiskCache, CorruptedCacheIsRebuiltFromTheSourceNotServed) {
     auto base = std::make_shared<Records>(3);
     { harmonics::DiskCacheProducer cached(base, "bad.cache"); }

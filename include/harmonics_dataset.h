@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HARMONICS_DATASET_ABI_VERSION 2
+#define HARMONICS_DATASET_ABI_VERSION 3
 
 /* The version of the library this header belongs to (Cargo.toml); harmonics_version() is the
    version of the library actually loaded. */
@@ -202,14 +202,24 @@ typedef struct HarmonicsSampler HarmonicsSampler;
 // An owned tensor (a Box on the Rust side). Free with `harmonics_tensor_free`.
 typedef struct HarmonicsTensor HarmonicsTensor;
 
+// What a callback returns: a status code as a plain integer (as rustls-ffi's
+// `rustls_io_result`), never the `HarmonicsStatus` enum itself: a callback may return
+// any value, and a Rust enum holding a value it does not list is undefined behaviour.
+// `HARMONICS_STATUS_OK` is success, any other `HARMONICS_STATUS_*` code a failure; a
+// value that is no status code (0, 1, -1, …) is a failure too, reported as
+// `HARMONICS_STATUS_FOREIGN` with a message naming the value.
+typedef uint32_t HarmonicsCallbackResult;
+
 // A token callback. Ownership: from the call of `harmonics_disk_cache_new` on, the
 // library owns `userdata` and calls `free(userdata)` (if non-null) exactly once: when
 // the cache is freed, or before returning if the call fails.
+//
+// Frozen, like `HarmonicsProducerCallbacks`: these three fields in every release.
 typedef struct HarmonicsTokenCallback {
   void *userdata;
   // Stores the current token in `*ptr`/`*len` (UTF-8, not NUL-terminated; valid until
   // the next call or `free`). An empty token means "no token".
-  HarmonicsStatus (*token)(void *userdata, const char **ptr, size_t *len);
+  HarmonicsCallbackResult (*token)(void *userdata, const char **ptr, size_t *len);
   void (*free)(void *userdata);
 } HarmonicsTokenCallback;
 
@@ -220,7 +230,11 @@ typedef struct HarmonicsCacheOutcome {
   uint64_t to;
 } HarmonicsCacheOutcome;
 
-// Options of the HTTP producers; fill with `harmonics_http_options_default` first.
+// Options of the HTTP producers. Start from `harmonics_http_options_default()`, then
+// set the fields you need; never fill one field by field from scratch: later releases
+// add fields at the end (with defaults that keep the earlier behaviour), and only the
+// default function fills those in. (A release that adds one changes
+// `HARMONICS_DATASET_ABI_VERSION`: rebuild against the header of the library you run.)
 typedef struct HarmonicsHttpOptions {
   // Keep the dataset in a persistent cache file (needs `cache_path`).
   bool cache;
@@ -303,7 +317,10 @@ typedef struct HarmonicsPruneReport {
 } HarmonicsPruneReport;
 
 // How a sampler orders and splits the records. Start from
-// `harmonics_sampler_options_default()`.
+// `harmonics_sampler_options_default()`, then set the fields you need; never fill one
+// field by field from scratch: later releases add fields at the end (with defaults that
+// keep the earlier behaviour), and only the default function fills those in (a release
+// that adds one changes `HARMONICS_DATASET_ABI_VERSION`).
 typedef struct HarmonicsSamplerOptions {
   // Selects the order (default 0); the same seed gives the same order everywhere.
   uint64_t seed;
@@ -340,35 +357,43 @@ typedef struct HarmonicsTensorView {
 // owns `userdata` and calls `free(userdata)` (if non-null) exactly once: when the last
 // user of the producer is gone, or before returning if the call fails. The callbacks are
 // called from the thread that called into the library, never concurrently.
+//
+// Frozen: this struct has these four fields in every release, and the library reads
+// nothing else, so code that sets them on an uninitialised stack struct keeps working.
+// Optional callbacks are set on the handle afterwards:
+// `harmonics_producer_set_skip_callback`, `harmonics_producer_set_fingerprint_callback`
+// (later ones the same way).
 typedef struct HarmonicsProducerCallbacks {
   void *userdata;
   // Fills `*out` with the next record (cycling after the last). The memory the view
-  // points to must stay valid until the next call of `next` or `free`. A non-OK
-  // status (after `harmonics_callback_error` for a message) reports a failure.
-  HarmonicsStatus (*next)(void *userdata, struct HarmonicsTensorView *out);
+  // points to must stay valid until the next call of `next` or `free`. Any value but
+  // `HARMONICS_STATUS_OK` (after `harmonics_callback_error` for a message) reports a
+  // failure.
+  HarmonicsCallbackResult (*next)(void *userdata, struct HarmonicsTensorView *out);
   // Stores the number of records in `*out`.
-  HarmonicsStatus (*size)(void *userdata, size_t *out);
+  HarmonicsCallbackResult (*size)(void *userdata, size_t *out);
   // Releases `userdata`. May be null.
   void (*free)(void *userdata);
-  // Optional (null: `n` calls of `next`): advances past `n` records, as `n` calls of
-  // `next` would. Lets a cache append skip the records it already holds cheaply.
-  // Added after `free`: zero-initialise the struct (`= {0}`) so older code that does
-  // not know this field leaves it null.
-  HarmonicsStatus (*skip)(void *userdata, size_t n);
-  // Optional (null: unknown): stores in `*ptr`/`*len` a fingerprint of the records
-  // (UTF-8, not NUL-terminated, valid until the next call or `free`). It must change
-  // whenever the records change; an empty one means unknown; at most 64 KiB. A cache whose recorded
-  // fingerprint equals it is reused without calling `size` or `next`; a different
-  // one rebuilds the cache.
-  HarmonicsStatus (*fingerprint)(void *userdata, const char **ptr, size_t *len);
 } HarmonicsProducerCallbacks;
+
+// A callback producer's optional `skip` (see `harmonics_producer_set_skip_callback`):
+// advances past `n` records, as `n` calls of `next` would. Called with the producer's
+// `userdata`.
+typedef HarmonicsCallbackResult (*HarmonicsSkipFn)(void *userdata, size_t n);
+
+// A callback producer's optional `fingerprint` (see
+// `harmonics_producer_set_fingerprint_callback`): stores in `*ptr`/`*len` a fingerprint
+// of the records (UTF-8, not NUL-terminated, valid until the next call or `free`). It
+// must change whenever the records change; an empty one means unknown; at most 64 KiB.
+// Called with the producer's `userdata`.
+typedef HarmonicsCallbackResult (*HarmonicsFingerprintFn)(void *userdata, const char **ptr, size_t *len);
 
 // Receives a record from `harmonics_producer_next_copy`: `view` and the memory it
 // points to are valid only during the call. Copy what is needed into storage owned by
-// `userdata` and return `HARMONICS_STATUS_OK`; any other status (after
+// `userdata` and return `HARMONICS_STATUS_OK`; any other value (after
 // `harmonics_callback_error` for a message) fails the read. The callback runs with the
 // producer locked: it must not call the producer.
-typedef HarmonicsStatus (*HarmonicsCopyFn)(void *userdata, const struct HarmonicsTensorView *view);
+typedef HarmonicsCallbackResult (*HarmonicsCopyFn)(void *userdata, const struct HarmonicsTensorView *view);
 
 // Where a sampler is (96 bytes, plain data: store it in a checkpoint as it is).
 // `position` is the global position of rank 0's next index in `epoch`.
@@ -384,13 +409,14 @@ typedef struct HarmonicsSamplerState {
 } HarmonicsSamplerState;
 
 // Writes bytes for the wire codec: `len` bytes at `buf`, borrowed for the call.
-// Returns `HARMONICS_STATUS_OK`, or any other status to stop (optionally after
+// Returns `HARMONICS_STATUS_OK`, or any other value to stop (optionally after
 // `harmonics_callback_error`).
-typedef HarmonicsStatus (*HarmonicsWriteFn)(void *userdata, const uint8_t *buf, size_t len);
+typedef HarmonicsCallbackResult (*HarmonicsWriteFn)(void *userdata, const uint8_t *buf, size_t len);
 
 // Reads bytes for the wire codec into `buf` (capacity `len`, borrowed for the call);
-// stores the count in `*read` (0 = end of stream). A non-OK status stops the read.
-typedef HarmonicsStatus (*HarmonicsReadFn)(void *userdata, uint8_t *buf, size_t len, size_t *read);
+// stores the count in `*read` (0 = end of stream). Any value but
+// `HARMONICS_STATUS_OK` stops the read.
+typedef HarmonicsCallbackResult (*HarmonicsReadFn)(void *userdata, uint8_t *buf, size_t len, size_t *read);
 
 #ifdef __cplusplus
 extern "C" {
@@ -461,8 +487,8 @@ uint16_t harmonics_last_error_http_status(void);
 const char *harmonics_status_name(uint32_t status);
 
 // Called by a foreign callback (producer `next`/`size`, token) on its own thread just
-// before it returns a non-OK status: the message becomes the error's message. `message`
-// is copied; null is ignored.
+// before it returns a value other than `HARMONICS_STATUS_OK`: the message becomes the
+// error's message. `message` is copied; null is ignored.
 //
 // # Safety
 // `message` is null or a NUL-terminated string.
@@ -622,12 +648,35 @@ HarmonicsStatus harmonics_cache_prune(const char *dir, uint64_t max_bytes, struc
 // readable values; `opts` is readable; `out` is writable.
 HarmonicsStatus harmonics_partial_http_producer_new(const char *url, const struct HarmonicsSamplerOptions *sampler, const uint64_t *ranks, size_t n_ranks, uint64_t epoch, const struct HarmonicsHttpOptions *opts, struct HarmonicsProducer **out);
 
-// Makes a producer from C callbacks. `source` (may be null) describes the data in
-// cache metadata.
+// Makes a producer from C callbacks: reads the four fields of `*callbacks` and nothing
+// else (the optional callbacks are set on the new handle, see
+// `harmonics_producer_set_skip_callback`). `source` (may be null) describes the data
+// in cache metadata.
 //
 // # Safety
 // `callbacks` is readable; `source` is null or NUL-terminated; `out` is writable.
 HarmonicsStatus harmonics_producer_from_callbacks(const struct HarmonicsProducerCallbacks *callbacks, const char *source, struct HarmonicsProducer **out);
+
+// Sets (null: removes) the optional `skip` callback of a producer made by
+// `harmonics_producer_from_callbacks`, called with its `userdata`: a cache append then
+// skips the records it already holds in one call instead of `n` calls of `next`. Set it
+// before wrapping the producer in a cache. Any other producer is
+// `HARMONICS_STATUS_INVALID_ARGUMENT`.
+//
+// # Safety
+// `producer` is null or a live handle; `skip` is null or callable with its userdata.
+HarmonicsStatus harmonics_producer_set_skip_callback(struct HarmonicsProducer *producer, HarmonicsSkipFn skip);
+
+// Sets (null: removes) the optional `fingerprint` callback of a producer made by
+// `harmonics_producer_from_callbacks`, called with its `userdata`. A cache whose
+// recorded fingerprint equals it is reused without calling `size` or `next`; a different
+// one rebuilds the cache. Set it before wrapping the producer in a cache. Any other
+// producer is `HARMONICS_STATUS_INVALID_ARGUMENT`.
+//
+// # Safety
+// `producer` is null or a live handle; `fingerprint` is null or callable with its
+// userdata.
+HarmonicsStatus harmonics_producer_set_fingerprint_callback(struct HarmonicsProducer *producer, HarmonicsFingerprintFn fingerprint);
 
 // A CSV file: one 1-D float32 record per line. With `validate`, every record must
 // have the first record's length. Checks that the file exists and can be opened, and

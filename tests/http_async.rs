@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harmonics_dataset::cache::{CacheWriter, Metadata};
+use harmonics_dataset::cache::{CacheLock, CacheWriter, Metadata};
 use harmonics_dataset::{
     AsyncHttpProducer, CacheOutcome, Error, HttpOptions, HttpProducer, Producer, Tensor,
 };
@@ -111,11 +111,13 @@ fn a_published_cache_file_gives_its_size_before_the_body_completes() {
     let data = records(n, 32);
     let src = tempfile::tempdir().unwrap();
     let path = src.path().join("pub.cache");
-    let mut w = CacheWriter::create(&path, Metadata::new("", "test")).unwrap();
+    let lock = CacheLock::exclusive(&path).unwrap();
+    let mut w = CacheWriter::create(&path, Metadata::new("", "test"), &lock).unwrap();
     for t in &data {
         w.push(t.as_ref()).unwrap();
     }
     w.finish().unwrap();
+    drop(lock);
     let file = std::fs::read(&path).unwrap();
     // First chunk: header and first frame; the rest in two slow chunks.
     let cut1 = 64 * 4;

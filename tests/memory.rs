@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use harmonics_dataset::cache::{CacheReader, CacheWriter, Metadata};
+use harmonics_dataset::cache::{CacheLock, CacheReader, CacheWriter, Metadata};
 use harmonics_dataset::{DType, TensorRef};
 
 const CHILD_ENV: &str = "HD_MEMORY_CHILD_CACHE";
@@ -43,7 +43,8 @@ fn iterating_a_512_mib_cache_keeps_peak_rss_far_below_its_size() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.cache");
     let record: Vec<u8> = (0..1 << 20).map(|i| (i % 251) as u8).collect();
-    let mut w = CacheWriter::create(&path, Metadata::new("", "memory test")).unwrap();
+    let lock = CacheLock::exclusive(&path).unwrap();
+    let mut w = CacheWriter::create(&path, Metadata::new("", "memory test"), &lock).unwrap();
     for _ in 0..512 {
         w.push(TensorRef {
             dtype: DType::Float32,
@@ -53,6 +54,7 @@ fn iterating_a_512_mib_cache_keeps_peak_rss_far_below_its_size() {
         .unwrap();
     }
     w.finish().unwrap();
+    drop(lock);
     let size = std::fs::metadata(&path).unwrap().len();
 
     let out = Command::new(std::env::current_exe().unwrap())

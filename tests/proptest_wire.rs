@@ -8,7 +8,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Read;
 
-use harmonics_dataset::cache::{CacheReader, CacheWriter, Commit, Header, Metadata};
+use harmonics_dataset::cache::{CacheLock, CacheReader, CacheWriter, Commit, Header, Metadata};
 use harmonics_dataset::tensor::{
     data_len_for, decode_wire, parse_wire, read_tensor, read_wire, write_tensor, MAX_NDIMS,
 };
@@ -216,11 +216,13 @@ proptest! {
     ) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("p.cache");
-        let mut w = CacheWriter::create(&path, Metadata::new("t", "s")).unwrap();
+        let lock = CacheLock::exclusive(&path).unwrap();
+        let mut w = CacheWriter::create(&path, Metadata::new("t", "s"), &lock).unwrap();
         for t in &ts {
             w.push(t.as_ref()).unwrap();
         }
         w.finish().unwrap();
+        drop(lock);
         let mut bytes = std::fs::read(&path).unwrap();
         for (at, v) in &damage {
             let i = at.index(bytes.len());

@@ -8,7 +8,7 @@ use support::http_server;
 
 use std::path::Path;
 
-use harmonics_dataset::cache::{upgrade, CacheReader, CacheWriter, Header, Metadata};
+use harmonics_dataset::cache::{upgrade, CacheLock, CacheReader, CacheWriter, Header, Metadata};
 use harmonics_dataset::{
     AsyncHttpProducer, CacheOutcome, Error, HttpOptions, HttpProducer, Producer, Tensor,
 };
@@ -37,7 +37,8 @@ fn check_all(p: &mut dyn Producer, want: &[Tensor]) {
 }
 
 fn published(data: &[Tensor], path: &Path) -> Vec<u8> {
-    let mut w = CacheWriter::create(path, Metadata::new("tok", "src")).unwrap();
+    let lock = CacheLock::exclusive(path).unwrap();
+    let mut w = CacheWriter::create(path, Metadata::new("tok", "src"), &lock).unwrap();
     for t in data {
         w.push(t.as_ref()).unwrap();
     }
@@ -58,7 +59,9 @@ fn http_producer_random_access_over_plain_and_published_bodies() {
     // Index first, as an upgrade or a publish step writes it.
     let legacy = src.path().join("first.cache");
     std::fs::write(&legacy, wire_body(&data)).unwrap();
-    upgrade(&legacy).unwrap();
+    let lock = CacheLock::exclusive(&legacy).unwrap();
+    upgrade(&legacy, &lock).unwrap();
+    drop(lock);
     let first = std::fs::read(&legacy).unwrap();
     let h = Header::decode(&first, Path::new("x")).unwrap();
     assert_eq!(h.commit.index_at, h.data_start);

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use harmonics_dataset::cache::{CacheWriter, Metadata};
+use harmonics_dataset::cache::{CacheLock, CacheWriter, Metadata};
 use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Tensor};
 mod support;
 use support::reliability::*;
@@ -236,10 +236,12 @@ fn sigkill_during_first_population_append_and_token_rebuild() {
 fn a_live_writers_temp_file_is_not_swept_by_a_second_writer() {
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("x.cache");
-    let mut a = CacheWriter::create(&cache, Metadata::new("", "a")).unwrap();
+    let lock = CacheLock::exclusive(&cache).unwrap();
+    let mut a = CacheWriter::create(&cache, Metadata::new("", "a"), &lock).unwrap();
     a.push(record(0, 1).as_ref()).unwrap();
-    // A second writer of the same cache (e.g. a process that does not share our lock).
-    let mut b = CacheWriter::create(&cache, Metadata::new("", "b")).unwrap();
+    // A second writer of the same cache (as a process that ignores the lock would be:
+    // here it shares ours).
+    let mut b = CacheWriter::create(&cache, Metadata::new("", "b"), &lock).unwrap();
     assert!(
         a.temp_path().exists(),
         "live writer's temp file was removed"
@@ -279,7 +281,8 @@ fn a_dead_writers_temp_file_is_removed_by_the_next_writer() {
         "expected the killed writer's temp file: {left:?}"
     );
     assert!(!Path::new(&cache).exists());
-    let w = CacheWriter::create(&cache, Metadata::new("", "next")).unwrap();
+    let lock = CacheLock::exclusive(&cache).unwrap();
+    let w = CacheWriter::create(&cache, Metadata::new("", "next"), &lock).unwrap();
     let now = temps_in(dir.path());
     assert_eq!(now.len(), 1, "{now:?}");
     assert_ne!(now, left, "the dead writer's temp file is still there");

@@ -6,7 +6,8 @@
 use std::ffi::{c_void, CStr};
 
 use harmonics_dataset::ffi::error::{
-    harmonics_callback_error, harmonics_last_error_message, HarmonicsStatus,
+    harmonics_callback_error, harmonics_last_error_message, HarmonicsCallbackResult,
+    HarmonicsStatus,
 };
 use harmonics_dataset::ffi::producer::{
     harmonics_producer_free, harmonics_producer_next_copy, producer_into_handle, HarmonicsProducer,
@@ -27,18 +28,24 @@ fn record(i: usize) -> Tensor {
 }
 
 /// Copies the record into the `Vec<(Vec<usize>, Vec<u8>)>` at `userdata`.
-unsafe extern "C" fn keep(userdata: *mut c_void, v: *const HarmonicsTensorView) -> HarmonicsStatus {
+unsafe extern "C" fn keep(
+    userdata: *mut c_void,
+    v: *const HarmonicsTensorView,
+) -> HarmonicsCallbackResult {
     let out = unsafe { &mut *(userdata as *mut Vec<(Vec<usize>, Vec<u8>)>) };
     let v = unsafe { &*v };
     let shape = unsafe { std::slice::from_raw_parts(v.shape, v.ndims) }.to_vec();
     let data = unsafe { std::slice::from_raw_parts(v.data, v.nbytes) }.to_vec();
     out.push((shape, data));
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
 
-unsafe extern "C" fn refuse(_: *mut c_void, _: *const HarmonicsTensorView) -> HarmonicsStatus {
+unsafe extern "C" fn refuse(
+    _: *mut c_void,
+    _: *const HarmonicsTensorView,
+) -> HarmonicsCallbackResult {
     harmonics_callback_error(c"no room for this record".as_ptr());
-    HarmonicsStatus::Foreign
+    HarmonicsStatus::Foreign as HarmonicsCallbackResult
 }
 
 struct Handle(*mut HarmonicsProducer);

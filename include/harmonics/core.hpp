@@ -176,7 +176,7 @@ inline TensorView to_view(const HarmonicsTensorView& v) {
 
 /// harmonics_producer_next_copy's callback: builds the HTensor at `userdata` from the
 /// record, with one allocation for the shape and one for the data (no zero-fill).
-inline HarmonicsStatus copy_into_tensor(void* userdata, const HarmonicsTensorView* v) noexcept {
+inline HarmonicsCallbackResult copy_into_tensor(void* userdata, const HarmonicsTensorView* v) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {  // std::bad_alloc, std::length_error
         const auto* bytes = reinterpret_cast<const std::byte*>(v->data);
         *static_cast<HTensor*>(userdata) =

@@ -23,7 +23,7 @@ struct ForeignProducerContext {
 // Trampolines: no C++ exception may unwind through Rust frames; each runs its body
 // through bridge_exceptions (error.hpp), so an exception becomes HARMONICS_STATUS_FOREIGN
 // with its message.
-inline HarmonicsStatus foreign_next(void* userdata, HarmonicsTensorView* out) noexcept {
+inline HarmonicsCallbackResult foreign_next(void* userdata, HarmonicsTensorView* out) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         auto* c = static_cast<ForeignProducerContext*>(userdata);
         c->current = c->producer->next();
@@ -32,21 +32,21 @@ inline HarmonicsStatus foreign_next(void* userdata, HarmonicsTensorView* out) no
     });
 }
 
-inline HarmonicsStatus foreign_size(void* userdata, std::size_t* out) noexcept {
+inline HarmonicsCallbackResult foreign_size(void* userdata, std::size_t* out) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         *out = static_cast<ForeignProducerContext*>(userdata)->producer->size();
         return HARMONICS_STATUS_OK;
     });
 }
 
-inline HarmonicsStatus foreign_skip(void* userdata, std::size_t n) noexcept {
+inline HarmonicsCallbackResult foreign_skip(void* userdata, std::size_t n) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         static_cast<ForeignProducerContext*>(userdata)->producer->skip(n);
         return HARMONICS_STATUS_OK;
     });
 }
 
-inline HarmonicsStatus foreign_fingerprint(void* userdata, const char** ptr, std::size_t* len) noexcept {
+inline HarmonicsCallbackResult foreign_fingerprint(void* userdata, const char** ptr, std::size_t* len) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         auto* c = static_cast<ForeignProducerContext*>(userdata);
         c->fingerprint = c->producer->fingerprint();
@@ -63,7 +63,7 @@ struct TokenContext {
     std::string value{};
 };
 
-inline HarmonicsStatus token_get(void* userdata, const char** ptr, std::size_t* len) noexcept {
+inline HarmonicsCallbackResult token_get(void* userdata, const char** ptr, std::size_t* len) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {
         auto* c = static_cast<TokenContext*>(userdata);
         c->value = c->fn();
@@ -84,11 +84,12 @@ inline ProducerHandle bridge(const std::shared_ptr<Producer>& base) {
     cb.next = &foreign_next;
     cb.size = &foreign_size;
     cb.free = &foreign_free;
-    cb.skip = &foreign_skip;
-    cb.fingerprint = &foreign_fingerprint;
     HarmonicsProducer* h = nullptr;
     check(harmonics_producer_from_callbacks(&cb, "C++ producer", &h));  // owns userdata from here
-    return ProducerHandle{h};
+    ProducerHandle handle{h};
+    check(harmonics_producer_set_skip_callback(h, &foreign_skip));
+    check(harmonics_producer_set_fingerprint_callback(h, &foreign_fingerprint));
+    return handle;
 }
 
 }  // namespace detail
@@ -131,17 +132,23 @@ class DiskCacheProducer : public NativeProducer {
             bridged = detail::bridge(base_);
             source = bridged.get();
         }
-        HarmonicsTokenCallback cb;
+        const char* c_name = detail::c_string(name, "invalid cache name: the name", HARMONICS_STATUS_INVALID_NAME);
+        // Ours until the call (a throw before it frees it), the library's from the call on
+        // (it frees it itself when the call fails).
+        std::unique_ptr<detail::TokenContext> context;
+        HarmonicsTokenCallback cb{};
         HarmonicsTokenCallback* cb_ptr = nullptr;
         if (token) {
-            cb.userdata = new detail::TokenContext{std::move(token)};
+            context = std::make_unique<detail::TokenContext>(detail::TokenContext{std::move(token)});
+            cb.userdata = context.get();
             cb.token = &detail::token_get;
             cb.free = &detail::token_free;
-            cb_ptr = &cb;  // the library owns userdata from the call on
+            cb_ptr = &cb;
         }
         HarmonicsProducer* h = nullptr;
-        detail::check(harmonics_disk_cache_new(
-            source, detail::c_string(name, "invalid cache name: the name", HARMONICS_STATUS_INVALID_NAME), cb_ptr, &h));
+        const HarmonicsStatus status = harmonics_disk_cache_new(source, c_name, cb_ptr, &h);
+        (void)context.release();  // the library owns it now
+        detail::check(status);
         reset(h);
     }
 

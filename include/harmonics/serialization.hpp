@@ -12,7 +12,7 @@ namespace harmonics {
 namespace detail {
 
 // A stream's failure is an I/O error of the stream (HARMONICS_STATUS_IO).
-inline HarmonicsStatus ostream_write(void* userdata, const std::uint8_t* buf, std::size_t len) noexcept {
+inline HarmonicsCallbackResult ostream_write(void* userdata, const std::uint8_t* buf, std::size_t len) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_IO, [&] {
         auto* os = static_cast<std::ostream*>(userdata);
         os->write(reinterpret_cast<const char*>(buf), static_cast<std::streamsize>(len));
@@ -22,8 +22,8 @@ inline HarmonicsStatus ostream_write(void* userdata, const std::uint8_t* buf, st
     });
 }
 
-inline HarmonicsStatus istream_read(void* userdata, std::uint8_t* buf, std::size_t len,
-                                    std::size_t* read) noexcept {
+inline HarmonicsCallbackResult istream_read(void* userdata, std::uint8_t* buf, std::size_t len,
+                                            std::size_t* read) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_IO, [&] {
         auto* is = static_cast<std::istream*>(userdata);
         is->read(reinterpret_cast<char*>(buf), static_cast<std::streamsize>(len));

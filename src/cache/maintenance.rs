@@ -6,13 +6,13 @@
 //! files are ever deleted, and a cache is deleted only while its lock is held.
 
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::lock::{replaced_too_often, MAX_REPLACED};
 use super::{
-    classify_name, irregular_kind, is_own_companion, list_caches, lock_path, scan_cache_dir,
-    why_not_a_cache, CacheLock, CacheReader, DirEntry, EntryKind, Format, Metadata,
+    classify_name, flock, irregular_kind, is_own_companion, list_caches, names_file,
+    scan_cache_dir, why_not_a_cache, CacheLock, CacheReader, DirEntry, EntryKind, Format, Metadata,
 };
 use crate::error::{Error, Result};
 
@@ -260,19 +260,34 @@ fn remove_cache(path: &Path) -> Result<bool> {
 }
 
 /// Removes the library's own lock or temporary file at `path` unless a process holds
-/// its `flock` (a writer holds its temp file's, a user of a cache its lock's).
+/// its `flock` (a writer holds its temp file's, a user of a cache its lock's). The file
+/// is unlinked only while locked and while the name still leads to it (the rule of
+/// `CacheLock`): a lock file created at the name meanwhile, and locked by its creator,
+/// must not lose its name under its holder.
 fn remove_companion(path: &Path) -> Result<bool> {
-    let f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| Error::io("cannot open", path, e))?;
-    // SAFETY: flock on a descriptor we own; released when `f` is dropped.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-        return Ok(false);
+    let mut first = true;
+    for _ in 0..MAX_REPLACED {
+        let f = match std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+        {
+            Ok(f) => f,
+            // Removed by another process since the last attempt: gone, as asked.
+            Err(e) if !first && e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+            Err(e) => return Err(Error::io("cannot open", path, e)),
+        };
+        first = false;
+        if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_err() {
+            return Ok(false);
+        }
+        if names_file(path, &f) {
+            std::fs::remove_file(path).map_err(|e| Error::io("cannot remove", path, e))?;
+            return Ok(true);
+        }
+        // Another file took the name while we locked this one: look again.
     }
-    std::fs::remove_file(path).map_err(|e| Error::io("cannot remove", path, e))?;
-    Ok(true)
+    Err(replaced_too_often(path))
 }
 
 /// Why removing `dir` as a whole would remove more than a cache directory, if it would:
@@ -422,16 +437,19 @@ fn clear_unless(dir: &Path, all_or_nothing: bool, danger: Option<String>) -> Res
         through_link,
         ..Cleared::default()
     };
+    let had_lock_file = |name: &str| {
+        files.iter().any(|f| {
+            f.kind
+                == EntryKind::Lock {
+                    cache: name.to_string(),
+                }
+        })
+    };
     if all_or_nothing && !busy.is_empty() {
-        for (name, _) in &locks {
+        for (name, lock) in locks {
             // Lock files this run created for caches that had none go again.
-            if !files.iter().any(|f| {
-                f.kind
-                    == EntryKind::Lock {
-                        cache: name.to_string(),
-                    }
-            }) {
-                let _ = std::fs::remove_file(lock_path(&out.real.join(name)));
+            if !had_lock_file(name) {
+                lock.remove_lock_file();
             }
         }
         out.busy = busy;
@@ -443,18 +461,25 @@ fn clear_unless(dir: &Path, all_or_nothing: bool, danger: Option<String>) -> Res
         if f.cache_name().is_some_and(|n| busy.iter().any(|b| b == n)) {
             continue;
         }
+        // Lock files go last, each through its lock (below).
+        if matches!(f.kind, EntryKind::Lock { .. }) {
+            continue;
+        }
         match std::fs::remove_file(&f.path) {
             Ok(()) => out.removed += 1,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io("cannot remove", &f.path, e)),
         }
     }
-    for (name, _) in &locks {
-        // Lock files taken above (some did not exist before): going, like the rest.
-        let _ = std::fs::remove_file(lock_path(&out.real.join(name)));
+    for (name, lock) in locks {
+        // Unlinked while held and only if the name still leads to the locked file:
+        // processes waiting on it start again on a new file, never two holders at once.
+        // (Some did not exist before this run: those are not counted.)
+        if lock.remove_lock_file() && had_lock_file(name) {
+            out.removed += 1;
+        }
     }
     remove_empty_dirs(&out.real);
-    drop(locks);
     out.dir_removed = busy.is_empty() && !through_link && std::fs::remove_dir(&out.real).is_ok();
     out.busy = busy;
     out.kept = kept;
@@ -525,12 +550,15 @@ mod tests {
     use crate::cache::CacheWriter;
     use crate::Tensor;
 
+    /// A cache of `records` records at `path`, and no lock file left beside it.
     fn write_cache(path: &Path, records: usize) {
-        let mut w = CacheWriter::create(path, Metadata::new("tok", "src")).unwrap();
+        let lock = CacheLock::exclusive(path).unwrap();
+        let mut w = CacheWriter::create(path, Metadata::new("tok", "src"), &lock).unwrap();
         for i in 0..records {
             w.push(Tensor::from_f32(&[i as f32; 8]).as_ref()).unwrap();
         }
         w.finish().unwrap();
+        lock.remove_lock_file();
     }
 
     fn set_used(path: &Path, secs: u64) {

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::{CacheReader, CacheWriter};
+use super::{CacheLock, CacheReader, CacheWriter};
 use crate::error::{Error, Result};
 
 /// What [`write_compact`] wrote.
@@ -30,8 +30,8 @@ pub struct CompactFile {
 
 /// Writes the committed records of the cache at `source` (any format: legacy,
 /// version 1 or 2) to `dest` as a compact version-2 cache with the index at its
-/// head, keeping the metadata, and publishes it by rename. `dest`'s directory is
-/// created if missing. Errors name the source, the destination and the record.
+/// head, keeping the metadata, and publishes it by rename, holding `dest`'s lock
+/// (whose file is removed afterwards). `dest`'s directory is created if missing. Errors name the source, the destination and the record.
 pub fn write_compact(source: &Path, dest: &Path) -> Result<CompactFile> {
     let mut r = CacheReader::open(source)?;
     if dest == source {
@@ -41,13 +41,19 @@ pub fn write_compact(source: &Path, dest: &Path) -> Result<CompactFile> {
         )));
     }
     let records = r.len();
-    let mut w = CacheWriter::create_indexed(dest, r.metadata().clone(), records)?;
-    r.rewind();
-    for _ in 0..records {
-        // next_view checks the record's CRC: a damaged source fails here, naming it.
-        w.push(r.next_view()?)?;
-    }
-    let path = w.finish()?;
+    let lock = CacheLock::exclusive(dest)?;
+    let written = (|| {
+        let mut w = CacheWriter::create_indexed(dest, r.metadata().clone(), records, &lock)?;
+        r.rewind();
+        for _ in 0..records {
+            // next_view checks the record's CRC: a damaged source fails here, naming it.
+            w.push(r.next_view()?)?;
+        }
+        w.finish()
+    })();
+    // Nothing but the file in the directory others fetch from, whatever happened.
+    lock.remove_lock_file();
+    let path = written?;
     let (bytes, sha256) = sha256_file(&path)?;
     Ok(CompactFile {
         path,

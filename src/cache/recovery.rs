@@ -55,12 +55,13 @@ impl CacheReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::cache::{CacheWriter, Metadata};
+    use crate::cache::{CacheLock, CacheWriter, Metadata};
     use crate::tensor::Tensor;
 
     fn cache(dir: &std::path::Path, name: &str, n: usize) -> std::path::PathBuf {
         let path = dir.join(name);
-        let mut w = CacheWriter::create(&path, Metadata::new("", "test")).unwrap();
+        let lock = CacheLock::exclusive(&path).unwrap();
+        let mut w = CacheWriter::create(&path, Metadata::new("", "test"), &lock).unwrap();
         for i in 0..n {
             w.push(Tensor::from_f32(&[i as f32]).as_ref()).unwrap();
         }

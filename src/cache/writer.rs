@@ -7,19 +7,49 @@
 //! are made durable, and only then does the header's commit slot move, so a crash
 //! mid-append leaves the previous commit in force (the torn tail is ignored and cut
 //! off by the next appender).
+//!
+//! Both write only under the cache's lock: their constructors take the `CacheLock` of
+//! the path and borrow it for their lifetime, so a writer without the lock, or one that
+//! outlives it, does not compile (and a lock of another path is refused).
+//!
+//! ```no_run
+//! # use harmonics_dataset::cache::{CacheLock, CacheWriter, Metadata};
+//! # fn main() -> harmonics_dataset::Result<()> {
+//! # let path = std::path::Path::new("/tmp/x.cache");
+//! let lock = CacheLock::exclusive(path)?;
+//! let w = CacheWriter::create(path, Metadata::new("", "doc"), &lock)?;
+//! w.finish()?;
+//! # Ok(()) }
+//! ```
+//! Without the lock:
+//! ```compile_fail,E0061
+//! # use harmonics_dataset::cache::{CacheWriter, Metadata};
+//! let w = CacheWriter::create("/tmp/x.cache", Metadata::new("", "doc"));
+//! ```
+//! Releasing it before the writer is done:
+//! ```compile_fail,E0505
+//! # use harmonics_dataset::cache::{CacheLock, CacheWriter, Metadata};
+//! # fn main() -> harmonics_dataset::Result<()> {
+//! # let path = std::path::Path::new("/tmp/x.cache");
+//! let lock = CacheLock::exclusive(path)?;
+//! let w = CacheWriter::create(path, Metadata::new("", "doc"), &lock)?;
+//! drop(lock);
+//! w.finish()?;
+//! # Ok(()) }
+//! ```
 
 use std::fs::File;
 use std::io::{BufWriter, IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use super::flock;
 use super::format::{
     frame_header, index_frame_header, parse_frame, Commit, Frame, Header, Metadata, FRAME_HEADER,
     INDEX_ENTRY, MAX_META_LEN, META_OFFSET, VERSION_1,
 };
 use super::index::{walk_offsets, EntryLog};
 use super::reader::CacheReader;
+use super::{flock, names_file, CacheLock};
 use crate::error::{Error, Result};
 use crate::tensor::{parse_wire, wire_header_len, TensorRef, WireHeader};
 
@@ -214,9 +244,10 @@ impl FrameSink {
     }
 }
 
-/// Populates a new cache file, published atomically by `finish`.
+/// Populates a new cache file, published atomically by `finish`, under the lock `'l`
+/// of its path.
 #[derive(Debug)]
-pub struct CacheWriter {
+pub struct CacheWriter<'l> {
     sink: FrameSink,
     tmp: tempfile::TempPath,
     final_path: PathBuf,
@@ -224,13 +255,21 @@ pub struct CacheWriter {
     /// An index frame reserved right after the header: (its offset, entries offset,
     /// capacity). Filled at `finish` if the records fit, else an index is appended.
     head_index: Option<(u64, u64, u64)>,
+    /// The lock of `final_path`, held as long as the writer lives; `None` for a file
+    /// that is never published (`unpublished`).
+    lock: Option<&'l CacheLock>,
 }
 
-impl CacheWriter {
-    /// Starts a new cache that will replace `final_path` when finished. Nothing is
-    /// visible at `final_path` until then; dropping the writer removes the temp file.
-    pub fn create(final_path: impl AsRef<Path>, meta: Metadata) -> Result<CacheWriter> {
-        Self::create_inner(final_path.as_ref(), meta, 0)
+impl<'l> CacheWriter<'l> {
+    /// Starts a new cache that will replace `final_path` when finished, under `lock`
+    /// (the cache's lock: `CacheLock::exclusive(final_path)`). Nothing is visible at
+    /// `final_path` until then; dropping the writer removes the temp file.
+    pub fn create(
+        final_path: impl AsRef<Path>,
+        meta: Metadata,
+        lock: &'l CacheLock,
+    ) -> Result<CacheWriter<'l>> {
+        Self::create_inner(final_path.as_ref(), meta, 0, Some(lock))
     }
 
     /// Like `create`, for about `records` records known in advance: the offset index
@@ -241,11 +280,20 @@ impl CacheWriter {
         final_path: impl AsRef<Path>,
         meta: Metadata,
         records: u64,
-    ) -> Result<CacheWriter> {
-        Self::create_inner(final_path.as_ref(), meta, records)
+        lock: &'l CacheLock,
+    ) -> Result<CacheWriter<'l>> {
+        Self::create_inner(final_path.as_ref(), meta, records, Some(lock))
     }
 
-    fn create_inner(final_path: &Path, meta: Metadata, head_capacity: u64) -> Result<CacheWriter> {
+    fn create_inner(
+        final_path: &Path,
+        meta: Metadata,
+        head_capacity: u64,
+        lock: Option<&'l CacheLock>,
+    ) -> Result<CacheWriter<'l>> {
+        if let Some(lock) = lock {
+            lock.check_for(final_path, "cannot write cache")?;
+        }
         let final_path = final_path.to_path_buf();
         let header = Header::encode(&meta, Commit::default());
         check_metadata_fits(&header, &meta, &final_path)?;
@@ -277,6 +325,7 @@ impl CacheWriter {
             final_path,
             meta,
             head_index: None,
+            lock,
         };
         if head_capacity > 0 {
             let at = w.sink.write_index_frame(head_capacity, 0, |_| Ok(()))?;
@@ -373,6 +422,12 @@ impl CacheWriter {
 
     /// Writes the header, makes everything durable and renames the file into place.
     pub fn finish(mut self) -> Result<PathBuf> {
+        if self.lock.is_none() {
+            return Err(Error::InvalidArgument(format!(
+                "cannot publish {}: its writer was made for a file that is never published",
+                self.final_path.display()
+            )));
+        }
         self.write_header(true)?;
         let final_path = self.final_path.clone();
         self.tmp
@@ -393,14 +448,25 @@ impl CacheWriter {
     }
 }
 
+impl CacheWriter<'static> {
+    /// A writer of a file that is never published, only read through
+    /// `finish_anonymous` (a download that must not leave a cache behind): no lock,
+    /// since no other process ever opens it. `template` gives the directory and the
+    /// temporary file's name; `finish` refuses to publish it.
+    pub fn unpublished(template: impl AsRef<Path>, meta: Metadata) -> Result<Self> {
+        Self::create_inner(template.as_ref(), meta, 0, None)
+    }
+}
+
 /// Rewrites the cache file at `path` in the current format version, its offset index
 /// first (right after the header), and renames it into place: for a version-1 or
 /// legacy (headerless) file. Returns false, changing nothing, for a file already
 /// current. The metadata is kept (a legacy file's token comes from its `<path>.token`
 /// side file, as `DiskCacheProducer` reads it, which is then removed). Readers of the
-/// old file keep their inode. The caller holds the cache's exclusive lock.
-pub fn upgrade(path: impl AsRef<Path>) -> Result<bool> {
+/// old file keep their inode. `lock` is the cache's lock.
+pub fn upgrade(path: impl AsRef<Path>, lock: &CacheLock) -> Result<bool> {
     let path = path.as_ref();
+    lock.check_for(path, "cannot upgrade cache")?;
     let mut r = CacheReader::open(path)?;
     if r.format() == super::Format::Current && r.version() >= super::format::VERSION {
         return Ok(false);
@@ -417,7 +483,7 @@ pub fn upgrade(path: impl AsRef<Path>) -> Result<bool> {
     } else {
         r.metadata().clone()
     };
-    let mut w = CacheWriter::create_indexed(path, meta, r.len())?;
+    let mut w = CacheWriter::create_indexed(path, meta, r.len(), lock)?;
     r.rewind();
     for _ in 0..r.len() {
         w.push(r.next_view()?)?;
@@ -429,18 +495,21 @@ pub fn upgrade(path: impl AsRef<Path>) -> Result<bool> {
     Ok(true)
 }
 
-/// Appends records to an existing current-format cache file.
+/// Appends records to an existing current-format cache file, under the lock `'l` of
+/// its path.
 #[derive(Debug)]
-pub struct CacheAppender {
+pub struct CacheAppender<'l> {
     sink: FrameSink,
     header: Header,
+    _lock: &'l CacheLock,
 }
 
-impl CacheAppender {
-    /// Opens `path` for appending after its committed records; cuts off any
-    /// uncommitted tail. The caller holds the cache's exclusive lock.
-    pub fn open(path: impl AsRef<Path>) -> Result<CacheAppender> {
+impl<'l> CacheAppender<'l> {
+    /// Opens `path` for appending after its committed records, under `lock` (the
+    /// cache's lock); cuts off any uncommitted tail.
+    pub fn open(path: impl AsRef<Path>, lock: &'l CacheLock) -> Result<CacheAppender<'l>> {
         let path = path.as_ref();
+        lock.check_for(path, "cannot append to cache")?;
         // Never through a symbolic link, never a FIFO or device: the same rule as
         // every other opener (a rebuild renames over whatever is at the name).
         let mut file = super::open_cache_file(path, super::OpenMode::ReadWrite)?;
@@ -479,6 +548,7 @@ impl CacheAppender {
                 log: EntryLog::new(header.commit.records),
             },
             header,
+            _lock: lock,
         })
     }
 
@@ -633,7 +703,7 @@ fn create_locked_temp(dir: &Path, prefix: &str) -> Result<(File, tempfile::TempP
         // Between creation and the lock, a sweeper (`remove_dead_temps` of another
         // writer) may have taken the file for a dead writer's and unlinked it: then
         // start again with a new name.
-        if same_file(&file, &tmp) {
+        if names_file(&tmp, &file) {
             return Ok((file, tmp));
         }
         // The name is no longer ours; do not let TempPath remove someone else's file.
@@ -709,18 +779,9 @@ fn remove_dead_temps(dir: &Path, prefix: &str, own: &Path) {
         let Ok(f) = super::open_regular(&path, super::OpenMode::Read, "temporary file", "") else {
             continue;
         };
-        if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok() && same_file(&f, &path) {
+        if flock(&f, libc::LOCK_EX | libc::LOCK_NB).is_ok() && names_file(&path, &f) {
             let _ = std::fs::remove_file(&path);
         }
-    }
-}
-
-/// True if `path` still names the file open as `f`.
-fn same_file(f: &File, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    match (f.metadata(), std::fs::metadata(path)) {
-        (Ok(a), Ok(b)) => (a.dev(), a.ino()) == (b.dev(), b.ino()),
-        _ => false,
     }
 }
 
@@ -741,7 +802,49 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tensor::Tensor;
     use std::os::unix::io::FromRawFd;
+
+    /// The lock of another cache is no proof: refused by every writer, naming both.
+    #[test]
+    fn writers_refuse_the_lock_of_another_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a.cache"), dir.path().join("b.cache"));
+        let lock_a = CacheLock::exclusive(&a).unwrap();
+        let mut w = CacheWriter::create(&a, Metadata::new("", "t"), &lock_a).unwrap();
+        w.push(Tensor::from_f32(&[1.0]).as_ref()).unwrap();
+        w.finish().unwrap();
+        std::fs::copy(&a, &b).unwrap();
+        let errors = [
+            CacheWriter::create(&b, Metadata::new("", "t"), &lock_a).unwrap_err(),
+            CacheWriter::create_indexed(&b, Metadata::new("", "t"), 1, &lock_a).unwrap_err(),
+            CacheAppender::open(&b, &lock_a).unwrap_err(),
+            upgrade(&b, &lock_a).unwrap_err(),
+        ];
+        for e in errors {
+            let m = e.to_string();
+            assert!(matches!(e, Error::InvalidArgument(_)), "{m}");
+            assert!(m.contains("b.cache") && m.contains("a.cache"), "{m}");
+        }
+        assert!(CacheAppender::open(&a, &lock_a).is_ok());
+    }
+
+    /// A writer made for a file that is never published cannot be published.
+    #[test]
+    fn an_unpublished_writer_is_never_renamed_into_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("anon.cache");
+        let mut w = CacheWriter::unpublished(&path, Metadata::new("", "t")).unwrap();
+        w.push(Tensor::from_f32(&[1.0]).as_ref()).unwrap();
+        let e = w.finish().unwrap_err();
+        assert!(e.to_string().contains("never published"), "{e}");
+        assert!(!path.exists());
+        let mut w = CacheWriter::unpublished(&path, Metadata::new("", "t")).unwrap();
+        w.push(Tensor::from_f32(&[2.0]).as_ref()).unwrap();
+        assert_eq!(w.finish_anonymous().unwrap().len(), 1);
+        assert!(!path.exists());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
 
     /// A pipe takes at most its capacity (64 KiB) per write while the reader is
     /// slow: `write_all_vectored` must resume mid-slice and deliver every byte in order.

@@ -2,7 +2,9 @@
 
 use std::ffi::{c_char, c_void};
 
-use super::error::{guard, take_callback_error, Failure, HarmonicsStatus};
+use super::error::{
+    callback_result, guard, take_callback_error, Failure, HarmonicsCallbackResult, HarmonicsStatus,
+};
 use super::handle::{arg_ref, arg_str, check_out, write_out, BoxHandle};
 use super::producer::{copy_out_str, with_disk_cache, HarmonicsProducer, ProducerKind};
 use crate::error::Error;
@@ -11,6 +13,8 @@ use crate::{CacheOutcome, DiskCacheProducer, TokenFn};
 /// A token callback. Ownership: from the call of `harmonics_disk_cache_new` on, the
 /// library owns `userdata` and calls `free(userdata)` (if non-null) exactly once: when
 /// the cache is freed, or before returning if the call fails.
+///
+/// Frozen, like `HarmonicsProducerCallbacks`: these three fields in every release.
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct HarmonicsTokenCallback {
@@ -22,7 +26,7 @@ pub struct HarmonicsTokenCallback {
             userdata: *mut c_void,
             ptr: *mut *const c_char,
             len: *mut usize,
-        ) -> HarmonicsStatus,
+        ) -> HarmonicsCallbackResult,
     >,
     pub free: Option<unsafe extern "C" fn(userdata: *mut c_void)>,
 }
@@ -38,12 +42,9 @@ impl ForeignToken {
         let (mut ptr, mut len) = (std::ptr::null::<c_char>(), 0usize);
         take_callback_error();
         // SAFETY: the callback contract above.
-        let status = unsafe { f(self.0.userdata, &mut ptr, &mut len) };
-        if status != HarmonicsStatus::Ok {
-            return Err(Error::Foreign(take_callback_error().unwrap_or_else(|| {
-                format!("token callback failed with status {}", status as u32)
-            })));
-        }
+        callback_result("token callback", unsafe {
+            f(self.0.userdata, &mut ptr, &mut len)
+        })?;
         let bytes = super::handle::arg_bytes(ptr.cast::<u8>(), len, "token")
             .map_err(|f| Error::Foreign(f.message))?;
         String::from_utf8(bytes.to_vec())

@@ -96,7 +96,78 @@ const STATUS_TABLE: &[(HarmonicsStatus, &CStr)] = &[
     ),
 ];
 
+/// What a callback returns: a status code as a plain integer (as rustls-ffi's
+/// `rustls_io_result`), never the `HarmonicsStatus` enum itself: a callback may return
+/// any value, and a Rust enum holding a value it does not list is undefined behaviour.
+/// `HARMONICS_STATUS_OK` is success, any other `HARMONICS_STATUS_*` code a failure; a
+/// value that is no status code (0, 1, -1, …) is a failure too, reported as
+/// `HARMONICS_STATUS_FOREIGN` with a message naming the value.
+pub type HarmonicsCallbackResult = u32;
+
+/// A callback's failure, read from the integer it returned.
+#[derive(Debug)]
+pub(crate) struct CallbackFailure {
+    /// The callback's own message (`harmonics_callback_error`), else one naming the code.
+    pub message: String,
+    /// The value was no status code at all (a bug of the callback, whatever the call).
+    pub unknown: bool,
+}
+
+impl From<CallbackFailure> for Error {
+    fn from(f: CallbackFailure) -> Error {
+        Error::Foreign(f.message)
+    }
+}
+
+/// Reads what the callback `what` ("foreign producer's next") returned, taking the
+/// message it left on this thread with `harmonics_callback_error` (if any).
+pub(crate) fn callback_result(
+    what: &str,
+    code: HarmonicsCallbackResult,
+) -> std::result::Result<(), CallbackFailure> {
+    let left = take_callback_error();
+    match HarmonicsStatus::from_code(code) {
+        Some(HarmonicsStatus::Ok) => Ok(()),
+        Some(s) => Err(CallbackFailure {
+            message: left
+                .unwrap_or_else(|| format!("{what} failed with status {code} ({})", s.name())),
+            unknown: false,
+        }),
+        None => {
+            let mut message = format!(
+                "{what} returned unknown status {code}, which is no HarmonicsStatus code \
+                 (HARMONICS_STATUS_OK is {})",
+                HarmonicsStatus::Ok as u32
+            );
+            if let Some(left) = left {
+                message = format!("{message}: {left}");
+            }
+            Err(CallbackFailure {
+                message,
+                unknown: true,
+            })
+        }
+    }
+}
+
 impl HarmonicsStatus {
+    /// The status with code `code`, if there is one.
+    pub(crate) fn from_code(code: u32) -> Option<HarmonicsStatus> {
+        STATUS_TABLE
+            .iter()
+            .find(|(s, _)| *s as u32 == code)
+            .map(|(s, _)| *s)
+    }
+
+    /// The status's name (`harmonics_status_name`).
+    fn name(self) -> &'static str {
+        STATUS_TABLE
+            .iter()
+            .find(|(s, _)| *s == self)
+            .and_then(|(_, n)| n.to_str().ok())
+            .unwrap_or("unknown status code")
+    }
+
     pub(crate) fn of(e: &Error) -> HarmonicsStatus {
         match e {
             // A FIFO, link or directory at a cache's name is a file-system problem.
@@ -226,8 +297,8 @@ pub extern "C" fn harmonics_status_name(status: u32) -> *const c_char {
 }
 
 /// Called by a foreign callback (producer `next`/`size`, token) on its own thread just
-/// before it returns a non-OK status: the message becomes the error's message. `message`
-/// is copied; null is ignored.
+/// before it returns a value other than `HARMONICS_STATUS_OK`: the message becomes the
+/// error's message. `message` is copied; null is ignored.
 ///
 /// # Safety
 /// `message` is null or a NUL-terminated string.

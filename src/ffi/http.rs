@@ -11,7 +11,11 @@ use super::producer::{copy_out_str, new_handle, with_kind, HarmonicsProducer, Pr
 use crate::http::{url_from_parts, HttpOptions};
 use crate::{AsyncHttpProducer, CacheOutcome, HttpProducer};
 
-/// Options of the HTTP producers; fill with `harmonics_http_options_default` first.
+/// Options of the HTTP producers. Start from `harmonics_http_options_default()`, then
+/// set the fields you need; never fill one field by field from scratch: later releases
+/// add fields at the end (with defaults that keep the earlier behaviour), and only the
+/// default function fills those in. (A release that adds one changes
+/// `HARMONICS_DATASET_ABI_VERSION`: rebuild against the header of the library you run.)
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct HarmonicsHttpOptions {

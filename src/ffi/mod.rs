@@ -45,7 +45,7 @@ const UNGUARDED: &[&str] = &[
 ];
 
 pub use disk_cache::{HarmonicsCacheOutcome, HarmonicsCacheOutcomeKind, HarmonicsTokenCallback};
-pub use error::HarmonicsStatus;
+pub use error::{HarmonicsCallbackResult, HarmonicsStatus};
 pub use http::HarmonicsHttpOptions;
 pub use log::{HarmonicsLogCallback, HarmonicsLogLevel};
 pub use maintenance::{

@@ -7,7 +7,9 @@
 use std::ffi::{c_char, c_void};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::error::{guard, take_callback_error, Failure, HarmonicsStatus};
+use super::error::{
+    callback_result, guard, take_callback_error, Failure, HarmonicsCallbackResult, HarmonicsStatus,
+};
 use super::handle::{arg_bytes, arg_ref, arg_str, check_out, write_out, BoxHandle};
 use super::tensor::{HarmonicsTensor, HarmonicsTensorView};
 use crate::error::{Error, Result};
@@ -18,6 +20,8 @@ use crate::{AsyncHttpProducer, CsvProducer, DiskCacheProducer, HttpProducer, Sam
 
 /// The producers a handle can hold. Typed variants give access to kind-specific calls.
 pub(crate) enum ProducerKind {
+    /// Made by `harmonics_producer_from_callbacks` (takes the optional callbacks).
+    Foreign(Box<ForeignProducer>),
     DiskCache(Box<DiskCacheProducer>),
     Sampled(Box<SampledProducer<SharedBase>>),
     Http(Box<HttpProducer>),
@@ -28,6 +32,7 @@ pub(crate) enum ProducerKind {
 impl ProducerKind {
     fn producer(&mut self) -> &mut dyn Producer {
         match self {
+            ProducerKind::Foreign(p) => p.as_mut(),
             ProducerKind::DiskCache(p) => p,
             ProducerKind::Sampled(p) => p,
             ProducerKind::Http(p) => p.as_mut(),
@@ -128,50 +133,63 @@ impl Producer for SharedBase {
 /// owns `userdata` and calls `free(userdata)` (if non-null) exactly once: when the last
 /// user of the producer is gone, or before returning if the call fails. The callbacks are
 /// called from the thread that called into the library, never concurrently.
+///
+/// Frozen: this struct has these four fields in every release, and the library reads
+/// nothing else, so code that sets them on an uninitialised stack struct keeps working.
+/// Optional callbacks are set on the handle afterwards:
+/// `harmonics_producer_set_skip_callback`, `harmonics_producer_set_fingerprint_callback`
+/// (later ones the same way).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct HarmonicsProducerCallbacks {
     pub userdata: *mut c_void,
     /// Fills `*out` with the next record (cycling after the last). The memory the view
-    /// points to must stay valid until the next call of `next` or `free`. A non-OK
-    /// status (after `harmonics_callback_error` for a message) reports a failure.
+    /// points to must stay valid until the next call of `next` or `free`. Any value but
+    /// `HARMONICS_STATUS_OK` (after `harmonics_callback_error` for a message) reports a
+    /// failure.
     pub next: Option<
         unsafe extern "C" fn(
             userdata: *mut c_void,
             out: *mut HarmonicsTensorView,
-        ) -> HarmonicsStatus,
+        ) -> HarmonicsCallbackResult,
     >,
     /// Stores the number of records in `*out`.
-    pub size:
-        Option<unsafe extern "C" fn(userdata: *mut c_void, out: *mut usize) -> HarmonicsStatus>,
+    pub size: Option<
+        unsafe extern "C" fn(userdata: *mut c_void, out: *mut usize) -> HarmonicsCallbackResult,
+    >,
     /// Releases `userdata`. May be null.
     pub free: Option<unsafe extern "C" fn(userdata: *mut c_void)>,
-    /// Optional (null: `n` calls of `next`): advances past `n` records, as `n` calls of
-    /// `next` would. Lets a cache append skip the records it already holds cheaply.
-    /// Added after `free`: zero-initialise the struct (`= {0}`) so older code that does
-    /// not know this field leaves it null.
-    pub skip: Option<unsafe extern "C" fn(userdata: *mut c_void, n: usize) -> HarmonicsStatus>,
-    /// Optional (null: unknown): stores in `*ptr`/`*len` a fingerprint of the records
-    /// (UTF-8, not NUL-terminated, valid until the next call or `free`). It must change
-    /// whenever the records change; an empty one means unknown; at most 64 KiB. A cache whose recorded
-    /// fingerprint equals it is reused without calling `size` or `next`; a different
-    /// one rebuilds the cache.
-    pub fingerprint: Option<
-        unsafe extern "C" fn(
-            userdata: *mut c_void,
-            ptr: *mut *const c_char,
-            len: *mut usize,
-        ) -> HarmonicsStatus,
-    >,
 }
+
+/// A callback producer's optional `skip` (see `harmonics_producer_set_skip_callback`):
+/// advances past `n` records, as `n` calls of `next` would. Called with the producer's
+/// `userdata`.
+pub type HarmonicsSkipFn =
+    Option<unsafe extern "C" fn(userdata: *mut c_void, n: usize) -> HarmonicsCallbackResult>;
+
+/// A callback producer's optional `fingerprint` (see
+/// `harmonics_producer_set_fingerprint_callback`): stores in `*ptr`/`*len` a fingerprint
+/// of the records (UTF-8, not NUL-terminated, valid until the next call or `free`). It
+/// must change whenever the records change; an empty one means unknown; at most 64 KiB.
+/// Called with the producer's `userdata`.
+pub type HarmonicsFingerprintFn = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        ptr: *mut *const c_char,
+        len: *mut usize,
+    ) -> HarmonicsCallbackResult,
+>;
 
 /// Longest fingerprint accepted: it is stored in the cache's metadata, which must stay
 /// far below the format's 1 MiB limit.
 pub const MAX_FINGERPRINT: usize = 64 * 1024;
 
 /// A producer implemented by C callbacks.
-struct ForeignProducer {
+pub(crate) struct ForeignProducer {
     cb: HarmonicsProducerCallbacks,
+    /// The optional callbacks, set on the handle (null until then).
+    skip: HarmonicsSkipFn,
+    fingerprint: HarmonicsFingerprintFn,
     source: String,
 }
 
@@ -179,13 +197,12 @@ struct ForeignProducer {
 // time; the C side agrees to that by handing the callbacks over.
 unsafe impl Send for ForeignProducer {}
 
-fn foreign_error(what: &str, status: HarmonicsStatus) -> Error {
-    Error::Foreign(take_callback_error().unwrap_or_else(|| {
-        format!(
-            "foreign producer's {what} failed with status {}",
-            status as u32
-        )
-    }))
+/// Reads what the foreign producer's callback `what` returned.
+fn foreign_result(what: &str, code: HarmonicsCallbackResult) -> Result<()> {
+    Ok(callback_result(
+        &format!("foreign producer's {what}"),
+        code,
+    )?)
 }
 
 impl Producer for ForeignProducer {
@@ -200,10 +217,7 @@ impl Producer for ForeignProducer {
         };
         take_callback_error();
         // SAFETY: the callback contract (see HarmonicsProducerCallbacks).
-        let status = unsafe { next(self.cb.userdata, &mut view) };
-        if status != HarmonicsStatus::Ok {
-            return Err(foreign_error("next", status));
-        }
+        foreign_result("next", unsafe { next(self.cb.userdata, &mut view) })?;
         // SAFETY: the view stays valid until the next call of `next` or `free`, which
         // needs `&mut self`: the returned borrow cannot outlive it.
         unsafe { view.as_ref() }
@@ -215,14 +229,12 @@ impl Producer for ForeignProducer {
         let mut n = 0usize;
         take_callback_error();
         // SAFETY: the callback contract.
-        match unsafe { size(self.cb.userdata, &mut n) } {
-            HarmonicsStatus::Ok => Ok(n),
-            s => Err(foreign_error("size", s)),
-        }
+        foreign_result("size", unsafe { size(self.cb.userdata, &mut n) })?;
+        Ok(n)
     }
 
     fn skip(&mut self, n: usize) -> Result<()> {
-        let Some(skip) = self.cb.skip else {
+        let Some(skip) = self.skip else {
             for _ in 0..n {
                 self.next_view()?;
             }
@@ -230,10 +242,7 @@ impl Producer for ForeignProducer {
         };
         take_callback_error();
         // SAFETY: the callback contract.
-        match unsafe { skip(self.cb.userdata, n) } {
-            HarmonicsStatus::Ok => Ok(()),
-            s => Err(foreign_error("skip", s)),
-        }
+        foreign_result("skip", unsafe { skip(self.cb.userdata, n) })
     }
 
     fn source(&self) -> String {
@@ -243,14 +252,13 @@ impl Producer for ForeignProducer {
     /// Kind `foreign` with the fingerprint (empty when there is no callback).
     fn identity(&self) -> Result<Option<SourceIdentity>> {
         let mut id = String::new();
-        if let Some(f) = self.cb.fingerprint {
+        if let Some(f) = self.fingerprint {
             let (mut ptr, mut len) = (std::ptr::null::<c_char>(), 0usize);
             take_callback_error();
             // SAFETY: the callback contract.
-            let status = unsafe { f(self.cb.userdata, &mut ptr, &mut len) };
-            if status != HarmonicsStatus::Ok {
-                return Err(foreign_error("fingerprint", status));
-            }
+            foreign_result("fingerprint", unsafe {
+                f(self.cb.userdata, &mut ptr, &mut len)
+            })?;
             if len > MAX_FINGERPRINT {
                 return Err(Error::Foreign(format!(
                     "the foreign producer's fingerprint is {len} bytes, more than the \
@@ -288,8 +296,10 @@ pub(crate) fn new_handle(
     write_out(out, "out", HarmonicsProducer::new(kind).into_raw())
 }
 
-/// Makes a producer from C callbacks. `source` (may be null) describes the data in
-/// cache metadata.
+/// Makes a producer from C callbacks: reads the four fields of `*callbacks` and nothing
+/// else (the optional callbacks are set on the new handle, see
+/// `harmonics_producer_set_skip_callback`). `source` (may be null) describes the data
+/// in cache metadata.
 ///
 /// # Safety
 /// `callbacks` is readable; `source` is null or NUL-terminated; `out` is writable.
@@ -304,6 +314,8 @@ pub unsafe extern "C" fn harmonics_producer_from_callbacks(
         // Owned from here on: dropping `p` on any failure below frees userdata once.
         let mut p = ForeignProducer {
             cb,
+            skip: None,
+            fingerprint: None,
             source: "foreign producer".into(),
         };
         if cb.next.is_none() || cb.size.is_none() {
@@ -313,7 +325,59 @@ pub unsafe extern "C" fn harmonics_producer_from_callbacks(
             p.source = arg_str(source, "source")?.to_string();
         }
         check_out(out, "out")?;
-        new_handle(out, ProducerKind::Any(Box::new(p)))
+        new_handle(out, ProducerKind::Foreign(Box::new(p)))
+    })
+}
+
+/// Sets (null: removes) the optional `skip` callback of a producer made by
+/// `harmonics_producer_from_callbacks`, called with its `userdata`: a cache append then
+/// skips the records it already holds in one call instead of `n` calls of `next`. Set it
+/// before wrapping the producer in a cache. Any other producer is
+/// `HARMONICS_STATUS_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `producer` is null or a live handle; `skip` is null or callable with its userdata.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_set_skip_callback(
+    producer: *mut HarmonicsProducer,
+    skip: HarmonicsSkipFn,
+) -> HarmonicsStatus {
+    guard(|| with_foreign(producer, "skip", |f| f.skip = skip))
+}
+
+/// Sets (null: removes) the optional `fingerprint` callback of a producer made by
+/// `harmonics_producer_from_callbacks`, called with its `userdata`. A cache whose
+/// recorded fingerprint equals it is reused without calling `size` or `next`; a different
+/// one rebuilds the cache. Set it before wrapping the producer in a cache. Any other
+/// producer is `HARMONICS_STATUS_INVALID_ARGUMENT`.
+///
+/// # Safety
+/// `producer` is null or a live handle; `fingerprint` is null or callable with its
+/// userdata.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_set_fingerprint_callback(
+    producer: *mut HarmonicsProducer,
+    fingerprint: HarmonicsFingerprintFn,
+) -> HarmonicsStatus {
+    guard(|| with_foreign(producer, "fingerprint", |f| f.fingerprint = fingerprint))
+}
+
+/// Runs `f` on the callback producer of the handle `producer`, locked; `callback`
+/// names what is being set, for the message when it is another kind of producer.
+fn with_foreign(
+    producer: *const HarmonicsProducer,
+    callback: &str,
+    f: impl FnOnce(&mut ForeignProducer),
+) -> std::result::Result<(), Failure> {
+    with_kind(producer, |k| match k {
+        ProducerKind::Foreign(p) => {
+            f(p);
+            Ok(())
+        }
+        _ => Err(Failure::invalid(format!(
+            "only a producer made by harmonics_producer_from_callbacks takes a {callback} \
+             callback"
+        ))),
     })
 }
 
@@ -414,14 +478,14 @@ pub unsafe extern "C" fn harmonics_producer_next(
 
 /// Receives a record from `harmonics_producer_next_copy`: `view` and the memory it
 /// points to are valid only during the call. Copy what is needed into storage owned by
-/// `userdata` and return `HARMONICS_STATUS_OK`; any other status (after
+/// `userdata` and return `HARMONICS_STATUS_OK`; any other value (after
 /// `harmonics_callback_error` for a message) fails the read. The callback runs with the
 /// producer locked: it must not call the producer.
 pub type HarmonicsCopyFn = Option<
     unsafe extern "C" fn(
         userdata: *mut c_void,
         view: *const HarmonicsTensorView,
-    ) -> HarmonicsStatus,
+    ) -> HarmonicsCallbackResult,
 >;
 
 /// Copying read into caller-owned storage: reads the next record and calls
@@ -447,14 +511,8 @@ pub unsafe extern "C" fn harmonics_producer_next_copy(
         take_callback_error();
         // SAFETY: the callback contract (see HarmonicsCopyFn); the view's memory stays
         // valid while the lock is held and no other call is made on the producer.
-        let status = unsafe { copy(userdata, &view) };
-        if status != HarmonicsStatus::Ok {
-            return Err(Failure::from(Error::Foreign(
-                take_callback_error().unwrap_or_else(|| {
-                    format!("copy callback failed with status {}", status as u32)
-                }),
-            )));
-        }
+        callback_result("copy callback", unsafe { copy(userdata, &view) })
+            .map_err(|f| Failure::from(Error::from(f)))?;
         g.producer().view_intact().map_err(Failure::from)
     })
 }

@@ -10,7 +10,10 @@ use super::handle::{arg_ref, check_out, write_out, BoxHandle};
 use crate::sampler::{Sampler, SamplerOptions, SamplerState};
 
 /// How a sampler orders and splits the records. Start from
-/// `harmonics_sampler_options_default()`.
+/// `harmonics_sampler_options_default()`, then set the fields you need; never fill one
+/// field by field from scratch: later releases add fields at the end (with defaults that
+/// keep the earlier behaviour), and only the default function fills those in (a release
+/// that adds one changes `HARMONICS_DATASET_ABI_VERSION`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HarmonicsSamplerOptions {

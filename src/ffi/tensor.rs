@@ -4,7 +4,9 @@
 use std::ffi::c_void;
 use std::io::{Read, Write};
 
-use super::error::{guard, take_callback_error, Failure, HarmonicsStatus};
+use super::error::{
+    callback_result, guard, take_callback_error, Failure, HarmonicsCallbackResult, HarmonicsStatus,
+};
 use super::handle::{arg_bytes, arg_ref, check_out, write_out, BoxHandle};
 use crate::tensor::{read_tensor, write_tensor, DType, Tensor, TensorRef};
 
@@ -131,43 +133,74 @@ pub unsafe extern "C" fn harmonics_tensor_free(tensor: *mut HarmonicsTensor) {
 }
 
 /// Writes bytes for the wire codec: `len` bytes at `buf`, borrowed for the call.
-/// Returns `HARMONICS_STATUS_OK`, or any other status to stop (optionally after
+/// Returns `HARMONICS_STATUS_OK`, or any other value to stop (optionally after
 /// `harmonics_callback_error`).
 pub type HarmonicsWriteFn = Option<
-    unsafe extern "C" fn(userdata: *mut c_void, buf: *const u8, len: usize) -> HarmonicsStatus,
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        buf: *const u8,
+        len: usize,
+    ) -> HarmonicsCallbackResult,
 >;
 
 /// Reads bytes for the wire codec into `buf` (capacity `len`, borrowed for the call);
-/// stores the count in `*read` (0 = end of stream). A non-OK status stops the read.
+/// stores the count in `*read` (0 = end of stream). Any value but
+/// `HARMONICS_STATUS_OK` stops the read.
 pub type HarmonicsReadFn = Option<
     unsafe extern "C" fn(
         userdata: *mut c_void,
         buf: *mut u8,
         len: usize,
         read: *mut usize,
-    ) -> HarmonicsStatus,
+    ) -> HarmonicsCallbackResult,
 >;
 
 struct CallbackIo {
     read: HarmonicsReadFn,
     write: HarmonicsWriteFn,
     userdata: *mut c_void,
+    /// The message of a callback that returned no status code at all: the call then
+    /// fails with `HARMONICS_STATUS_FOREIGN` (whatever the codec makes of the I/O error).
+    unknown: Option<String>,
 }
 
-fn callback_failure(what: &str, status: HarmonicsStatus) -> std::io::Error {
-    let msg = take_callback_error()
-        .unwrap_or_else(|| format!("{what} callback failed with status {}", status as u32));
-    std::io::Error::other(msg)
+impl CallbackIo {
+    fn new(read: HarmonicsReadFn, write: HarmonicsWriteFn, userdata: *mut c_void) -> CallbackIo {
+        CallbackIo {
+            read,
+            write,
+            userdata,
+            unknown: None,
+        }
+    }
+
+    /// Reads what the callback `what` returned; a failure stops the codec.
+    fn check(&mut self, what: &str, code: HarmonicsCallbackResult) -> std::io::Result<()> {
+        callback_result(what, code).map_err(|f| {
+            if f.unknown {
+                self.unknown = Some(f.message.clone());
+            }
+            std::io::Error::other(f.message)
+        })
+    }
+
+    /// The codec's failure, or the unknown status that caused it.
+    fn failure(&mut self, e: crate::Error) -> Failure {
+        match self.unknown.take() {
+            Some(m) => Failure::from(crate::Error::Foreign(m)),
+            None => Failure::from(e),
+        }
+    }
 }
 
 impl Write for CallbackIo {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let f = self.write.expect("checked at entry");
+        take_callback_error();
         // SAFETY: the callback contract: buf is borrowed for the duration of the call.
-        match unsafe { f(self.userdata, buf.as_ptr(), buf.len()) } {
-            HarmonicsStatus::Ok => Ok(buf.len()),
-            s => Err(callback_failure("write", s)),
-        }
+        let code = unsafe { f(self.userdata, buf.as_ptr(), buf.len()) };
+        self.check("write callback", code)?;
+        Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
@@ -178,15 +211,17 @@ impl Read for CallbackIo {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let f = self.read.expect("checked at entry");
         let mut n = 0usize;
+        take_callback_error();
         // SAFETY: the callback writes at most buf.len() bytes into buf.
-        match unsafe { f(self.userdata, buf.as_mut_ptr(), buf.len(), &mut n) } {
-            HarmonicsStatus::Ok if n <= buf.len() => Ok(n),
-            HarmonicsStatus::Ok => Err(std::io::Error::other(format!(
+        let code = unsafe { f(self.userdata, buf.as_mut_ptr(), buf.len(), &mut n) };
+        self.check("read callback", code)?;
+        if n > buf.len() {
+            return Err(std::io::Error::other(format!(
                 "read callback reported {n} bytes for a {}-byte buffer",
                 buf.len()
-            ))),
-            s => Err(callback_failure("read", s)),
+            )));
         }
+        Ok(n)
     }
 }
 
@@ -207,12 +242,8 @@ pub unsafe extern "C" fn harmonics_wire_write(
         }
         // SAFETY: the caller vouches for the view's pointers.
         let t = unsafe { view.as_ref() }?;
-        let mut io = CallbackIo {
-            read: None,
-            write,
-            userdata,
-        };
-        write_tensor(&mut io, t).map_err(Failure::from)
+        let mut io = CallbackIo::new(None, write, userdata);
+        write_tensor(&mut io, t).map_err(|e| io.failure(e))
     })
 }
 
@@ -234,12 +265,8 @@ pub unsafe extern "C" fn harmonics_wire_read(
         if read.is_none() {
             return Err(Failure::null("read callback"));
         }
-        let mut io = CallbackIo {
-            read,
-            write: None,
-            userdata,
-        };
-        let t = read_tensor(&mut io).map_err(Failure::from)?;
+        let mut io = CallbackIo::new(read, None, userdata);
+        let t = read_tensor(&mut io).map_err(|e| io.failure(e))?;
         let handle = t.map_or(std::ptr::null_mut(), |tensor| {
             HarmonicsTensor { tensor }.into_raw()
         });

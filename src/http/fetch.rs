@@ -37,7 +37,7 @@ use super::parallel::{self, PartFailure};
 use super::resume::ResumableBody;
 use super::retry::{backoff, classify_send_error, sleep_unless_stopped, stopped, Failure};
 use super::{HttpOptions, HttpOutcome};
-use crate::cache::{CacheWriter, Metadata};
+use crate::cache::{CacheLock, CacheWriter, Metadata};
 use crate::error::{Error, HttpCause, HttpErrorKind, Result};
 use crate::log::warn;
 use crate::shape_check::ShapeCheck;
@@ -72,36 +72,41 @@ pub(crate) trait Observer {
 pub(crate) struct NoObserver;
 impl Observer for NoObserver {}
 
-/// The result of a download attempt sequence.
-pub(crate) enum Download {
+/// The result of a download attempt sequence (`'l`: the cache's lock, which the writer
+/// borrows).
+pub(crate) enum Download<'l> {
     /// A conditional request was answered 304.
     NotModified,
     /// The whole body was decoded into the writer (not yet finished/published).
-    Complete(Box<CacheWriter>),
+    Complete(Box<CacheWriter<'l>>),
 }
 
 /// How many times a download starts over because the object changed under it.
 const MAX_CHANGES: u32 = 3;
 
-/// Downloads `url` into a new `CacheWriter` whose final path is `final_path`.
+/// Downloads `url` into a new `CacheWriter` whose final path is `final_path`, written
+/// under `lock` (the lock of `final_path`; `None`: a file never published, see
+/// `CacheWriter::unpublished`).
 /// `conditional`: the metadata of an existing cache to revalidate (If-None-Match /
 /// If-Modified-Since). Every failure is `Error::Http` naming the URL (shape
 /// mismatches with `validate` excepted); no temp file survives a failure.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn download(
+pub(crate) fn download<'l>(
     client: &Client,
     url: &str,
     opts: &HttpOptions,
     final_path: &Path,
+    lock: Option<&'l CacheLock>,
     conditional: Option<&Metadata>,
     obs: &mut dyn Observer,
     stop: Option<&AtomicBool>,
-) -> Result<Download> {
+) -> Result<Download<'l>> {
     let http = |cause: HttpCause, detail: String| Error::http(cause, url, detail);
     let target = Target {
         url,
         opts,
         final_path,
+        lock,
         conditional,
         stop,
     };
@@ -198,23 +203,24 @@ impl From<Failure> for AttemptError {
 
 /// What a download asks for: the arguments of `download` that every attempt reuses.
 #[derive(Clone, Copy)]
-struct Target<'a> {
+struct Target<'a, 'l> {
     url: &'a str,
     opts: &'a HttpOptions,
     final_path: &'a Path,
+    lock: Option<&'l CacheLock>,
     conditional: Option<&'a Metadata>,
     stop: Option<&'a AtomicBool>,
 }
 
 /// One GET of `target` and its body (resumed within the retries left), decoded into a
 /// new temp cache file; `parallel_ok`: a large object may take the parallel path.
-fn attempt_once(
+fn attempt_once<'l>(
     client: &Client,
-    target: Target<'_>,
+    target: Target<'_, 'l>,
     obs: &mut dyn Observer,
     retries_left: &mut u32,
     parallel_ok: bool,
-) -> std::result::Result<Download, AttemptError> {
+) -> std::result::Result<Download<'l>, AttemptError> {
     let Target {
         url,
         conditional,
@@ -280,26 +286,27 @@ fn attempt_once(
 }
 
 /// What `take_body` did with a whole-resource response.
-enum Taken {
-    Done(Download),
+enum Taken<'l> {
+    Done(Download<'l>),
     /// A resume was answered 200: the response to decode from byte 0 instead, and why.
     Restart(Response, String),
 }
 
 /// Decodes `resp`, a 200 to a request for the whole resource (or to a resume whose
 /// validator no longer matched), into a new temp cache file.
-fn take_body(
+fn take_body<'l>(
     client: &Client,
-    target: Target<'_>,
+    target: Target<'_, 'l>,
     obs: &mut dyn Observer,
     retries_left: &mut u32,
     parallel_ok: bool,
     resp: Response,
-) -> std::result::Result<Taken, AttemptError> {
+) -> std::result::Result<Taken<'l>, AttemptError> {
     let Target {
         url,
         opts,
         final_path,
+        lock,
         stop,
         ..
     } = target;
@@ -322,7 +329,11 @@ fn take_body(
     let mut meta = Metadata::new("", &super::s3::source_description(url));
     meta.etag = etag;
     meta.last_modified = last_modified;
-    let mut writer = CacheWriter::create(final_path, meta).map_err(AttemptError::Other)?;
+    let mut writer = match lock {
+        Some(lock) => CacheWriter::create(final_path, meta, lock),
+        None => CacheWriter::unpublished(final_path, meta),
+    }
+    .map_err(AttemptError::Other)?;
     obs.started(&writer).map_err(AttemptError::Other)?;
     let mut check = opts.validate.then(ShapeCheck::default);
     // Bytes that are not records, or more of them than allowed.

@@ -125,7 +125,8 @@ impl Source {
             let client = self.client()?;
             let tmp = std::env::temp_dir().join("harmonics-http-download");
             obs.outcome(HttpOutcome::Downloaded);
-            return match fetch::download(&client, &self.url, &self.opts, &tmp, None, obs, stop)? {
+            let d = fetch::download(&client, &self.url, &self.opts, &tmp, None, None, obs, stop)?;
+            return match d {
                 Download::Complete(w) => Ok((w.finish_anonymous()?, HttpOutcome::Downloaded)),
                 Download::NotModified => unreachable!("no conditional request was made"),
             };
@@ -138,7 +139,7 @@ impl Source {
             }
         }
         // A stopped download (its AsyncHttpProducer was destroyed) gives up the wait too.
-        let Some(_lock) = CacheLock::exclusive_unless_stopped(&path, stop)? else {
+        let Some(lock) = CacheLock::exclusive_unless_stopped(&path, stop)? else {
             return Err(Error::Stopped(self.url.clone()));
         };
         // Another process may have populated the cache while we waited for the lock.
@@ -173,6 +174,7 @@ impl Source {
             &self.url,
             &self.opts,
             &path,
+            Some(&lock),
             conditional.as_ref(),
             obs,
             stop,

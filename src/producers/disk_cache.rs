@@ -154,8 +154,8 @@ impl DiskCacheProducer {
             Some(f) => f()?,
             None => String::new(),
         };
-        let _lock = CacheLock::exclusive(&self.path)?;
-        self.outcome = self.sync_with_source(&token, None)?;
+        let lock = CacheLock::exclusive(&self.path)?;
+        self.outcome = self.sync_with_source(&token, None, &lock)?;
         self.reader = CacheReader::open(&self.path)?;
         Ok(&self.outcome)
     }
@@ -173,15 +173,22 @@ impl DiskCacheProducer {
         self.reader.metadata()
     }
 
-    /// Brings the file at `self.path` in line with the source. Caller holds the lock.
+    /// Brings the file at `self.path` in line with the source, under `lock` (its lock).
     /// `damaged` forces a rebuild, for the reason given.
-    fn sync_with_source(&mut self, token: &str, damaged: Option<String>) -> Result<CacheOutcome> {
+    fn sync_with_source(
+        &mut self,
+        token: &str,
+        damaged: Option<String>,
+        lock: &CacheLock,
+    ) -> Result<CacheOutcome> {
         let existing = match damaged {
             Some(reason) => Err(reason),
             None => match CacheReader::open(&self.path) {
                 Ok(r) => Ok(r),
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                    return self.populate(token, None).map(|_| CacheOutcome::Created)
+                    return self
+                        .populate(token, None, lock)
+                        .map(|_| CacheOutcome::Created)
                 }
                 Err(e) if e.is_corruption() => Err(e.to_string()),
                 Err(e) => return Err(e),
@@ -189,7 +196,7 @@ impl DiskCacheProducer {
         };
         let reason = match existing {
             Err(reason) => reason,
-            Ok(r) if r.format() == Format::Legacy => match self.adopt_legacy(token, r)? {
+            Ok(r) if r.format() == Format::Legacy => match self.adopt_legacy(token, r, lock)? {
                 Ok(outcome) => return Ok(outcome),
                 Err(reason) => reason,
             },
@@ -221,7 +228,7 @@ impl DiskCacheProducer {
                         let recorded = r.metadata().identity.clone();
                         if let (Some(now), Some(old)) = (now, recorded) {
                             if now.improves_on(&old) {
-                                self.restamp(r, now);
+                                self.restamp(r, now, lock);
                             }
                         }
                         return Ok(CacheOutcome::Reused);
@@ -231,7 +238,7 @@ impl DiskCacheProducer {
                         let n = self.base.size()? as u64;
                         // The header must record the grown file's stamp: the cache is
                         // rewritten (cached records copied, not re-read from the source).
-                        self.populate(token, Some(r))?;
+                        self.populate(token, Some(r), lock)?;
                         return Ok(if n > cached {
                             CacheOutcome::Appended {
                                 from: cached,
@@ -241,7 +248,7 @@ impl DiskCacheProducer {
                             CacheOutcome::Reused
                         });
                     }
-                    IdentityMatch::Unknown => match self.size_rule(token, r)? {
+                    IdentityMatch::Unknown => match self.size_rule(token, r, lock)? {
                         Ok(outcome) => return Ok(outcome),
                         Err(reason) => reason,
                     },
@@ -253,7 +260,7 @@ impl DiskCacheProducer {
             self.path.display(),
             self.base.source()
         ));
-        self.populate(token, None)?;
+        self.populate(token, None, lock)?;
         Ok(CacheOutcome::Rebuilt(reason))
     }
 
@@ -263,7 +270,12 @@ impl DiskCacheProducer {
     /// validators) the header lacks (a cache from before identities, a CSV it could not
     /// stamp before), the cache is rewritten once to record it (records copied, not
     /// re-read from the source; best effort when nothing is appended).
-    fn size_rule(&mut self, token: &str, r: CacheReader) -> Result<Result<CacheOutcome, String>> {
+    fn size_rule(
+        &mut self,
+        token: &str,
+        r: CacheReader,
+        lock: &CacheLock,
+    ) -> Result<Result<CacheOutcome, String>> {
         let n = self.base.size()? as u64;
         let cached = r.len();
         if n < cached {
@@ -288,22 +300,22 @@ impl DiskCacheProducer {
         if restamp && n == cached {
             // Best effort: a cache that cannot be rewritten (a read-only directory) is
             // still valid by the size rule.
-            if let Err(e) = self.populate(token, Some(r)) {
+            if let Err(e) = self.populate(token, Some(r), lock) {
                 warn(&format!(
                     "{}: cannot record the source's identity ({e}); using the cache as it is",
                     self.path.display()
                 ));
             }
         } else if restamp {
-            self.populate(token, Some(r))?;
+            self.populate(token, Some(r), lock)?;
         } else if n > cached {
             drop(r);
-            match self.append(cached, n) {
+            match self.append(cached, n, lock) {
                 // Another user's file: replace it by rename where the directory allows.
                 Err(e) if e.is_permission_denied() => {
                     let reason = crate::cache::append_refused(&self.path, &e);
                     warn(&format!("{reason}; rebuilding it by rename"));
-                    self.populate(token, None)
+                    self.populate(token, None, lock)
                         .map_err(|e| crate::cache::rebuild_refused(&self.path, &reason, e))?;
                     return Ok(Ok(CacheOutcome::Rebuilt(reason)));
                 }
@@ -320,6 +332,7 @@ impl DiskCacheProducer {
         &mut self,
         token: &str,
         r: CacheReader,
+        lock: &CacheLock,
     ) -> Result<Result<CacheOutcome, String>> {
         let n = self.base.size()? as u64;
         let side = legacy_token_path(&self.path);
@@ -327,7 +340,7 @@ impl DiskCacheProducer {
         let old_token = old_token.lines().next().unwrap_or("");
         if (token.is_empty() || token == old_token) && r.len() <= n {
             let from = r.len();
-            self.populate(token, Some(r))?;
+            self.populate(token, Some(r), lock)?;
             // The token now lives in the header; a stale side file would mislead.
             let _ = std::fs::remove_file(&side);
             return Ok(Ok(if from == n {
@@ -346,11 +359,11 @@ impl DiskCacheProducer {
     /// Rewrites the cache with `identity` in its header, copying the records (the source
     /// is not read). Best effort: on failure (a read-only directory) the cache stays as
     /// it is, still valid, with a warning.
-    fn restamp(&mut self, mut old: CacheReader, identity: SourceIdentity) {
+    fn restamp(&mut self, mut old: CacheReader, identity: SourceIdentity, lock: &CacheLock) {
         let mut meta = old.metadata().clone();
         meta.identity = Some(identity);
         let result = (|| {
-            let mut w = CacheWriter::create(&self.path, meta)?;
+            let mut w = CacheWriter::create(&self.path, meta, lock)?;
             old.rewind();
             for _ in 0..old.len() {
                 w.push(old.next_view()?)?;
@@ -395,11 +408,11 @@ impl DiskCacheProducer {
     /// Writes a complete new cache: the records of `keep` (a file being upgraded or
     /// restamped) if given, then the rest from the source. The header records the
     /// source's identity. Published by rename.
-    fn populate(&mut self, token: &str, keep: Option<CacheReader>) -> Result<()> {
+    fn populate(&mut self, token: &str, keep: Option<CacheReader>, lock: &CacheLock) -> Result<()> {
         let n = self.base.size()? as u64;
         let mut meta = Metadata::new(token, &self.base.source());
         meta.identity = self.base.identity()?;
-        let mut w = CacheWriter::create(&self.path, meta)?;
+        let mut w = CacheWriter::create(&self.path, meta, lock)?;
         let mut from = 0;
         if let Some(mut old) = keep {
             old.rewind();
@@ -414,8 +427,8 @@ impl DiskCacheProducer {
     }
 
     /// Appends records `from..to` of the source and commits them.
-    fn append(&mut self, from: u64, to: u64) -> Result<()> {
-        let mut a = CacheAppender::open(&self.path)?;
+    fn append(&mut self, from: u64, to: u64, lock: &CacheLock) -> Result<()> {
+        let mut a = CacheAppender::open(&self.path, lock)?;
         self.copy_from_base(from, to, |t| a.push(t))?;
         a.commit()
     }
@@ -427,7 +440,7 @@ impl DiskCacheProducer {
             Some(f) => f()?,
             None => String::new(),
         };
-        let _lock = CacheLock::exclusive(&self.path)?;
+        let lock = CacheLock::exclusive(&self.path)?;
         // Another process may have rebuilt the file while we waited for the lock.
         let replaced = match (std::fs::metadata(&self.path), self.reader.inode()) {
             (Ok(m), Some(ino)) => (m.dev(), m.ino()) != ino,
@@ -438,12 +451,12 @@ impl DiskCacheProducer {
         } else {
             Some(damage.to_string())
         };
-        self.outcome =
-            self.sync_with_source(&token, damaged)
-                .map_err(|cause| Error::RebuildFailed {
-                    damage: Box::new(damage),
-                    cause: Box::new(cause),
-                })?;
+        self.outcome = self
+            .sync_with_source(&token, damaged, &lock)
+            .map_err(|cause| Error::RebuildFailed {
+                damage: Box::new(damage),
+                cause: Box::new(cause),
+            })?;
         self.reader = CacheReader::open(&self.path)?;
         Ok(())
     }

@@ -24,7 +24,9 @@
 //! Its metadata token describes what it holds (URL, ETag, world size, ranks, seed,
 //! shuffle, epoch); a file whose token matches is used as it is, without network.
 //! It is written under a temporary name and published by rename like every cache:
-//! a crash mid-fetch leaves nothing at the name.
+//! a crash mid-fetch leaves nothing at the name. It is fetched under the cache's lock:
+//! the ranks of one node opening the same partial cache at once make one fetch, the
+//! others wait and use its file.
 //!
 //! **Serving.** `view_at(g)` / [`PartialHttpProducer::get`] take GLOBAL indices; a
 //! record not held is `Error::NotHeld` naming the index and the ranks held.
@@ -39,7 +41,7 @@ use reqwest::header;
 use reqwest::StatusCode;
 
 use crate::cache::{
-    parse_frame, resolve_cache_path, CacheReader, CacheWriter, Frame, Header, Metadata,
+    parse_frame, resolve_cache_path, CacheLock, CacheReader, CacheWriter, Frame, Header, Metadata,
     FRAME_HEADER,
 };
 use crate::error::{Error, HttpCause, HttpErrorKind, Result};
@@ -124,13 +126,21 @@ impl PartialHttpProducer {
             )
         };
         // A partial cache made for exactly this: used as it is.
-        if let Ok(r) = CacheReader::open(&path) {
+        let made_for_this = || {
+            let r = CacheReader::open(&path).ok()?;
             let etag = r.metadata().etag.clone();
-            if r.metadata().token == describe(&etag) {
-                if let Ok(p) = Self::from_reader(url, r, ranks.clone(), world) {
-                    return Ok(p);
-                }
-            }
+            (r.metadata().token == describe(&etag))
+                .then(|| Self::from_reader(url, r, ranks.clone(), world).ok())
+                .flatten()
+        };
+        if let Some(p) = made_for_this() {
+            return Ok(p);
+        }
+        // One fetch per node: the ranks of a node opening the same partial cache wait
+        // for the one that fetches, then use its file.
+        let lock = CacheLock::exclusive(&path)?;
+        if let Some(p) = made_for_this() {
+            return Ok(p);
         }
         let mut f = Fetcher::new(url, &opts)?;
         let (records, offsets, end) = f.index()?;
@@ -157,7 +167,7 @@ impl PartialHttpProducer {
             &crate::http::s3::source_description(url),
         );
         meta.etag = f.etag.clone();
-        let mut w = CacheWriter::create_indexed(&path, meta, needed.len() as u64 + 1)?;
+        let mut w = CacheWriter::create_indexed(&path, meta, needed.len() as u64 + 1, &lock)?;
         // The runs: needed records close together, at most MAX_RUN bytes each.
         let mut runs = Vec::new();
         let mut k = 0;

@@ -105,9 +105,11 @@ fn metadata_too_large_for_the_format_is_refused_when_written() {
     assert!(temps_in(tmp.path()).is_empty());
     // Just under the limit is written and read back.
     let meta = Metadata::new(&"t".repeat((1 << 20) - 4096), "s");
-    let mut w = CacheWriter::create(&path, meta).unwrap();
+    let lock = CacheLock::exclusive(&path).unwrap();
+    let mut w = CacheWriter::create(&path, meta, &lock).unwrap();
     w.push(record(0, GEN).as_ref()).unwrap();
     w.finish().unwrap();
+    drop(lock);
     assert_eq!(CacheReader::open(&path).unwrap().len(), 1);
 }
 

@@ -45,8 +45,9 @@ fn symlink_at_the_cache_name_is_replaced_by_a_rebuild_never_written_through() {
     // The appender and the reader on their own refuse a link with a clear error.
     let link = dir.join("z.cache");
     std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let lock = CacheLock::exclusive(&link).unwrap();
     for err in [
-        CacheAppender::open(&link).unwrap_err(),
+        CacheAppender::open(&link, &lock).unwrap_err(),
         CacheReader::open(&link).unwrap_err(),
     ] {
         assert!(

@@ -14,7 +14,7 @@ use std::io::{BufRead, BufReader};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
@@ -86,6 +86,8 @@ fn child_hostile() {
             describe(producer_at(&env_path("CACHE"), env_num("N")))
         }
         "chdir" => chdir_then_refresh(),
+        "locker" => locks::locker_role(),
+        "remover" => locks::remover_role(),
         other => panic!("unknown role {other}"),
     };
     println!("RESULT: {line}");

@@ -7,7 +7,8 @@ use super::*;
 /// A cache file in the current format, as `cache_cli`/DiskCacheProducer publish it.
 fn published_cache(data: &[Tensor], dir: &Path) -> Vec<u8> {
     let path = dir.join("published.cache");
-    let mut w = CacheWriter::create(&path, Metadata::new("tok", "csv:train.csv")).unwrap();
+    let lock = CacheLock::exclusive(&path).unwrap();
+    let mut w = CacheWriter::create(&path, Metadata::new("tok", "csv:train.csv"), &lock).unwrap();
     for t in data {
         w.push(t.as_ref()).unwrap();
     }

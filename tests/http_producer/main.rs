@@ -19,7 +19,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
-use harmonics_dataset::cache::{CacheReader, CacheWriter, Metadata};
+use harmonics_dataset::cache::{CacheLock, CacheReader, CacheWriter, Metadata};
 use harmonics_dataset::{CacheOutcome, Error, HttpOptions, HttpProducer, Producer, Tensor};
 use support::http_fixtures::{cache_options, epoch, files};
 use support::http_server::{

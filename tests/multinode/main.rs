@@ -7,12 +7,13 @@
 //! The children are this test binary run again (`node_child`, ignored unless asked
 //! for), with the AWS settings in their own environment.
 //!
-//! One file per concept: `s3_nodes`, `over_http`; the node child and the helpers
-//! are here.
+//! One file per concept: `s3_nodes`, `over_http`, `one_node` (the ranks of one node
+//! sharing a partial cache); the node child and the helpers are here.
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod one_node;
 mod over_http;
 mod s3_nodes;
 
@@ -21,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use harmonics_dataset::cache::{write_compact, CacheWriter, Metadata};
+use harmonics_dataset::cache::{write_compact, CacheLock, CacheWriter, Metadata};
 use harmonics_dataset::{
     Error, HttpOptions, PartialHttpProducer, Producer, Sampler, SamplerOptions, Tensor,
 };
@@ -55,7 +56,8 @@ fn sampler_options() -> SamplerOptions {
 fn publish(server: &S3Server, tmp: &Path) -> u64 {
     let src = tmp.join("src/train.cache");
     std::fs::create_dir_all(src.parent().unwrap()).unwrap();
-    let mut w = CacheWriter::create(&src, Metadata::new("t", "multinode")).unwrap();
+    let lock = CacheLock::exclusive(&src).unwrap();
+    let mut w = CacheWriter::create(&src, Metadata::new("t", "multinode"), &lock).unwrap();
     for i in 0..RECORDS {
         w.push(record(i).as_ref()).unwrap();
     }

@@ -5,10 +5,11 @@
 use super::*;
 
 /// A cache of RECORDS records at `dir/name` (index after the records).
-fn source_cache(dir: &Path, name: &str) -> PathBuf {
+pub(crate) fn source_cache(dir: &Path, name: &str) -> PathBuf {
     let src = dir.join(name);
     std::fs::create_dir_all(dir).unwrap();
-    let mut w = CacheWriter::create(&src, Metadata::new("t", "multinode")).unwrap();
+    let lock = CacheLock::exclusive(&src).unwrap();
+    let mut w = CacheWriter::create(&src, Metadata::new("t", "multinode"), &lock).unwrap();
     for i in 0..RECORDS {
         w.push(record(i).as_ref()).unwrap();
     }

@@ -20,7 +20,8 @@ fn random_access_covers_appended_records_and_appends_cost_what_they_append() {
     let mut step = 1;
     while n < want.len() {
         let to = (n + step).min(want.len());
-        let mut a = CacheAppender::open(&path).unwrap();
+        let lock = CacheLock::exclusive(&path).unwrap();
+        let mut a = CacheAppender::open(&path, &lock).unwrap();
         for t in &want[n..to] {
             a.push(t.as_ref()).unwrap();
         }
@@ -76,7 +77,8 @@ fn child_random_access_appender() {
     let path = env_path("CACHE");
     let from = env_num("FROM");
     let n = env_num("N");
-    let mut a = CacheAppender::open(&path).unwrap();
+    let lock = CacheLock::exclusive(&path).unwrap();
+    let mut a = CacheAppender::open(&path, &lock).unwrap();
     for t in &big_dataset(n)[from..] {
         a.push(t.as_ref()).unwrap();
     }
@@ -109,7 +111,8 @@ fn a_crash_mid_append_leaves_the_old_index_and_commit_in_force() {
         write_cache(&path, Metadata::new("", "test"), &all[..old]);
         if run % 2 == 1 {
             // Leave spare index capacity, so the child's entries go in place.
-            let mut a = CacheAppender::open(&path).unwrap();
+            let lock = CacheLock::exclusive(&path).unwrap();
+            let mut a = CacheAppender::open(&path, &lock).unwrap();
             a.push(all[old].as_ref()).unwrap();
             a.commit().unwrap();
         }
@@ -144,7 +147,8 @@ fn a_crash_mid_append_leaves_the_old_index_and_commit_in_force() {
             Err(Error::IndexOutOfRange { .. })
         ));
         // The next appender cuts the torn tail and indexes what it appends.
-        let mut a = CacheAppender::open(&path).unwrap();
+        let lock = CacheLock::exclusive(&path).unwrap();
+        let mut a = CacheAppender::open(&path, &lock).unwrap();
         for t in &all[n..] {
             a.push(t.as_ref()).unwrap();
         }

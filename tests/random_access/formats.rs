@@ -20,7 +20,8 @@ fn version_1_files_read_append_and_upgrade_with_random_access() {
     assert_random_access(&mut r, &want[..400], "version 1");
     assert!(matches!(r.view_at(400), Err(Error::IndexOutOfRange { .. })));
     // Appended to in its own layout.
-    let mut a = CacheAppender::open(&path).unwrap();
+    let lock = CacheLock::exclusive(&path).unwrap();
+    let mut a = CacheAppender::open(&path, &lock).unwrap();
     for t in &want[400..450] {
         a.push(t.as_ref()).unwrap();
     }
@@ -38,7 +39,7 @@ fn version_1_files_read_append_and_upgrade_with_random_access() {
     assert!(rf.view_at(449).unwrap_err().is_corruption());
 
     // Upgraded by rename: version 2 with the index at the head (after the header).
-    assert!(upgrade(&path).unwrap());
+    assert!(upgrade(&path, &lock).unwrap());
     let mut r2 = CacheReader::open(&path).unwrap();
     assert_eq!((r2.version(), r2.has_index()), (2, true));
     assert_eq!(r2.metadata().token, "tok");
@@ -51,9 +52,9 @@ fn version_1_files_read_append_and_upgrade_with_random_access() {
     r2.verify(|_, _| {}).unwrap();
     // The reader opened before the upgrade keeps serving the old inode.
     assert_random_access(&mut r, &want[..450], "pre-upgrade reader");
-    assert!(!upgrade(&path).unwrap(), "already current");
+    assert!(!upgrade(&path, &lock).unwrap(), "already current");
     // And an upgraded file grows with random access as any other.
-    let mut a = CacheAppender::open(&path).unwrap();
+    let mut a = CacheAppender::open(&path, &lock).unwrap();
     for t in &want[450..] {
         a.push(t.as_ref()).unwrap();
     }
@@ -77,7 +78,8 @@ fn legacy_files_have_random_access_read_only_too_and_upgrade() {
     assert_random_access(&mut r, &want, "read-only legacy");
     assert!(matches!(r.view_at(700), Err(Error::IndexOutOfRange { .. })));
     // Upgrading replaces the name (the directory is writable), not the old inode.
-    assert!(upgrade(&path).unwrap());
+    let lock = CacheLock::exclusive(&path).unwrap();
+    assert!(upgrade(&path, &lock).unwrap());
     let mut r2 = CacheReader::open(&path).unwrap();
     assert!(r2.has_index());
     assert_random_access(&mut r2, &want, "upgraded legacy");
@@ -95,7 +97,8 @@ fn published_files_stream_with_the_index_first_or_last() {
     write_cache(&last, Metadata::new("", "test"), &want);
     let first = dir.path().join("first.cache");
     std::fs::write(&first, wire_body(&want)).unwrap();
-    upgrade(&first).unwrap();
+    let lock = CacheLock::exclusive(&first).unwrap();
+    upgrade(&first, &lock).unwrap();
     let v1 = dir.path().join("v1.cache");
     std::fs::write(
         &v1,

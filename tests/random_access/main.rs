@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use harmonics_dataset::cache::{upgrade, CacheAppender, CacheReader, Header, Metadata};
+use harmonics_dataset::cache::{upgrade, CacheAppender, CacheLock, CacheReader, Header, Metadata};
 use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Producer, Tensor, VecProducer};
 #[path = "../support/mod.rs"]
 mod support;

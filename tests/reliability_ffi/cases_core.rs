@@ -9,7 +9,8 @@ use harmonics_dataset::ffi::error::*;
 use harmonics_dataset::ffi::producer::*;
 use harmonics_dataset::ffi::tensor::*;
 use harmonics_dataset::ffi::{
-    HarmonicsCacheOutcome, HarmonicsProducerCallbacks, HarmonicsStatus, HarmonicsTensorView,
+    HarmonicsCacheOutcome, HarmonicsProducer, HarmonicsProducerCallbacks, HarmonicsStatus,
+    HarmonicsTensorView,
 };
 
 use crate::harness::*;
@@ -18,28 +19,46 @@ use crate::harness::*;
 unsafe extern "C" fn copy_nothing(
     _userdata: *mut c_void,
     _view: *const HarmonicsTensorView,
-) -> HarmonicsStatus {
-    HarmonicsStatus::Ok
+) -> HarmonicsCallbackResult {
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
 
-unsafe extern "C" fn cb_next(_: *mut c_void, _: *mut HarmonicsTensorView) -> HarmonicsStatus {
-    HarmonicsStatus::Empty
+unsafe extern "C" fn cb_next(
+    _: *mut c_void,
+    _: *mut HarmonicsTensorView,
+) -> HarmonicsCallbackResult {
+    HarmonicsStatus::Empty as HarmonicsCallbackResult
 }
-unsafe extern "C" fn cb_size(_: *mut c_void, out: *mut usize) -> HarmonicsStatus {
+unsafe extern "C" fn cb_size(_: *mut c_void, out: *mut usize) -> HarmonicsCallbackResult {
     unsafe { *out = 0 };
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
-unsafe extern "C" fn cb_write(_: *mut c_void, _: *const u8, _: usize) -> HarmonicsStatus {
-    HarmonicsStatus::Ok
+unsafe extern "C" fn cb_write(_: *mut c_void, _: *const u8, _: usize) -> HarmonicsCallbackResult {
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
 unsafe extern "C" fn cb_read(
     _: *mut c_void,
     _: *mut u8,
     _: usize,
     n: *mut usize,
-) -> HarmonicsStatus {
+) -> HarmonicsCallbackResult {
     unsafe { *n = 0 };
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
+}
+
+/// `call` on a new producer made from `cbs`, then freed.
+unsafe fn with_callback_producer(
+    cbs: HarmonicsProducerCallbacks,
+    call: impl FnOnce(*mut HarmonicsProducer) -> HarmonicsStatus,
+) -> Option<u32> {
+    let mut p = null_mut();
+    assert_eq!(
+        harmonics_producer_from_callbacks(&cbs, null(), &mut p),
+        HarmonicsStatus::Ok
+    );
+    let st = call(p);
+    harmonics_producer_free(p);
+    s(st)
 }
 
 pub fn core_cases(l: &Live) -> Vec<Case> {
@@ -52,8 +71,6 @@ pub fn core_cases(l: &Live) -> Vec<Case> {
         next: Some(cb_next),
         size: Some(cb_size),
         free: None,
-        skip: None,
-        fingerprint: None,
     };
     // An empty float32 tensor, shape [0]: no data bytes, a consistent record (the shape
     // [] with no data would be a scalar missing its 4 bytes, which writing refuses).
@@ -293,6 +310,41 @@ pub fn core_cases(l: &Live) -> Vec<Case> {
             case("harmonics_producer_skip", "producer", Refused, || {
                 s(harmonics_producer_skip(null_mut(), 3))
             }),
+            case(
+                "harmonics_producer_set_skip_callback",
+                "producer",
+                Refused,
+                || s(harmonics_producer_set_skip_callback(null_mut(), None)),
+            ),
+            case(
+                "harmonics_producer_set_skip_callback",
+                "skip",
+                Accepted,
+                move || {
+                    with_callback_producer(cbs, |p| harmonics_producer_set_skip_callback(p, None))
+                },
+            ),
+            case(
+                "harmonics_producer_set_fingerprint_callback",
+                "producer",
+                Refused,
+                || {
+                    s(harmonics_producer_set_fingerprint_callback(
+                        null_mut(),
+                        None,
+                    ))
+                },
+            ),
+            case(
+                "harmonics_producer_set_fingerprint_callback",
+                "fingerprint",
+                Accepted,
+                move || {
+                    with_callback_producer(cbs, |p| {
+                        harmonics_producer_set_fingerprint_callback(p, None)
+                    })
+                },
+            ),
             case("harmonics_producer_free", "producer", Accepted, || {
                 harmonics_producer_free(null_mut());
                 None

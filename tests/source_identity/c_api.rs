@@ -5,7 +5,7 @@ use std::ffi::{c_char, c_void};
 use std::ptr::{null, null_mut};
 
 use harmonics_dataset::ffi::disk_cache::*;
-use harmonics_dataset::ffi::error::HarmonicsStatus;
+use harmonics_dataset::ffi::error::{HarmonicsCallbackResult, HarmonicsStatus};
 use harmonics_dataset::ffi::producer::*;
 use harmonics_dataset::ffi::tensor::HarmonicsTensorView;
 
@@ -34,22 +34,40 @@ impl Src {
     }
 }
 
-/// The callbacks over `src` (which must outlive the producer), with or without `skip`.
-fn callbacks(
+/// A producer over `src` (which must outlive it) with its fingerprint and, if given,
+/// `skip`, both set on the handle.
+fn producer(
     src: *mut Src,
-    skip: Option<unsafe extern "C" fn(*mut c_void, usize) -> HarmonicsStatus>,
-) -> HarmonicsProducerCallbacks {
-    HarmonicsProducerCallbacks {
+    skip: Option<unsafe extern "C" fn(*mut c_void, usize) -> HarmonicsCallbackResult>,
+) -> *mut HarmonicsProducer {
+    let cb = HarmonicsProducerCallbacks {
         userdata: src.cast(),
         next: Some(next),
         size: Some(size),
         free: None,
-        skip,
-        fingerprint: Some(fingerprint),
+    };
+    let mut p = null_mut();
+    unsafe {
+        assert_eq!(
+            harmonics_producer_from_callbacks(&cb, null(), &mut p),
+            HarmonicsStatus::Ok
+        );
+        assert_eq!(
+            harmonics_producer_set_fingerprint_callback(p, Some(fingerprint)),
+            HarmonicsStatus::Ok
+        );
+        assert_eq!(
+            harmonics_producer_set_skip_callback(p, skip),
+            HarmonicsStatus::Ok
+        );
     }
+    p
 }
 
-unsafe extern "C" fn next(u: *mut c_void, out: *mut HarmonicsTensorView) -> HarmonicsStatus {
+unsafe extern "C" fn next(
+    u: *mut c_void,
+    out: *mut HarmonicsTensorView,
+) -> HarmonicsCallbackResult {
     let s = unsafe { &mut *(u as *mut Src) };
     s.nexts += 1;
     s.value = s.cursor as f32;
@@ -63,41 +81,37 @@ unsafe extern "C" fn next(u: *mut c_void, out: *mut HarmonicsTensorView) -> Harm
             nbytes: 4,
         }
     };
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
-unsafe extern "C" fn size(u: *mut c_void, out: *mut usize) -> HarmonicsStatus {
+unsafe extern "C" fn size(u: *mut c_void, out: *mut usize) -> HarmonicsCallbackResult {
     unsafe { *out = (*(u as *mut Src)).n };
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
-unsafe extern "C" fn skip(u: *mut c_void, k: usize) -> HarmonicsStatus {
+unsafe extern "C" fn skip(u: *mut c_void, k: usize) -> HarmonicsCallbackResult {
     let s = unsafe { &mut *(u as *mut Src) };
     s.skips += 1;
     s.cursor = (s.cursor + k) % s.n;
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
 unsafe extern "C" fn fingerprint(
     u: *mut c_void,
     ptr: *mut *const c_char,
     len: *mut usize,
-) -> HarmonicsStatus {
+) -> HarmonicsCallbackResult {
     let s = unsafe { &*(u as *mut Src) };
     unsafe {
         *ptr = s.fp.as_ptr().cast();
         *len = s.fp.len();
     }
-    HarmonicsStatus::Ok
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
 
 /// Opens a cache over a C source; returns (outcome, reason, next calls, skip calls).
 fn open(name: &std::ffi::CStr, n: usize, fp: &'static str) -> (u32, String, usize, usize) {
     let src = Box::into_raw(Box::new(Src::new(n, fp)));
-    let cb = callbacks(src, Some(skip));
+    let base = producer(src, Some(skip));
     unsafe {
-        let (mut base, mut cache) = (null_mut(), null_mut());
-        assert_eq!(
-            harmonics_producer_from_callbacks(&cb, null(), &mut base),
-            HarmonicsStatus::Ok
-        );
+        let mut cache = null_mut();
         assert_eq!(
             harmonics_disk_cache_new(base, name.as_ptr(), null(), &mut cache),
             HarmonicsStatus::Ok
@@ -169,13 +183,9 @@ fn an_oversized_fingerprint_is_an_error_not_a_huge_header() {
     let name = std::ffi::CString::new(dir.path().join("big.cache").to_str().unwrap()).unwrap();
     let fp: &'static str = Box::leak("x".repeat(MAX_FINGERPRINT + 1).into_boxed_str());
     let mut src = Src::new(1, fp);
-    let cb = callbacks(&mut src, None);
+    let base = producer(&mut src, None);
     unsafe {
-        let (mut base, mut cache) = (null_mut(), null_mut());
-        assert_eq!(
-            harmonics_producer_from_callbacks(&cb, null(), &mut base),
-            HarmonicsStatus::Ok
-        );
+        let mut cache = null_mut();
         let st = harmonics_disk_cache_new(base, name.as_ptr(), null(), &mut cache);
         assert_eq!(st, HarmonicsStatus::Foreign);
         let msg =

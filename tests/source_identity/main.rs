@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use harmonics_dataset::cache::{CacheReader, CacheWriter, Metadata};
+use harmonics_dataset::cache::{CacheLock, CacheReader, CacheWriter, Metadata};
 use harmonics_dataset::{
     CacheOutcome, CsvProducer, DiskCacheProducer, HttpOptions, HttpProducer, Producer, SourceKind,
     Tensor,

@@ -109,11 +109,13 @@ fn a_cache_without_identity_is_adopted_once_then_reused_without_parsing() {
     write_csv(&csv, 0..5, 2, 0.0, false);
     // A cache as the previous version wrote it: source description, no identity.
     let source = format!("csv:{}", csv.display());
-    let mut w = CacheWriter::create(&cache, Metadata::new("", &source)).unwrap();
+    let lock = CacheLock::exclusive(&cache).unwrap();
+    let mut w = CacheWriter::create(&cache, Metadata::new("", &source), &lock).unwrap();
     for i in 0..5 {
         w.push(Tensor::from_f32(&row(i, 2, 0.0)).as_ref()).unwrap();
     }
     w.finish().unwrap();
+    drop(lock);
     assert!(CacheReader::open(&cache)
         .unwrap()
         .metadata()
@@ -138,9 +140,11 @@ fn a_cache_without_identity_is_adopted_once_then_reused_without_parsing() {
     );
 
     // An old cache whose description names another source is rebuilt.
-    let mut w = CacheWriter::create(&cache, Metadata::new("", "csv:other.csv")).unwrap();
+    let lock = CacheLock::exclusive(&cache).unwrap();
+    let mut w = CacheWriter::create(&cache, Metadata::new("", "csv:other.csv"), &lock).unwrap();
     w.push(Tensor::from_f32(&[7.0]).as_ref()).unwrap();
     w.finish().unwrap();
+    drop(lock);
     let (mut p, _) = open_csv(&csv, &cache);
     let why = rebuilt_reason(&p);
     assert!(why.contains("other.csv") && why.contains("t.csv"), "{why}");

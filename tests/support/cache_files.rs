@@ -4,18 +4,23 @@
 
 use std::path::Path;
 
-use harmonics_dataset::cache::{CacheReader, CacheWriter, Commit, Header, Metadata, VERSION_1};
+use harmonics_dataset::cache::{
+    CacheLock, CacheReader, CacheWriter, Commit, Header, Metadata, VERSION_1,
+};
 use harmonics_dataset::Tensor;
 
 /// A current-format cache of `records` at `path` (its parent created), written with
 /// `CacheWriter::create`: the offset index goes after the records.
 pub fn write_cache(path: &Path, meta: Metadata, records: &[Tensor]) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    let mut w = CacheWriter::create(path, meta).unwrap();
+    let lock = CacheLock::exclusive(path).unwrap();
+    let mut w = CacheWriter::create(path, meta, &lock).unwrap();
     for t in records {
         w.push(t.as_ref()).unwrap();
     }
     w.finish().unwrap();
+    // A fixture: nothing but the cache in the directory.
+    lock.remove_lock_file();
 }
 
 /// The bytes of a version-1 file as the previous release wrote it: 32-byte slots,

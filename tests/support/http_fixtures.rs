@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use harmonics_dataset::cache::{CacheWriter, Metadata};
+use harmonics_dataset::cache::{CacheLock, CacheWriter, Metadata};
 use harmonics_dataset::{HttpOptions, Producer, Tensor};
 
 /// Options with an absolute cache path and `retries` (tests run in threads;
@@ -25,7 +25,8 @@ pub fn cache_options(cache: &Path, retries: u32) -> HttpOptions {
 pub fn published_cache(records: &[Tensor]) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shared.cache");
-    let mut w = CacheWriter::create(&path, Metadata::new("", "test publisher")).unwrap();
+    let lock = CacheLock::exclusive(&path).unwrap();
+    let mut w = CacheWriter::create(&path, Metadata::new("", "test publisher"), &lock).unwrap();
     for r in records {
         w.push(r.as_ref()).unwrap();
     }
