@@ -14,6 +14,8 @@
 //!   original runtime's wrappers.
 //! - [`sampler`]: the training order: a shuffled, sharded, resumable index sequence in
 //!   O(1) memory.
+//! - [`stream`]: streaming a dataset larger than the disk: the node-partitioned block
+//!   order and the bounded node cache under [`StreamingProducer`].
 //! - [`log`]: diagnostics (levels, `HARMONICS_LOG`, a host's sink).
 //! - [`progress`]: download progress on a terminal.
 //! - `ffi`: the C ABI (`include/harmonics_dataset.h`).
@@ -27,6 +29,7 @@ pub mod log;
 pub mod producers;
 pub mod progress;
 pub mod sampler;
+pub mod stream;
 pub mod tensor;
 
 pub use error::{Error, Result};
@@ -36,8 +39,8 @@ pub use identity::{IdentityMatch, SourceIdentity, SourceKind};
 pub use producers::CsvStats;
 pub use producers::{
     random_seed, AsyncHttpProducer, BatchProducer, CacheOutcome, CsvProducer, DiskCacheProducer,
-    HttpProducer, Producer, SampledProducer, ShapeCheck, ShardProducer, ShuffleProducer, TokenFn,
-    VecProducer,
+    HttpProducer, Producer, SampledProducer, ShapeCheck, ShardProducer, ShuffleProducer,
+    StreamOptions, StreamState, StreamStats, StreamingProducer, TokenFn, VecProducer,
 };
 pub use sampler::{Sampler, SamplerOptions, SamplerState};
 pub use tensor::{DType, Tensor, TensorRef};
