@@ -22,6 +22,7 @@ pub(crate) enum ProducerKind {
     Sampled(Box<SampledProducer<SharedBase>>),
     Http(Box<HttpProducer>),
     AsyncHttp(Box<AsyncHttpProducer>),
+    Streaming(Box<crate::StreamingProducer>),
     Any(Box<dyn Producer>),
 }
 
@@ -32,6 +33,7 @@ impl ProducerKind {
             ProducerKind::Sampled(p) => p,
             ProducerKind::Http(p) => p.as_mut(),
             ProducerKind::AsyncHttp(p) => p.as_mut(),
+            ProducerKind::Streaming(p) => p.as_mut(),
             ProducerKind::Any(p) => p.as_mut(),
         }
     }
