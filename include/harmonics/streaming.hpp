@@ -94,32 +94,32 @@ class StreamingProducer : public NativeProducer {
 
     std::size_t num_records() const {
         std::uint64_t n = 0;
-        detail::check(harmonics_streaming_producer_num_records(handle_.get(), &n));
+        detail::check(harmonics_streaming_producer_num_records(native_handle(), &n));
         return static_cast<std::size_t>(n);
     }
 
     std::uint64_t epoch() const {
         std::uint64_t e = 0;
-        detail::check(harmonics_streaming_producer_epoch(handle_.get(), &e));
+        detail::check(harmonics_streaming_producer_epoch(native_handle(), &e));
         return e;
     }
 
-    void set_epoch(std::uint64_t e) { detail::check(harmonics_streaming_producer_set_epoch(handle_.get(), e)); }
+    void set_epoch(std::uint64_t e) { detail::check(harmonics_streaming_producer_set_epoch(native_handle(), e)); }
 
     StreamState state() const {
         HarmonicsStreamState s{};
-        detail::check(harmonics_streaming_producer_state(handle_.get(), &s));
+        detail::check(harmonics_streaming_producer_state(native_handle(), &s));
         return detail::copy_stream_state(s, StreamState{});
     }
 
     void restore(const StreamState& s) {
         HarmonicsStreamState c = detail::copy_stream_state(s, HarmonicsStreamState{});
-        detail::check(harmonics_streaming_producer_restore(handle_.get(), &c));
+        detail::check(harmonics_streaming_producer_restore(native_handle(), &c));
     }
 
     StreamStats stats() const {
         HarmonicsStreamStats c{};
-        detail::check(harmonics_streaming_producer_stats(handle_.get(), &c));
+        detail::check(harmonics_streaming_producer_stats(native_handle(), &c));
         return StreamStats{c.bytes_fetched, c.blocks_fetched, c.blocks_evicted,
                            c.disk_bytes,    c.disk_high_water, c.wait_seconds};
     }
