@@ -81,6 +81,9 @@ impl RangeFailure {
     }
 }
 
+/// Where fetched bytes go: `sink(offset in the object, bytes)`, in order.
+pub(crate) type Sink<'a> = dyn FnMut(u64, &[u8]) -> Result<(), RangeFailure> + 'a;
+
 /// What one request met: try again (resume) or give up.
 enum Attempt {
     Retry(String),
@@ -267,7 +270,7 @@ impl RangedObject {
         mut first: Option<Response>,
         halted: &dyn Fn() -> bool,
         buf: &mut [u8],
-        sink: &mut dyn FnMut(u64, &[u8]) -> Result<(), RangeFailure>,
+        sink: &mut Sink<'_>,
     ) -> Result<(), RangeFailure> {
         if end <= start || end > self.len {
             return Err(RangeFailure::Fatal(format!(
@@ -318,7 +321,7 @@ impl RangedObject {
         end: u64,
         halted: &dyn Fn() -> bool,
         buf: &mut [u8],
-        sink: &mut dyn FnMut(u64, &[u8]) -> Result<(), RangeFailure>,
+        sink: &mut Sink<'_>,
     ) -> Result<Option<String>, RangeFailure> {
         while *pos < end {
             if halted() {
