@@ -10,6 +10,7 @@ mod publish;
 mod published;
 mod reader;
 mod recovery;
+pub mod stream_dir;
 mod writer;
 
 pub(crate) use format::{entry_offset, parse_frame, Frame, FRAME_HEADER};

@@ -619,7 +619,11 @@ fn prefetch(s: &Shared) {
             if s.stop.load(Ordering::Relaxed) {
                 return;
             }
-            if s.cache.dir().join(format!("b{b}.blk")).exists() {
+            if s.cache
+                .dir()
+                .join(crate::cache::stream_dir::block_name(b))
+                .exists()
+            {
                 continue;
             }
             if !lock(&s.inflight).insert(b) {

@@ -45,12 +45,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::cache::{flock, parse_frame, Frame, FRAME_HEADER};
 use crate::error::{Error, Result};
 
-/// The ledger lock.
-pub const LOCK_FILE: &str = ".stream.lock";
-/// The rank slots.
-pub const RANKS_FILE: &str = ".stream.ranks";
-/// What the stream is.
-pub const INFO_FILE: &str = "stream.info";
+use crate::cache::stream_dir::{block_name, parse_name, temp_name, INFO_TEMP};
+pub use crate::cache::stream_dir::{directory_usage, INFO_FILE, LOCK_FILE, RANKS_FILE};
 
 const BLOCK_MAGIC: [u8; 8] = *b"HMNSTBLK";
 const BLOCK_HEADER: u64 = 64;
@@ -238,7 +234,7 @@ impl NodeCache {
                 // Blocks of another object or version: never served, removed now.
                 cache.remove_foreign_blocks()?;
             }
-            let tmp = cache.dir.join(".stream.info.tmp");
+            let tmp = cache.dir.join(INFO_TEMP);
             let _ = std::fs::remove_file(&tmp);
             let mut f = open_file(&tmp, true, true, true).map_err(io("cannot write", &tmp))?;
             std::io::Write::write_all(&mut f, info.as_bytes()).map_err(io("cannot write", &tmp))?;
@@ -275,11 +271,11 @@ impl NodeCache {
     }
 
     fn block_path(&self, id: u64) -> PathBuf {
-        self.dir.join(format!("b{id}.blk"))
+        self.dir.join(block_name(id))
     }
 
     fn temp_path(&self, id: u64) -> PathBuf {
-        self.dir.join(format!(".b{id}.tmp"))
+        self.dir.join(temp_name(id))
     }
 
     /// Allocated bytes of the directory and every file in it, as `du` counts, measured
@@ -299,7 +295,13 @@ impl NodeCache {
     /// Publishes local rank `p.local`'s position.
     pub fn publish_position(&self, p: RankPosition) -> Result<()> {
         let path = self.dir.join(RANKS_FILE);
-        let f = open_file(&path, true, false, false).map_err(io("cannot open", &path))?;
+        // Made again if removed (cache_cli rm under a live stream).
+        let f = open_file(&path, true, true, false)
+            .or_else(|_| {
+                std::fs::create_dir_all(&self.dir)?;
+                open_file(&path, true, true, false)
+            })
+            .map_err(io("cannot open", &path))?;
         let mut slot = [0u8; SLOT as usize];
         slot[0..4].copy_from_slice(&std::process::id().to_le_bytes());
         slot[8..16].copy_from_slice(&p.epoch.to_le_bytes());
@@ -547,41 +549,16 @@ impl NodeCache {
         let rd = std::fs::read_dir(&self.dir).map_err(io("cannot list", &self.dir))?;
         for d in rd.flatten() {
             let name = d.file_name().to_string_lossy().into_owned();
-            let parsed = name
-                .strip_prefix(".b")
-                .and_then(|s| s.strip_suffix(".tmp"))
-                .map(|s| (s, true))
-                .or_else(|| {
-                    name.strip_prefix('b')
-                        .and_then(|s| s.strip_suffix(".blk"))
-                        .map(|s| (s, false))
+            if let Some((id, temp)) = parse_name(&name) {
+                out.push(Entry {
+                    id,
+                    temp,
+                    path: d.path(),
                 });
-            if let Some((id, temp)) = parsed {
-                if let Ok(id) = id.parse() {
-                    out.push(Entry {
-                        id,
-                        temp,
-                        path: d.path(),
-                    });
-                }
             }
         }
         Ok(out)
     }
-}
-
-/// Allocated bytes of `dir` and of every entry directly in it (`st_blocks · 512`).
-pub fn directory_usage(dir: &Path) -> Result<u64> {
-    let mut used = std::fs::symlink_metadata(dir)
-        .map(|m| m.blocks() * 512)
-        .map_err(io("cannot stat", dir))?;
-    let rd = std::fs::read_dir(dir).map_err(io("cannot list", dir))?;
-    for d in rd.flatten() {
-        if let Ok(m) = d.metadata() {
-            used += m.blocks() * 512;
-        }
-    }
-    Ok(used)
 }
 
 fn alive(pid: u32) -> bool {
