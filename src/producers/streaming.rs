@@ -9,8 +9,12 @@
 //!   current window and the next `HORIZON_WINDOWS` windows, in reading order, each
 //!   claimed under the node cache's lock (fetched once per node: a block another rank
 //!   is fetching is skipped by the prefetcher and waited for by the reader). A
-//!   prefetch never evicts a block needed sooner than the one it fetches; without room
-//!   it waits for the reader to move.
+//!   prefetch never evicts a block needed sooner than the one it fetches, and only the
+//!   current and the next window's evict at all (deeper ones take free room: on a full
+//!   cache they would evict the blocks kept for the next epoch, to fetch them again);
+//!   without room it waits for the reader to move. A list of blocks ahead is dropped as
+//!   soon as the reader enters another window (a block of the window it left would be
+//!   fetched for nothing, evicting a block kept for later).
 //! - **Reading**: `next()` locates its record (pure), opens the block with a shared
 //!   lock (kept while the rank reads in its window), fetches it itself if no one has,
 //!   reads the record's frame and checks its CRC. Nothing per record is allocated
@@ -45,6 +49,11 @@ use crate::tensor::{parse_wire, TensorRef};
 
 /// Windows beyond the current one that the prefetch fetches ahead.
 const HORIZON_WINDOWS: usize = 2;
+/// Windows beyond the current one whose prefetch may evict (Belady's rule). The deeper
+/// ones take only free room: a full cache keeps the blocks it holds for the next epoch
+/// rather than a deeper prefetch (which would evict them, to be fetched again), while
+/// one window ahead over `http.connections` connections keeps the link busy.
+const EVICTING_WINDOWS: usize = 1;
 /// The automatic block size's bounds.
 const AUTO_MIN_BLOCK: u64 = 64 << 10;
 const AUTO_MAX_BLOCK: u64 = 8 << 20;
@@ -474,7 +483,7 @@ impl StreamingProducer {
             return Ok(i);
         }
         let started = Instant::now();
-        let f = fetch_block(&self.shared, b, Some(need), true)?
+        let f = fetch_block(&self.shared, b, Some(need), true, true)?
             .expect("a demanded fetch waits until it has the block");
         self.wait += started.elapsed();
         if self.open.len() > WINDOW_BLOCKS {
@@ -517,8 +526,15 @@ fn next_use_any(order: &mut StreamOrder, ranks: &[RankPosition], id: u64) -> Nex
 }
 
 /// Gets block `b` into the node cache: `Some` once it is there (opened); `None` when
-/// not `demand` and another fetcher has it or there is no room for it now.
-fn fetch_block(s: &Shared, b: u64, need: NextUse, demand: bool) -> Result<Option<BlockFile>> {
+/// not `demand` and another fetcher has it or there is no room for it now. Without
+/// `evict`, it takes only free room (or that of blocks no rank foresees).
+fn fetch_block(
+    s: &Shared,
+    b: u64,
+    need: NextUse,
+    demand: bool,
+    evict: bool,
+) -> Result<Option<BlockFile>> {
     let spec = spec(&s.table, b);
     let url = s.remote.url();
     let mut nap = Duration::from_millis(1);
@@ -537,8 +553,9 @@ fn fetch_block(s: &Shared, b: u64, need: NextUse, demand: bool) -> Result<Option
         let ranks = s.cache.positions();
         let claim = {
             let mut order = lock(&s.order);
-            s.cache
-                .claim(spec, need, &mut |id| next_use_any(&mut order, &ranks, id))?
+            s.cache.claim(spec, need, evict, &mut |id| {
+                next_use_any(&mut order, &ranks, id)
+            })?
         };
         match claim {
             Claim::Ready(f) => return Ok(Some(f)),
@@ -586,7 +603,8 @@ fn prefetch(s: &Shared) {
         }
         seen = (epoch, step);
         // The blocks ahead, in reading order, with when each is needed.
-        let ahead: Vec<(u64, NextUse)> = {
+        // (block, when it is needed, whether its fetch may evict).
+        let ahead: Vec<(u64, NextUse, bool)> = {
             let mut order = lock(&s.order);
             let p = order.position(step);
             let mut out = Vec::new();
@@ -594,10 +612,11 @@ fn prefetch(s: &Shared) {
             let w0 = plan.window_of(p);
             for w in w0..(w0 + 1 + HORIZON_WINDOWS).min(plan.windows()) {
                 let at = plan.window_span(w).0.max(p);
+                let evict = w <= w0 + EVICTING_WINDOWS;
                 out.extend(
                     plan.window_blocks(w)
                         .iter()
-                        .map(|&b| (b, Some((epoch, at)))),
+                        .map(|&b| (b, Some((epoch, at)), evict)),
                 );
             }
             let spill = (w0 + 1 + HORIZON_WINDOWS).saturating_sub(plan.windows());
@@ -605,19 +624,26 @@ fn prefetch(s: &Shared) {
                 let next = order.plan(epoch.wrapping_add(1));
                 for w in 0..spill.min(next.windows()) {
                     let at = next.window_span(w).0;
+                    let evict = plan.windows() - w0 + w <= EVICTING_WINDOWS;
                     out.extend(
                         next.window_blocks(w)
                             .iter()
-                            .map(|&b| (b, Some((epoch.wrapping_add(1), at)))),
+                            .map(|&b| (b, Some((epoch.wrapping_add(1), at)), evict)),
                     );
                 }
             }
             out
         };
         idle = true;
-        for (b, need) in ahead {
+        for (b, need, evict) in ahead {
             if s.stop.load(Ordering::Relaxed) {
                 return;
+            }
+            if *lock(&s.position) != seen {
+                // The reader moved to another window: blocks of the one it left would be
+                // fetched for nothing (evicting blocks kept for later). Look again.
+                idle = false;
+                break;
             }
             if s.cache
                 .dir()
@@ -629,7 +655,7 @@ fn prefetch(s: &Shared) {
             if !lock(&s.inflight).insert(b) {
                 continue;
             }
-            let r = fetch_block(s, b, need, false);
+            let r = fetch_block(s, b, need, false, evict);
             lock(&s.inflight).remove(&b);
             match r {
                 Ok(Some(_)) => {

@@ -401,11 +401,13 @@ impl NodeCache {
 
     /// Reserves room for block `spec` and claims its fetch, evicting under Belady's rule
     /// (see the module docs): `need` is when the block is needed, `next_use` says when
-    /// any other block is.
+    /// any other block is. Without `evict`, only blocks no rank foresees a use for are
+    /// evicted (a deep prefetch takes free room, never a block kept for later).
     pub fn claim(
         &self,
         spec: BlockSpec,
         need: NextUse,
+        evict: bool,
         next_use: &mut dyn FnMut(u64) -> NextUse,
     ) -> Result<Claim> {
         if let Some(b) = self.open_block(spec)? {
@@ -438,6 +440,7 @@ impl NodeCache {
                 // needed after this one.
                 let later = |u: NextUse| match (u, need) {
                     (None, _) => true,
+                    (Some(_), _) if !evict => false,
                     (Some(_), None) => false,
                     (Some(a), Some(b)) => a > b,
                 };

@@ -1,10 +1,10 @@
 //! What a node fetches: its share (counted by a proxy), each block once however many
 //! ranks share the node, about (1 - f) of the share after the first epoch with a limit
-//! holding a fraction f (against an LRU simulation of the same order), and almost
+//! holding a fraction f (against LRU and Belady's MIN simulated over the same order), and almost
 //! nothing on a warm restart.
 
 use super::*;
-use support::fault_proxy::{FaultProxy, Faults};
+use support::fault_proxy::{FaultProxy, Faults, ThrottleProxy};
 
 #[test]
 fn each_node_fetches_its_share_of_the_dataset_per_epoch() {
@@ -79,43 +79,40 @@ fn four_ranks_on_one_node_fetch_each_block_once() {
     assert!(fetched as u64 <= blocks + 1, "{fetched} > {blocks} + 1");
 }
 
-/// Blocks fetched by an LRU cache of `capacity` blocks over `accesses`.
-fn lru(accesses: &[u64], capacity: usize) -> u64 {
-    let mut cache: Vec<u64> = Vec::new();
-    let mut fetched = 0;
-    for &b in accesses {
-        if let Some(i) = cache.iter().position(|&c| c == b) {
-            cache.remove(i);
-        } else {
-            fetched += 1;
-            if cache.len() == capacity {
-                cache.remove(0);
-            }
-        }
-        cache.push(b);
-    }
-    fetched
-}
-
-#[test]
-fn with_half_the_share_cached_the_second_epoch_fetches_about_half_unlike_lru() {
+/// What one rank's second epoch fetches with a limit holding a fraction `f` of its
+/// share's disk (the fixed files on top): (stream, LRU, Belady's MIN, share blocks),
+/// the simulations holding as many blocks as fit in the same bytes, over the same order.
+/// With `rate`, the fetches go through a proxy limiting each connection to that many
+/// bytes per second (the reader then waits for blocks and runs through each window).
+fn second_epoch(f: f64, rate: Option<u64>, block: u64, connections: u32) -> (u64, u64, u64, u64) {
     let s = serve();
-    let url = s.server.url("/identity/train.cache");
+    let proxy = rate.map(|r| ThrottleProxy::start(s.server.port(), r));
+    let url = match &proxy {
+        Some(p) => p.url("/identity/train.cache"),
+        None => s.server.url("/identity/train.cache"),
+    };
     let dir = s.tmp.path().join("node");
     let name = |n: &str| dir.join(n).to_str().unwrap().to_string();
-    let probe = StreamingProducer::new(&url, order(0, 1), options(0, 1, &name("probe"))).unwrap();
+    let opts = |limit: u64, name: &str| StreamOptions {
+        block_bytes: block,
+        http: HttpOptions {
+            connections,
+            ..HttpOptions::default()
+        },
+        ..options(limit, 1, name)
+    };
+    let probe = StreamingProducer::new(&url, order(0, 1), opts(0, &name("probe"))).unwrap();
     let t = probe.blocks().clone();
     drop(probe);
     let blocks = t.blocks();
-    let share_bytes: u64 = (0..blocks)
-        .map(|b| {
-            let (a, z) = t.byte_range(b);
-            harmonics_dataset::stream::node_cache::block_allocation(t.block_records(b), z - a)
-        })
-        .sum();
-    let limit = share_bytes / 2 + harmonics_dataset::stream::node_cache::OVERHEAD + 4096;
-    let mut p =
-        StreamingProducer::new(&url, order(0, 1), options(limit, 1, &name("half"))).unwrap();
+    let alloc = |b: u64| {
+        let (a, z) = t.byte_range(b);
+        harmonics_dataset::stream::node_cache::block_allocation(t.block_records(b), z - a)
+    };
+    let share_bytes: u64 = (0..blocks).map(alloc).sum();
+    let room = (f * share_bytes as f64) as u64;
+    let limit = room + harmonics_dataset::stream::node_cache::OVERHEAD;
+    let mut p = StreamingProducer::new(&url, order(0, 1), opts(limit, &name("part"))).unwrap();
     let n = p.rank_size();
     let mut accesses = Vec::new();
     for e in 0..2 {
@@ -132,23 +129,47 @@ fn with_half_the_share_cached_the_second_epoch_fetches_about_half_unlike_lru() {
     }
     let st = p.stats();
     let second = st.blocks_fetched - first;
-    // The same cache size in blocks, LRU over the same order (a simulation).
-    let capacity = (blocks / 2) as usize;
-    let lru_first = lru(&accesses[..n as usize], capacity);
-    let lru_second = lru(&accesses, capacity) - lru_first;
+    let capacity = (room / (0..blocks).map(alloc).max().unwrap()) as usize;
+    let lru = support::cache_policy::lru(&accesses, capacity, n as usize)[1];
+    let min = support::cache_policy::belady(&accesses, capacity, n as usize)[1];
     eprintln!(
-        "limit = 50% of the share ({blocks} blocks): epoch 2 fetched {second} blocks ({:.2} of \
-         the share); LRU over the same order: {lru_second} ({:.2}); disk high water {} of {limit}",
+        "limit = {f} of the share ({blocks} blocks, {capacity} fit): epoch 2 fetched {second} \
+         blocks ({:.2} of the share); over the same order LRU fetches {lru} ({:.2}), Belady's \
+         MIN {min} ({:.2}); disk high water {} of {limit}",
         second as f64 / blocks as f64,
-        lru_second as f64 / blocks as f64,
+        lru as f64 / blocks as f64,
+        min as f64 / blocks as f64,
         st.disk_high_water
     );
     assert!(first >= blocks, "the first epoch fetched every block once");
+    assert!(st.disk_high_water <= limit);
+    (second, lru, min, blocks)
+}
+
+#[test]
+fn with_half_the_share_cached_the_second_epoch_fetches_about_half_unlike_lru() {
+    let (second, lru, _, blocks) = second_epoch(0.5, None, BLOCK, 2);
     assert!(
         (second as f64) <= 0.6 * blocks as f64,
         "epoch 2 fetched {second} of {blocks}"
     );
-    assert!(st.disk_high_water <= limit);
+    assert!(lru as f64 >= 0.8 * blocks as f64, "the LRU baseline: {lru}");
+}
+
+/// With a small cache the prefetch must not take the room of the blocks kept for the
+/// next epoch (a prefetch two windows ahead, or one for a window the reader has left,
+/// evicts them to be fetched again): the stream fetches about what MIN fetches.
+#[test]
+fn with_a_quarter_of_the_share_cached_the_second_epoch_fetches_about_what_min_fetches() {
+    let (second, _, min, blocks) = second_epoch(0.25, Some(4_000_000), 2 * BLOCK, 4);
+    assert!(
+        second <= min + blocks / 20,
+        "epoch 2 fetched {second} of {blocks} blocks; MIN fetches {min}"
+    );
+    assert!(
+        (second as f64) <= 0.85 * blocks as f64,
+        "{second} of {blocks}"
+    );
 }
 
 #[test]
