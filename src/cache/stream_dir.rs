@@ -95,21 +95,48 @@ fn is_own(name: &str) -> bool {
 /// Removes the stream cache at `dir`: its own files (never anything else, never
 /// through a link), then the directory if that leaves it empty. Returns the files
 /// removed.
+///
+/// It holds the stream's ledger lock meanwhile (made if missing: no live process
+/// reserves, evicts or publishes a block while the files go) and removes the lock file
+/// last: a process waiting for that lock then finds its name gone and makes the
+/// directory again.
 pub fn remove(dir: &Path) -> Result<usize> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let lock_path = dir.join(LOCK_FILE);
+    let ledger = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(&lock_path)
+        .ok()
+        .filter(|f| f.metadata().is_ok_and(|m| m.is_file()));
+    if let Some(f) = &ledger {
+        super::flock(f, libc::LOCK_EX).map_err(|e| Error::io("cannot lock", &lock_path, e))?;
+    }
     let mut removed = 0;
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::io("cannot list", dir, e))?;
-    for d in rd.flatten() {
-        let name = d.file_name().to_string_lossy().into_owned();
-        let is_file = d.file_type().is_ok_and(|t| t.is_file());
-        if is_file && is_own(&name) {
-            match std::fs::remove_file(d.path()) {
-                Ok(()) => removed += 1,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::io("cannot remove", d.path(), e)),
-            }
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io("cannot list", dir, e)),
+    };
+    let mut own: Vec<(String, std::path::PathBuf)> = rd
+        .flatten()
+        .filter(|d| d.file_type().is_ok_and(|t| t.is_file()))
+        .map(|d| (d.file_name().to_string_lossy().into_owned(), d.path()))
+        .filter(|(name, _)| is_own(name))
+        .collect();
+    // The lock file last.
+    own.sort_by_key(|(name, _)| name == LOCK_FILE);
+    for (_, path) in own {
+        match std::fs::remove_file(&path) {
+            Ok(()) => removed += 1,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io("cannot remove", path, e)),
         }
     }
     let _ = std::fs::remove_dir(dir);
+    drop(ledger);
     Ok(removed)
 }
 
@@ -136,7 +163,9 @@ mod tests {
         let i = inspect(&s).unwrap();
         assert_eq!((i.url.as_str(), i.cache_limit), ("u", 9));
         assert!(i.disk_bytes > 0);
-        assert_eq!(remove(&s).unwrap(), 2);
+        // stream.info, the block, and the lock file it took meanwhile.
+        assert_eq!(remove(&s).unwrap(), 3);
+        assert!(!s.join(LOCK_FILE).exists());
         assert!(
             s.join("mine.txt").exists(),
             "a user's file stays (and the directory)"

@@ -570,7 +570,12 @@ fn fetch_block(
                             .map_err(crate::http::ranged::RangeFailure::Io)
                     })
                     .map_err(|f| f.into_error(url))?;
-                return s.cache.publish(t).map(Some);
+                match s.cache.publish(t)? {
+                    Some(f) => return Ok(Some(f)),
+                    // Its temp file was removed (cache_cli rm): fetched again.
+                    None if demand => continue,
+                    None => return Ok(None),
+                }
             }
             Claim::Busy | Claim::NoRoom if !demand => return Ok(None),
             Claim::Busy | Claim::NoRoom => {

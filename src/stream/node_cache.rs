@@ -154,6 +154,8 @@ pub struct NodeCache {
     limit: u64,
     ranks_per_node: u64,
     source: BlockSource,
+    /// The content of `stream.info`.
+    info: String,
     pub counters: CacheCounters,
 }
 
@@ -209,37 +211,32 @@ impl NodeCache {
         }
         std::fs::create_dir_all(dir)
             .map_err(io("cannot create the stream cache directory", dir))?;
+        let info = format!(
+            "kind=stream\nurl={}\netag={}\ncache_limit={limit}\nblock_bytes={block_bytes}\n",
+            source.url, source.etag
+        );
         let cache = NodeCache {
             dir: dir.to_path_buf(),
             limit,
             ranks_per_node,
             source,
+            info,
             counters: CacheCounters::default(),
         };
-        let _l = cache.lock()?;
+        let _l = cache.lock_only()?;
         let ranks = cache.dir.join(RANKS_FILE);
         let f = open_file(&ranks, true, true, false).map_err(io("cannot open", &ranks))?;
         if f.metadata().map(|m| m.len()).unwrap_or(0) < SLOT * ranks_per_node {
             f.set_len(SLOT * ranks_per_node)
                 .map_err(io("cannot size", &ranks))?;
         }
-        let info = format!(
-            "kind=stream\nurl={}\netag={}\ncache_limit={limit}\nblock_bytes={block_bytes}\n",
-            cache.source.url, cache.source.etag
-        );
-        let info_path = cache.dir.join(INFO_FILE);
-        let old = std::fs::read_to_string(&info_path).unwrap_or_default();
-        if old != info {
+        let old = std::fs::read_to_string(cache.dir.join(INFO_FILE)).unwrap_or_default();
+        if old != cache.info {
             if !old.contains(&format!("etag={}\n", cache.source.etag)) {
                 // Blocks of another object or version: never served, removed now.
                 cache.remove_foreign_blocks()?;
             }
-            let tmp = cache.dir.join(INFO_TEMP);
-            let _ = std::fs::remove_file(&tmp);
-            let mut f = open_file(&tmp, true, true, true).map_err(io("cannot write", &tmp))?;
-            std::io::Write::write_all(&mut f, info.as_bytes()).map_err(io("cannot write", &tmp))?;
-            drop(f);
-            std::fs::rename(&tmp, &info_path).map_err(io("cannot write", &info_path))?;
+            cache.write_info()?;
         }
         cache.note_usage(directory_usage(&cache.dir)?);
         drop(_l);
@@ -254,20 +251,65 @@ impl NodeCache {
         self.limit
     }
 
+    /// The ledger lock, with `stream.info` made again if `cache_cli rm` or `clear`
+    /// removed it while the directory stayed (a file created meanwhile kept it).
     fn lock(&self) -> Result<Ledger> {
+        let l = self.lock_only()?;
+        if !self.dir.join(INFO_FILE).exists() {
+            // For cache_cli only: a failure costs the reader nothing.
+            let _ = self.write_info();
+        }
+        Ok(l)
+    }
+
+    /// The ledger lock. The lock file is the one at its name once locked: a lock file
+    /// removed while we waited for it (`cache_cli rm` removes it last, holding it) is
+    /// locked by no one else, so the new one is taken (the directory made again).
+    fn lock_only(&self) -> Result<Ledger> {
         let path = self.dir.join(LOCK_FILE);
-        let f = match open_file(&path, true, true, false) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                // The directory was removed under us (cache_cli rm): made again.
-                std::fs::create_dir_all(&self.dir)
-                    .map_err(io("cannot create the stream cache directory", &self.dir))?;
-                open_file(&path, true, true, false).map_err(io("cannot open lock file", &path))?
+        let mut tries = 0;
+        loop {
+            let f = match open_file(&path, true, true, false) {
+                Ok(f) => f,
+                // The directory removed (it may go again before the next try).
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 10 => {
+                    tries += 1;
+                    self.make_again()?;
+                    continue;
+                }
+                Err(e) => return Err(Error::io("cannot open lock file", &path, e)),
+            };
+            flock(&f, libc::LOCK_EX).map_err(io("cannot lock", &path))?;
+            if same_file(&f, &path) {
+                return Ok(Ledger { _file: f });
             }
-            Err(e) => return Err(Error::io("cannot open lock file", &path, e)),
-        };
-        flock(&f, libc::LOCK_EX).map_err(io("cannot lock", &path))?;
-        Ok(Ledger { _file: f })
+        }
+    }
+
+    /// Writes `stream.info` (a temp file renamed over it).
+    fn write_info(&self) -> Result<()> {
+        let tmp = self.dir.join(INFO_TEMP);
+        let _ = std::fs::remove_file(&tmp);
+        let mut f = open_file(&tmp, true, true, true).map_err(io("cannot write", &tmp))?;
+        std::io::Write::write_all(&mut f, self.info.as_bytes())
+            .map_err(io("cannot write", &tmp))?;
+        drop(f);
+        let info = self.dir.join(INFO_FILE);
+        std::fs::rename(&tmp, &info).map_err(io("cannot write", &info))
+    }
+
+    /// Makes the directory again after it was removed under a live stream (`cache_cli
+    /// rm` or `clear`), with its `stream.info`, so that it is a stream cache again (and
+    /// listed, removed and left alone by `prune` as one).
+    fn make_again(&self) -> Result<()> {
+        std::fs::create_dir_all(&self.dir)
+            .map_err(io("cannot create the stream cache directory", &self.dir))?;
+        if !self.dir.join(INFO_FILE).exists() {
+            // Not under the ledger lock (its file is gone too): another rank may be
+            // writing it at the same moment, which does as well.
+            let _ = self.write_info();
+        }
+        Ok(())
     }
 
     fn block_path(&self, id: u64) -> PathBuf {
@@ -295,13 +337,19 @@ impl NodeCache {
     /// Publishes local rank `p.local`'s position.
     pub fn publish_position(&self, p: RankPosition) -> Result<()> {
         let path = self.dir.join(RANKS_FILE);
-        // Made again if removed (cache_cli rm under a live stream).
-        let f = open_file(&path, true, true, false)
-            .or_else(|_| {
-                std::fs::create_dir_all(&self.dir)?;
-                open_file(&path, true, true, false)
-            })
-            .map_err(io("cannot open", &path))?;
+        // Made again if removed (cache_cli rm under a live stream; the directory may
+        // go again between the two steps, hence a few tries).
+        let mut tries = 0;
+        let f = loop {
+            match open_file(&path, true, true, false) {
+                Ok(f) => break f,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => {
+                    tries += 1;
+                    self.make_again()?;
+                }
+                Err(e) => return Err(Error::io("cannot open", &path, e)),
+            }
+        };
         let mut slot = [0u8; SLOT as usize];
         slot[0..4].copy_from_slice(&std::process::id().to_le_bytes());
         slot[8..16].copy_from_slice(&p.epoch.to_le_bytes());
@@ -372,11 +420,7 @@ impl NodeCache {
         };
         flock(&f, libc::LOCK_SH).map_err(io("cannot lock", &path))?;
         // Evicted between the open and the lock: not this file any more.
-        let same = match (std::fs::symlink_metadata(&path), f.metadata()) {
-            (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
-            _ => false,
-        };
-        if !same {
+        if !same_file(&f, &path) {
             return Ok(Opened::Missing);
         }
         match BlockFile::from_file(f, &path, spec, self.source.etag_hash) {
@@ -491,8 +535,9 @@ impl NodeCache {
     }
 
     /// Checks a fetched block (every frame and CRC), writes its header and offsets and
-    /// publishes it under its name; returns it opened for reading.
-    pub fn publish(&self, mut t: TempBlock) -> Result<BlockFile> {
+    /// publishes it under its name; returns it opened for reading, or None when its temp
+    /// file was removed meanwhile (`cache_cli rm` or `clear`): it is to be fetched again.
+    pub fn publish(&self, mut t: TempBlock) -> Result<Option<BlockFile>> {
         let offsets = verify_frames(&t.file, &t.path, t.spec, &self.source.url)?;
         let mut head = Vec::with_capacity(data_at(t.spec.records) as usize);
         head.extend_from_slice(&BLOCK_MAGIC);
@@ -521,13 +566,19 @@ impl NodeCache {
         let path = self.block_path(t.spec.id);
         {
             let _ledger = self.lock()?;
+            // Temp files are made and renamed under the ledger, so the name is ours here
+            // unless it was removed (another fetcher's temp may have that name now).
+            if !same_file(&t.file, &t.path) {
+                t.finished = true; // nothing of ours to remove
+                return Ok(None);
+            }
             std::fs::rename(&t.path, &path).map_err(io("cannot publish", &path))?;
             self.note_usage(directory_usage(&self.dir)?);
         }
         t.finished = true;
         self.counters.blocks_fetched.fetch_add(1, Ordering::Relaxed);
         let file = t.file.try_clone().map_err(io("cannot open", &path))?;
-        BlockFile::from_parts(file, path, t.spec, offsets)
+        BlockFile::from_parts(file, path, t.spec, offsets).map(Some)
     }
 
     /// Removes block files of another object or version (under the ledger lock).
@@ -561,6 +612,14 @@ impl NodeCache {
             }
         }
         Ok(out)
+    }
+}
+
+/// True when the name `path` still refers to the open file `f`.
+fn same_file(f: &File, path: &Path) -> bool {
+    match (std::fs::symlink_metadata(path), f.metadata()) {
+        (Ok(a), Ok(b)) => a.ino() == b.ino() && a.dev() == b.dev(),
+        _ => false,
     }
 }
 
@@ -606,7 +665,8 @@ impl TempBlock {
 
 impl Drop for TempBlock {
     fn drop(&mut self) {
-        if !self.finished {
+        // Not a file another fetcher made under that name after ours was removed.
+        if !self.finished && same_file(&self.file, &self.path) {
             let _ = std::fs::remove_file(&self.path);
         }
     }
