@@ -1,7 +1,9 @@
 //! Failures: a limit below the minimum is refused at construction with the minimum in
 //! bytes; an object replaced on the server mid-stream is an error naming the URL with
 //! no record of the new version served; a rank killed with SIGKILL at a random point
-//! and resumed from its saved state continues exactly as an uninterrupted run.
+//! and resumed from its saved state continues exactly as an uninterrupted run, also
+//! alone while its node-mate reads on; a state of another layout is refused, naming
+//! both layouts.
 
 use super::*;
 use std::time::Duration;
@@ -90,4 +92,80 @@ fn a_rank_killed_at_a_random_point_resumes_exactly() {
         got == expected,
         "the resumed sequence differs from the uninterrupted one"
     );
+}
+
+#[test]
+fn one_rank_killed_and_resumed_alone_while_its_node_mate_reads_on_continues_exactly() {
+    let s = serve();
+    let url = s.server.url("/identity/train.cache");
+    let rank = |r: u64, dir: &str, state: &Path| Rank {
+        url: url.clone(),
+        rank: r,
+        world: 2,
+        rpn: 2,
+        cache_dir: s.tmp.path().join(dir),
+        name: "alone.stream".into(),
+        limit: 800 << 10,
+        epochs: 2,
+        state_file: Some(state.to_path_buf()),
+        pace_us: 200,
+    };
+    // The uninterrupted node.
+    let whole: Vec<PathBuf> = (0..2)
+        .map(|r| s.tmp.path().join(format!("whole{r}.state")))
+        .collect();
+    let children: Vec<Child> = (0..2)
+        .map(|r| rank(r, "a", &whole[r as usize]).spawn())
+        .collect();
+    children.into_iter().for_each(|c| drop(report(c)));
+    // The same node, rank 1 killed three times and resumed from its state alone while
+    // rank 0 reads on.
+    let cut: Vec<PathBuf> = (0..2)
+        .map(|r| s.tmp.path().join(format!("cut{r}.state")))
+        .collect();
+    let mate = rank(0, "b", &cut[0]).spawn();
+    let r1 = rank(1, "b", &cut[1]);
+    for round in 0..3u64 {
+        let mut c = r1.spawn();
+        let at = 150 + (u64::from(std::process::id()) * 7 + round * 131) % 300;
+        std::thread::sleep(Duration::from_millis(at));
+        c.kill().unwrap();
+        c.wait().unwrap();
+    }
+    report(r1.spawn());
+    report(mate);
+    for r in 0..2 {
+        let log = |p: &Path| std::fs::read_to_string(p.with_extension("log")).unwrap();
+        let (want, got) = (log(&whole[r]), log(&cut[r]));
+        assert_eq!(got.lines().count(), want.lines().count(), "rank {r}");
+        assert!(
+            got == want,
+            "rank {r}: the resumed sequence differs from the uninterrupted one"
+        );
+    }
+}
+
+#[test]
+fn a_state_of_another_layout_is_refused_naming_both_layouts() {
+    let s = serve();
+    let url = s.server.url("/identity/train.cache");
+    let name = |n: &str| s.tmp.path().join(n).to_str().unwrap().to_string();
+    let mut four = StreamingProducer::new(&url, order(0, 4), options(0, 2, &name("four"))).unwrap();
+    for _ in 0..10 {
+        check(&four.next().unwrap(), 1);
+    }
+    let saved = four.state();
+    drop(four);
+    let mut two = StreamingProducer::new(&url, order(0, 2), options(0, 1, &name("two"))).unwrap();
+    let m = two.restore(&saved).unwrap_err().to_string();
+    eprintln!("{m}");
+    assert!(
+        m.contains("world_size 4 with 2 ranks per node")
+            && m.contains("world_size 2 with 1 ranks per node")
+            && m.contains(&url),
+        "{m}"
+    );
+    // The producer is unchanged: it reads its own first record.
+    let first = two.index(0, 0);
+    assert_eq!(check(&two.next().unwrap(), 1), first);
 }

@@ -301,6 +301,9 @@ fn rank_child() {
         })
         .unwrap_or(0);
     let size = p.rank_size();
+    // The Producer's size is the records per rank per epoch (DESIGN §11), not the dataset's.
+    assert_eq!(Producer::size(&mut p).unwrap() as u64, size);
+    assert!(size < p.num_records() || num("HD_WORLD") == 1);
     let end_epoch = num("HD_EPOCHS");
     let mut log = state_file.as_ref().map(|f| {
         std::fs::OpenOptions::new()
@@ -311,6 +314,7 @@ fn rank_child() {
     });
     while p.epoch() < end_epoch {
         let e = p.epoch();
+        let whole = p.state().step == 0;
         let mut got = Vec::new();
         while p.epoch() == e {
             let t = p.next().unwrap();
@@ -329,6 +333,9 @@ fn rank_child() {
             }
         }
         assert!(got.len() as u64 <= size);
+        if whole {
+            assert_eq!(got.len() as u64, size, "an epoch is size() records");
+        }
         let line: Vec<String> = got.iter().map(|i| i.to_string()).collect();
         println!("EPOCH {e} {}", line.join(" "));
     }
