@@ -23,8 +23,35 @@ fn a_limit_below_the_minimum_is_refused_with_the_minimum_in_bytes() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no minimum in {m}"));
     assert!(minimum > 100 << 10 && m.contains(&url), "{m}");
-    // At the minimum it opens.
+    // At the minimum it opens, and two rank processes read two epochs through it,
+    // every record exact, never over it, without a hang.
     StreamingProducer::new(&url, order(0, 2), options(minimum, 2, &name)).unwrap();
+    let ranks: Vec<Child> = (0..2)
+        .map(|r| {
+            Rank {
+                url: url.clone(),
+                rank: r,
+                world: 2,
+                rpn: 2,
+                cache_dir: s.tmp.path().join("node"),
+                name: "minimum.stream".into(),
+                limit: minimum,
+                epochs: 2,
+                state_file: None,
+                pace_us: 0,
+            }
+            .spawn()
+        })
+        .collect();
+    for c in ranks {
+        let r = report(c);
+        assert_eq!(r.epochs.len(), 2);
+        assert!(
+            r.stats["disk_high_water"] as u64 <= minimum,
+            "{:?}",
+            r.stats
+        );
+    }
 }
 
 #[test]
