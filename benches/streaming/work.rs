@@ -9,8 +9,9 @@
 mod cache_policy;
 
 // The includer also includes benches/cache/work.rs as `cache_work` (its Synth records,
-// warm open and `touch`); a second `#[path]` copy here would load that file twice.
-use crate::cache_work;
+// warm open and `touch`) and benches/common as `common`; a second `#[path]` copy here
+// would load those files twice.
+use crate::{cache_work, common};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -99,6 +100,9 @@ pub fn open_stream(
 pub struct Epoch {
     /// From the end of the previous epoch (the first: from before opening the stream).
     pub secs: f64,
+    /// CPU seconds of the process (all its threads) over the same span: on a shared
+    /// machine, steadier than wall time when the consumer is not waiting for data.
+    pub cpu: f64,
     pub records: u64,
     /// Data bytes consumed.
     pub bytes: u64,
@@ -117,6 +121,7 @@ pub fn stream_epochs(
     epochs: usize,
 ) -> Result<(Vec<Epoch>, harmonics_dataset::StreamStats)> {
     let mut t = Instant::now();
+    let mut c = common::cpu_seconds();
     let mut p = open_stream(url, dir, limit, connections)?;
     let n = p.size()?;
     let mut out = Vec::new();
@@ -130,7 +135,9 @@ pub fn stream_epochs(
         }
         e.records = n as u64;
         e.secs = t.elapsed().as_secs_f64();
+        e.cpu = common::cpu_seconds() - c;
         t = Instant::now();
+        c = common::cpu_seconds();
         let fetched = p.stats().blocks_fetched;
         e.blocks_fetched = fetched - blocks;
         blocks = fetched;
@@ -173,7 +180,7 @@ pub fn sampled_epochs(local: &Path, records: usize, epochs: usize) -> Result<Vec
     let n = p.size()?;
     let mut out = Vec::new();
     for _ in 0..epochs {
-        let t = Instant::now();
+        let (t, c) = (Instant::now(), common::cpu_seconds());
         let mut e = Epoch::default();
         for _ in 0..n {
             let v = p.next_view()?;
@@ -182,6 +189,7 @@ pub fn sampled_epochs(local: &Path, records: usize, epochs: usize) -> Result<Vec
         }
         e.records = n as u64;
         e.secs = t.elapsed().as_secs_f64();
+        e.cpu = common::cpu_seconds() - c;
         out.push(e);
     }
     Ok(out)
