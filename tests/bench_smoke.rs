@@ -351,7 +351,7 @@ fn child_peak_rss_anon_samples_the_childs_private_memory() {
     assert!(kib > 1000, "{kib} KiB");
     assert!(common::rss_anon_kib() > 0);
     assert_eq!(
-        common::field_f64(" e0_secs=1.5 x=2", " e0_secs="),
+        common::field_as::<f64>(" e0_secs=1.5 x=2", " e0_secs="),
         Some(1.5)
     );
 }

@@ -194,18 +194,13 @@ pub fn child_peak_rss_anon(exe: &Path, args: &[String]) -> R<(String, u64)> {
     Ok((text, peak))
 }
 
-/// The number after `key` in a child's `key=value` report, as a float.
-pub fn field_f64(out: &str, key: &str) -> Option<f64> {
-    out.split(key)
-        .nth(1)?
-        .split_whitespace()
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// The number after `key` in a child's `key=value` report.
 pub fn field(out: &str, key: &str) -> Option<u64> {
+    field_as(out, key)
+}
+
+/// The value after `key` in a child's `key=value` report, parsed as `T`.
+pub fn field_as<T: std::str::FromStr>(out: &str, key: &str) -> Option<T> {
     out.split(key)
         .nth(1)?
         .split_whitespace()

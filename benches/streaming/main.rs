@@ -41,7 +41,7 @@ mod work;
 
 use std::path::{Path, PathBuf};
 
-use common::{bench_args, child_peak_rss_anon, field, field_f64, median};
+use common::{bench_args, child_peak_rss_anon, field, field_as, median};
 
 fn main() {
     let args = bench_args();
@@ -191,9 +191,9 @@ fn cold(ctx: &Ctx, server: &common::Nginx, rate_mb: u64, rounds: usize) {
                 1 => ctx.stream(&url, 0, 1),
                 _ => ctx.stream(&url, quarter, 1),
             };
-            secs.push(field_f64(&out, " e0_secs=").unwrap());
+            secs.push(field_as::<f64>(&out, " e0_secs=").unwrap());
             if i > 0 {
-                wait[i].push(field_f64(&out, " wait_secs=").unwrap());
+                wait[i].push(field_as::<f64>(&out, " wait_secs=").unwrap());
             }
             sent[i] = proxy.bytes() - b0;
             conns[i] = proxy.connections() - c0;
@@ -248,13 +248,13 @@ fn warm(ctx: &Ctx, url: &str, rounds: usize) {
             epochs.to_string(),
         ]);
         for e in 1..epochs {
-            sampled.push(field_f64(&out, &format!(" e{e}_secs=")).unwrap());
-            sampled_cpu.push(field_f64(&out, &format!(" e{e}_cpu=")).unwrap());
+            sampled.push(field_as::<f64>(&out, &format!(" e{e}_secs=")).unwrap());
+            sampled_cpu.push(field_as::<f64>(&out, &format!(" e{e}_cpu=")).unwrap());
         }
         let (out, _) = ctx.stream(url, 0, epochs);
         for e in 1..epochs {
-            stream.push(field_f64(&out, &format!(" e{e}_secs=")).unwrap());
-            stream_cpu.push(field_f64(&out, &format!(" e{e}_cpu=")).unwrap());
+            stream.push(field_as::<f64>(&out, &format!(" e{e}_secs=")).unwrap());
+            stream_cpu.push(field_as::<f64>(&out, &format!(" e{e}_cpu=")).unwrap());
             fetched_warm += field(&out, &format!(" e{e}_blocks=")).unwrap();
         }
         bytes = field(&out, " e1_bytes=").unwrap();
@@ -313,7 +313,7 @@ fn fractions(ctx: &Ctx, url: &str) {
         let blocks = g("blocks") as f64;
         println!(
             "{:<6.3} {:>12} {:>7} {:>8} ({:.2}) {:>8} ({:.2}) {:>8} ({:.2}) {:>10} {:>7.1}MiB",
-            field_f64(&out, " f=").unwrap(),
+            field_as::<f64>(&out, " f=").unwrap(),
             g("limit"),
             g("blocks"),
             g("stream_second"),

@@ -111,6 +111,21 @@ pub struct Epoch {
     pub checksum: f64,
 }
 
+/// Consumes `n` records of `p` (each viewed and touched): an epoch timed from `since`
+/// (wall clock, CPU seconds).
+fn consume(p: &mut impl Producer, n: usize, since: (Instant, f64)) -> Result<Epoch> {
+    let mut e = Epoch::default();
+    for _ in 0..n {
+        let v = p.next_view()?;
+        e.checksum += touch(v.data);
+        e.bytes += v.data.len() as u64;
+    }
+    e.records = n as u64;
+    e.secs = since.0.elapsed().as_secs_f64();
+    e.cpu = common::cpu_seconds() - since.1;
+    Ok(e)
+}
+
 /// Opens the stream and consumes `epochs` epochs (every record viewed and touched).
 /// Returns the epochs and the stream's final stats.
 pub fn stream_epochs(
@@ -120,24 +135,14 @@ pub fn stream_epochs(
     connections: u32,
     epochs: usize,
 ) -> Result<(Vec<Epoch>, harmonics_dataset::StreamStats)> {
-    let mut t = Instant::now();
-    let mut c = common::cpu_seconds();
+    let mut since = (Instant::now(), common::cpu_seconds());
     let mut p = open_stream(url, dir, limit, connections)?;
     let n = p.size()?;
     let mut out = Vec::new();
     let mut blocks = 0;
     for _ in 0..epochs {
-        let mut e = Epoch::default();
-        for _ in 0..n {
-            let v = p.next_view()?;
-            e.checksum += touch(v.data);
-            e.bytes += v.data.len() as u64;
-        }
-        e.records = n as u64;
-        e.secs = t.elapsed().as_secs_f64();
-        e.cpu = common::cpu_seconds() - c;
-        t = Instant::now();
-        c = common::cpu_seconds();
+        let mut e = consume(&mut p, n, since)?;
+        since = (Instant::now(), common::cpu_seconds());
         let fetched = p.stats().blocks_fetched;
         e.blocks_fetched = fetched - blocks;
         blocks = fetched;
@@ -180,17 +185,7 @@ pub fn sampled_epochs(local: &Path, records: usize, epochs: usize) -> Result<Vec
     let n = p.size()?;
     let mut out = Vec::new();
     for _ in 0..epochs {
-        let (t, c) = (Instant::now(), common::cpu_seconds());
-        let mut e = Epoch::default();
-        for _ in 0..n {
-            let v = p.next_view()?;
-            e.checksum += touch(v.data);
-            e.bytes += v.data.len() as u64;
-        }
-        e.records = n as u64;
-        e.secs = t.elapsed().as_secs_f64();
-        e.cpu = common::cpu_seconds() - c;
-        out.push(e);
+        out.push(consume(&mut p, n, (Instant::now(), common::cpu_seconds()))?);
     }
     Ok(out)
 }
