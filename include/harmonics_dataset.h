@@ -408,6 +408,61 @@ typedef struct HarmonicsSamplerState {
   struct HarmonicsSamplerOptions options;
 } HarmonicsSamplerState;
 
+// Options of a stream (C++ `harmonics::StreamOptions`). Caller-allocated: fill it
+// with `harmonics_stream_options_default()`, which sets `struct_size` to
+// `sizeof(HarmonicsStreamOptions)` of this version; the library reads only what a
+// struct of that size holds and refuses a `struct_size` it does not know.
+typedef struct HarmonicsStreamOptions {
+  // `sizeof(HarmonicsStreamOptions)`, set by `harmonics_stream_options_default`.
+  size_t struct_size;
+  // Bytes of local disk the node's stream cache may hold, every file counted; 0: no
+  // limit. Below the stream's minimum: refused, the minimum named in bytes.
+  uint64_t cache_limit;
+  // Fetch unit: runs of whole records of about this many bytes; 0: automatic.
+  uint64_t block_bytes;
+  // Ranks sharing this node's disk (node = rank / ranks_per_node); default 1.
+  uint64_t ranks_per_node;
+  // Deal the blocks to the nodes anew every epoch.
+  bool redeal;
+  // The node's stream cache under `$HARMONICS_CACHE_DIR` (absolute: as given); NULL
+  // or "": named from the URL. Borrowed for the duration of the call.
+  const char *cache_name;
+  // Connections, timeouts, CA file, retries (`cache`, `cache_path`, `validate`,
+  // `revalidate` do not apply).
+  struct HarmonicsHttpOptions http;
+} HarmonicsStreamOptions;
+
+// Where a stream is (C++ `harmonics::StreamState`): save it, give it back to
+// `harmonics_streaming_producer_restore` (same layout) to continue exactly.
+typedef struct HarmonicsStreamState {
+  uint64_t seed;
+  uint64_t epoch;
+  // Steps taken in `epoch` (the same on every rank).
+  uint64_t step;
+  uint64_t num_records;
+  uint64_t world_size;
+  uint64_t ranks_per_node;
+  uint64_t rank;
+  uint64_t block_bytes;
+  bool shuffle;
+  bool drop_last;
+  bool redeal;
+} HarmonicsStreamState;
+
+// This process's view of a stream since it was opened (C++ `harmonics::StreamStats`).
+typedef struct HarmonicsStreamStats {
+  // Body bytes this process fetched from the remote.
+  uint64_t bytes_fetched;
+  uint64_t blocks_fetched;
+  uint64_t blocks_evicted;
+  // Allocated bytes of the node's stream cache now (all its files).
+  uint64_t disk_bytes;
+  // The most this process has seen it hold.
+  uint64_t disk_high_water;
+  // Time `next` spent waiting for data.
+  double wait_seconds;
+} HarmonicsStreamStats;
+
 // Writes bytes for the wire codec: `len` bytes at `buf`, borrowed for the call.
 // Returns `HARMONICS_STATUS_OK`, or any other value to stop (optionally after
 // `harmonics_callback_error`).
@@ -938,6 +993,58 @@ HarmonicsStatus harmonics_sampler_state(const struct HarmonicsSampler *sampler, 
 // # Safety
 // `sampler` is null or a live handle; `state` is null or readable.
 HarmonicsStatus harmonics_sampler_restore(struct HarmonicsSampler *sampler, const struct HarmonicsSamplerState *state);
+
+// The defaults: no limit, automatic blocks, one rank per node, stable dealing, a
+// cache named from the URL, the HTTP defaults; `struct_size` set.
+struct HarmonicsStreamOptions harmonics_stream_options_default(void);
+
+// Opens the published cache at `url` (`https://`, `http://` or `s3://`) as the stream
+// of rank `order->rank` of `order->world_size` (`order->block_records` does not
+// apply). `order` and `opts` may be null (defaults). A `cache_limit` below the
+// stream's minimum is refused at once (`HARMONICS_STATUS_INVALID_ARGUMENT`, the
+// message naming the minimum in bytes).
+//
+// # Safety
+// `url` is a NUL-terminated string; `order` and `opts` are null or readable; `out` is
+// writable.
+HarmonicsStatus harmonics_streaming_producer_new(const char *url, const struct HarmonicsSamplerOptions *order, const struct HarmonicsStreamOptions *opts, struct HarmonicsProducer **out);
+
+// The dataset's record count.
+//
+// # Safety
+// `producer` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_streaming_producer_num_records(const struct HarmonicsProducer *producer, uint64_t *out);
+
+// The epoch the next record belongs to.
+//
+// # Safety
+// `producer` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_streaming_producer_epoch(const struct HarmonicsProducer *producer, uint64_t *out);
+
+// Starts epoch `epoch` at its first record.
+//
+// # Safety
+// `producer` is null or a live handle.
+HarmonicsStatus harmonics_streaming_producer_set_epoch(struct HarmonicsProducer *producer, uint64_t epoch);
+
+// Where the stream is (O(1)).
+//
+// # Safety
+// `producer` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_streaming_producer_state(const struct HarmonicsProducer *producer, struct HarmonicsStreamState *out);
+
+// Continues from `state` (O(1)); a state of another layout, block size, seed or
+// options is refused (`HARMONICS_STATUS_INVALID_ARGUMENT`, naming both).
+//
+// # Safety
+// `producer` is null or a live handle; `state` is null or readable.
+HarmonicsStatus harmonics_streaming_producer_restore(struct HarmonicsProducer *producer, const struct HarmonicsStreamState *state);
+
+// This process's view of the stream.
+//
+// # Safety
+// `producer` is null or a live handle; `out` is null or writable.
+HarmonicsStatus harmonics_streaming_producer_stats(const struct HarmonicsProducer *producer, struct HarmonicsStreamStats *out);
 
 // Copies `data` and `shape` into a new owned tensor.
 //

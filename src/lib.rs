@@ -23,6 +23,8 @@
 //! - `producers`: the `Producer` trait and every producer.
 //! - `sampler`: the training order: a shuffled, sharded, resumable index sequence in
 //!   O(1) memory.
+//! - `stream`: streaming a dataset larger than the disk: the node-partitioned block
+//!   order and the bounded node cache under [`StreamingProducer`].
 //! - `log`: diagnostics (levels, `HARMONICS_LOG`, a host's sink); `progress`: download
 //!   progress on a terminal; `error`, `redact`, `shape_check`: leaves used by all.
 //! - `ffi`: the C ABI (`include/harmonics_dataset.h`, its documentation); public for the
@@ -95,6 +97,13 @@ pub mod sampler;
 #[cfg(not(feature = "testing"))]
 mod sampler;
 mod shape_check;
+// The streaming internals (block order, node cache): the crate's tests and benchmarks
+// size their limits with them.
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod stream;
+#[cfg(not(feature = "testing"))]
+mod stream;
 #[cfg(feature = "testing")]
 #[doc(hidden)]
 pub mod tensor;
@@ -110,7 +119,8 @@ pub use producers::CsvStats;
 pub use producers::{
     random_seed, AsyncHttpProducer, BatchProducer, CacheOutcome, CsvProducer, DiskCacheProducer,
     FetchStats, HttpProducer, PartialHttpProducer, Producer, SampledProducer, ShardProducer,
-    ShuffleProducer, TokenFn, VecProducer,
+    ShuffleProducer, StreamOptions, StreamState, StreamStats, StreamingProducer, TokenFn,
+    VecProducer,
 };
 pub use sampler::{Sampler, SamplerOptions, SamplerState};
 pub use tensor::{read_tensor, write_tensor, DType, Tensor, TensorRef};

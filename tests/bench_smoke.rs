@@ -280,3 +280,78 @@ fn child_reports_parse_by_key() {
     assert_eq!(common::field(out, "hwm_kib="), Some(9000));
     assert_eq!(common::field(out, "bytes="), None);
 }
+
+#[path = "../benches/streaming/work.rs"]
+mod streaming;
+// benches/streaming/work.rs uses the cache benchmark's work as `crate::cache_work`.
+use work as cache_work;
+
+#[test]
+fn streaming_bench_paths_read_every_record_and_count_their_fetches() {
+    let dir = tempfile::tempdir().unwrap();
+    let www = dir.path().join("www");
+    let (n, dims) = (2000, 256);
+    let d = streaming::dataset(dir.path(), &www, n, dims).unwrap();
+    assert!(d.bytes > (n * dims * 4) as u64);
+    // A second call keeps the files.
+    let mtime = std::fs::metadata(&d.published).unwrap().modified().unwrap();
+    streaming::dataset(dir.path(), &www, n, dims).unwrap();
+    assert_eq!(
+        std::fs::metadata(&d.published).unwrap().modified().unwrap(),
+        mtime
+    );
+    let server = common::Nginx::serve_for_benchmarks(&www).unwrap();
+    let url = server.url(&format!(
+        "/{}",
+        d.published.file_name().unwrap().to_str().unwrap()
+    ));
+
+    // Two epochs of the stream: every record once per epoch, the same records as a
+    // SampledProducer epoch over the local cache (same checksum), the second epoch
+    // fetching nothing (the share fits).
+    let (epochs, stats) =
+        streaming::stream_epochs(&url, &dir.path().join("a.stream"), 0, 2, 2).unwrap();
+    let sampled = streaming::sampled_epochs(&d.local, n, 1).unwrap();
+    assert_eq!(epochs.len(), 2);
+    for e in &epochs {
+        assert_eq!(e.records, n as u64);
+        assert_eq!(e.bytes, (n * dims * 4) as u64);
+        assert!((e.checksum - sampled[0].checksum).abs() <= 1e-6 * sampled[0].checksum.abs());
+    }
+    assert!(epochs[0].blocks_fetched > 0);
+    assert_eq!(epochs[1].blocks_fetched, 0);
+    assert!(stats.bytes_fetched >= d.bytes - (n * 8) as u64);
+
+    let (secs, records) = streaming::download(&url, &dir.path().join("download.cache"), 2).unwrap();
+    assert!(secs > 0.0 && records == n);
+
+    // Half the share: the stream fetches less than LRU in the second epoch, MIN no more
+    // than either.
+    let f = streaming::fetch_fraction(&url, &dir.path().join("f.stream"), d.bytes, 0.5, 2).unwrap();
+    assert!(f.f > 0.4 && f.f < 0.6, "{f:?}");
+    assert!(
+        f.belady_second <= f.lru_second && f.stream_second < f.lru_second,
+        "{f:?}"
+    );
+    assert!(f.disk_high_water <= f.limit, "{f:?}");
+}
+
+#[test]
+fn child_peak_rss_anon_samples_the_childs_private_memory() {
+    // A shell holding a few MiB of its own for a moment.
+    let (out, kib) = common::child_peak_rss_anon(
+        Path::new("sh"),
+        &[
+            "-c".into(),
+            "x=$(head -c 4000000 /dev/zero | tr '\\0' a); sleep 0.1; echo ${#x}".into(),
+        ],
+    )
+    .unwrap();
+    assert_eq!(out.trim(), "4000000");
+    assert!(kib > 1000, "{kib} KiB");
+    assert!(common::rss_anon_kib() > 0);
+    assert_eq!(
+        common::field_as::<f64>(" e0_secs=1.5 x=2", " e0_secs="),
+        Some(1.5)
+    );
+}

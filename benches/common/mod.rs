@@ -100,8 +100,18 @@ pub fn vm_rss_kib() -> u64 {
     status_kib("VmRSS:")
 }
 
+/// Private memory (RssAnon: anonymous pages, no file pages) of this process, in KiB.
+pub fn rss_anon_kib() -> u64 {
+    status_kib("RssAnon:")
+}
+
 fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    proc_status_kib("self", field)
+}
+
+/// A `/proc/<pid>/status` field in KiB (0 when the process or the field is gone).
+fn proc_status_kib(pid: &str, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
@@ -146,8 +156,51 @@ pub fn child_peak_rss(exe: &Path, args: &[String]) -> R<(String, u64)> {
     Ok((text, ru.ru_maxrss as u64))
 }
 
+/// Runs `exe args…` as a child while sampling its private memory (RssAnon, from
+/// `/proc/<pid>/status`) every 2 ms; returns (its stdout, the highest sample in KiB).
+/// The kernel keeps no high-water mark of RssAnon (VmHWM counts file pages too), so
+/// this is a sampled peak: a spike shorter than the interval may be missed.
+pub fn child_peak_rss_anon(exe: &Path, args: &[String]) -> R<(String, u64)> {
+    let mut child = Command::new(exe)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
+    let pid = child.id().to_string();
+    let mut stdout = child.stdout.take().ok_or("child without stdout")?;
+    let reader = std::thread::spawn(move || {
+        let mut raw = Vec::new();
+        let _ = stdout.read_to_end(&mut raw);
+        raw
+    });
+    let mut peak = 0;
+    let status = loop {
+        peak = peak.max(proc_status_kib(&pid, "RssAnon:"));
+        if let Some(st) = child.try_wait()? {
+            break st;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    };
+    let text = String::from_utf8_lossy(&reader.join().unwrap_or_default()).into_owned();
+    if !status.success() {
+        return Err(format!(
+            "child {} {:?} failed ({status}): {text}",
+            exe.display(),
+            args
+        )
+        .into());
+    }
+    Ok((text, peak))
+}
+
 /// The number after `key` in a child's `key=value` report.
 pub fn field(out: &str, key: &str) -> Option<u64> {
+    field_as(out, key)
+}
+
+/// The value after `key` in a child's `key=value` report, parsed as `T`.
+pub fn field_as<T: std::str::FromStr>(out: &str, key: &str) -> Option<T> {
     out.split(key)
         .nth(1)?
         .split_whitespace()

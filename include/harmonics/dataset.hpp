@@ -13,4 +13,5 @@
 #include <harmonics/partial_http_producer.hpp>
 #include <harmonics/sampler.hpp>
 #include <harmonics/serialization.hpp>
+#include <harmonics/streaming.hpp>
 #include <harmonics/transform_producers.hpp>

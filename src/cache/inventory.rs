@@ -22,6 +22,9 @@ pub enum EntryKind {
     TokenSide { cache: String },
     /// Any other dotfile: not a cache, left alone by listings.
     Hidden,
+    /// A stream cache: a directory of blocks with its `stream.info` (`stream_dir`),
+    /// listed as one entry whose size is its disk use; never entered.
+    Stream,
 }
 
 /// One file under the cache directory.
@@ -51,7 +54,7 @@ impl DirEntry {
     /// The cache this file is, or belongs to.
     pub fn cache_name(&self) -> Option<&str> {
         match &self.kind {
-            EntryKind::Cache => Some(&self.name),
+            EntryKind::Cache | EntryKind::Stream => Some(&self.name),
             EntryKind::Lock { cache }
             | EntryKind::Temp { cache }
             | EntryKind::TokenSide { cache } => Some(cache),
@@ -70,11 +73,12 @@ pub fn scan_cache_dir(dir: &Path) -> Result<Vec<DirEntry>> {
     Ok(out)
 }
 
-/// The caches under `dir` (companion files left out), sorted by name.
+/// The caches under `dir` (companion files left out), stream caches included (one
+/// entry per directory), sorted by name.
 pub fn list_caches(dir: &Path) -> Result<Vec<DirEntry>> {
     Ok(scan_cache_dir(dir)?
         .into_iter()
-        .filter(|e| e.kind == EntryKind::Cache)
+        .filter(|e| matches!(e.kind, EntryKind::Cache | EntryKind::Stream))
         .collect())
 }
 
@@ -91,7 +95,20 @@ fn scan(dir: &Path, prefix: &str, out: &mut Vec<DirEntry>) -> Result<()> {
         };
         let is_link = entry.file_type().is_ok_and(|t| t.is_symlink());
         if meta.is_dir() {
-            if !is_link && !file_name.starts_with('.') {
+            if is_link || file_name.starts_with('.') {
+                continue;
+            }
+            if let Some(info) = super::stream_dir::inspect(&path) {
+                out.push(DirEntry {
+                    name: format!("{prefix}{file_name}"),
+                    path,
+                    kind: EntryKind::Stream,
+                    is_symlink: false,
+                    size: info.disk_bytes,
+                    modified: meta.modified().unwrap_or(SystemTime::UNIX_EPOCH),
+                    accessed: meta.accessed().unwrap_or(SystemTime::UNIX_EPOCH),
+                });
+            } else {
                 scan(&path, &format!("{prefix}{file_name}/"), out)?;
             }
         } else if meta.is_file() {

@@ -213,14 +213,19 @@ pub enum Removal {
     Refused(String),
 }
 
-/// Removes the cache at `path` (with its token side file), or the library's own lock
-/// or temporary file at `path`; anything else is refused.
+/// Removes the cache at `path` (with its token side file), a stream cache directory
+/// (its own files; a live reader keeps what it reads and fetches again), or the
+/// library's own lock or temporary file at `path`; anything else is refused.
 pub fn remove(path: &Path) -> Result<Removal> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Removal::Missing),
         Err(e) => return Err(Error::io("cannot read", path, e)),
     };
+    if meta.is_dir() && super::stream_dir::inspect(path).is_some() {
+        super::stream_dir::remove(path)?;
+        return Ok(Removal::Removed);
+    }
     if let Some(kind) = irregular_kind(&meta.file_type()) {
         return Ok(Removal::Refused(format!("is {kind}, not a cache file")));
     }
@@ -406,6 +411,7 @@ fn clear_unless(dir: &Path, all_or_nothing: bool, danger: Option<String>) -> Res
                     ))
                 }
             }
+            EntryKind::Stream => going.push(f),
             EntryKind::TokenSide { .. } | EntryKind::Hidden => {}
         }
     }
@@ -459,6 +465,11 @@ fn clear_unless(dir: &Path, all_or_nothing: bool, danger: Option<String>) -> Res
     }
     for f in &going {
         if f.cache_name().is_some_and(|n| busy.iter().any(|b| b == n)) {
+            continue;
+        }
+        if f.kind == EntryKind::Stream {
+            // A stream cache goes whole (safe under a live reader: see stream_dir).
+            out.removed += super::stream_dir::remove(&f.path)?;
             continue;
         }
         // Lock files go last, each through its lock (below).

@@ -12,6 +12,7 @@ mod publish;
 mod published;
 mod reader;
 mod recovery;
+pub(crate) mod stream_dir;
 mod writer;
 
 pub use format::Metadata;
@@ -31,6 +32,7 @@ pub use publish::{sha256_file, write_compact, CompactFile};
 pub(crate) use published::read_full;
 pub use reader::{CacheReader, Format, RecordLoc};
 pub(crate) use recovery::{check_at_with_recovery, read_with_recovery};
+pub use stream_dir::{inspect as inspect_stream_cache, StreamDirInfo};
 pub use writer::{upgrade, CacheWriter};
 
 // The file format's own pieces (header, commit slots, frame streams, the appender):

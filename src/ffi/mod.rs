@@ -12,7 +12,7 @@
 //! The exceptions to `guard`, listed in `UNGUARDED` (a test keeps the list true): calls
 //! that return a value rather than a status and cannot fail — the last-error (message
 //! and HTTP status) and status name readers, `harmonics_callback_error` (called from inside callbacks), the lock
-//! timeout and log level accessors, `harmonics_version` and the two
+//! timeout and log level accessors, `harmonics_version` and the three
 //! `*_options_default`.
 
 pub mod config;
@@ -27,6 +27,7 @@ pub mod producer;
 pub mod publish;
 pub mod sampled;
 pub mod sampler;
+pub mod streaming;
 pub mod tensor;
 
 /// The exported functions that do not run through `guard` (see the module doc).
@@ -42,6 +43,7 @@ const UNGUARDED: &[&str] = &[
     "harmonics_log_level",
     "harmonics_version",
     "harmonics_sampler_options_default",
+    "harmonics_stream_options_default",
 ];
 
 pub use disk_cache::{HarmonicsCacheOutcome, HarmonicsCacheOutcomeKind, HarmonicsTokenCallback};
@@ -54,6 +56,7 @@ pub use maintenance::{
 };
 pub use producer::{HarmonicsProducer, HarmonicsProducerCallbacks};
 pub use sampler::{HarmonicsSampler, HarmonicsSamplerOptions, HarmonicsSamplerState};
+pub use streaming::{HarmonicsStreamOptions, HarmonicsStreamState, HarmonicsStreamStats};
 pub use tensor::{HarmonicsDtype, HarmonicsTensor, HarmonicsTensorView};
 
 #[cfg(test)]

@@ -26,6 +26,7 @@ pub(crate) enum ProducerKind {
     Sampled(Box<SampledProducer<SharedBase>>),
     Http(Box<HttpProducer>),
     AsyncHttp(Box<AsyncHttpProducer>),
+    Streaming(Box<crate::StreamingProducer>),
     Any(Box<dyn Producer>),
 }
 
@@ -37,6 +38,7 @@ impl ProducerKind {
             ProducerKind::Sampled(p) => p,
             ProducerKind::Http(p) => p.as_mut(),
             ProducerKind::AsyncHttp(p) => p.as_mut(),
+            ProducerKind::Streaming(p) => p.as_mut(),
             ProducerKind::Any(p) => p.as_mut(),
         }
     }

@@ -14,7 +14,7 @@
 //! - `HttpOptions::max_bytes` bounds the bytes taken (an endless body, a gzip bomb);
 //! - a failure names where the body was cut and what the retries then met.
 //! - a large object over several connections (`parallel.rs`) is pinned to the first
-//!   response's strong ETag with `If-Match` on every range; a 412, another ETag or
+//!   response's strong ETag on every range (`ranged.rs`); a 412, another ETag or
 //!   another total restarts the whole download (`Failure::Changed`, at most
 //!   `MAX_CHANGES` times, with a warning), never splicing two versions.
 //!
@@ -33,7 +33,8 @@ use reqwest::StatusCode;
 
 use super::client::{build_client, header_str, send};
 use super::decode::{decode_body, DecodeError};
-use super::parallel::{self, PartFailure};
+use super::parallel;
+use super::ranged::RangeFailure as PartFailure;
 use super::resume::ResumableBody;
 use super::retry::{backoff, classify_send_error, sleep_unless_stopped, stopped, Failure};
 use super::{HttpOptions, HttpOutcome};

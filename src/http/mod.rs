@@ -15,7 +15,7 @@
 //! - A large object (`HttpOptions::parallel_min_bytes`, default 64 MiB) is downloaded
 //!   over `HttpOptions::connections` connections at once (default 4) when the first
 //!   response allows it (Content-Length, `Accept-Ranges: bytes`, a strong ETag, no
-//!   content coding): ranged GETs pinned to the ETag with `If-Match`, each resumable on
+//!   content coding): ranged GETs pinned to the ETag (`ranged.rs`), each resumable on
 //!   its own, written at their offsets into an unnamed temp file that the record decoder
 //!   follows (see `parallel.rs`). A changed object restarts the download (never a
 //!   splice); otherwise, or below the threshold, one connection as before. The async
@@ -39,6 +39,8 @@ mod fetch;
 pub(crate) mod options;
 mod parallel;
 pub(crate) mod publish;
+pub(crate) mod ranged;
+mod remote_index;
 mod resume;
 mod retry;
 pub mod s3;
@@ -51,8 +53,7 @@ pub use publish::MAX_SINGLE_PUT;
 pub(crate) use options::{HttpOptions, HttpOutcome};
 pub(crate) use publish::publish;
 
-pub(crate) use client::{chain, header_str, send, shared_client};
+pub(crate) use client::shared_client;
 pub(crate) use fetch::{NoObserver, Observer};
-pub(crate) use resume::check_partial;
-pub(crate) use retry::{read_cause, send_cause};
+pub(crate) use remote_index::{record_wire, RemoteIndex};
 pub(crate) use source::{check_url, http_identity, url_from_parts, Source, StopFlag};

@@ -4,9 +4,10 @@
 //! ([`plan`]): a Content-Length of at least `HttpOptions::parallel_min_bytes`,
 //! `Accept-Ranges: bytes`, a strong ETag, no content coding. The object is cut into
 //! pieces (at most `MAX_PIECE` bytes each) handed out in order to the workers, one
-//! connection each; the first response itself carries piece 0. Every other request is
-//! `GET` with `Range: bytes=A-B` and `If-Match: <the first response's ETag>`, and its
-//! 206 must answer exactly that range of the same total with the same ETag.
+//! connection each; the first response itself carries piece 0. Every other piece is a
+//! range of the object pinned to the first response's ETag and length
+//! (`ranged::RangedObject`): its 206 must answer exactly that range of the same total
+//! with the same ETag.
 //!
 //! - Pieces are written with `pwrite` at their offsets into an unnamed temp file in the
 //!   cache directory (`O_TMPFILE`: nothing is left behind by a failure or a crash).
@@ -16,9 +17,9 @@
 //!   of a single-connection download, and the extra local pass overlaps the network:
 //!   at the end only the pieces past the prefix are left to read.
 //! - A cut connection resumes its own piece from the byte it reached (backoff, same
-//!   `If-Match`), up to `HttpOptions::retries` times per piece.
-//! - A changed object (412 to `If-Match`, another ETag, another total) ends the attempt
-//!   with [`PartFailure::Changed`]: the caller discards everything and restarts, never
+//!   pin), up to `HttpOptions::retries` times per piece.
+//! - A changed object (a 412 to the pin, another ETag, another total) ends the attempt
+//!   with [`RangeFailure::Changed`]: the caller discards everything and restarts, never
 //!   splicing two versions.
 //! - The decoded prefix is punched out of the temp file as the decoder passes it
 //!   (`FALLOC_FL_PUNCH_HOLE`): the file holds only what is ahead of the decoder, about
@@ -37,14 +38,11 @@ use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::Duration;
 
 use reqwest::blocking::{Client, Response};
-use reqwest::header::{self, HeaderMap, HeaderValue};
-use reqwest::StatusCode;
+use reqwest::header::{self, HeaderMap};
 
-use super::client::{chain, header_str, send};
-use super::resume::{check_partial, parse_content_range};
-use super::retry::{
-    backoff, classify_send_error, read_cause, send_cause, sleep_unless_stopped, stopped,
-};
+use super::client::header_str;
+use super::ranged::{RangeFailure, RangeFailure as PartFailure, RangedObject};
+use super::retry::stopped;
 use super::{HttpOptions, DEFAULT_CONNECTIONS};
 use crate::error::{Error, HttpCause, HttpErrorKind};
 
@@ -94,7 +92,7 @@ pub(crate) fn plan(
     if !coding.is_empty() && !coding.eq_ignore_ascii_case("identity") {
         return None;
     }
-    // `If-Match` needs a strong ETag (a Last-Modified cannot pin a range).
+    // A range is pinned by a strong ETag (a Last-Modified cannot pin a range).
     let etag = header_str(h, header::ETAG);
     if etag.is_empty() || etag.starts_with("W/") {
         return None;
@@ -112,22 +110,6 @@ pub(crate) fn plan(
     })
 }
 
-/// Why a parallel download stopped.
-#[derive(Debug)]
-pub(crate) enum PartFailure {
-    /// The object changed between the requests: restart from scratch.
-    Changed(String),
-    /// The server does not actually serve ranges: restart on one connection.
-    NoRanges(String),
-    /// A piece's connection kept failing (its resumes were used up).
-    Cut(HttpCause, String),
-    /// The server's answer is wrong in a way no retry fixes.
-    Fatal(HttpCause, String),
-    /// Writing the temp file failed.
-    Io(Error),
-    Stopped,
-}
-
 struct Progress {
     /// Bytes written of each piece, from its start.
     done: Vec<u64>,
@@ -137,12 +119,12 @@ struct Progress {
 }
 
 struct Shared<'a> {
-    client: &'a Client,
     url: &'a str,
+    /// The object, pinned to the first response's ETag and length.
+    object: RangedObject,
     file: File,
     plan: Plan,
     pieces: usize,
-    retries: u32,
     next: AtomicUsize,
     /// The consumer is done (or failed): workers stop at their next read.
     abort: AtomicBool,
@@ -233,14 +215,7 @@ impl Read for Assembled<'_, '_> {
         let mut p = s.lock();
         loop {
             if let Some(f) = &p.failure {
-                return Err(io::Error::other(match f {
-                    PartFailure::Changed(m)
-                    | PartFailure::NoRanges(m)
-                    | PartFailure::Cut(_, m)
-                    | PartFailure::Fatal(_, m) => m.clone(),
-                    PartFailure::Io(e) => e.to_string(),
-                    PartFailure::Stopped => "download stopped".into(),
-                }));
+                return Err(io::Error::other(f.detail()));
             }
             if stopped(s.stop) {
                 return Err(io::Error::other("download stopped"));
@@ -298,12 +273,19 @@ pub(crate) fn run<T, E>(
         }
     };
     let pieces = plan.len.div_ceil(plan.piece) as usize;
-    let shared = Shared {
-        client,
+    let object = RangedObject::pinned(
+        client.clone(),
         url,
+        &plan.etag,
+        plan.len,
+        opts.retries,
+        "download",
+    );
+    let shared = Shared {
+        url,
+        object,
         file,
         pieces,
-        retries: opts.retries,
         next: AtomicUsize::new(1),
         abort: AtomicBool::new(false),
         stop,
@@ -386,197 +368,37 @@ fn worker(s: &Shared<'_>, mut first: Option<Response>) {
     }
 }
 
-/// What one ranged request met.
-enum Attempt {
-    Retry(HttpCause, String),
-    Failed(PartFailure),
-}
-
-/// Downloads piece `i`, resuming it from the byte it reached after a cut.
+/// Downloads piece `i` (from `first`, a response carrying the object from byte 0, for
+/// piece 0), resuming it from the byte it reached after a cut.
 fn fetch_piece(
     s: &Shared<'_>,
     i: usize,
-    mut resp: Option<Response>,
+    first: Option<Response>,
     buf: &mut [u8],
 ) -> std::result::Result<(), PartFailure> {
     let (start, end) = s.bounds(i);
-    let mut pos = start;
-    let mut resumes = 0u32;
-    loop {
-        let (cause, problem) = match resp
-            .take()
-            .map(Ok)
-            .unwrap_or_else(|| ranged_get(s, pos, end))
-        {
-            Ok(mut r) => match copy_piece(s, i, &mut r, &mut pos, start, end, buf)? {
-                None => return Ok(()),
-                Some(cut) => cut,
-            },
-            Err(Attempt::Failed(f)) => return Err(f),
-            Err(Attempt::Retry(c, m)) => (c, m),
-        };
-        if resumes >= s.retries {
-            let tries = if s.retries == 0 {
-                String::new()
-            } else {
-                format!(" (gave up after {} resumes)", s.retries)
-            };
-            return Err(PartFailure::Cut(
-                cause,
-                format!(
-                    "bytes {start}-{} of {}: {problem}{tries}",
-                    end - 1,
-                    s.plan.len
-                ),
-            ));
-        }
-        // The backoff ends early when the download is stopped or abandoned.
-        if !sleep_unless_stopped(backoff(resumes), Some(&s.abort)) || s.halted() {
-            return Err(PartFailure::Stopped);
-        }
-        resumes += 1;
-    }
-}
-
-/// Reads the body of `r` into the file at `*pos` up to `end`. Ok(None): complete;
-/// Ok(Some((cause, why))): the connection was cut or timed out (resumable).
-#[allow(clippy::too_many_arguments)]
-fn copy_piece(
-    s: &Shared<'_>,
-    i: usize,
-    r: &mut Response,
-    pos: &mut u64,
-    start: u64,
-    end: u64,
-    buf: &mut [u8],
-) -> std::result::Result<Option<(HttpCause, String)>, PartFailure> {
-    while *pos < end {
-        if s.halted() {
-            return Err(PartFailure::Stopped);
-        }
-        let want = (end - *pos).min(buf.len() as u64) as usize;
-        let n = match r.read(&mut buf[..want]) {
-            Ok(0) => {
-                return Ok(Some((
-                    HttpCause::of(HttpErrorKind::Body),
-                    format!("the connection was cut at byte {} of the object", *pos),
-                )))
-            }
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Ok(Some((
-                    read_cause(&e),
-                    format!(
-                        "the connection was cut at byte {} of the object: {}",
-                        *pos,
-                        chain(&e)
-                    ),
-                )))
-            }
-        };
-        s.file
-            .write_all_at(&buf[..n], *pos)
-            .map_err(|e| PartFailure::Io(Error::io("cannot write the download of", s.url, e)))?;
-        *pos += n as u64;
-        let mut p = s.lock();
-        p.done[i] = *pos - start;
-        let advanced = p.low == i;
-        if advanced {
-            while p.low < s.pieces {
-                let (a, b) = s.bounds(p.low);
-                if p.done[p.low] < b - a {
-                    break;
+    let halted = || s.halted();
+    s.object
+        .fetch(start, end, first, &halted, buf, &mut |pos, bytes| {
+            s.file.write_all_at(bytes, pos).map_err(|e| {
+                RangeFailure::Io(Error::io("cannot write the download of", s.url, e))
+            })?;
+            let mut p = s.lock();
+            p.done[i] = pos + bytes.len() as u64 - start;
+            let advanced = p.low == i;
+            if advanced {
+                while p.low < s.pieces {
+                    let (a, b) = s.bounds(p.low);
+                    if p.done[p.low] < b - a {
+                        break;
+                    }
+                    p.low += 1;
                 }
-                p.low += 1;
             }
-        }
-        drop(p);
-        if advanced {
-            s.cv.notify_all();
-        }
-    }
-    Ok(None)
-}
-
-/// `GET` of bytes `pos..end` pinned to the first response's ETag.
-fn ranged_get(s: &Shared<'_>, pos: u64, end: u64) -> std::result::Result<Response, Attempt> {
-    let last = end - 1;
-    let mut h = HeaderMap::new();
-    let value = |v: String| {
-        HeaderValue::from_str(&v).map_err(|_| {
-            Attempt::Failed(PartFailure::Fatal(
-                HttpCause::of(HttpErrorKind::Other),
-                format!("the ETag {v:?} cannot be sent back"),
-            ))
+            drop(p);
+            if advanced {
+                s.cv.notify_all();
+            }
+            Ok(())
         })
-    };
-    h.insert(header::RANGE, value(format!("bytes={pos}-{last}"))?);
-    h.insert(header::IF_MATCH, value(s.plan.etag.clone())?);
-    // Offsets are those of the identity body.
-    h.insert(
-        header::ACCEPT_ENCODING,
-        HeaderValue::from_static("identity"),
-    );
-    let what = format!("the ranged GET of bytes {pos}-{last}");
-    let resp = send(s.client.get(s.url).headers(h), s.url).map_err(|e| {
-        let d = classify_send_error(&e).detail();
-        Attempt::Retry(send_cause(&e), format!("{what}: {d}"))
-    })?;
-    let status = resp.status();
-    let etag = header_str(resp.headers(), header::ETAG);
-    let pinned = &s.plan.etag;
-    let changed = |why: String| {
-        Attempt::Failed(PartFailure::Changed(format!(
-            "the object changed during the download ({what} pinned to ETag {pinned} {why})"
-        )))
-    };
-    if status == StatusCode::PRECONDITION_FAILED {
-        return Err(changed("was answered 412 Precondition Failed".into()));
-    }
-    if status == StatusCode::OK {
-        if etag != *pinned {
-            return Err(changed(format!("was answered 200 with ETag {etag}")));
-        }
-        return Err(Attempt::Failed(PartFailure::NoRanges(format!(
-            "{what} was answered 200 with the whole object: the server does not serve ranges"
-        ))));
-    }
-    if status != StatusCode::PARTIAL_CONTENT {
-        let retry = status.is_server_error()
-            || status == StatusCode::REQUEST_TIMEOUT
-            || status == StatusCode::TOO_MANY_REQUESTS;
-        // (For an s3:// URL: the bucket, the key and the S3 error code.)
-        let cause = HttpCause::status(status.as_u16());
-        let d = format!("{what}: {}", super::s3::refusal(s.url, resp));
-        return Err(if retry {
-            Attempt::Retry(cause, d)
-        } else {
-            Attempt::Failed(PartFailure::Fatal(cause, d))
-        });
-    }
-    if !etag.is_empty() && etag != *pinned {
-        return Err(changed(format!("was answered with ETag {etag}")));
-    }
-    let cr = header_str(resp.headers(), header::CONTENT_RANGE);
-    if let Some((_, _, Some(total))) = parse_content_range(&cr) {
-        if total != s.plan.len {
-            return Err(changed(format!(
-                "was answered with a total of {total} bytes instead of {}",
-                s.plan.len
-            )));
-        }
-    }
-    check_partial(resp.headers(), pos, Some(last), Some(s.plan.len)).map_err(|d| {
-        let body = HttpCause::of(HttpErrorKind::Body);
-        Attempt::Failed(PartFailure::Fatal(body, format!("{what}: {d}")))
-    })?;
-    let coding = header_str(resp.headers(), header::CONTENT_ENCODING);
-    if !coding.is_empty() && !coding.eq_ignore_ascii_case("identity") {
-        return Err(Attempt::Failed(PartFailure::Fatal(
-            HttpCause::of(HttpErrorKind::Body),
-            format!("{what} was answered with Content-Encoding {coding}"),
-        )));
-    }
-    Ok(resp)
 }

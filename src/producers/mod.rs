@@ -6,7 +6,9 @@
 //! - `http`: `HttpProducer`, a dataset downloaded once by URL;
 //! - `async_http`: `AsyncHttpProducer`, the same with the download in a thread;
 //! - `partial_http`: `PartialHttpProducer`, only some ranks' records, by ranged GETs;
-//! - `sampled`: `SampledProducer` and the original runtime's wrappers over a sampler.
+//! - `sampled`: `SampledProducer` and the original runtime's wrappers over a sampler;
+//! - `streaming`: `StreamingProducer`, a published cache larger than the disk read in
+//!   the training order through a bounded node cache.
 //!
 //! The transport the HTTP producers use is `crate::http`; the store is `crate::cache`.
 
@@ -16,6 +18,7 @@ mod disk_cache;
 mod http;
 mod partial_http;
 mod sampled;
+mod streaming;
 
 pub use async_http::AsyncHttpProducer;
 pub use csv::CsvProducer;
@@ -25,6 +28,7 @@ pub use disk_cache::{CacheOutcome, DiskCacheProducer, TokenFn};
 pub use http::HttpProducer;
 pub use partial_http::{FetchStats, PartialHttpProducer};
 pub use sampled::{random_seed, BatchProducer, SampledProducer, ShardProducer, ShuffleProducer};
+pub use streaming::{StreamOptions, StreamState, StreamStats, StreamingProducer};
 
 /// The `validate` check lives in a leaf module (the transport's decoder uses it too).
 pub(crate) use crate::shape_check::ShapeCheck;

@@ -9,13 +9,12 @@
 //! `PartialHttpProducer` (fetching more on demand is not implemented). Without
 //! shuffle the records are the same every epoch.
 //!
-//! **How.** Three small ranged GETs (the first 20 bytes, the header, the index frame
-//! header), one of the index entries, then the records' bytes, adjacent records
-//! coalesced into one `Range` (gaps up to `MAX_GAP` bytes read through, runs up to
-//! `MAX_RUN` bytes). Every answer must be a 206 with the asked Content-Range of the
-//! same total and the first answer's strong ETag, and every later request carries
-//! `If-Match` with it: a changed object is an error, never a splice. Every record's
-//! CRC is checked. After the index, up to `HttpOptions::connections` ranges (0: 4)
+//! **How.** The published head is read by `http::RemoteIndex` (one ranged GET of the
+//! head, more only for a long header or index), then the records' bytes, adjacent
+//! records coalesced into one `Range` (gaps up to `MAX_GAP` bytes read through, runs up
+//! to `MAX_RUN` bytes). Every range is one of the object pinned at the first answer to
+//! its strong ETag and length (`http::RangedObject`): a changed object is an error,
+//! never a splice. Every record's CRC is checked. After the index, up to `HttpOptions::connections` ranges (0: 4)
 //! are fetched at once, one connection each; records are written in global order.
 //!
 //! **The partial cache.** A local version-2 cache file at `HttpOptions::cache_path`
@@ -33,21 +32,11 @@
 //! `next_view` cycles over the held records in ascending global order; a
 //! `SampledProducer` per rank over the same sampler options gives each rank's order.
 
-use std::io::Read;
 use std::path::PathBuf;
 
-use reqwest::blocking::Client;
-use reqwest::header;
-use reqwest::StatusCode;
-
-use crate::cache::{
-    parse_frame, resolve_cache_path, CacheLock, CacheReader, CacheWriter, Frame, Header, Metadata,
-    FRAME_HEADER,
-};
-use crate::error::{Error, HttpCause, HttpErrorKind, Result};
-use crate::http::{
-    chain, check_partial, header_str, read_cause, send, send_cause, shared_client, HttpOptions,
-};
+use crate::cache::{resolve_cache_path, CacheLock, CacheReader, CacheWriter, Metadata};
+use crate::error::{Error, Result};
+use crate::http::{record_wire, HttpOptions, RemoteIndex};
 use crate::producers::Producer;
 use crate::sampler::{Sampler, SamplerOptions};
 use crate::tensor::{DType, Tensor, TensorRef};
@@ -142,8 +131,12 @@ impl PartialHttpProducer {
         if let Some(p) = made_for_this() {
             return Ok(p);
         }
-        let mut f = Fetcher::new(url, &opts)?;
-        let (records, offsets, end) = f.index()?;
+        let never = || false;
+        let remote = RemoteIndex::open(url, &opts, "partial fetch", &never)?;
+        let (records, end) = (remote.records, remote.end);
+        let offsets = remote.offsets(&never)?;
+        let object = &remote.object;
+        let etag = object.etag().to_string();
         let mut needed = Vec::new();
         for &r in &ranks {
             let mut s = Sampler::new(
@@ -162,11 +155,8 @@ impl PartialHttpProducer {
         needed.sort_unstable();
         needed.dedup();
         let frame_end = |i: u64| -> u64 { offsets.get(i as usize + 1).copied().unwrap_or(end) };
-        let mut meta = Metadata::new(
-            &describe(&f.etag),
-            &crate::http::s3::source_description(url),
-        );
-        meta.etag = f.etag.clone();
+        let mut meta = Metadata::new(&describe(&etag), &crate::http::s3::source_description(url));
+        meta.etag = etag.clone();
         let mut w = CacheWriter::create_indexed(&path, meta, needed.len() as u64 + 1, &lock)?;
         // The runs: needed records close together, at most MAX_RUN bytes each.
         let mut runs = Vec::new();
@@ -190,20 +180,20 @@ impl PartialHttpProducer {
             0 => crate::http::DEFAULT_CONNECTIONS,
             n => n,
         } as usize;
+        let read = |start: u64, stop: u64| {
+            object
+                .read(start, stop, &never)
+                .map_err(|f| f.into_error(url))
+        };
         for batch in runs.chunks(connections) {
-            let fetched: Vec<Result<(Vec<u8>, FetchStats)>> = if batch.len() == 1 {
+            let fetched: Vec<Result<Vec<u8>>> = if batch.len() == 1 {
                 let (_, _, start, stop) = batch[0];
-                vec![f.range(start, stop).map(|b| (b, FetchStats::default()))]
+                vec![read(start, stop)]
             } else {
                 std::thread::scope(|scope| {
                     let handles: Vec<_> = batch
                         .iter()
-                        .map(|&(_, _, start, stop)| {
-                            let mut worker = f.clone();
-                            worker.stats = FetchStats::default();
-                            scope
-                                .spawn(move || worker.range(start, stop).map(|b| (b, worker.stats)))
-                        })
+                        .map(|&(_, _, start, stop)| scope.spawn(move || read(start, stop)))
                         .collect();
                     handles
                         .into_iter()
@@ -212,9 +202,7 @@ impl PartialHttpProducer {
                 })
             };
             for (&(k, last, start, _), got) in batch.iter().zip(fetched) {
-                let (bytes, stats) = got?;
-                f.stats.requests += stats.requests;
-                f.stats.body_bytes += stats.body_bytes;
+                let bytes = got?;
                 for &g in &needed[k..=last] {
                     let at = (offsets[g as usize] - start) as usize;
                     let len = (frame_end(g) - offsets[g as usize]) as usize;
@@ -229,7 +217,11 @@ impl PartialHttpProducer {
         w.push(Tensor::new(DType::Int64, vec![needed.len()], map).as_ref())?;
         w.finish()?;
         let mut p = Self::from_reader(url, CacheReader::open(&path)?, ranks, world)?;
-        p.stats = f.stats;
+        p.stats = FetchStats {
+            requests: object.requests(),
+            body_bytes: object.body_bytes(),
+            object_bytes: object.len(),
+        };
         Ok(p)
     }
 
@@ -326,183 +318,5 @@ impl Producer for PartialHttpProducer {
 
     fn has_random_access(&self) -> bool {
         true
-    }
-}
-
-/// The wire bytes of the record frame `frame` (global index `g`), CRC-checked.
-fn record_wire<'a>(frame: &'a [u8], g: u64, url: &str) -> Result<&'a [u8]> {
-    let bad = |d: String| {
-        Error::http(
-            HttpCause::of(HttpErrorKind::Body),
-            url,
-            format!("record {g}: {d}"),
-        )
-    };
-    let fh: &[u8; FRAME_HEADER] = frame
-        .get(..FRAME_HEADER)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| bad("a truncated frame".into()))?;
-    match parse_frame(fh, true).map_err(bad)? {
-        Frame::Record {
-            wire_at,
-            wire_len,
-            crc,
-        } => {
-            let wire = frame
-                .get(wire_at..wire_at + wire_len)
-                .ok_or_else(|| bad("the frame runs past its index entry".into()))?;
-            if crc32fast::hash(wire) != crc {
-                return Err(bad("CRC mismatch".into()));
-            }
-            Ok(wire)
-        }
-        Frame::Index { .. } => Err(bad("the index points at an index frame".into())),
-    }
-}
-
-/// Ranged GETs of one object, pinned to its first answer's strong ETag.
-#[derive(Clone)]
-struct Fetcher<'a> {
-    url: &'a str,
-    client: Client,
-    etag: String,
-    total: Option<u64>,
-    stats: FetchStats,
-}
-
-impl<'a> Fetcher<'a> {
-    fn new(url: &'a str, opts: &HttpOptions) -> Result<Fetcher<'a>> {
-        Ok(Fetcher {
-            url,
-            client: shared_client(opts)?,
-            etag: String::new(),
-            total: None,
-            stats: FetchStats::default(),
-        })
-    }
-
-    /// The object's bytes are not what a partial fetch needs (`HttpErrorKind::Body`).
-    fn err(&self, detail: String) -> Error {
-        self.fail(HttpCause::of(HttpErrorKind::Body), detail)
-    }
-
-    fn fail(&self, cause: HttpCause, detail: String) -> Error {
-        Error::http(cause, self.url, detail)
-    }
-
-    /// Bytes `start..stop` of the object.
-    fn range(&mut self, start: u64, stop: u64) -> Result<Vec<u8>> {
-        if stop <= start || self.total.is_some_and(|t| stop > t) {
-            return Err(self.err(format!("byte range {start}..{stop} is outside the object")));
-        }
-        let mut req = self
-            .client
-            .get(self.url)
-            .header(header::RANGE, format!("bytes={start}-{}", stop - 1));
-        if !self.etag.is_empty() {
-            req = req.header(header::IF_MATCH, &self.etag);
-        }
-        let changed = HttpCause::of(HttpErrorKind::ChangedObject);
-        let resp = send(req, self.url).map_err(|e| self.fail(send_cause(&e), chain(&e)))?;
-        self.stats.requests += 1;
-        if resp.status() == StatusCode::PRECONDITION_FAILED {
-            return Err(self.fail(
-                changed,
-                "the object changed during the partial fetch (412 to If-Match)".into(),
-            ));
-        }
-        if resp.status() != StatusCode::PARTIAL_CONTENT {
-            let status = HttpCause::status(resp.status().as_u16());
-            if !resp.status().is_success() {
-                return Err(self.fail(status, crate::http::s3::refusal(self.url, resp)));
-            }
-            return Err(self.fail(
-                status,
-                format!(
-                    "the server answered HTTP {} to a Range request: a partial fetch needs ranges",
-                    resp.status()
-                ),
-            ));
-        }
-        let h = resp.headers();
-        let total = check_partial(h, start, Some(stop - 1), self.total).map_err(|d| self.err(d))?;
-        let etag = header_str(h, header::ETAG);
-        if etag.is_empty() || etag.starts_with("W/") {
-            return Err(self.err("no strong ETag: a partial fetch cannot pin the object".into()));
-        }
-        if self.etag.is_empty() {
-            self.etag = etag;
-            self.total = Some(total);
-            self.stats.object_bytes = total;
-        } else if etag != self.etag {
-            return Err(self.fail(
-                changed,
-                "the object changed during the partial fetch (ETag)".into(),
-            ));
-        }
-        let want = (stop - start) as usize;
-        let mut body = Vec::with_capacity(want);
-        resp.take(want as u64 + 1)
-            .read_to_end(&mut body)
-            .map_err(|e| {
-                self.fail(
-                    read_cause(&e),
-                    format!("reading bytes {start}..{stop}: {}", chain(&e)),
-                )
-            })?;
-        if body.len() != want {
-            return Err(self.err(format!("bytes {start}..{stop}: got {} bytes", body.len())));
-        }
-        self.stats.body_bytes += want as u64;
-        Ok(body)
-    }
-
-    /// The record count, every record's frame offset (ascending) and the end of the
-    /// data. The file must have its index at the head.
-    fn index(&mut self) -> Result<(u64, Vec<u64>, u64)> {
-        let first = self.range(0, 20)?;
-        let region = Header::region_len(&first).map_err(|d| self.err(d))? as u64;
-        let total = self.total.unwrap_or(0);
-        let head = self.range(0, (region + FRAME_HEADER as u64 + 64).min(total))?;
-        let h = Header::decode(&head, std::path::Path::new(self.url))?;
-        let records = h.commit.records;
-        let end = h.data_start + h.commit.data_len;
-        if h.version < 2 || h.commit.index_at != h.data_start || end > total {
-            return Err(self.err(
-                "not a published cache (a version-2 file with its index at the head): \
-                 publish it with `cache_cli publish`"
-                    .into(),
-            ));
-        }
-        let at = h.data_start as usize;
-        let fh: &[u8; FRAME_HEADER] = head
-            .get(at..at + FRAME_HEADER)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| self.err("the index frame is cut".into()))?;
-        let Ok(Frame::Index { body_at, body_len }) = parse_frame(fh, true) else {
-            return Err(self.err("no index frame at the head".into()));
-        };
-        // Never trust a count the bytes cannot hold.
-        let need = records
-            .checked_mul(8)
-            .filter(|&n| n <= body_len as u64 && n <= total);
-        let Some(need) = need else {
-            return Err(self.err(format!("an index of {records} records does not fit")));
-        };
-        if records == 0 {
-            return Ok((0, Vec::new(), end));
-        }
-        let body_start = h.data_start + body_at as u64;
-        let body = self.range(body_start, body_start + need)?;
-        let mut offsets = Vec::with_capacity(records as usize);
-        for (i, c) in body.chunks_exact(8).enumerate() {
-            let e = u64::from_le_bytes(c.try_into().unwrap());
-            let off = crate::cache::entry_offset(i as u64, e)
-                .filter(|&o| o >= body_start + need && o < end)
-                .filter(|&o| offsets.last().map_or(true, |&p| o > p))
-                .ok_or_else(|| self.err(format!("index entry {i} is damaged")))?;
-            offsets.push(off);
-        }
-        Ok((records, offsets, end))
     }
 }

@@ -4,7 +4,9 @@
 mod permutation;
 
 use crate::error::{Error, Result};
-use permutation::{Divisor, Permutation};
+use permutation::Divisor;
+/// The keyed permutation, shared with the stream's block order (`crate::stream`).
+pub(crate) use permutation::Permutation;
 
 /// The fewest blocks in a mixing window of block mode (when there are that many). With
 /// class-sorted data, 64 blocks drawn at random hold, for 20 equal classes, about 19

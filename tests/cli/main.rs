@@ -21,6 +21,7 @@ mod list;
 mod prune;
 mod remove;
 mod scripts;
+mod stream;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cache_cli");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");

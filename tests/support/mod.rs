@@ -11,9 +11,11 @@
 //! - [`cache_files`]: cache files written by the writer or byte by byte (version 1),
 //!   read back in order.
 //! - [`reliability`]: cache fixtures, child processes killed mid-write, file damage.
+//! - [`cache_policy`]: LRU and Belady's MIN simulated over a known block order.
 #![allow(dead_code)]
 
 pub mod cache_files;
+pub mod cache_policy;
 pub mod fault_proxy;
 pub mod http_fixtures;
 pub mod http_server;

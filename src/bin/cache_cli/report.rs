@@ -4,13 +4,33 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 use harmonics_dataset::cache::maintenance::{self, CacheInfo, CacheState, Checked, Verdict};
-use harmonics_dataset::cache::{DirEntry, Format, Metadata};
+use harmonics_dataset::cache::{inspect_stream_cache, DirEntry, EntryKind, Format, Metadata};
 use serde_json::{json, Value};
 
 use crate::text::{human_age, human_size, printable, shorten, shown, since, unix, when};
 use crate::{error, exists, find, Failed, Outcome};
 
+/// A stream cache's entry: its disk use and limit (`inspect_stream_cache`).
+fn stream_json(i: &CacheInfo) -> Value {
+    let s = inspect_stream_cache(&i.entry.path).unwrap_or_default();
+    json!({
+        "name": i.entry.name,
+        "path": i.entry.path.to_string_lossy(),
+        "kind": "stream",
+        "disk_bytes": s.disk_bytes,
+        "cache_limit": s.cache_limit,
+        "block_bytes": s.block_bytes,
+        "source": s.url,
+        "etag": s.etag,
+        "modified": unix(i.entry.modified),
+        "last_used": unix(i.entry.last_used()),
+    })
+}
+
 fn to_json(i: &CacheInfo) -> Value {
+    if i.entry.kind == EntryKind::Stream {
+        return stream_json(i);
+    }
     let (records, uncommitted) = match &i.reader {
         Ok(r) => (json!(r.len()), json!(r.uncommitted_tail())),
         Err(_) => (Value::Null, Value::Null),
@@ -20,6 +40,7 @@ fn to_json(i: &CacheInfo) -> Value {
     json!({
         "name": i.entry.name,
         "path": i.entry.path.to_string_lossy(),
+        "kind": "cache",
         "size": i.entry.size,
         "records": records,
         "format": i.state().as_str(),
@@ -67,6 +88,22 @@ pub(crate) fn list(dir: &Path, long: bool, as_json: bool) -> Outcome {
     let cells: Vec<[String; 7]> = rows
         .iter()
         .map(|i| {
+            if i.entry.kind == EntryKind::Stream {
+                let s = inspect_stream_cache(&i.entry.path).unwrap_or_default();
+                let limit = match s.cache_limit {
+                    0 => "no limit".to_string(),
+                    l => format!("limit {}", human_size(l)),
+                };
+                return [
+                    printable(&i.entry.name),
+                    human_size(s.disk_bytes),
+                    "-".into(),
+                    "stream".into(),
+                    limit,
+                    shorten(&printable(&s.url), 40),
+                    human_age(since(i.entry.modified)),
+                ];
+            }
             let (records, token, source) = match (&i.reader, i.metadata()) {
                 (Ok(r), Some(m)) => (
                     r.len().to_string(),
@@ -119,7 +156,7 @@ pub(crate) fn list(dir: &Path, long: bool, as_json: bool) -> Outcome {
     let total: u64 = rows.iter().map(|i| i.entry.size).sum();
     let (n, size) = (rows.len(), human_size(total));
     writeln!(out, "{n} cache(s), {size} in {}", shown(dir)).map_err(error)?;
-    for i in &rows {
+    for i in rows.iter().filter(|i| i.entry.kind != EntryKind::Stream) {
         if let Err(e) = &i.reader {
             let name = printable(&i.entry.name);
             eprintln!("cache_cli: {name}: {}", printable(&e.to_string()));

@@ -11,7 +11,7 @@
 //!   `AWS_PROFILE` or `default`). Without usable credentials a request goes unsigned
 //!   (a public bucket), and a refusal says why no credentials were used.
 //! - Requests are signed in the `Authorization` header, with every header the
-//!   request carries (Range, If-Match, If-None-Match, …), and signed again on every
+//!   request carries (Range, the ETag pins, If-None-Match, …), and signed again on every
 //!   attempt: a signature carries its time.
 //! - Secrets never leave this module: not in messages, `Debug` output or the cache
 //!   metadata (which records `s3://bucket/key` and the endpoint, never a signed URL).
@@ -20,7 +20,7 @@
 //!
 //! Presigned `https://` URLs need nothing of this: they are plain URLs.
 //!
-//! For other requests (ranged GETs pinned with If-Match, a PUT): build them with
+//! For other requests (ranged GETs pinned to an ETag, a PUT): build them with
 //! `client.get(url)` (or `.put`) and every header, then
 //! `SendSigned::send_signed(url)` (crate-internal), which signs each attempt; or
 //! sign a `HeaderMap` with [`S3Config::sign_request`].

@@ -33,7 +33,7 @@ pub enum S3Payload {
 impl S3Config {
     /// Signs a request without a body in its headers: adds `authorization`,
     /// `x-amz-date`, `x-amz-content-sha256` (and `x-amz-security-token`), signing
-    /// `host` and every header already in `headers` (Range, If-Match, …: add them
+    /// `host` and every header already in `headers` (Range, the ETag pin, …: add them
     /// first). Returns false, changing nothing, when there are no credentials.
     pub fn sign_headers(
         &self,
