@@ -1,0 +1,116 @@
+//! The run's totals over its episodes, the summary line and the per-fault table.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::episode::Outcome;
+
+#[derive(Default)]
+pub struct Tally {
+    pub episodes: u64,
+    pub failed_episodes: Vec<u64>,
+    pub checked: u64,
+    pub wrong: BTreeMap<String, u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub signal_deaths: u64,
+    pub hangs: u64,
+    pub outside_touches: u64,
+    pub panics: u64,
+    /// Per fault kind: (episodes where it was applied, of which with a wrong record,
+    /// wrong records seen after it as the last fault).
+    pub per_fault: BTreeMap<String, (u64, u64, u64)>,
+}
+
+impl Tally {
+    pub fn add(&mut self, seed: u64, o: &Outcome) {
+        self.episodes += 1;
+        if o.failed() {
+            self.failed_episodes.push(seed);
+        }
+        self.checked += o.checked;
+        for (k, v) in &o.wrong {
+            *self.wrong.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.errors {
+            *self.errors.entry(k.clone()).or_default() += v;
+        }
+        self.signal_deaths += o.signal_deaths;
+        self.hangs += o.hangs;
+        self.outside_touches += o.outside_touches;
+        self.panics += o.panics;
+        let mut kinds = o.faults_applied.clone();
+        kinds.extend(o.wrong_by_fault.keys().cloned());
+        kinds.sort();
+        kinds.dedup();
+        for k in kinds {
+            let e = self.per_fault.entry(k.clone()).or_default();
+            if o.faults_applied.contains(&k) {
+                e.0 += 1;
+                if o.wrong_total() > 0 {
+                    e.1 += 1;
+                }
+            }
+            e.2 += o.wrong_by_fault.get(&k).copied().unwrap_or(0);
+        }
+    }
+
+    pub fn wrong_total(&self) -> u64 {
+        self.wrong.values().sum()
+    }
+
+    /// True when no episode failed.
+    pub fn clean(&self) -> bool {
+        self.failed_episodes.is_empty()
+    }
+
+    /// `soak: E episodes, R records checked, W wrong, ... N errors (by kind)`.
+    pub fn summary(&self) -> String {
+        let errors: u64 = self.errors.values().sum();
+        // Errors by kind, folded over the operation that met them, largest first.
+        let mut by_kind: BTreeMap<&str, u64> = BTreeMap::new();
+        for (k, v) in &self.errors {
+            *by_kind
+                .entry(k.split_once(':').map_or(k, |x| x.1))
+                .or_default() += v;
+        }
+        let mut kinds: Vec<_> = by_kind.into_iter().collect();
+        kinds.sort_by(|a, b| b.1.cmp(&a.1));
+        let kinds = kinds
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mut s = format!(
+            "soak: {} episodes, {} records checked, {} wrong, {} signal deaths, {} hangs, \
+             {} outside touches, {errors} errors ({kinds})",
+            self.episodes,
+            self.checked,
+            self.wrong_total(),
+            self.signal_deaths,
+            self.hangs,
+            self.outside_touches,
+        );
+        if self.panics > 0 {
+            let _ = write!(s, ", {} processes failed without a result", self.panics);
+        }
+        s
+    }
+
+    /// The wrong records by place and kind, and the table of faults.
+    pub fn details(&self) -> String {
+        let mut s = String::new();
+        if !self.wrong.is_empty() {
+            s.push_str("wrong records by where they were read and what they were:\n");
+            for (k, v) in &self.wrong {
+                let _ = writeln!(s, "  {k:<32} {v}");
+            }
+        }
+        s.push_str(
+            "faults: episodes applied | of which with wrong records | wrong records read after it (last fault before them)\n",
+        );
+        for (k, (applied, bad, wrong)) in &self.per_fault {
+            let _ = writeln!(s, "  {k:<28} {applied:>6} {bad:>6} {wrong:>9}");
+        }
+        s
+    }
+}
