@@ -219,11 +219,7 @@ impl Checker<'_> {
     /// `len()` after an open or refresh must be the source's count.
     fn check_len(&mut self, op: &str, len: usize, n: usize) -> bool {
         if len != n {
-            self.wrong(
-                op,
-                Wrong::WrongSize,
-                &format!("len() {len}, the source has {n}"),
-            );
+            self.wrong(op, Wrong::Size, &format!("len() {len}, the source has {n}"));
         }
         len == n
     }

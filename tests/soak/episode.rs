@@ -135,11 +135,11 @@ pub fn run(plan: &Plan, cfg: &Config) -> Outcome {
     let dirs = Dirs::new();
     let mut out = Outcome::default();
     let mut rng = Rng::new(plan.seed ^ 0xfa17);
-    let t0 = Instant::now();
-    let t0_ns = child::now_ns();
-
     prepare(plan, &dirs);
     let snapshot = Snapshot::take(&[&dirs.stash, &dirs.outside]);
+    // The schedule's clock, shared with the children (their WRONG lines' times).
+    let t0 = Instant::now();
+    let t0_ns = child::now_ns();
 
     let mut events: Vec<(u64, Event)> = Vec::new();
     for (k, p) in plan.procs.iter().enumerate() {
@@ -165,7 +165,6 @@ pub fn run(plan: &Plan, cfg: &Config) -> Outcome {
 
     let mut procs: Vec<Option<usize>> = vec![None; plan.procs.len()];
     let mut running: Vec<Running> = Vec::new();
-    let mut hang_reported = false;
     loop {
         let now_ms = t0.elapsed().as_millis() as u64;
         events.sort_by_key(|e| e.0);
@@ -216,8 +215,7 @@ pub fn run(plan: &Plan, cfg: &Config) -> Outcome {
         if events.is_empty() && all_done {
             break;
         }
-        if t0.elapsed() > cfg.hang && !hang_reported {
-            hang_reported = true;
+        if t0.elapsed() > cfg.hang {
             for r in running.iter_mut().filter(|r| r.status.is_none()) {
                 out.hangs += 1;
                 out.details.push(format!(
@@ -228,7 +226,8 @@ pub fn run(plan: &Plan, cfg: &Config) -> Outcome {
                 let _ = sigkill(&mut r.child);
                 r.status = r.child.try_wait().ok().flatten();
             }
-            // Faults still due run at once, so the loop ends.
+            // Whatever is still due runs at once, so the loop ends (a process started
+            // now is killed on the next turn).
             for e in events.iter_mut() {
                 e.0 = 0;
             }
@@ -787,7 +786,7 @@ fn check_final(plan: &Plan, dirs: &Dirs, applied: &[(u64, String)], out: &mut Ou
         }
     };
     if p.len() != n {
-        out.add_wrong("final", Wrong::WrongSize.name(), &last);
+        out.add_wrong("final", Wrong::Size.name(), &last);
         out.details
             .push(format!("final open: len() {} for a source of {n}", p.len()));
         return;

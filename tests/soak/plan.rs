@@ -343,7 +343,7 @@ impl Plan {
     /// A one-line description.
     pub fn describe(&self) -> String {
         let mut s = format!(
-            "{:?}, {} layout, versions {}, initial {:?}; procs [",
+            "{:?}, {} layout, versions {}, initial {}; procs [",
             self.identity,
             if self.shared_layout { "shared" } else { "own" },
             self.versions
@@ -351,7 +351,15 @@ impl Plan {
                 .map(|(v, n)| format!("v{v}:{n}"))
                 .collect::<Vec<_>>()
                 .join(" "),
-            self.initial
+            match self.initial {
+                Initial::Empty => "empty".to_string(),
+                Initial::Stash(s) => format!(
+                    "v{} {}",
+                    s.version,
+                    if s.legacy { "legacy" } else { "cache" }
+                ),
+                Initial::ZeroedHead(v, len) => format!("v{v} cache, head zeroed {len}"),
+            }
         );
         for (k, p) in self.procs.iter().enumerate() {
             let _ = write!(

@@ -69,7 +69,7 @@ pub enum Wrong {
     /// A record served at an index past the end of the source.
     PastEnd,
     /// After an open or refresh, `len()` is not the source's record count.
-    WrongSize,
+    Size,
 }
 
 impl Wrong {
@@ -79,7 +79,7 @@ impl Wrong {
             Wrong::OtherIndex => "other-index",
             Wrong::Altered => "altered",
             Wrong::PastEnd => "past-end",
-            Wrong::WrongSize => "wrong-size",
+            Wrong::Size => "wrong-size",
         }
     }
 }

@@ -12,6 +12,8 @@ pub struct Tally {
     pub checked: u64,
     pub wrong: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
+    /// What the opens and refreshes did, and how `cache_cli` runs exited.
+    pub outcomes: BTreeMap<String, u64>,
     pub signal_deaths: u64,
     pub hangs: u64,
     pub outside_touches: u64,
@@ -33,6 +35,9 @@ impl Tally {
         }
         for (k, v) in &o.errors {
             *self.errors.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &o.outcomes {
+            *self.outcomes.entry(k.clone()).or_default() += v;
         }
         self.signal_deaths += o.signal_deaths;
         self.hangs += o.hangs;
@@ -74,7 +79,7 @@ impl Tally {
                 .or_default() += v;
         }
         let mut kinds: Vec<_> = by_kind.into_iter().collect();
-        kinds.sort_by(|a, b| b.1.cmp(&a.1));
+        kinds.sort_by_key(|k| std::cmp::Reverse(k.1));
         let kinds = kinds
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
@@ -96,9 +101,18 @@ impl Tally {
         s
     }
 
-    /// The wrong records by place and kind, and the table of faults.
+    /// The wrong records by place and kind, the errors by operation, what opens did,
+    /// and the table of faults.
     pub fn details(&self) -> String {
         let mut s = String::new();
+        let line = |m: &BTreeMap<String, u64>| {
+            m.iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(s, "errors by operation and kind: {}", line(&self.errors));
+        let _ = writeln!(s, "outcomes: {}", line(&self.outcomes));
         if !self.wrong.is_empty() {
             s.push_str("wrong records by where they were read and what they were:\n");
             for (k, v) in &self.wrong {
