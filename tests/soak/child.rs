@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use harmonics_dataset::cache::CacheReader;
-use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Producer, Tensor, TokenFn};
+use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Producer, Tensor};
 
 use crate::plan::{layout_of, Proc, Rng, Role};
 use crate::records::{check, claimed, version_named, Identity, SoakSource, Wrong};
@@ -233,10 +233,7 @@ impl Checker<'_> {
             identity,
         )
         .slow(delay);
-        let token: Option<TokenFn> = identity.token(self.version).map(|t| {
-            let f: TokenFn = Box::new(move || Ok(t.clone()));
-            f
-        });
+        let token = identity.token_fn(self.version);
         match DiskCacheProducer::open_at(Box::new(source), self.env.cache.clone(), token) {
             Ok(p) => {
                 self.outcome("open", p.outcome());
@@ -250,8 +247,9 @@ impl Checker<'_> {
         }
     }
 
-    /// `count` records in order from the current position `pos`; false on an error
-    /// (the producer's cursor is then unknown: the caller reopens or refreshes).
+    /// `count` records in order from record 0 (the producer was just opened or
+    /// refreshed); false on an error (the producer's cursor is then unknown: the
+    /// caller reopens or refreshes).
     fn read_next(&mut self, p: &mut DiskCacheProducer, n: usize, count: usize) -> bool {
         let mut pos = 0u64;
         let mut size_ok = true;

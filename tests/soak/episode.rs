@@ -15,7 +15,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use harmonics_dataset::cache::{lock_path, CacheReader, MAGIC};
-use harmonics_dataset::{DiskCacheProducer, Producer, Tensor, TokenFn};
+use harmonics_dataset::{DiskCacheProducer, Producer, Tensor};
 
 use crate::child::{self, error_kind, identity_name, Report};
 use crate::plan::{Cli, Fault, Initial, Plan, Plant, Rng, Stash};
@@ -272,13 +272,6 @@ fn initial_kind(i: Initial) -> String {
     }
 }
 
-fn token_of(plan: &Plan, version: u32) -> Option<TokenFn> {
-    plan.identity.token(version).map(|t| {
-        let f: TokenFn = Box::new(move || Ok(t.clone()));
-        f
-    })
-}
-
 fn source_of(plan: &Plan, version: u32, n: usize) -> SoakSource {
     SoakSource::fixed(version, n, plan.layout_of(version), plan.identity)
 }
@@ -296,7 +289,7 @@ fn build_cache(plan: &Plan, path: &Path, version: u32, n: usize) {
     let p = DiskCacheProducer::open_at(
         Box::new(source_of(plan, version, n)),
         path.to_path_buf(),
-        token_of(plan, version),
+        plan.identity.token_fn(version),
     )
     .unwrap_or_else(|e| panic!("building {}: {e}", path.display()));
     assert_eq!(p.len(), n);
@@ -776,7 +769,7 @@ fn check_final(plan: &Plan, dirs: &Dirs, applied: &[(u64, String)], out: &mut Ou
     let mut p = match DiskCacheProducer::open_at(
         Box::new(source_of(plan, v, n)),
         dirs.cache.clone(),
-        token_of(plan, v),
+        plan.identity.token_fn(v),
     ) {
         Ok(p) => p,
         Err(e) => {

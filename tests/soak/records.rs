@@ -12,7 +12,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use harmonics_dataset::{DType, Producer, Result, SourceIdentity, SourceKind, Tensor, TensorRef};
+use harmonics_dataset::{
+    DType, Producer, Result, SourceIdentity, SourceKind, Tensor, TensorRef, TokenFn,
+};
 
 use crate::plan::mix;
 
@@ -128,6 +130,13 @@ pub enum Identity {
 impl Identity {
     pub fn token(self, version: u32) -> Option<String> {
         (self != Identity::Fingerprint).then(|| format!("v{version}"))
+    }
+    /// The token callback of a source of `version` (None without a token).
+    pub fn token_fn(self, version: u32) -> Option<TokenFn> {
+        self.token(version).map(|t| {
+            let f: TokenFn = Box::new(move || Ok(t.clone()));
+            f
+        })
     }
     pub fn fingerprint(self, version: u32, n: usize) -> Option<String> {
         (self != Identity::Token).then(|| format!("v{version}-n{n}"))
