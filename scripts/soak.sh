@@ -6,7 +6,8 @@
 # Replay one failed episode: scripts/soak.sh 1 <its seed> (each episode's seed is
 # printed on its line). Other knobs, passed through the environment:
 #   HARMONICS_SOAK_FAULTS=cp,mv   only these fault kinds (prefixes of the names in the
-#                                 table; kill, initial; "none": the processes alone)
+#                                 table, or a whole name ending in $; kill, initial;
+#                                 "none": the processes alone)
 #   HARMONICS_SOAK_KEEP=1         keep a failed episode's directory
 #   HARMONICS_SOAK_HANG_SECS=120  the bound after which a process counts as hung
 #   HARMONICS_SOAK_SABOTAGE=swap  the checker swaps two records: every episode must fail

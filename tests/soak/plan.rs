@@ -291,9 +291,9 @@ pub enum Initial {
 /// Which faults a run may draw, and whether to draw any at all.
 #[derive(Clone, Debug, Default)]
 pub struct Options {
-    /// Fault kinds allowed (prefixes of `Fault::kind`, plus `kill` for killed
-    /// writers and `initial` for an initial state other than empty or the main
-    /// version's cache); empty: all. `none` matches nothing.
+    /// Fault kinds allowed (prefixes of `Fault::kind`, or a whole kind followed by
+    /// `$`; plus `kill` for killed writers and `initial` for an initial state other
+    /// than empty or the main version's cache); empty: all. `none` matches nothing.
     pub faults: Vec<String>,
     /// No faults, one version, no writers killed: only the readers' checks.
     pub quiet: bool,
@@ -302,7 +302,11 @@ pub struct Options {
 impl Options {
     fn allows(&self, kind: &str) -> bool {
         !self.quiet
-            && (self.faults.is_empty() || self.faults.iter().any(|a| kind.starts_with(a.as_str())))
+            && (self.faults.is_empty()
+                || self.faults.iter().any(|a| match a.strip_suffix('$') {
+                    Some(exact) => kind == exact,
+                    None => kind.starts_with(a.as_str()),
+                }))
     }
 }
 
