@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The long randomized soak (issue 20; tests/soak/): scripts/soak.sh [EPISODES] [SEED]
 # EPISODES defaults to 1000; SEED (decimal or 0x hex) to a fresh one, printed first.
-# The test command runs the same test with 12 episodes from a fixed seed.
+# The test command runs the same test with 16 episodes from a fixed seed.
 #
 # Replay one failed episode: scripts/soak.sh 1 <its seed> (each episode's seed is
 # printed on its line). Other knobs, passed through the environment:

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use harmonics_dataset::cache::CacheReader;
-use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Producer, Tensor};
+use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Producer, Result, Tensor};
 
 use crate::plan::{layout_of, Proc, Rng, Role};
 use crate::records::{check, claimed, version_named, Identity, SoakSource, Wrong};
@@ -216,6 +216,23 @@ impl Checker<'_> {
             .or_default() += 1;
     }
 
+    /// A copy of a view, if both the read and the check made after the copy (that
+    /// its bytes were not cut or rewritten under it) succeeded; else the error is
+    /// counted under `op` (or `<op>-intact`).
+    fn confirmed(&mut self, op: &str, got: Result<Tensor>, intact: Result<()>) -> Option<Tensor> {
+        match (got, intact) {
+            (Ok(t), Ok(())) => Some(t),
+            (Err(e), _) => {
+                self.error(op, &e);
+                None
+            }
+            (_, Err(e)) => {
+                self.error(&format!("{op}-intact"), &e);
+                None
+            }
+        }
+    }
+
     /// `len()` after an open or refresh must be the source's count.
     fn check_len(&mut self, op: &str, len: usize, n: usize) -> bool {
         if len != n {
@@ -273,18 +290,13 @@ impl Checker<'_> {
     /// Record `i` by random access, copied, then confirmed intact; past the end
     /// (`i >= n`) it must be refused. False on an error.
     fn read_at(&mut self, p: &mut DiskCacheProducer, n: usize, i: u64) -> bool {
-        let got = match p.view_at(i) {
-            Ok(v) => v.to_owned(),
+        let got = match p.view_at(i).map(|v| v.to_owned()) {
             Err(Error::IndexOutOfRange { .. }) if i >= n as u64 => return true,
-            Err(e) => {
-                self.error("at", &e);
-                return false;
-            }
+            got => got,
         };
-        if let Err(e) = Producer::view_intact(p) {
-            self.error("at-intact", &e);
+        let Some(got) = self.confirmed("at", got, Producer::view_intact(p)) else {
             return false;
-        }
+        };
         if i >= n as u64 {
             self.wrong(
                 "at",
@@ -437,17 +449,10 @@ fn raw(c: &mut Checker, rng: &mut Rng) {
     let named = version_named(&meta.token, meta.identity.as_ref().map(|i| i.id.as_str()));
     let mut version = named;
     for pos in 0..r.len() {
-        let got = match r.next_view() {
-            Ok(v) => v.to_owned(),
-            Err(e) => {
-                c.error("raw-next", &e);
-                return;
-            }
-        };
-        if let Err(e) = r.intact() {
-            c.error("raw-intact", &e);
+        let got = r.next_view().map(|v| v.to_owned());
+        let Some(got) = c.confirmed("raw-next", got, r.intact()) else {
             return;
-        }
+        };
         let v = match version {
             Some(v) => v,
             None => match claimed(&got) {
@@ -471,17 +476,10 @@ fn raw(c: &mut Checker, rng: &mut Rng) {
     let Some(v) = version else { return };
     for _ in 0..r.len().min(64) {
         let i = rng.below(r.len());
-        let got = match r.view_at(i) {
-            Ok(t) => t.to_owned(),
-            Err(e) => {
-                c.error("raw-at", &e);
-                return;
-            }
-        };
-        if let Err(e) = r.intact() {
-            c.error("raw-intact", &e);
+        let got = r.view_at(i).map(|v| v.to_owned());
+        let Some(got) = c.confirmed("raw-at", got, r.intact()) else {
             return;
-        }
+        };
         c.check_as("raw-at", &got, v, i);
     }
 }

@@ -5,25 +5,27 @@
 //! record, and the sentinels compared with their snapshot.
 
 use std::collections::BTreeMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Read};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::fs::File;
+use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use harmonics_dataset::cache::{lock_path, CacheReader, MAGIC};
+use harmonics_dataset::cache::CacheReader;
 use harmonics_dataset::{DiskCacheProducer, Producer, Tensor};
 
 use crate::child::{self, error_kind, identity_name, Report};
-use crate::plan::{Cli, Fault, Initial, Plan, Plant, Rng, Stash};
+use crate::faults::{apply, unplant, Applied};
+use crate::plan::{Fault, Initial, Plan, Rng, Stash};
 use crate::records::{check, claimed, record, version_named, SoakSource, Wrong};
+use crate::sentinels::Snapshot;
 use crate::support::reliability::{child_command, sigkill};
+use crate::tally::Counts;
 
 /// The cache's name in the episode's cache directory.
-const NAME: &str = "data.cache";
+pub const NAME: &str = "data.cache";
 
 /// How an episode is run (the same for every episode of a run).
 #[derive(Clone, Debug)]
@@ -42,18 +44,9 @@ pub struct Config {
 /// What an episode found.
 #[derive(Default, Debug)]
 pub struct Outcome {
-    pub checked: u64,
-    /// Wrong records by where they were seen and what they were (`next:other-version`).
-    pub wrong: BTreeMap<String, u64>,
+    pub counts: Counts,
     /// Wrong records by the last fault applied before them (`none`: no fault yet).
     pub wrong_by_fault: BTreeMap<String, u64>,
-    pub errors: BTreeMap<String, u64>,
-    pub outcomes: BTreeMap<String, u64>,
-    pub signal_deaths: u64,
-    pub hangs: u64,
-    pub outside_touches: u64,
-    /// Processes that exited with a failure and no result (a panic).
-    pub panics: u64,
     /// When the last process of the plan ended, in ms after the start.
     pub procs_ms: u64,
     /// Fault kinds applied in this episode (for the per-fault table).
@@ -62,32 +55,29 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    pub fn wrong_total(&self) -> u64 {
-        self.wrong.values().sum()
-    }
     pub fn failed(&self) -> bool {
-        self.wrong_total() + self.signal_deaths + self.hangs + self.outside_touches + self.panics
-            > 0
+        self.counts.failed()
     }
     fn add_wrong(&mut self, place: &str, kind: &str, fault: &str) {
-        *self.wrong.entry(format!("{place}:{kind}")).or_default() += 1;
+        *self
+            .counts
+            .wrong
+            .entry(format!("{place}:{kind}"))
+            .or_default() += 1;
         *self.wrong_by_fault.entry(fault.to_string()).or_default() += 1;
-    }
-    fn add_error(&mut self, key: String) {
-        *self.errors.entry(key).or_default() += 1;
     }
 }
 
 /// The episode's directory: `cache/` (HARMONICS_CACHE_DIR), `stash/` (the other
 /// versions' files), `outside/` (sentinels), `staging/` (mv sources), `logs/`.
-struct Dirs {
+pub struct Dirs {
     root: tempfile::TempDir,
-    cache_dir: PathBuf,
-    cache: PathBuf,
-    stash: PathBuf,
-    outside: PathBuf,
-    staging: PathBuf,
-    logs: PathBuf,
+    pub cache_dir: PathBuf,
+    pub cache: PathBuf,
+    pub stash: PathBuf,
+    pub outside: PathBuf,
+    pub staging: PathBuf,
+    pub logs: PathBuf,
 }
 
 impl Dirs {
@@ -107,6 +97,15 @@ impl Dirs {
             std::fs::create_dir_all(dir).unwrap();
         }
         d
+    }
+
+    /// Where the stash file `s` is kept.
+    pub fn stash_file(&self, s: Stash) -> PathBuf {
+        self.stash.join(format!(
+            "v{}.{}",
+            s.version,
+            if s.legacy { "legacy" } else { "cache" }
+        ))
     }
 }
 
@@ -186,11 +185,18 @@ pub fn run(plan: &Plan, cfg: &Config) -> Outcome {
                 }
                 Event::Fault(k) => {
                     let fault = plan.faults[k].1;
-                    let note = apply(&fault, &dirs, &mut rng, cfg, &mut running);
-                    match note {
+                    match apply(&fault, &dirs, &mut rng, &cfg.cli) {
                         Applied::Done => {
                             applied.push((now_ms, fault.kind()));
                             out.faults_applied.push(fault.kind());
+                        }
+                        Applied::Run(cmd) => {
+                            applied.push((now_ms, fault.kind()));
+                            out.faults_applied.push(fault.kind());
+                            let log =
+                                dirs.logs
+                                    .join(format!("{}-{}.log", fault.kind(), running.len()));
+                            running.push(start(fault.kind(), cmd, log, false));
                         }
                         Applied::Planted(path, hold) => {
                             applied.push((now_ms, fault.kind()));
@@ -217,7 +223,7 @@ pub fn run(plan: &Plan, cfg: &Config) -> Outcome {
         }
         if t0.elapsed() > cfg.hang {
             for r in running.iter_mut().filter(|r| r.status.is_none()) {
-                out.hangs += 1;
+                out.counts.hangs += 1;
                 out.details.push(format!(
                     "hang: {} still running after {:?}",
                     r.label, cfg.hang
@@ -244,13 +250,13 @@ pub fn run(plan: &Plan, cfg: &Config) -> Outcome {
     // A final open over the final version's source: every record exact.
     check_final(plan, &dirs, &applied, &mut out);
     for touch in snapshot.compare() {
-        out.outside_touches += 1;
+        out.counts.outside_touches += 1;
         out.details.push(format!("outside touch: {touch}"));
     }
     for e in std::fs::read_dir(dirs.root.path()).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         if !["cache", "stash", "outside", "staging", "logs"].contains(&name.as_str()) {
-            out.outside_touches += 1;
+            out.counts.outside_touches += 1;
             out.details.push(format!(
                 "outside touch: {name} created beside the cache directory"
             ));
@@ -274,14 +280,6 @@ fn initial_kind(i: Initial) -> String {
 
 fn source_of(plan: &Plan, version: u32, n: usize) -> SoakSource {
     SoakSource::fixed(version, n, plan.layout_of(version), plan.identity)
-}
-
-fn stash_path(dirs: &Dirs, s: Stash) -> PathBuf {
-    dirs.stash.join(format!(
-        "v{}.{}",
-        s.version,
-        if s.legacy { "legacy" } else { "cache" }
-    ))
 }
 
 /// A cache of `n` records of `version` written at `path` through the library.
@@ -316,7 +314,7 @@ fn prepare(plan: &Plan, dirs: &Dirs) {
     stashes.sort_by_key(|s| (s.version, s.legacy));
     stashes.dedup();
     for s in stashes {
-        let path = stash_path(dirs, s);
+        let path = dirs.stash_file(s);
         let n = plan.n_of(s.version);
         if s.legacy {
             let mut body = Vec::new();
@@ -355,16 +353,13 @@ fn prepare(plan: &Plan, dirs: &Dirs) {
     match plan.initial {
         Initial::Empty => {}
         Initial::Stash(s) => {
-            std::fs::copy(stash_path(dirs, s), &dirs.cache).unwrap();
+            std::fs::copy(dirs.stash_file(s), &dirs.cache).unwrap();
         }
         Initial::ZeroedHead(v, len) => {
-            let src = stash_path(
-                dirs,
-                Stash {
-                    version: v,
-                    legacy: false,
-                },
-            );
+            let src = dirs.stash_file(Stash {
+                version: v,
+                legacy: false,
+            });
             let mut b = std::fs::read(src).unwrap();
             let len = (len as usize).min(b.len());
             b[..len].fill(0);
@@ -471,7 +466,7 @@ fn collect(r: &mut Running, applied: &[(u64, String)], out: &mut Outcome) {
     }
     if let Some(sig) = status.signal() {
         if !(r.killed && sig == libc::SIGKILL) {
-            out.signal_deaths += 1;
+            out.counts.signal_deaths += 1;
             out.details.push(format!(
                 "{} died of signal {sig}; log: {}",
                 r.label,
@@ -481,16 +476,16 @@ fn collect(r: &mut Running, applied: &[(u64, String)], out: &mut Outcome) {
     } else if r.reports {
         match result {
             Some(rep) => {
-                out.checked += rep.checked;
+                out.counts.checked += rep.checked;
                 for (k, v) in rep.errors {
-                    *out.errors.entry(k).or_default() += v;
+                    *out.counts.errors.entry(k).or_default() += v;
                 }
                 for (k, v) in rep.outcomes {
-                    *out.outcomes.entry(k).or_default() += v;
+                    *out.counts.outcomes.entry(k).or_default() += v;
                 }
             }
             None => {
-                out.panics += 1;
+                out.counts.panics += 1;
                 out.details.push(format!(
                     "{} exited with {status} and no result; log: {}",
                     r.label,
@@ -500,7 +495,7 @@ fn collect(r: &mut Running, applied: &[(u64, String)], out: &mut Outcome) {
         }
     } else {
         let key = format!("{}:exit-{}", r.label, status.code().unwrap_or(-1));
-        *out.outcomes.entry(key).or_default() += 1;
+        *out.counts.outcomes.entry(key).or_default() += 1;
     }
     if wrongs > 0 {
         out.details.push(format!(
@@ -519,200 +514,6 @@ fn tail(log: &Path) -> String {
     lines[from..].join(" | ")
 }
 
-/// What applying a fault did.
-enum Applied {
-    Done,
-    /// Planted at this path, to be removed after this many milliseconds.
-    Planted(PathBuf, u64),
-    /// Not applicable to what the path holds now (e.g. a byte flip in a legacy
-    /// file, which has no CRC to catch it, or a copy onto a planted link).
-    Skipped,
-}
-
-fn is_regular(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_file())
-}
-
-fn absent(path: &Path) -> bool {
-    std::fs::symlink_metadata(path).is_err()
-}
-
-/// The cache path opened for writing in place: only a regular file, never through
-/// a link (the soak must not touch the outside itself).
-fn open_in_place(path: &Path) -> Option<File> {
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(path)
-        .ok()?;
-    f.metadata().ok()?.file_type().is_file().then_some(f)
-}
-
-/// True when the file starts with the current format's magic. Byte-level damage is
-/// applied only to such files: the legacy format has no CRC, so a flipped byte in it
-/// cannot be detected by any reader.
-fn is_current(f: &File) -> bool {
-    let mut head = [0u8; 8];
-    f.read_exact_at(&mut head, 0).is_ok() && head == MAGIC
-}
-
-fn apply(
-    fault: &Fault,
-    dirs: &Dirs,
-    rng: &mut Rng,
-    cfg: &Config,
-    running: &mut Vec<Running>,
-) -> Applied {
-    let path = &dirs.cache;
-    let done = |ok: bool| if ok { Applied::Done } else { Applied::Skipped };
-    match *fault {
-        Fault::Flip { count } => {
-            let Some(f) = open_in_place(path).filter(is_current) else {
-                return Applied::Skipped;
-            };
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            if len == 0 {
-                return Applied::Skipped;
-            }
-            for _ in 0..count {
-                let at = rng.below(len);
-                let mut b = [0u8; 1];
-                if f.read_exact_at(&mut b, at).is_ok() {
-                    b[0] ^= 1 << rng.below(8);
-                    let _ = f.write_all_at(&b, at);
-                }
-            }
-            Applied::Done
-        }
-        Fault::Truncate { keep_permille } => {
-            let Some(f) = open_in_place(path) else {
-                return Applied::Skipped;
-            };
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            done(f.set_len(len * keep_permille / 1000).is_ok())
-        }
-        Fault::ZeroHead { len } => {
-            let Some(f) = open_in_place(path).filter(is_current) else {
-                return Applied::Skipped;
-            };
-            done(f.write_all_at(&vec![0u8; len as usize], 0).is_ok())
-        }
-        Fault::ZeroRange { len } => {
-            let Some(f) = open_in_place(path).filter(is_current) else {
-                return Applied::Skipped;
-            };
-            let size = f.metadata().map(|m| m.len()).unwrap_or(0);
-            if size == 0 {
-                return Applied::Skipped;
-            }
-            let at = rng.below(size);
-            let len = len.min(size - at);
-            done(f.write_all_at(&vec![0u8; len as usize], at).is_ok())
-        }
-        Fault::Copy { stash, in_place } => {
-            let src = stash_path(dirs, stash);
-            if in_place {
-                // As `dd conv=notrunc`: the other version's bytes over the old ones.
-                let Some(f) = open_in_place(path) else {
-                    return Applied::Skipped;
-                };
-                let bytes = std::fs::read(&src).unwrap();
-                done(f.write_all_at(&bytes, 0).is_ok())
-            } else {
-                if !(is_regular(path) || absent(path)) {
-                    return Applied::Skipped;
-                }
-                let ok = Command::new("cp")
-                    .arg(&src)
-                    .arg(path)
-                    .stderr(Stdio::null())
-                    .status()
-                    .is_ok_and(|s| s.success());
-                done(ok)
-            }
-        }
-        Fault::Move { stash } => {
-            let staged = dirs.staging.join(format!("mv-{}", rng.next_u64()));
-            std::fs::copy(stash_path(dirs, stash), &staged).unwrap();
-            let ok = std::fs::rename(&staged, path).is_ok();
-            let _ = std::fs::remove_file(&staged);
-            done(ok)
-        }
-        Fault::Remove => done(is_regular(path) && std::fs::remove_file(path).is_ok()),
-        Fault::RemoveLock => {
-            let lock = lock_path(path);
-            done(is_regular(&lock) && std::fs::remove_file(&lock).is_ok())
-        }
-        Fault::Plant {
-            what,
-            at_lock,
-            hold_ms,
-        } => {
-            let at = if at_lock {
-                lock_path(path)
-            } else {
-                path.clone()
-            };
-            unplant(&at);
-            if is_regular(&at) && std::fs::remove_file(&at).is_err() {
-                return Applied::Skipped;
-            }
-            let link = |target: &str| std::os::unix::fs::symlink(dirs.outside.join(target), &at);
-            let ok = match what {
-                Plant::LinkToFile => link("file").is_ok(),
-                Plant::LinkToCache => link("cache").is_ok(),
-                Plant::LinkToDir => link("dir").is_ok(),
-                Plant::Dangling => link("absent").is_ok(),
-                Plant::Fifo => {
-                    let c = std::ffi::CString::new(at.as_os_str().as_encoded_bytes()).unwrap();
-                    // SAFETY: mkfifo(3) on a NUL-terminated path we own.
-                    unsafe { libc::mkfifo(c.as_ptr(), 0o644) == 0 }
-                }
-                Plant::Dir => {
-                    std::fs::create_dir(&at).is_ok()
-                        && std::fs::write(at.join("inner"), b"planted").is_ok()
-                }
-            };
-            if ok {
-                Applied::Planted(at, hold_ms)
-            } else {
-                Applied::Skipped
-            }
-        }
-        Fault::Cli(c) => {
-            let mut cmd = Command::new(&cfg.cli);
-            cmd.env("HARMONICS_CACHE_DIR", &dirs.cache_dir);
-            match c {
-                Cli::Clear => cmd.arg("clear"),
-                Cli::Prune { max_bytes } => {
-                    cmd.args(["prune", "--max-size", &max_bytes.to_string()])
-                }
-                Cli::Rm => cmd.args(["rm", NAME]),
-                Cli::Verify => cmd.args(["verify", NAME]),
-            };
-            let kind = fault.kind();
-            let log = dirs.logs.join(format!("{kind}-{}.log", running.len()));
-            running.push(start(kind, cmd, log, false));
-            Applied::Done
-        }
-    }
-}
-
-/// Removes what a plant left at `at` (a link, a FIFO, a directory), never a regular
-/// file (the library may have renamed a new cache over a planted link).
-fn unplant(at: &Path) {
-    let Ok(m) = std::fs::symlink_metadata(at) else {
-        return;
-    };
-    let t = m.file_type();
-    if t.is_dir() {
-        let _ = std::fs::remove_dir_all(at);
-    } else if !t.is_file() {
-        let _ = std::fs::remove_file(at);
-    }
-}
-
 /// The file left at the cache path, read with no source: every record must be the
 /// one its header names (a file naming none: the first record's version), and none
 /// may be bytes of no record.
@@ -721,7 +522,8 @@ fn check_on_disk(plan: &Plan, dirs: &Dirs, applied: &[(u64, String)], out: &mut 
     let mut r = match CacheReader::open(&dirs.cache) {
         Ok(r) => r,
         Err(e) => {
-            out.add_error(format!("disk-open:{}", error_kind(&e)));
+            out.counts
+                .add_error(format!("disk-open:{}", error_kind(&e)));
             return;
         }
     };
@@ -731,11 +533,12 @@ fn check_on_disk(plan: &Plan, dirs: &Dirs, applied: &[(u64, String)], out: &mut 
         let got = match r.next_view() {
             Ok(t) => t.to_owned(),
             Err(e) => {
-                out.add_error(format!("disk-next:{}", error_kind(&e)));
+                out.counts
+                    .add_error(format!("disk-next:{}", error_kind(&e)));
                 return;
             }
         };
-        out.checked += 1;
+        out.counts.checked += 1;
         let v = match version.or_else(|| claimed(&got).map(|c| c.0)) {
             Some(v) => v,
             None => {
@@ -773,7 +576,8 @@ fn check_final(plan: &Plan, dirs: &Dirs, applied: &[(u64, String)], out: &mut Ou
     ) {
         Ok(p) => p,
         Err(e) => {
-            out.add_error(format!("final-open:{}", error_kind(&e)));
+            out.counts
+                .add_error(format!("final-open:{}", error_kind(&e)));
             out.details.push(format!("final open failed: {e}"));
             return;
         }
@@ -786,7 +590,7 @@ fn check_final(plan: &Plan, dirs: &Dirs, applied: &[(u64, String)], out: &mut Ou
     }
     let layout = plan.layout_of(v);
     let report = |got: Tensor, i: u64, how: &str, out: &mut Outcome| {
-        out.checked += 1;
+        out.counts.checked += 1;
         if let Some(w) = check(&got, v, i, layout) {
             out.add_wrong("final", w.name(), &last);
             out.details.push(format!(
@@ -800,7 +604,8 @@ fn check_final(plan: &Plan, dirs: &Dirs, applied: &[(u64, String)], out: &mut Ou
         match p.next() {
             Ok(t) => report(t, i, "next", out),
             Err(e) => {
-                out.add_error(format!("final-next:{}", error_kind(&e)));
+                out.counts
+                    .add_error(format!("final-next:{}", error_kind(&e)));
                 return;
             }
         }
@@ -809,126 +614,12 @@ fn check_final(plan: &Plan, dirs: &Dirs, applied: &[(u64, String)], out: &mut Ou
         match p.view_at(i).map(|t| t.to_owned()) {
             Ok(t) => match Producer::view_intact(&p) {
                 Ok(()) => report(t, i, "view_at", out),
-                Err(e) => out.add_error(format!("final-at:{}", error_kind(&e))),
+                Err(e) => out.counts.add_error(format!("final-at:{}", error_kind(&e))),
             },
             Err(e) => {
-                out.add_error(format!("final-at:{}", error_kind(&e)));
+                out.counts.add_error(format!("final-at:{}", error_kind(&e)));
                 return;
             }
         }
-    }
-}
-
-/// What the files outside the cache directory were before the episode.
-struct Snapshot(Vec<(PathBuf, Option<Entry>)>);
-
-#[derive(PartialEq, Debug)]
-struct Entry {
-    kind: &'static str,
-    ino: u64,
-    len: u64,
-    mtime_ns: i64,
-    content: Vec<u8>,
-}
-
-impl Snapshot {
-    fn take(dirs: &[&Path]) -> Snapshot {
-        let mut all = Vec::new();
-        for d in dirs {
-            walk(d, &mut all);
-        }
-        // A name that must stay absent (the target of a dangling link).
-        if let Some(outside) = dirs.iter().find(|d| d.ends_with("outside")) {
-            all.push(outside.join("absent"));
-        }
-        Snapshot(
-            all.into_iter()
-                .map(|p| {
-                    let e = entry(&p);
-                    (p, e)
-                })
-                .collect(),
-        )
-    }
-
-    /// What differs now: one line per path.
-    fn compare(&self) -> Vec<String> {
-        let mut diffs = Vec::new();
-        for (path, before) in &self.0 {
-            let now = entry(path);
-            if &now != before {
-                diffs.push(format!(
-                    "{}: {} -> {}",
-                    path.display(),
-                    describe(before),
-                    describe(&now)
-                ));
-            }
-        }
-        let mut names = Vec::new();
-        for (path, _) in &self.0 {
-            if let Some(parent) = path.parent() {
-                if !names.contains(&parent.to_path_buf()) {
-                    names.push(parent.to_path_buf());
-                }
-            }
-        }
-        for dir in names {
-            for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
-                if !self.0.iter().any(|(p, _)| *p == e.path()) {
-                    diffs.push(format!("{} appeared", e.path().display()));
-                }
-            }
-        }
-        diffs
-    }
-}
-
-fn walk(dir: &Path, all: &mut Vec<PathBuf>) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        let p = e.path();
-        all.push(p.clone());
-        if e.file_type().is_ok_and(|t| t.is_dir()) {
-            walk(&p, all);
-        }
-    }
-}
-
-fn entry(path: &Path) -> Option<Entry> {
-    let m = std::fs::symlink_metadata(path).ok()?;
-    let t = m.file_type();
-    let kind = if t.is_file() {
-        "file"
-    } else if t.is_dir() {
-        "dir"
-    } else if t.is_symlink() {
-        "link"
-    } else {
-        "other"
-    };
-    let mut content = Vec::new();
-    if t.is_file() {
-        let _ = File::open(path).and_then(|mut f| f.read_to_end(&mut content));
-    }
-    Some(Entry {
-        kind,
-        ino: m.ino(),
-        len: if t.is_dir() { 0 } else { m.len() },
-        mtime_ns: if t.is_dir() {
-            0
-        } else {
-            m.mtime() * 1_000_000_000 + m.mtime_nsec()
-        },
-        content,
-    })
-}
-
-fn describe(e: &Option<Entry>) -> String {
-    match e {
-        None => "absent".into(),
-        Some(e) => format!(
-            "{} ino {} len {} mtime {}",
-            e.kind, e.ino, e.len, e.mtime_ns
-        ),
     }
 }

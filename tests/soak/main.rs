@@ -31,8 +31,10 @@ mod support;
 
 mod child;
 mod episode;
+mod faults;
 mod plan;
 mod records;
+mod sentinels;
 mod tally;
 
 use std::time::{Duration, Instant};
@@ -48,9 +50,11 @@ const HANG: &str = "HARMONICS_SOAK_HANG_SECS";
 const KEEP: &str = "HARMONICS_SOAK_KEEP";
 
 /// The bounded run's seed when none is given: the same plans on every run of the
-/// test command (the long run draws a new seed each time).
-const DEFAULT_SEED: u64 = 0x50a4_2020;
-const DEFAULT_EPISODES: u64 = 12;
+/// test command (the long run draws a new seed each time). Its 16 episodes include
+/// two that start from a cache with a zeroed head under fingerprint identity, which
+/// the code of d536a80 adopts as a legacy file and serves (issue 20, defect 3).
+const DEFAULT_SEED: u64 = 0x50a4_209a;
+const DEFAULT_EPISODES: u64 = 16;
 
 /// A child process of an episode: returns at once unless the role variable holds
 /// its specification.
@@ -127,9 +131,9 @@ fn soak(seed: u64, episodes: u64, opts: &Options, cfg: &Config) -> Tally {
         println!(
             "episode {k} seed {episode_seed:#x}: {} checked, {} wrong, {} errors, {:.1} s \
              (processes until {} ms){}; {}",
-            out.checked,
-            out.wrong_total(),
-            out.errors.values().sum::<u64>(),
+            out.counts.checked,
+            out.counts.wrong_total(),
+            out.counts.errors.values().sum::<u64>(),
             t.elapsed().as_secs_f64(),
             out.procs_ms,
             if out.failed() { " FAILED" } else { "" },
@@ -198,20 +202,24 @@ fn swapped_records_are_reported_wrong() {
         cfg.sabotage = true;
         let sabotaged = episode::run(&plan, &cfg);
         assert!(
-            sabotaged.wrong_total() > 0 && sabotaged.failed(),
+            sabotaged.counts.wrong_total() > 0 && sabotaged.failed(),
             "seed {:#x}: the swapped records were not reported: {sabotaged:?}",
             plan.seed
         );
         assert!(
-            sabotaged.wrong.keys().all(|k| k.ends_with(":other-index")),
+            sabotaged
+                .counts
+                .wrong
+                .keys()
+                .all(|k| k.ends_with(":other-index")),
             "seed {:#x}: {:?}",
             plan.seed,
-            sabotaged.wrong
+            sabotaged.counts.wrong
         );
         cfg.sabotage = false;
         let honest = episode::run(&plan, &cfg);
         assert_eq!(
-            honest.wrong_total(),
+            honest.counts.wrong_total(),
             0,
             "seed {:#x}: {:?}",
             plan.seed,

@@ -5,19 +5,60 @@ use std::fmt::Write as _;
 
 use crate::episode::Outcome;
 
-#[derive(Default)]
-pub struct Tally {
-    pub episodes: u64,
-    pub failed_episodes: Vec<u64>,
+/// What an episode, or a whole run, counted.
+#[derive(Default, Debug)]
+pub struct Counts {
     pub checked: u64,
+    /// Wrong records by where they were seen and what they were (`next:other-version`).
     pub wrong: BTreeMap<String, u64>,
+    /// Errors by the operation that met them and their kind (`open:corrupt`).
     pub errors: BTreeMap<String, u64>,
     /// What the opens and refreshes did, and how `cache_cli` runs exited.
     pub outcomes: BTreeMap<String, u64>,
     pub signal_deaths: u64,
     pub hangs: u64,
     pub outside_touches: u64,
+    /// Processes that exited with a failure and no result (a panic).
     pub panics: u64,
+}
+
+impl Counts {
+    pub fn wrong_total(&self) -> u64 {
+        self.wrong.values().sum()
+    }
+
+    /// Any wrong record, signal death, hang, outside touch or failed process.
+    pub fn failed(&self) -> bool {
+        self.wrong_total() + self.signal_deaths + self.hangs + self.outside_touches + self.panics
+            > 0
+    }
+
+    pub fn add_error(&mut self, key: String) {
+        *self.errors.entry(key).or_default() += 1;
+    }
+
+    pub fn add(&mut self, o: &Counts) {
+        let merge = |into: &mut BTreeMap<String, u64>, from: &BTreeMap<String, u64>| {
+            for (k, v) in from {
+                *into.entry(k.clone()).or_default() += v;
+            }
+        };
+        self.checked += o.checked;
+        merge(&mut self.wrong, &o.wrong);
+        merge(&mut self.errors, &o.errors);
+        merge(&mut self.outcomes, &o.outcomes);
+        self.signal_deaths += o.signal_deaths;
+        self.hangs += o.hangs;
+        self.outside_touches += o.outside_touches;
+        self.panics += o.panics;
+    }
+}
+
+#[derive(Default)]
+pub struct Tally {
+    pub episodes: u64,
+    pub failed_episodes: Vec<u64>,
+    pub counts: Counts,
     /// Per fault kind: (episodes where it was applied, of which with a wrong record,
     /// wrong records seen after it as the last fault).
     pub per_fault: BTreeMap<String, (u64, u64, u64)>,
@@ -29,20 +70,7 @@ impl Tally {
         if o.failed() {
             self.failed_episodes.push(seed);
         }
-        self.checked += o.checked;
-        for (k, v) in &o.wrong {
-            *self.wrong.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in &o.errors {
-            *self.errors.entry(k.clone()).or_default() += v;
-        }
-        for (k, v) in &o.outcomes {
-            *self.outcomes.entry(k.clone()).or_default() += v;
-        }
-        self.signal_deaths += o.signal_deaths;
-        self.hangs += o.hangs;
-        self.outside_touches += o.outside_touches;
-        self.panics += o.panics;
+        self.counts.add(&o.counts);
         let mut kinds = o.faults_applied.clone();
         kinds.extend(o.wrong_by_fault.keys().cloned());
         kinds.sort();
@@ -51,16 +79,12 @@ impl Tally {
             let e = self.per_fault.entry(k.clone()).or_default();
             if o.faults_applied.contains(&k) {
                 e.0 += 1;
-                if o.wrong_total() > 0 {
+                if o.counts.wrong_total() > 0 {
                     e.1 += 1;
                 }
             }
             e.2 += o.wrong_by_fault.get(&k).copied().unwrap_or(0);
         }
-    }
-
-    pub fn wrong_total(&self) -> u64 {
-        self.wrong.values().sum()
     }
 
     /// True when no episode failed.
@@ -70,10 +94,10 @@ impl Tally {
 
     /// `soak: E episodes, R records checked, W wrong, ... N errors (by kind)`.
     pub fn summary(&self) -> String {
-        let errors: u64 = self.errors.values().sum();
+        let errors: u64 = self.counts.errors.values().sum();
         // Errors by kind, folded over the operation that met them, largest first.
         let mut by_kind: BTreeMap<&str, u64> = BTreeMap::new();
-        for (k, v) in &self.errors {
+        for (k, v) in &self.counts.errors {
             *by_kind
                 .entry(k.split_once(':').map_or(k, |x| x.1))
                 .or_default() += v;
@@ -89,14 +113,18 @@ impl Tally {
             "soak: {} episodes, {} records checked, {} wrong, {} signal deaths, {} hangs, \
              {} outside touches, {errors} errors ({kinds})",
             self.episodes,
-            self.checked,
-            self.wrong_total(),
-            self.signal_deaths,
-            self.hangs,
-            self.outside_touches,
+            self.counts.checked,
+            self.counts.wrong_total(),
+            self.counts.signal_deaths,
+            self.counts.hangs,
+            self.counts.outside_touches,
         );
-        if self.panics > 0 {
-            let _ = write!(s, ", {} processes failed without a result", self.panics);
+        if self.counts.panics > 0 {
+            let _ = write!(
+                s,
+                ", {} processes failed without a result",
+                self.counts.panics
+            );
         }
         s
     }
@@ -111,11 +139,15 @@ impl Tally {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let _ = writeln!(s, "errors by operation and kind: {}", line(&self.errors));
-        let _ = writeln!(s, "outcomes: {}", line(&self.outcomes));
-        if !self.wrong.is_empty() {
+        let _ = writeln!(
+            s,
+            "errors by operation and kind: {}",
+            line(&self.counts.errors)
+        );
+        let _ = writeln!(s, "outcomes: {}", line(&self.counts.outcomes));
+        if !self.counts.wrong.is_empty() {
             s.push_str("wrong records by where they were read and what they were:\n");
-            for (k, v) in &self.wrong {
+            for (k, v) in &self.counts.wrong {
                 let _ = writeln!(s, "  {k:<32} {v}");
             }
         }
