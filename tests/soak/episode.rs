@@ -45,7 +45,8 @@ pub struct Config {
 #[derive(Default, Debug)]
 pub struct Outcome {
     pub counts: Counts,
-    /// Wrong records by the last fault applied before them (`none`: no fault yet).
+    /// Wrong records by the last fault applied before the first wrong record their
+    /// process read (`none`: no fault yet).
     pub wrong_by_fault: BTreeMap<String, u64>,
     /// When the last process of the plan ended, in ms after the start.
     pub procs_ms: u64,
@@ -438,6 +439,10 @@ fn collect(r: &mut Running, applied: &[(u64, String)], out: &mut Outcome) {
     let lines = r.out.take().unwrap().join().unwrap_or_default();
     let mut result = None;
     let mut wrongs = 0;
+    // A process's wrong records are put down to the last fault before its first one:
+    // a reader that went wrong at a fault may go on reading the wrong file after
+    // later faults.
+    let mut cause = None;
     for line in &lines {
         if let Some((_, rest)) = line.split_once("WRONG ") {
             // WRONG <ms> <role>/<op> <kind> <detail>
@@ -451,13 +456,11 @@ fn collect(r: &mut Running, applied: &[(u64, String)], out: &mut Outcome) {
                 .unwrap_or("?")
                 .to_string();
             let kind = f.next().unwrap_or("?").to_string();
-            out.add_wrong(&op, &kind, &last_fault(applied, ms));
+            let cause = cause.get_or_insert_with(|| last_fault(applied, ms));
+            out.add_wrong(&op, &kind, cause);
             if wrongs < 5 {
-                out.details.push(format!(
-                    "{}: WRONG {rest} (last fault: {})",
-                    r.label,
-                    last_fault(applied, ms)
-                ));
+                out.details
+                    .push(format!("{}: WRONG {rest} (after: {cause})", r.label));
             }
             wrongs += 1;
         } else if let Some((_, rest)) = line.split_once("RESULT: ") {
@@ -544,7 +547,7 @@ fn check_on_disk(plan: &Plan, dirs: &Dirs, applied: &[(u64, String)], out: &mut 
             None => {
                 out.add_wrong("disk", Wrong::Altered.name(), &last);
                 out.details.push(format!(
-                    "on disk: record {pos} of a file naming no version is no record (last fault: {last})"
+                    "on disk: record {pos} of a file naming no version is no record (after: {last})"
                 ));
                 return;
             }
@@ -553,7 +556,7 @@ fn check_on_disk(plan: &Plan, dirs: &Dirs, applied: &[(u64, String)], out: &mut 
         if let Some(w) = check(&got, v, pos, plan.layout_of(v)) {
             out.add_wrong("disk", w.name(), &last);
             out.details.push(format!(
-                "on disk: record {pos} is {} ({}; header token {:?}; last fault: {last})",
+                "on disk: record {pos} is {} ({}; header token {:?}; after: {last})",
                 w.name(),
                 claimed(&got).map_or("no record".into(), |(v, i)| format!("v{v} #{i}")),
                 r.metadata().token

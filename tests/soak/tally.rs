@@ -60,7 +60,7 @@ pub struct Tally {
     pub failed_episodes: Vec<u64>,
     pub counts: Counts,
     /// Per fault kind: (episodes where it was applied, of which with a wrong record,
-    /// wrong records seen after it as the last fault).
+    /// wrong records read by processes that went wrong after it, the last fault).
     pub per_fault: BTreeMap<String, (u64, u64, u64)>,
 }
 
@@ -152,7 +152,8 @@ impl Tally {
             }
         }
         s.push_str(
-            "faults: episodes applied | of which with wrong records | wrong records read after it (last fault before them)\n",
+            "faults: episodes applied | of which with wrong records | wrong records of the processes \
+             whose first wrong record came after it (the last fault)\n",
         );
         for (k, (applied, bad, wrong)) in &self.per_fault {
             let _ = writeln!(s, "  {k:<28} {applied:>6} {bad:>6} {wrong:>9}");
