@@ -208,6 +208,7 @@ impl Checker<'_> {
             CacheOutcome::Created => "created",
             CacheOutcome::Appended { .. } => "appended",
             CacheOutcome::Rebuilt(_) => "rebuilt",
+            _ => "other",
         };
         *self
             .report
