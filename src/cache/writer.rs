@@ -245,8 +245,14 @@ impl CacheWriter {
         Self::create_inner(final_path.as_ref(), meta, records)
     }
 
-    fn create_inner(final_path: &Path, meta: Metadata, head_capacity: u64) -> Result<CacheWriter> {
+    fn create_inner(
+        final_path: &Path,
+        mut meta: Metadata,
+        head_capacity: u64,
+    ) -> Result<CacheWriter> {
         let final_path = final_path.to_path_buf();
+        // Every file its own: a copy of another file over this one is told apart.
+        meta.nonce = super::format::new_nonce();
         let header = Header::encode(&meta, Commit::default());
         check_metadata_fits(&header, &meta, &final_path)?;
         let dir = parent_dir(&final_path);
@@ -373,14 +379,31 @@ impl CacheWriter {
     }
 
     /// Writes the header, makes everything durable and renames the file into place.
-    pub fn finish(mut self) -> Result<PathBuf> {
+    pub fn finish(self) -> Result<PathBuf> {
+        self.publish().map(|(path, _)| path)
+    }
+
+    /// `finish`, then a reader of the file just written, made from the descriptor that
+    /// wrote it (the path is not opened again): whatever another program puts at the
+    /// path after the rename is not what this reader serves.
+    pub fn finish_reader(self) -> Result<CacheReader> {
+        let (path, file) = self.publish()?;
+        CacheReader::from_file(&file, &path)
+    }
+
+    fn publish(mut self) -> Result<(PathBuf, File)> {
         self.write_header(true)?;
         let final_path = self.final_path.clone();
         self.tmp
             .persist(&final_path)
             .map_err(|e| Error::io("cannot rename cache into place at", &final_path, e.error))?;
         sync_dir(parent_dir(&final_path))?;
-        Ok(final_path)
+        let file = self
+            .sink
+            .out
+            .into_inner()
+            .map_err(|e| Error::io("cannot write cache", &final_path, e.into_error()))?;
+        Ok((final_path, file))
     }
 
     /// Completes the file but never publishes it: the name is removed and the reader
@@ -485,6 +508,34 @@ impl CacheAppender {
 
     pub fn metadata(&self) -> &Metadata {
         &self.header.meta
+    }
+
+    /// True when this appender's file is the one `r` read, as `r` saw it: the same
+    /// inode, metadata (nonce included) and commit. False when the path was replaced
+    /// (renamed over, or rewritten in place) between `r`'s open and this one's.
+    pub fn continues(&self, r: &CacheReader) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let same_inode = match (self.sink.out.get_ref().metadata(), r.inode()) {
+            (Ok(m), Some(ino)) => (m.dev(), m.ino()) == ino,
+            _ => false,
+        };
+        same_inode
+            && r.format() == super::Format::Current
+            && self.header.meta == *r.metadata()
+            && self.header.data_start == r.data_start()
+            && self.header.commit.records == r.len()
+            && self.header.commit.data_len == r.data_len()
+    }
+
+    /// A reader of the file this appender wrote and committed, made from its descriptor
+    /// (the path is not opened again).
+    pub fn into_reader(mut self) -> Result<CacheReader> {
+        let path = self.sink.path.clone();
+        self.sink
+            .out
+            .flush()
+            .map_err(|e| Error::io("cannot write cache", &path, e))?;
+        CacheReader::from_file(self.sink.out.get_ref(), &path)
     }
 
     /// Records committed plus pushed so far.
