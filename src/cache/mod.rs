@@ -23,6 +23,7 @@ pub use mapping::repaired_faults;
 pub use publish::{sha256_file, write_compact, CompactFile};
 pub(crate) use published::read_full;
 pub use published::{read_stream_header, FrameStream};
+pub(crate) use reader::copy_into;
 pub use reader::{CacheReader, Format, RecordLoc};
 pub(crate) use recovery::{check_at_with_recovery, read_with_recovery};
 pub use writer::{upgrade, CacheAppender, CacheWriter};

@@ -68,37 +68,31 @@ impl HarmonicsProducer {
     }
 }
 
-/// A producer shared with a C handle. Records are copied once into `scratch` (inside
-/// Rust: a Rust-backed base never round-trips through C++).
+/// A producer shared with a C handle. Records are copied once, by the shared
+/// producer's copying reads (`next_into`, `at_into`: checked on the copy), into
+/// `scratch` or the caller's tensor (inside Rust: a Rust-backed base never round-trips
+/// through C++).
 pub(crate) struct SharedBase {
     inner: Shared,
     scratch: Tensor,
 }
 
-impl SharedBase {
-    /// Copies `t` into `scratch` (reusing its allocations).
-    fn keep(scratch: &mut Tensor, t: TensorRef<'_>) {
-        scratch.dtype = t.dtype;
-        scratch.shape.clear();
-        scratch.shape.extend_from_slice(t.shape);
-        scratch.data.clear();
-        scratch.data.extend_from_slice(t.data);
-    }
-}
-
 impl Producer for SharedBase {
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
-        let mut g = lock(&self.inner)?;
-        Self::keep(&mut self.scratch, g.producer().next_view()?);
-        g.producer().view_intact()?;
-        drop(g);
+        lock(&self.inner)?.producer().next_into(&mut self.scratch)?;
         Ok(self.scratch.as_ref())
     }
+    fn next_into(&mut self, out: &mut Tensor) -> Result<()> {
+        lock(&self.inner)?.producer().next_into(out)
+    }
     fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
-        let mut g = lock(&self.inner)?;
-        Self::keep(&mut self.scratch, g.producer().view_at(index)?);
-        drop(g);
+        lock(&self.inner)?
+            .producer()
+            .at_into(index, &mut self.scratch)?;
         Ok(self.scratch.as_ref())
+    }
+    fn at_into(&mut self, index: u64, out: &mut Tensor) -> Result<()> {
+        lock(&self.inner)?.producer().at_into(index, out)
     }
     fn has_random_access(&self) -> bool {
         lock(&self.inner).is_ok_and(|mut g| g.producer().has_random_access())
@@ -398,7 +392,8 @@ pub unsafe extern "C" fn harmonics_producer_next_view(
     })
 }
 
-/// Copying read: the next record as a new tensor owned by the caller.
+/// Copying read: the next record as a new tensor owned by the caller, with the
+/// guarantee of `harmonics_producer_next_copy` (the CRC is checked on this copy).
 ///
 /// # Safety
 /// `producer` is null or a live handle; `out` is null or writable.
@@ -414,11 +409,11 @@ pub unsafe extern "C" fn harmonics_producer_next(
     })
 }
 
-/// Receives a record from `harmonics_producer_next_copy`: `view` and the memory it
-/// points to are valid only during the call. Copy what is needed into storage owned by
-/// `userdata` and return `HARMONICS_STATUS_OK`; any other status (after
-/// `harmonics_callback_error` for a message) fails the read. The callback runs with the
-/// producer locked: it must not call the producer.
+/// Receives a record from `harmonics_producer_next_copy` or `harmonics_producer_at_copy`:
+/// `view` and the memory it points to are valid only during the call. Copy what is
+/// needed into storage owned by `userdata` and return `HARMONICS_STATUS_OK`; any other
+/// status (after `harmonics_callback_error` for a message) fails the read. The callback
+/// runs with the producer locked: it must not call the producer.
 pub type HarmonicsCopyFn = Option<
     unsafe extern "C" fn(
         userdata: *mut c_void,
@@ -428,10 +423,12 @@ pub type HarmonicsCopyFn = Option<
 
 /// Copying read into caller-owned storage: reads the next record and calls
 /// `copy(userdata, view)` with the producer locked, so several threads may share one
-/// producer (each record goes to exactly one caller, whole). After the copy the record
-/// is confirmed again (a cache file cut or rewritten in place by another program during
-/// the copy fails the call with `HARMONICS_STATUS_CORRUPT`, naming the file): on OK,
-/// what was copied is the record the CRC check saw.
+/// producer (each record goes to exactly one caller, whole). The view is of a private
+/// copy whose CRC was checked on the copy itself (where the records carry one), taken
+/// from the file the producer opened: on OK, what was copied is exactly a record of the
+/// data, whatever another program does to a cache file meanwhile. A file cut or
+/// rewritten in place, or a record changed under the read, is repaired as damage (the
+/// cache is rebuilt) or fails the call with `HARMONICS_STATUS_CORRUPT` naming the file.
 ///
 /// # Safety
 /// `producer` is null or a live handle; `copy` is callable with `userdata`.
@@ -441,31 +438,80 @@ pub unsafe extern "C" fn harmonics_producer_next_copy(
     copy: HarmonicsCopyFn,
     userdata: *mut c_void,
 ) -> HarmonicsStatus {
-    guard(|| {
-        let p = arg_ref(producer, "producer")?;
-        let copy = copy.ok_or_else(|| Failure::null("copy callback"))?;
-        let mut g = lock(&p.inner)?;
-        let view = HarmonicsTensorView::from_ref(g.producer().next_view()?);
-        take_callback_error();
-        // SAFETY: the callback contract (see HarmonicsCopyFn); the view's memory stays
-        // valid while the lock is held and no other call is made on the producer.
-        let status = unsafe { copy(userdata, &view) };
-        if status != HarmonicsStatus::Ok {
-            return Err(Failure::from(Error::Foreign(
-                take_callback_error().unwrap_or_else(|| {
-                    format!("copy callback failed with status {}", status as u32)
-                }),
-            )));
-        }
-        g.producer().view_intact().map_err(Failure::from)
-    })
+    guard(|| copy_out(producer, copy, userdata, |p, t| p.next_into(t)))
+}
+
+/// Random access, copying into caller-owned storage: record `index` (as
+/// `harmonics_producer_at`) handed to `copy(userdata, view)` with the producer locked,
+/// with the guarantee of `harmonics_producer_next_copy`. Errors as
+/// `harmonics_producer_view_at`.
+///
+/// # Safety
+/// `producer` is null or a live handle; `copy` is callable with `userdata`.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_at_copy(
+    producer: *mut HarmonicsProducer,
+    index: usize,
+    copy: HarmonicsCopyFn,
+    userdata: *mut c_void,
+) -> HarmonicsStatus {
+    guard(|| copy_out(producer, copy, userdata, |p, t| p.at_into(index as u64, t)))
+}
+
+thread_local! {
+    /// The private copy the copying calls hand to their callback: one per thread, its
+    /// buffers reused (taken out while in use, so a callback that reads another
+    /// producer gets a fresh one).
+    static COPY_SCRATCH: std::cell::Cell<Option<Tensor>> = const { std::cell::Cell::new(None) };
+}
+
+/// A scratch buffer larger than this is freed after use rather than kept per thread.
+const KEEP_SCRATCH: usize = 16 << 20;
+
+/// The copying calls: `read` copies a record into a private tensor (checked on the
+/// copy), then `copy(userdata, view of it)` runs, the producer still locked.
+fn copy_out(
+    producer: *mut HarmonicsProducer,
+    copy: HarmonicsCopyFn,
+    userdata: *mut c_void,
+    read: impl FnOnce(&mut dyn Producer, &mut Tensor) -> Result<()>,
+) -> std::result::Result<(), Failure> {
+    let p = arg_ref(producer, "producer")?;
+    let copy = copy.ok_or_else(|| Failure::null("copy callback"))?;
+    let mut g = lock(&p.inner)?;
+    let mut t = COPY_SCRATCH
+        .take()
+        .unwrap_or_else(|| Tensor::new(crate::DType::UInt8, Vec::new(), Vec::new()));
+    let result = read(g.producer(), &mut t)
+        .map_err(Failure::from)
+        .and_then(|()| {
+            let view = HarmonicsTensorView::from_ref(t.as_ref());
+            take_callback_error();
+            // SAFETY: the callback contract (see HarmonicsCopyFn); the view's memory is
+            // `t`'s, alive and unchanged for the call.
+            let status = unsafe { copy(userdata, &view) };
+            if status != HarmonicsStatus::Ok {
+                return Err(Failure::from(Error::Foreign(
+                    take_callback_error().unwrap_or_else(|| {
+                        format!("copy callback failed with status {}", status as u32)
+                    }),
+                )));
+            }
+            Ok(())
+        });
+    drop(g);
+    if t.data.capacity() <= KEEP_SCRATCH {
+        COPY_SCRATCH.set(Some(t));
+    }
+    result
 }
 
 /// Random access, zero-copy: fills `*out` with a view of record `index` (0-based, no
-/// cycling; CRC-checked where the records carry a CRC). The memory is owned by the
-/// producer and valid until the next call on it (or its free). An index past the end is
-/// `HARMONICS_STATUS_INDEX_OUT_OF_RANGE`; a producer without random access (see
-/// `harmonics_producer_has_random_access`) is `HARMONICS_STATUS_NO_RANDOM_ACCESS`.
+/// cycling; CRC-checked where the records carry a CRC, and a cache file checked to be
+/// the one opened). The memory is owned by the producer (a cache's own read buffer, not
+/// the shared file) and valid until the next call on it (or its free). An index past
+/// the end is `HARMONICS_STATUS_INDEX_OUT_OF_RANGE`; a producer without random access
+/// (see `harmonics_producer_has_random_access`) is `HARMONICS_STATUS_NO_RANDOM_ACCESS`.
 ///
 /// # Safety
 /// `producer` is null or a live handle; `out` is null or writable.
@@ -482,8 +528,8 @@ pub unsafe extern "C" fn harmonics_producer_view_at(
     })
 }
 
-/// Random access, copying: record `index` as a new tensor owned by the caller. Errors
-/// as `harmonics_producer_view_at`.
+/// Random access, copying: record `index` as a new tensor owned by the caller, with the
+/// guarantee of `harmonics_producer_next_copy`. Errors as `harmonics_producer_view_at`.
 ///
 /// # Safety
 /// `producer` is null or a live handle; `out` is null or writable.
@@ -495,9 +541,8 @@ pub unsafe extern "C" fn harmonics_producer_at(
 ) -> HarmonicsStatus {
     guard(|| {
         store(producer, out, |p| {
-            let tensor = p.view_at(index as u64)?.to_owned();
-            // As for next(): what was copied is what the CRC check saw.
-            p.view_intact()?;
+            // As for next(): the copy is what the CRC check saw.
+            let tensor = p.at(index as u64)?;
             Ok(HarmonicsTensor { tensor }.into_raw())
         })
     })

@@ -9,7 +9,7 @@ use crate::http::{http_identity, s3, HttpOptions, HttpOutcome, NoObserver, Sourc
 use crate::identity::SourceIdentity;
 use crate::log::warn;
 use crate::producers::{Producer, ShapeCheck};
-use crate::tensor::TensorRef;
+use crate::tensor::{Tensor, TensorRef};
 
 /// The original runtime's constructors of an HTTP producer, over its `from_url`:
 /// `new` (`http://{host}:{port}{path}`, cached at `cache_path` when `cache` is on and
@@ -106,6 +106,31 @@ impl Served {
         Ok(t)
     }
 
+    /// The copying read: the next record copied into `out`, its CRC checked on the copy
+    /// (`CacheReader::next_into`); damage is handled as in `next_view`.
+    pub fn next_into(&mut self, out: &mut Tensor) -> Result<()> {
+        let index = self.reader.position() % self.reader.len().max(1);
+        read_with_recovery(self, |s| &mut s.reader, |r| r.next_into(out), Self::rebuild)?;
+        if let Some(c) = self.check.as_mut() {
+            c.check(index, out.as_ref())?;
+        }
+        Ok(())
+    }
+
+    /// The copying random access (`CacheReader::at_into`); damage as in `view_at`.
+    pub fn at_into(&mut self, index: u64, out: &mut Tensor) -> Result<()> {
+        read_with_recovery(
+            self,
+            |s| &mut s.reader,
+            |r| r.at_into(index, out),
+            Self::rebuild,
+        )?;
+        if let Some(c) = self.check.as_mut() {
+            c.check(index, out.as_ref())?;
+        }
+        Ok(())
+    }
+
     pub fn size(&self) -> usize {
         self.reader.len() as usize
     }
@@ -177,6 +202,14 @@ impl HttpProducer {
 impl Producer for HttpProducer {
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
         self.served.next_view()
+    }
+
+    fn next_into(&mut self, out: &mut Tensor) -> Result<()> {
+        self.served.next_into(out)
+    }
+
+    fn at_into(&mut self, index: u64, out: &mut Tensor) -> Result<()> {
+        self.served.at_into(index, out)
     }
 
     fn view_intact(&self) -> Result<()> {

@@ -287,6 +287,31 @@ pub fn core_cases(l: &Live) -> Vec<Case> {
                     ))
                 },
             ),
+            case("harmonics_producer_at_copy", "producer", Refused, || {
+                s(harmonics_producer_at_copy(
+                    null_mut(),
+                    0,
+                    Some(copy_nothing),
+                    null_mut(),
+                ))
+            }),
+            case("harmonics_producer_at_copy", "copy", Refused, move || {
+                s(harmonics_producer_at_copy(cache, 0, None, null_mut()))
+            }),
+            // userdata is only handed to the callback.
+            case(
+                "harmonics_producer_at_copy",
+                "userdata",
+                Accepted,
+                move || {
+                    s(harmonics_producer_at_copy(
+                        cache,
+                        0,
+                        Some(copy_nothing),
+                        null_mut(),
+                    ))
+                },
+            ),
             case("harmonics_producer_skip", "producer", Refused, || {
                 s(harmonics_producer_skip(null_mut(), 3))
             }),
