@@ -427,7 +427,11 @@ impl CacheReader {
     /// `out` has grown.
     pub fn next_into(&mut self, out: &mut Tensor) -> Result<()> {
         let (cursor, index) = (self.cursor, self.index);
-        let a = self.advance_frame::<false>()?;
+        let a = match self.advance_frame::<false>() {
+            Ok(a) => a,
+            // As in `advance`: a cut or rewritten file is reported as such.
+            Err(e) => return self.intact().and(Err(e)),
+        };
         let map = self.map.as_ref().expect("non-empty cache is mapped");
         let crc = copy_hashing(
             &map[..self.data_end],
@@ -436,6 +440,8 @@ impl CacheReader {
             a.loc.data.clone(),
             out,
         );
+        // A file cut or rewritten in place is reported as such, whatever was copied.
+        self.intact()?;
         if self.format == Format::Current && crc != a.crc {
             (self.cursor, self.index) = (cursor, index);
             return Err(self.damage(
@@ -443,7 +449,7 @@ impl CacheReader {
                 "CRC mismatch in the bytes copied (the file is being written in place?)".into(),
             ));
         }
-        self.intact()
+        Ok(())
     }
 
     /// Err when the file was cut or rewritten in place by another program since it
@@ -856,25 +862,25 @@ impl CacheReader {
             Error::corrupt(path, format!("record {index} at offset {at}: {d}"))
         };
         let loc = if self.ra.file.is_some() {
-            match self.read_frame_copy(at, framed) {
-                Ok((dtype, data)) => RecordLoc { dtype, data },
-                Err(d) => return Err(bad(&self.path, d)),
-            }
+            self.read_frame_copy(at, framed)
+                .map(|(dtype, data)| RecordLoc { dtype, data })
         } else {
             let map = self.map.as_ref().expect("non-empty cache is mapped");
-            let (dtype, data, end) =
-                check_frame(map, at, self.data_end, framed, &mut self.ra.shape)
-                    .map_err(|d| bad(&self.path, d))?;
-            // Fault-around maps up to 64 KiB around each page touched.
-            self.ra.touched += end - at + (128 << 10);
-            RecordLoc { dtype, data }
+            check_frame(map, at, self.data_end, framed, &mut self.ra.shape).map(
+                |(dtype, data, end)| {
+                    // Fault-around maps up to 64 KiB around each page touched.
+                    self.ra.touched += end - at + (128 << 10);
+                    RecordLoc { dtype, data }
+                },
+            )
         };
-        // After the read: a record of another file copied over this one in place (the
-        // same layout passes every frame check) is told by the file's first bytes,
-        // which hold its nonce's CRC (see `mapping.rs`).
+        // After the read, whatever it found: a record of another file copied over this
+        // one in place (the same layout passes every frame check) is told by the file's
+        // first bytes, which hold its nonce's CRC (see `mapping.rs`); a cut file by the
+        // mapping's fault flag (or a short read).
         match &self.map {
             Some(m) if !m.intact() => Err(self.changed(index)),
-            _ => Ok(loc),
+            _ => loc.map_err(|d| bad(&self.path, d)),
         }
     }
 
@@ -902,13 +908,14 @@ impl CacheReader {
         let hl = encode_wire_header(out.dtype, &out.shape, out.data.len(), &mut head);
         h.update(&head[..hl]);
         h.update(&out.data);
+        self.intact()?;
         if h.finalize() != stored {
             return Err(Error::corrupt(
                 &self.path,
                 format!("record {index} at offset {at}: CRC mismatch in the bytes copied"),
             ));
         }
-        self.intact()
+        Ok(())
     }
 
     /// The record `check_at` just checked. `loc` must come from the last `check_at`.
