@@ -219,7 +219,7 @@ impl Drop for Handle {
 fn from_view(v: &HarmonicsTensorView) -> Tensor {
     let shape = unsafe { std::slice::from_raw_parts(v.shape, v.ndims) }.to_vec();
     let data = unsafe { std::slice::from_raw_parts(v.data, v.nbytes) }.to_vec();
-    Tensor::new(DType::from_code(v.dtype as u8).unwrap(), shape, data)
+    Tensor::new(DType::from_code(v.dtype).unwrap(), shape, data)
 }
 
 /// `harmonics_producer_next_copy`'s callback: the record into the `Tensor` at `userdata`.

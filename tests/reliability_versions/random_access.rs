@@ -135,7 +135,8 @@ fn at_and_next_of_the_c_api_from_4_threads_never_serve_versions_copied_over_the_
     });
     eprintln!("{reads} reads, {errors} errors");
     for i in 0..N {
-        assert_record(&h.at(i).unwrap(), 6, i, "at() once the copy is over");
+        assert_record(&h.at(i).unwrap(), 6, i, "at() once the copies are over");
+        assert_record(&h.view_at(i).unwrap(), 6, i, "view_at() (one thread)");
     }
 }
 
