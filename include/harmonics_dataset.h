@@ -360,12 +360,24 @@ typedef struct HarmonicsProducerCallbacks {
   HarmonicsStatus (*fingerprint)(void *userdata, const char **ptr, size_t *len);
 } HarmonicsProducerCallbacks;
 
-// Receives a record from `harmonics_producer_next_copy` or `harmonics_producer_at_copy`:
-// `view` and the memory it points to are valid only during the call. Copy what is
+// Receives a record from `harmonics_producer_next_copy`: `view` and the memory it
+// points to are valid only during the call. Copy what is
 // needed into storage owned by `userdata` and return `HARMONICS_STATUS_OK`; any other
 // status (after `harmonics_callback_error` for a message) fails the read. The callback
 // runs with the producer locked: it must not call the producer.
 typedef HarmonicsStatus (*HarmonicsCopyFn)(void *userdata, const struct HarmonicsTensorView *view);
+
+// Receives a record from `harmonics_producer_next_copy_to` or
+// `harmonics_producer_at_copy_to`: `view` and the memory it points to are valid only
+// during the call. Copy the record into storage owned by `userdata`, store in `*copied`
+// the address of the `view->nbytes` data bytes as copied, and return
+// `HARMONICS_STATUS_OK`; those bytes must stay as they are until the library call
+// returns (the library checks them: the CRC of a cache record is computed over this
+// copy). Any other status (after `harmonics_callback_error` for a message) fails the
+// read. One read may call it more than once (when a copy fails its check and the cache
+// is repaired): the last copy is the record. The callback runs with the producer
+// locked: it must not call the producer.
+typedef HarmonicsStatus (*HarmonicsCopyToFn)(void *userdata, const struct HarmonicsTensorView *view, const uint8_t **copied);
 
 // Where a sampler is (96 bytes, plain data: store it in a checkpoint as it is).
 // `position` is the global position of rank 0's next index in `epoch`.
@@ -670,14 +682,24 @@ HarmonicsStatus harmonics_producer_next(struct HarmonicsProducer *producer, stru
 // `producer` is null or a live handle; `copy` is callable with `userdata`.
 HarmonicsStatus harmonics_producer_next_copy(struct HarmonicsProducer *producer, HarmonicsCopyFn copy, void *userdata);
 
-// Random access, copying into caller-owned storage: record `index` (as
-// `harmonics_producer_at`) handed to `copy(userdata, view)` with the producer locked,
-// with the guarantee of `harmonics_producer_next_copy`. Errors as
-// `harmonics_producer_view_at`.
+// Copying read into caller-owned storage, with one copy: the next record is handed to
+// `copy(userdata, view, &copied)` with the producer locked (several threads may share
+// one producer; each record goes to exactly one caller, whole), and the bytes the
+// callback copied are then checked where it copied them: on OK they are exactly a
+// record of the data, with the guarantee of `harmonics_producer_next_copy`. On a
+// failure the callback's storage holds no record worth reading.
 //
 // # Safety
 // `producer` is null or a live handle; `copy` is callable with `userdata`.
-HarmonicsStatus harmonics_producer_at_copy(struct HarmonicsProducer *producer, size_t index, HarmonicsCopyFn copy, void *userdata);
+HarmonicsStatus harmonics_producer_next_copy_to(struct HarmonicsProducer *producer, HarmonicsCopyToFn copy, void *userdata);
+
+// Random access, copying into caller-owned storage: record `index` (as
+// `harmonics_producer_at`) handed to `copy` as by `harmonics_producer_next_copy_to`.
+// Errors as `harmonics_producer_view_at`.
+//
+// # Safety
+// `producer` is null or a live handle; `copy` is callable with `userdata`.
+HarmonicsStatus harmonics_producer_at_copy_to(struct HarmonicsProducer *producer, size_t index, HarmonicsCopyToFn copy, void *userdata);
 
 // Random access, zero-copy: fills `*out` with a view of record `index` (0-based, no
 // cycling; CRC-checked where the records carry a CRC, and a cache file checked to be

@@ -36,8 +36,8 @@ pub use identity::{IdentityMatch, SourceIdentity, SourceKind};
 pub use producers::CsvStats;
 pub use producers::{
     random_seed, AsyncHttpProducer, BatchProducer, CacheOutcome, CsvProducer, DiskCacheProducer,
-    HttpProducer, Producer, SampledProducer, ShapeCheck, ShardProducer, ShuffleProducer, TokenFn,
-    VecProducer,
+    HttpProducer, Producer, RecordSink, SampledProducer, ShapeCheck, ShardProducer,
+    ShuffleProducer, TokenFn, VecProducer,
 };
 pub use sampler::{Sampler, SamplerOptions, SamplerState};
 pub use tensor::{DType, Tensor, TensorRef};

@@ -116,14 +116,17 @@ inline TensorView to_view(const HarmonicsTensorView& v) {
     return t;
 }
 
-/// harmonics_producer_next_copy's callback: builds the HTensor at `userdata` from the
-/// record, with one allocation for the shape and one for the data (no zero-fill).
-inline HarmonicsStatus copy_into_tensor(void* userdata, const HarmonicsTensorView* v) noexcept {
+/// The callback of harmonics_producer_next_copy_to/_at_copy_to: builds the HTensor at
+/// `userdata` from the record, with one allocation for the shape and one for the data (no
+/// zero-fill), and says where its data is, for the library to check the copy itself.
+inline HarmonicsStatus copy_into_tensor(void* userdata, const HarmonicsTensorView* v,
+                                        const std::uint8_t** copied) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {  // std::bad_alloc, std::length_error
         const auto* bytes = reinterpret_cast<const std::byte*>(v->data);
-        *static_cast<HTensor*>(userdata) =
-            HTensor(static_cast<HTensor::DType>(v->dtype), HTensor::Shape(v->shape, v->shape + v->ndims),
-                    std::vector<std::byte>(bytes, bytes + v->nbytes));
+        auto* t = static_cast<HTensor*>(userdata);
+        *t = HTensor(static_cast<HTensor::DType>(v->dtype), HTensor::Shape(v->shape, v->shape + v->ndims),
+                     std::vector<std::byte>(bytes, bytes + v->nbytes));
+        *copied = reinterpret_cast<const std::uint8_t*>(t->data().data());
         return HARMONICS_STATUS_OK;
     });
 }
@@ -162,10 +165,12 @@ inline HarmonicsTensorView c_view_of(const HTensor& t) {
 /// another thread calls the producer may change under the reader.
 class NativeProducer : public Producer {
   public:
-    /// The next record, copied (safe to call from several threads on one object).
+    /// The next record, copied (safe to call from several threads on one object). The CRC
+    /// of a cache record is checked on the very bytes returned; a cache file rewritten in
+    /// place by another program is detected (the cache is rebuilt, or harmonics::Error).
     HTensor next() override {
         HTensor t;
-        detail::check(harmonics_producer_next_copy(handle_.get(), &detail::copy_into_tensor, &t));
+        detail::check(harmonics_producer_next_copy_to(handle_.get(), &detail::copy_into_tensor, &t));
         return t;
     }
 
@@ -202,7 +207,7 @@ class NativeProducer : public Producer {
     /// out of range or the producer has no random access.
     HTensor at(std::size_t i) {
         HTensor t;
-        detail::check(harmonics_producer_at_copy(handle_.get(), i, &detail::copy_into_tensor, &t));
+        detail::check(harmonics_producer_at_copy_to(handle_.get(), i, &detail::copy_into_tensor, &t));
         return t;
     }
 

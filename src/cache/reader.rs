@@ -53,6 +53,7 @@ use super::format::{
 use super::index::walk_offsets;
 use super::mapping::Mapping;
 use crate::error::{Error, Result};
+use crate::producers::RecordSink;
 use crate::tensor::{parse_wire, wire_header_len, DType, Tensor, TensorRef, MAX_NDIMS};
 
 /// Where `advance` found a record's data in the mapping.
@@ -417,15 +418,16 @@ impl CacheReader {
         }
     }
 
-    /// The next record (cycling as `next_view`), copied into `out` (its buffers
-    /// reused): the copying read. The CRC is computed over the copy, against the stored
-    /// CRC read once, so `out` holds exactly the bytes the CRC vouches for, whatever
-    /// another program writes into the file meanwhile; the mapping is not hashed (one
-    /// pass: each 4 KiB piece is hashed right after it is copied, while in L1). A
-    /// mismatch is `Error::Corrupt` and leaves the cursor on the record. Then the file
-    /// is confirmed to be the one opened (`intact`). Hot path: allocates nothing once
-    /// `out` has grown.
-    pub fn next_into(&mut self, out: &mut Tensor) -> Result<()> {
+    /// The next record (cycling as `next_view`), copied into `out`: the copying read.
+    /// The CRC is computed over the copy `out` holds (the wire header re-encoded from
+    /// the parsed fields, then `out.copied()`), against the stored CRC read once; the
+    /// mapping is not hashed, and the copy is hashed while it is still in cache. So `out`
+    /// holds exactly the bytes the CRC vouches for, whatever another program writes into
+    /// the file meanwhile. Then the file is confirmed to be the one opened (`intact`).
+    /// A mismatch is `Error::Corrupt` and leaves the cursor on the record (what `out`
+    /// holds then is unspecified). Hot path: allocates nothing (a `Tensor` sink reuses
+    /// its buffers).
+    pub fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
         let (cursor, index) = (self.cursor, self.index);
         let a = match self.advance_frame::<false>() {
             Ok(a) => a,
@@ -433,16 +435,23 @@ impl CacheReader {
             Err(e) => return self.intact().and(Err(e)),
         };
         let map = self.map.as_ref().expect("non-empty cache is mapped");
-        let crc = copy_hashing(
+        // What the hashing of the mapping used to do: the next record on its way while
+        // this one is copied.
+        prefetch(
             &map[..self.data_end],
-            a.loc.dtype,
-            &self.shape,
-            a.loc.data.clone(),
-            out,
+            a.loc.data.end,
+            a.loc.data.end + PREFETCH,
         );
+        let t = TensorRef {
+            dtype: a.loc.dtype,
+            shape: &self.shape,
+            data: &map[a.loc.data.clone()],
+        };
+        out.copy(t)?;
+        let crc = crc_of(a.loc.dtype, &self.shape, out.copied());
         // A file cut or rewritten in place is reported as such, whatever was copied.
         self.intact()?;
-        if self.format == Format::Current && crc != a.crc {
+        if self.format == Format::Current && crc != Some(a.crc) {
             (self.cursor, self.index) = (cursor, index);
             return Err(self.damage(
                 a.at,
@@ -647,38 +656,18 @@ fn crc_prefetching(region: &[u8], at: usize, len: usize) -> u32 {
     h.finalize()
 }
 
-/// Copies the record whose data is `region[data]` (dtype and shape as parsed) into
-/// `out` and returns the CRC32 of its wire bytes computed over the copy: the wire
-/// header re-encoded from the parsed fields (the encoding is canonical), then the data
-/// copied 4 KiB at a time, each piece hashed while it is in L1, with the next one
-/// prefetched as in `crc_prefetching`. Hot path: allocates nothing once `out` has grown.
+/// The CRC32 of the wire record `dtype`, `shape`, `data`: the wire header re-encoded
+/// from the parsed fields (the encoding is canonical), then the data. None when `data`
+/// is too long for the wire's u32 (a sink that says it holds more than it was given).
 #[inline]
-fn copy_hashing(
-    region: &[u8],
-    dtype: DType,
-    shape: &[usize],
-    data: std::ops::Range<usize>,
-    out: &mut Tensor,
-) -> u32 {
-    let mut h = crc32fast::Hasher::new();
+fn crc_of(dtype: DType, shape: &[usize], data: &[u8]) -> Option<u32> {
     let mut head = [0u8; wire_header_len(MAX_NDIMS)];
-    let hl = encode_wire_header(dtype, shape, data.len(), &mut head);
+    let nbytes = u32::try_from(data.len()).ok()?;
+    let hl = encode_wire_header(dtype, shape, nbytes, &mut head);
+    let mut h = crc32fast::Hasher::new();
     h.update(&head[..hl]);
-    out.dtype = dtype;
-    out.shape.clear();
-    out.shape.extend_from_slice(shape);
-    out.data.clear();
-    out.data.reserve(data.len());
-    let mut o = data.start;
-    while o < data.end {
-        let next = (o + PREFETCH).min(data.end);
-        prefetch(region, next, next + PREFETCH);
-        let from = out.data.len();
-        out.data.extend_from_slice(&region[o..next]);
-        h.update(&out.data[from..]);
-        o = next;
-    }
-    h.finalize()
+    h.update(data);
+    Some(h.finalize())
 }
 
 /// The wire header of a record (dtype, shape, data length) into `out`; returns its
@@ -687,7 +676,7 @@ fn copy_hashing(
 fn encode_wire_header(
     dtype: DType,
     shape: &[usize],
-    nbytes: usize,
+    nbytes: u32,
     out: &mut [u8; wire_header_len(MAX_NDIMS)],
 ) -> usize {
     out[0] = dtype.code();
@@ -697,7 +686,7 @@ fn encode_wire_header(
         out[at..at + 4].copy_from_slice(&(d as u32).to_le_bytes());
         at += 4;
     }
-    out[at..at + 4].copy_from_slice(&(nbytes as u32).to_le_bytes());
+    out[at..at + 4].copy_from_slice(&nbytes.to_le_bytes());
     at + 4
 }
 
@@ -884,32 +873,28 @@ impl CacheReader {
         }
     }
 
-    /// Record `index` (as `view_at`) copied into `out` (its buffers reused): the
-    /// copying random access. The record was read into a buffer of this reader with
-    /// `pread` and CRC-checked there, so what is copied is what the CRC vouches for;
-    /// without that buffer (no descriptor), the copy itself is hashed again.
-    pub fn at_into(&mut self, index: u64, out: &mut Tensor) -> Result<()> {
+    /// Record `index` (as `view_at`) copied into `out`: the copying random access.
+    /// The record was read into a buffer of this reader with `pread` and CRC-checked
+    /// there, so what is copied is what the CRC vouches for; without that buffer (no
+    /// descriptor), `out`'s copy is hashed as in `next_into`.
+    pub fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
         let loc = self.check_at(index)?;
         let private = self.ra.file.is_some();
-        let t = self.view_checked(loc.clone());
-        copy_into(out, t);
+        let dtype = loc.dtype;
+        out.copy(self.view_checked(loc))?;
         if private {
             return Ok(());
         }
+        let crc = crc_of(dtype, &self.ra.shape, out.copied());
+        self.intact()?;
         if self.format != Format::Current {
-            return self.intact();
+            return Ok(());
         }
-        // Read through the mapping: hash the copy against the frame's stored CRC.
+        // Read through the mapping: the copy against the frame's stored CRC.
         let at = self.frame_offset(index)?;
         let map = self.map.as_ref().expect("non-empty cache is mapped");
         let stored = u32::from_le_bytes(map[at + 4..at + 8].try_into().unwrap());
-        let mut h = crc32fast::Hasher::new();
-        let mut head = [0u8; wire_header_len(MAX_NDIMS)];
-        let hl = encode_wire_header(out.dtype, &out.shape, out.data.len(), &mut head);
-        h.update(&head[..hl]);
-        h.update(&out.data);
-        self.intact()?;
-        if h.finalize() != stored {
+        if crc != Some(stored) {
             return Err(Error::corrupt(
                 &self.path,
                 format!("record {index} at offset {at}: CRC mismatch in the bytes copied"),

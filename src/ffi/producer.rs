@@ -12,7 +12,7 @@ use super::handle::{arg_bytes, arg_ref, arg_str, check_out, write_out, BoxHandle
 use super::tensor::{HarmonicsTensor, HarmonicsTensorView};
 use crate::error::{Error, Result};
 use crate::identity::{IdentityMatch, SourceIdentity, SourceKind};
-use crate::producers::Producer;
+use crate::producers::{Producer, RecordSink};
 use crate::tensor::{Tensor, TensorRef};
 use crate::{AsyncHttpProducer, CsvProducer, DiskCacheProducer, HttpProducer, SampledProducer};
 
@@ -82,7 +82,7 @@ impl Producer for SharedBase {
         lock(&self.inner)?.producer().next_into(&mut self.scratch)?;
         Ok(self.scratch.as_ref())
     }
-    fn next_into(&mut self, out: &mut Tensor) -> Result<()> {
+    fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
         lock(&self.inner)?.producer().next_into(out)
     }
     fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
@@ -91,7 +91,7 @@ impl Producer for SharedBase {
             .at_into(index, &mut self.scratch)?;
         Ok(self.scratch.as_ref())
     }
-    fn at_into(&mut self, index: u64, out: &mut Tensor) -> Result<()> {
+    fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
         lock(&self.inner)?.producer().at_into(index, out)
     }
     fn has_random_access(&self) -> bool {
@@ -409,8 +409,8 @@ pub unsafe extern "C" fn harmonics_producer_next(
     })
 }
 
-/// Receives a record from `harmonics_producer_next_copy` or `harmonics_producer_at_copy`:
-/// `view` and the memory it points to are valid only during the call. Copy what is
+/// Receives a record from `harmonics_producer_next_copy`: `view` and the memory it
+/// points to are valid only during the call. Copy what is
 /// needed into storage owned by `userdata` and return `HARMONICS_STATUS_OK`; any other
 /// status (after `harmonics_callback_error` for a message) fails the read. The callback
 /// runs with the producer locked: it must not call the producer.
@@ -438,24 +438,127 @@ pub unsafe extern "C" fn harmonics_producer_next_copy(
     copy: HarmonicsCopyFn,
     userdata: *mut c_void,
 ) -> HarmonicsStatus {
-    guard(|| copy_out(producer, copy, userdata, |p, t| p.next_into(t)))
+    guard(|| next_copy(producer, copy, userdata))
 }
 
-/// Random access, copying into caller-owned storage: record `index` (as
-/// `harmonics_producer_at`) handed to `copy(userdata, view)` with the producer locked,
-/// with the guarantee of `harmonics_producer_next_copy`. Errors as
-/// `harmonics_producer_view_at`.
+/// Receives a record from `harmonics_producer_next_copy_to` or
+/// `harmonics_producer_at_copy_to`: `view` and the memory it points to are valid only
+/// during the call. Copy the record into storage owned by `userdata`, store in `*copied`
+/// the address of the `view->nbytes` data bytes as copied, and return
+/// `HARMONICS_STATUS_OK`; those bytes must stay as they are until the library call
+/// returns (the library checks them: the CRC of a cache record is computed over this
+/// copy). Any other status (after `harmonics_callback_error` for a message) fails the
+/// read. One read may call it more than once (when a copy fails its check and the cache
+/// is repaired): the last copy is the record. The callback runs with the producer
+/// locked: it must not call the producer.
+pub type HarmonicsCopyToFn = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        view: *const HarmonicsTensorView,
+        copied: *mut *const u8,
+    ) -> HarmonicsStatus,
+>;
+
+/// Copying read into caller-owned storage, with one copy: the next record is handed to
+/// `copy(userdata, view, &copied)` with the producer locked (several threads may share
+/// one producer; each record goes to exactly one caller, whole), and the bytes the
+/// callback copied are then checked where it copied them: on OK they are exactly a
+/// record of the data, with the guarantee of `harmonics_producer_next_copy`. On a
+/// failure the callback's storage holds no record worth reading.
 ///
 /// # Safety
 /// `producer` is null or a live handle; `copy` is callable with `userdata`.
 #[no_mangle]
-pub unsafe extern "C" fn harmonics_producer_at_copy(
+pub unsafe extern "C" fn harmonics_producer_next_copy_to(
     producer: *mut HarmonicsProducer,
-    index: usize,
-    copy: HarmonicsCopyFn,
+    copy: HarmonicsCopyToFn,
     userdata: *mut c_void,
 ) -> HarmonicsStatus {
-    guard(|| copy_out(producer, copy, userdata, |p, t| p.at_into(index as u64, t)))
+    guard(|| copy_to(producer, copy, userdata, |p, sink| p.next_into(sink)))
+}
+
+/// Random access, copying into caller-owned storage: record `index` (as
+/// `harmonics_producer_at`) handed to `copy` as by `harmonics_producer_next_copy_to`.
+/// Errors as `harmonics_producer_view_at`.
+///
+/// # Safety
+/// `producer` is null or a live handle; `copy` is callable with `userdata`.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_at_copy_to(
+    producer: *mut HarmonicsProducer,
+    index: usize,
+    copy: HarmonicsCopyToFn,
+    userdata: *mut c_void,
+) -> HarmonicsStatus {
+    guard(|| {
+        copy_to(producer, copy, userdata, |p, sink| {
+            p.at_into(index as u64, sink)
+        })
+    })
+}
+
+/// The `_copy_to` calls: `read` copies a record through the callback, as a sink.
+fn copy_to(
+    producer: *mut HarmonicsProducer,
+    copy: HarmonicsCopyToFn,
+    userdata: *mut c_void,
+    read: impl FnOnce(&mut dyn Producer, &mut dyn RecordSink) -> Result<()>,
+) -> std::result::Result<(), Failure> {
+    let p = arg_ref(producer, "producer")?;
+    let copy = copy.ok_or_else(|| Failure::null("copy callback"))?;
+    let mut sink = CallbackSink {
+        copy,
+        userdata,
+        data: std::ptr::null(),
+        len: 0,
+    };
+    let mut g = lock(&p.inner)?;
+    Ok(read(g.producer(), &mut sink)?)
+}
+
+/// A `HarmonicsCopyToFn` as a `RecordSink`: the bytes checked are the callback's copy.
+struct CallbackSink {
+    copy: unsafe extern "C" fn(
+        *mut c_void,
+        *const HarmonicsTensorView,
+        *mut *const u8,
+    ) -> HarmonicsStatus,
+    userdata: *mut c_void,
+    data: *const u8,
+    len: usize,
+}
+
+impl RecordSink for CallbackSink {
+    fn copy(&mut self, t: TensorRef<'_>) -> Result<()> {
+        let view = HarmonicsTensorView::from_ref(t);
+        let mut copied = std::ptr::null();
+        (self.data, self.len) = (std::ptr::null(), 0);
+        take_callback_error();
+        // SAFETY: the callback contract (see HarmonicsCopyToFn).
+        let status = unsafe { (self.copy)(self.userdata, &view, &mut copied) };
+        if status != HarmonicsStatus::Ok {
+            return Err(Error::Foreign(take_callback_error().unwrap_or_else(|| {
+                format!("copy callback failed with status {}", status as u32)
+            })));
+        }
+        if copied.is_null() && !t.data.is_empty() {
+            return Err(Error::Foreign(
+                "the copy callback returned OK without storing the copy's address in *copied"
+                    .into(),
+            ));
+        }
+        (self.data, self.len) = (copied, t.data.len());
+        Ok(())
+    }
+
+    fn copied(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: the callback stored the address of `len` bytes it copied, which stay
+        // unchanged until the library call returns (HarmonicsCopyToFn's contract).
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
 }
 
 thread_local! {
@@ -468,13 +571,13 @@ thread_local! {
 /// A scratch buffer larger than this is freed after use rather than kept per thread.
 const KEEP_SCRATCH: usize = 16 << 20;
 
-/// The copying calls: `read` copies a record into a private tensor (checked on the
-/// copy), then `copy(userdata, view of it)` runs, the producer still locked.
-fn copy_out(
+/// `harmonics_producer_next_copy`: the next record is copied into a private tensor
+/// (checked on that copy), then `copy(userdata, view of it)` runs, the producer still
+/// locked. (Two copies: `harmonics_producer_next_copy_to` makes one.)
+fn next_copy(
     producer: *mut HarmonicsProducer,
     copy: HarmonicsCopyFn,
     userdata: *mut c_void,
-    read: impl FnOnce(&mut dyn Producer, &mut Tensor) -> Result<()>,
 ) -> std::result::Result<(), Failure> {
     let p = arg_ref(producer, "producer")?;
     let copy = copy.ok_or_else(|| Failure::null("copy callback"))?;
@@ -482,7 +585,9 @@ fn copy_out(
     let mut t = COPY_SCRATCH
         .take()
         .unwrap_or_else(|| Tensor::new(crate::DType::UInt8, Vec::new(), Vec::new()));
-    let result = read(g.producer(), &mut t)
+    let result = g
+        .producer()
+        .next_into(&mut t)
         .map_err(Failure::from)
         .and_then(|()| {
             let view = HarmonicsTensorView::from_ref(t.as_ref());

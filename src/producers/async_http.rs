@@ -448,11 +448,11 @@ impl Producer for AsyncHttpProducer {
 
     /// From the finished cache file: the copy's CRC is checked (`Served::next_into`);
     /// while following, as `next_view` (a buffer of our own).
-    fn next_into(&mut self, out: &mut crate::tensor::Tensor) -> Result<()> {
+    fn next_into(&mut self, out: &mut dyn crate::producers::RecordSink) -> Result<()> {
         match &mut self.mode {
             Mode::Serving(s) => s.next_into(out),
             _ => {
-                crate::producers::copy_into(out, self.next_view()?);
+                out.copy(self.next_view()?)?;
                 self.view_intact()
             }
         }

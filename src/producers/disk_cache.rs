@@ -44,7 +44,7 @@ use crate::cache::{
 use crate::error::{Error, Result};
 use crate::identity::{description_differs, IdentityMatch, SourceIdentity, SourceKind};
 use crate::log::warn;
-use crate::producers::Producer;
+use crate::producers::{Producer, RecordSink};
 use crate::tensor::{Tensor, TensorRef};
 
 /// A token callback: its value is stored with the cache; a different value later
@@ -471,13 +471,13 @@ impl DiskCacheProducer {
     /// The next record copied into `out`, its CRC checked on the copy
     /// (`CacheReader::next_into`); damage, or a file rewritten in place, is recovered
     /// from as in `next_view`. Hot path: no allocation once `out` has grown.
-    pub fn next_into(&mut self, out: &mut Tensor) -> Result<()> {
+    pub fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
         read_with_recovery(self, |s| &mut s.reader, |r| r.next_into(out), Self::rebuild)
     }
 
     /// Record `index` copied into `out` (`CacheReader::at_into`), recovered from as
     /// `view_at`.
-    pub fn at_into(&mut self, index: u64, out: &mut Tensor) -> Result<()> {
+    pub fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
         read_with_recovery(
             self,
             |s| &mut s.reader,
@@ -514,10 +514,10 @@ impl Producer for DiskCacheProducer {
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
         DiskCacheProducer::next_view(self)
     }
-    fn next_into(&mut self, out: &mut Tensor) -> Result<()> {
+    fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
         DiskCacheProducer::next_into(self, out)
     }
-    fn at_into(&mut self, index: u64, out: &mut Tensor) -> Result<()> {
+    fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
         DiskCacheProducer::at_into(self, index, out)
     }
     fn view_intact(&self) -> Result<()> {

@@ -44,13 +44,14 @@ pub trait Producer: Send {
         Ok(t)
     }
 
-    /// The copying read: the next record copied into `out` (its buffers reused). What
-    /// `out` holds on Ok is exactly a record of the data, whatever another program
-    /// does to a cache file meanwhile: the default copies `next_view()` and confirms
-    /// it with `view_intact`; producers serving a cache file check the CRC on the copy
-    /// (`CacheReader::next_into`).
-    fn next_into(&mut self, out: &mut Tensor) -> Result<()> {
-        copy_into(out, self.next_view()?);
+    /// The copying read: the next record copied into `out` (a `Tensor`, its buffers
+    /// reused, or any `RecordSink`). What `out` holds on Ok is exactly a record of the
+    /// data, whatever another program does to a cache file meanwhile: the default copies
+    /// `next_view()` and confirms it with `view_intact`; producers serving a cache file
+    /// check the CRC on the copy `out` holds (`CacheReader::next_into`). On Err, what
+    /// `out` holds is unspecified.
+    fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
+        out.copy(self.next_view()?)?;
         self.view_intact()
     }
 
@@ -90,10 +91,10 @@ pub trait Producer: Send {
         Ok(t)
     }
 
-    /// The copying random access: record `index` (as `view_at`) copied into `out` (its
-    /// buffers reused), with the guarantee of `next_into`.
-    fn at_into(&mut self, index: u64, out: &mut Tensor) -> Result<()> {
-        copy_into(out, self.view_at(index)?);
+    /// The copying random access: record `index` (as `view_at`) copied into `out`,
+    /// with the guarantee of `next_into`.
+    fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
+        out.copy(self.view_at(index)?)?;
         self.view_intact()
     }
 
@@ -123,6 +124,26 @@ pub trait Producer: Send {
     }
 }
 
+/// Where a copying read (`Producer::next_into`, `at_into`) puts a record: memory of
+/// the caller's, which the reader then checks (a cache's CRC is computed over it).
+pub trait RecordSink {
+    /// Copies `t` into the sink's memory, replacing what it held.
+    fn copy(&mut self, t: TensorRef<'_>) -> Result<()>;
+    /// The data bytes of the last copy, where the sink holds them now.
+    fn copied(&self) -> &[u8];
+}
+
+/// A tensor as a sink: its buffers are reused.
+impl RecordSink for Tensor {
+    fn copy(&mut self, t: TensorRef<'_>) -> Result<()> {
+        copy_into(self, t);
+        Ok(())
+    }
+    fn copied(&self) -> &[u8] {
+        &self.data
+    }
+}
+
 impl<P: Producer + ?Sized> Producer for Box<P> {
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
         (**self).next_view()
@@ -130,7 +151,7 @@ impl<P: Producer + ?Sized> Producer for Box<P> {
     fn next(&mut self) -> Result<Tensor> {
         (**self).next()
     }
-    fn next_into(&mut self, out: &mut Tensor) -> Result<()> {
+    fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
         (**self).next_into(out)
     }
     fn view_intact(&self) -> Result<()> {
@@ -139,7 +160,7 @@ impl<P: Producer + ?Sized> Producer for Box<P> {
     fn at(&mut self, index: u64) -> Result<Tensor> {
         (**self).at(index)
     }
-    fn at_into(&mut self, index: u64, out: &mut Tensor) -> Result<()> {
+    fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
         (**self).at_into(index, out)
     }
     fn size(&mut self) -> Result<usize> {

@@ -74,7 +74,7 @@ impl<P: Producer> Producer for SampledProducer<P> {
     }
 
     /// The source's copying random access (`at_into`: checked on the copy).
-    fn next_into(&mut self, out: &mut Tensor) -> Result<()> {
+    fn next_into(&mut self, out: &mut dyn crate::producers::RecordSink) -> Result<()> {
         let i = self.sampler.current();
         self.source.at_into(i, out)?;
         self.sampler.advance();

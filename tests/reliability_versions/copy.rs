@@ -106,10 +106,12 @@ fn the_copying_c_calls_never_return_a_record_changed_during_the_copy() {
     let h = handle(DiskCacheProducer::open_at(big_source(), path.clone(), None).unwrap());
     let mut errors = 0;
     let writes = with_a_byte_hammered(&path, at, || {
-        for k in 0..150 {
-            let got = match k % 3 {
+        for k in 0..200 {
+            let got = match k % 5 {
                 0 => h.next_copy(),
                 1 => h.next(),
+                2 => h.next_copy_to(),
+                3 => h.at_copy_to(1),
                 _ => h.at(1),
             };
             match got {

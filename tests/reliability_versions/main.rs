@@ -231,7 +231,40 @@ unsafe extern "C" fn copy_to_tensor(
     HarmonicsStatus::Ok
 }
 
+/// `harmonics_producer_next_copy_to`'s callback: the record into the `Tensor` at
+/// `userdata`, whose data is where the copy is.
+unsafe extern "C" fn copy_to_tensor_at(
+    userdata: *mut c_void,
+    view: *const HarmonicsTensorView,
+    copied: *mut *const u8,
+) -> HarmonicsStatus {
+    let t = unsafe { &mut *(userdata as *mut Tensor) };
+    *t = from_view(unsafe { &*view });
+    unsafe { *copied = t.data.as_ptr() };
+    HarmonicsStatus::Ok
+}
+
 impl Handle {
+    /// `harmonics_producer_next_copy_to` (one copy, checked where it was made).
+    fn next_copy_to(&self) -> std::result::Result<Tensor, u32> {
+        let mut t = Tensor::new(DType::UInt8, vec![], vec![]);
+        let ud = &mut t as *mut Tensor as *mut c_void;
+        match unsafe { harmonics_producer_next_copy_to(self.0, Some(copy_to_tensor_at), ud) } {
+            HarmonicsStatus::Ok => Ok(t),
+            s => Err(s as u32),
+        }
+    }
+
+    /// `harmonics_producer_at_copy_to`.
+    fn at_copy_to(&self, i: usize) -> std::result::Result<Tensor, u32> {
+        let mut t = Tensor::new(DType::UInt8, vec![], vec![]);
+        let ud = &mut t as *mut Tensor as *mut c_void;
+        match unsafe { harmonics_producer_at_copy_to(self.0, i, Some(copy_to_tensor_at), ud) } {
+            HarmonicsStatus::Ok => Ok(t),
+            s => Err(s as u32),
+        }
+    }
+
     /// `harmonics_producer_at`: Err(status) on failure.
     fn at(&self, i: usize) -> std::result::Result<Tensor, u32> {
         let mut t = std::ptr::null_mut();

@@ -126,9 +126,11 @@ fn at_and_next_of_the_c_api_from_4_threads_never_serve_versions_copied_over_the_
     let (reads, errors) = four_threads_across_copies(&path, N, |k, rng| {
         let i = rng.below(N);
         // (Views are borrowed until the next call from any thread: not for sharing.)
-        let got = match k % 3 {
+        let got = match k % 5 {
             0 => h.at(i).map(|t| (t, Some(i))),
-            1 => h.next_copy().map(|t| (t, None)),
+            1 => h.at_copy_to(i).map(|t| (t, Some(i))),
+            2 => h.next_copy().map(|t| (t, None)),
+            3 => h.next_copy_to().map(|t| (t, None)),
             _ => h.next().map(|t| (t, None)),
         };
         got.map_err(|s| format!("status {s}"))
