@@ -356,10 +356,7 @@ impl DiskCacheProducer {
         meta.identity = Some(identity);
         let result = (|| {
             let mut w = CacheWriter::create(&self.path, meta)?;
-            old.rewind();
-            for _ in 0..old.len() {
-                w.push(old.next_view()?)?;
-            }
+            copy_records(old, &mut w)?;
             w.finish_reader()
         })();
         match result {
@@ -411,10 +408,7 @@ impl DiskCacheProducer {
         let mut w = CacheWriter::create(&self.path, meta)?;
         let mut from = 0;
         if let Some(old) = keep {
-            old.rewind();
-            for _ in 0..old.len() {
-                w.push(old.next_view()?)?;
-            }
+            copy_records(old, &mut w)?;
             from = old.len();
         }
         self.copy_from_base(from, n, |t| w.push(t))?;
@@ -547,6 +541,19 @@ impl Producer for DiskCacheProducer {
     fn has_random_access(&self) -> bool {
         true
     }
+}
+
+/// Copies every record of `old` into `w` through a private copy checked against its
+/// CRC (`CacheReader::next_into`): the writer computes the new frame's CRC over what it
+/// is given, so a byte another program writes into `old` meanwhile must not reach it.
+fn copy_records(old: &mut CacheReader, w: &mut CacheWriter) -> Result<()> {
+    let mut t = Tensor::new(crate::DType::UInt8, Vec::new(), Vec::new());
+    old.rewind();
+    for _ in 0..old.len() {
+        old.next_into(&mut t)?;
+        w.push(t.as_ref())?;
+    }
+    Ok(())
 }
 
 // Where the original runtime stored a cache's token: one owner, `cache::maintenance`.
