@@ -4,7 +4,7 @@
 //! the one opened; its frames line up, so every check passed.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Barrier, Mutex};
+use std::sync::Mutex;
 
 use harmonics_dataset::cache::CacheReader;
 use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Producer};
@@ -48,8 +48,8 @@ fn four_threads_across_copies(
     const EACH: usize = 200;
     let reads = AtomicUsize::new(0);
     let errors = AtomicUsize::new(0);
-    let paused = Barrier::new(5);
-    let resumed = Barrier::new(5);
+    let paused = AtomicUsize::new(0);
+    let resumed = AtomicBool::new(false);
     let copied = AtomicBool::new(false);
     // Threads still reading: one that failed an assertion stops the wait below.
     let alive = AtomicUsize::new(4);
@@ -83,8 +83,10 @@ fn four_threads_across_copies(
                 for k in 0..EACH {
                     one(k);
                 }
-                paused.wait();
-                resumed.wait();
+                paused.fetch_add(1, Ordering::AcqRel);
+                while !resumed.load(Ordering::Acquire) {
+                    std::thread::yield_now();
+                }
                 for k in 0..EACH {
                     one(k);
                 }
@@ -96,9 +98,11 @@ fn four_threads_across_copies(
                 }
             });
         }
-        paused.wait();
+        while paused.load(Ordering::Acquire) < alive.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
         cp(&same_layout_version(path, 7, n, LEN), path);
-        resumed.wait();
+        resumed.store(true, Ordering::Release);
         while reads.load(Ordering::Relaxed) < 4 * (2 * EACH + 20)
             && alive.load(Ordering::Relaxed) == 4
         {
