@@ -395,6 +395,18 @@ typedef HarmonicsCallbackResult (*HarmonicsFingerprintFn)(void *userdata, const 
 // producer locked: it must not call the producer.
 typedef HarmonicsCallbackResult (*HarmonicsCopyFn)(void *userdata, const struct HarmonicsTensorView *view);
 
+// Receives a record from `harmonics_producer_next_copy_to` or
+// `harmonics_producer_at_copy_to`: `view` and the memory it points to are valid only
+// during the call. Copy the record into storage owned by `userdata`, store in `*copied`
+// the address of the `view->nbytes` data bytes as copied, and return
+// `HARMONICS_STATUS_OK`; those bytes must stay as they are until the library call
+// returns (the library checks them: the CRC of a cache record is computed over this
+// copy). Any other value (after `harmonics_callback_error` for a message) fails the
+// read. One read may call it more than once (when a copy fails its check and the cache
+// is repaired): the last copy is the record. The callback runs with the producer
+// locked: it must not call the producer.
+typedef HarmonicsCallbackResult (*HarmonicsCopyToFn)(void *userdata, const struct HarmonicsTensorView *view, const uint8_t **copied);
+
 // Where a sampler is (96 bytes, plain data: store it in a checkpoint as it is).
 // `position` is the global position of rank 0's next index in `epoch`.
 typedef struct HarmonicsSamplerState {
@@ -765,7 +777,8 @@ HarmonicsStatus harmonics_producer_size(const struct HarmonicsProducer *producer
 // `producer` is null or a live handle; `out` is null or writable.
 HarmonicsStatus harmonics_producer_next_view(struct HarmonicsProducer *producer, struct HarmonicsTensorView *out);
 
-// Copying read: the next record as a new tensor owned by the caller.
+// Copying read: the next record as a new tensor owned by the caller, with the
+// guarantee of `harmonics_producer_next_copy` (the CRC is checked on this copy).
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
@@ -773,27 +786,49 @@ HarmonicsStatus harmonics_producer_next(struct HarmonicsProducer *producer, stru
 
 // Copying read into caller-owned storage: reads the next record and calls
 // `copy(userdata, view)` with the producer locked, so several threads may share one
-// producer (each record goes to exactly one caller, whole). After the copy the record
-// is confirmed again (a cache file cut or rewritten in place by another program during
-// the copy fails the call with `HARMONICS_STATUS_CORRUPT`, naming the file): on OK,
-// what was copied is the record the CRC check saw.
+// producer (each record goes to exactly one caller, whole). The view is of a private
+// copy whose CRC was checked on the copy itself (where the records carry one), taken
+// from the file the producer opened: on OK, what was copied is exactly a record of the
+// data, whatever another program does to a cache file meanwhile. A file cut or
+// rewritten in place, or a record changed under the read, is repaired as damage (the
+// cache is rebuilt) or fails the call with `HARMONICS_STATUS_CORRUPT` naming the file.
 //
 // # Safety
 // `producer` is null or a live handle; `copy` is callable with `userdata`.
 HarmonicsStatus harmonics_producer_next_copy(struct HarmonicsProducer *producer, HarmonicsCopyFn copy, void *userdata);
 
+// Copying read into caller-owned storage, with one copy: the next record is handed to
+// `copy(userdata, view, &copied)` with the producer locked (several threads may share
+// one producer; each record goes to exactly one caller, whole), and the bytes the
+// callback copied are then checked where it copied them: on OK they are exactly a
+// record of the data, with the guarantee of `harmonics_producer_next_copy`. On a
+// failure the callback's storage holds no record worth reading.
+//
+// # Safety
+// `producer` is null or a live handle; `copy` is callable with `userdata`.
+HarmonicsStatus harmonics_producer_next_copy_to(struct HarmonicsProducer *producer, HarmonicsCopyToFn copy, void *userdata);
+
+// Random access, copying into caller-owned storage: record `index` (as
+// `harmonics_producer_at`) handed to `copy` as by `harmonics_producer_next_copy_to`.
+// Errors as `harmonics_producer_view_at`.
+//
+// # Safety
+// `producer` is null or a live handle; `copy` is callable with `userdata`.
+HarmonicsStatus harmonics_producer_at_copy_to(struct HarmonicsProducer *producer, size_t index, HarmonicsCopyToFn copy, void *userdata);
+
 // Random access, zero-copy: fills `*out` with a view of record `index` (0-based, no
-// cycling; CRC-checked where the records carry a CRC). The memory is owned by the
-// producer and valid until the next call on it (or its free). An index past the end is
-// `HARMONICS_STATUS_INDEX_OUT_OF_RANGE`; a producer without random access (see
-// `harmonics_producer_has_random_access`) is `HARMONICS_STATUS_NO_RANDOM_ACCESS`.
+// cycling; CRC-checked where the records carry a CRC, and a cache file checked to be
+// the one opened). The memory is owned by the producer (a cache's own read buffer, not
+// the shared file) and valid until the next call on it (or its free). An index past
+// the end is `HARMONICS_STATUS_INDEX_OUT_OF_RANGE`; a producer without random access
+// (see `harmonics_producer_has_random_access`) is `HARMONICS_STATUS_NO_RANDOM_ACCESS`.
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
 HarmonicsStatus harmonics_producer_view_at(struct HarmonicsProducer *producer, size_t index, struct HarmonicsTensorView *out);
 
-// Random access, copying: record `index` as a new tensor owned by the caller. Errors
-// as `harmonics_producer_view_at`.
+// Random access, copying: record `index` as a new tensor owned by the caller, with the
+// guarantee of `harmonics_producer_next_copy`. Errors as `harmonics_producer_view_at`.
 //
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.

@@ -118,9 +118,9 @@ pub use identity::{FileStamp, IdentityMatch, SourceIdentity, SourceKind};
 pub use producers::CsvStats;
 pub use producers::{
     random_seed, AsyncHttpProducer, BatchProducer, CacheOutcome, CsvProducer, DiskCacheProducer,
-    FetchStats, HttpProducer, PartialHttpProducer, Producer, SampledProducer, ShardProducer,
-    ShuffleProducer, StreamOptions, StreamState, StreamStats, StreamingProducer, TokenFn,
-    VecProducer,
+    FetchStats, HttpProducer, PartialHttpProducer, Producer, RecordSink, SampledProducer,
+    ShardProducer, ShuffleProducer, StreamOptions, StreamState, StreamStats, StreamingProducer,
+    TokenFn, VecProducer,
 };
 pub use sampler::{Sampler, SamplerOptions, SamplerState};
 pub use tensor::{read_tensor, write_tensor, DType, Tensor, TensorRef};

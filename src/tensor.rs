@@ -468,6 +468,35 @@ pub fn read_wire<R: Read + ?Sized>(
     }))
 }
 
+/// `t` copied into `out`, reusing `out`'s allocations.
+pub(crate) fn copy_into(out: &mut Tensor, t: TensorRef<'_>) {
+    out.dtype = t.dtype;
+    out.shape.clear();
+    out.shape.extend_from_slice(t.shape);
+    out.data.clear();
+    out.data.extend_from_slice(t.data);
+}
+
+/// Where a copying read (`Producer::next_into`, `at_into`) puts a record: memory of
+/// the caller's, which the reader then checks (a cache's CRC is computed over it).
+pub trait RecordSink {
+    /// Copies `t` into the sink's memory, replacing what it held.
+    fn copy(&mut self, t: TensorRef<'_>) -> Result<()>;
+    /// The data bytes of the last copy, where the sink holds them now.
+    fn copied(&self) -> &[u8];
+}
+
+/// A tensor as a sink: its buffers are reused.
+impl RecordSink for Tensor {
+    fn copy(&mut self, t: TensorRef<'_>) -> Result<()> {
+        copy_into(self, t);
+        Ok(())
+    }
+    fn copied(&self) -> &[u8] {
+        &self.data
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -109,9 +109,17 @@ static_assert(static_cast<std::uint8_t>(HTensor::DType::UInt8) == HARMONICS_DTYP
 /// A borrowed record from the zero-copy read path: valid until the next call on the
 /// producer that returned it, from ANY thread. Do not share views across threads: a
 /// thread that needs records from a producer other threads also read must use `next()`
-/// (or give each thread its own producer). If another program truncates or rewrites
-/// the cache file in place while a view is held, the view may read zeros or the new
-/// bytes; the next call on the producer reports the change (no signal kills the process).
+/// (or give each thread its own producer).
+///
+/// What a view promises when another program rewrites the cache file in place (`cp`
+/// over it, `truncate`, a byte written into it): the record was CRC-checked, and the file
+/// confirmed to be the one opened, just before the view was returned; nothing more. A
+/// `next_view()` borrows the shared mapping of the file, so bytes read from it later may
+/// be the new bytes, or zeros where the file was cut (no signal kills the process); the
+/// next call on the producer reports the change (and a cache producer rebuilds). A
+/// `view(i)` borrows the producer's own buffer, filled by a read of the file, which no
+/// other program can write. The copying calls (`next()`, `at()`) promise more: the CRC is
+/// checked on the very bytes they return.
 struct TensorView {
     HTensor::DType dtype{HTensor::DType::Float32};
     const std::size_t* shape_data{nullptr};
@@ -174,14 +182,17 @@ inline TensorView to_view(const HarmonicsTensorView& v) {
     return t;
 }
 
-/// harmonics_producer_next_copy's callback: builds the HTensor at `userdata` from the
-/// record, with one allocation for the shape and one for the data (no zero-fill).
-inline HarmonicsCallbackResult copy_into_tensor(void* userdata, const HarmonicsTensorView* v) noexcept {
+/// The callback of harmonics_producer_next_copy_to/_at_copy_to: builds the HTensor at
+/// `userdata` from the record, with one allocation for the shape and one for the data (no
+/// zero-fill), and says where its data is, for the library to check the copy itself.
+inline HarmonicsCallbackResult copy_into_tensor(void* userdata, const HarmonicsTensorView* v,
+                                                const std::uint8_t** copied) noexcept {
     return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {  // std::bad_alloc, std::length_error
         const auto* bytes = reinterpret_cast<const std::byte*>(v->data);
-        *static_cast<HTensor*>(userdata) =
-            HTensor(static_cast<HTensor::DType>(v->dtype), HTensor::Shape(v->shape, v->shape + v->ndims),
-                    std::vector<std::byte>(bytes, bytes + v->nbytes));
+        auto* t = static_cast<HTensor*>(userdata);
+        *t = HTensor(static_cast<HTensor::DType>(v->dtype), HTensor::Shape(v->shape, v->shape + v->ndims),
+                     std::vector<std::byte>(bytes, bytes + v->nbytes));
+        *copied = reinterpret_cast<const std::uint8_t*>(t->data().data());
         return HARMONICS_STATUS_OK;
     });
 }
@@ -213,17 +224,19 @@ inline HarmonicsTensorView c_view_of(const HTensor& t) {
 
 /// Base of the producers implemented by the library: owns one C handle.
 ///
-/// Threads: `next()` and `size()` may be called on one object from several threads at
-/// once; each record goes to exactly one caller, whole (the record is copied with the
-/// producer locked). `next_view()` is NOT for sharing: its view is borrowed until the
-/// next call on this producer from any thread, so a view taken while another thread
-/// calls `next()` or `next_view()` may change under the reader.
+/// Threads: `next()`, `at()` and `size()` may be called on one object from several
+/// threads at once; each record goes to exactly one caller, whole (the record is copied
+/// with the producer locked). `next_view()` and `view()` are NOT for sharing: a view is
+/// borrowed until the next call on this producer from any thread, so a view taken while
+/// another thread calls the producer may change under the reader.
 class NativeProducer : public Producer {
   public:
-    /// The next record, copied (safe to call from several threads on one object).
+    /// The next record, copied (safe to call from several threads on one object). The CRC
+    /// of a cache record is checked on the very bytes returned; a cache file rewritten in
+    /// place by another program is detected (the cache is rebuilt, or harmonics::Error).
     HTensor next() override {
         HTensor t;
-        detail::check(harmonics_producer_next_copy(handle_.get(), &detail::copy_into_tensor, &t));
+        detail::check(harmonics_producer_next_copy_to(handle_.get(), &detail::copy_into_tensor, &t));
         return t;
     }
 
@@ -253,12 +266,19 @@ class NativeProducer : public Producer {
 
     HarmonicsProducer* native_handle() const noexcept override { return handle_.get(); }
 
-    /// Random access: record `i` (0-based, no cycling), CRC-checked, owned. Throws
-    /// harmonics::Error when `i` is out of range or the producer has no random access.
-    HTensor at(std::size_t i) { return view(i).to_tensor(); }
+    /// Random access: record `i` (0-based, no cycling), owned, copied with the producer
+    /// locked (safe to call from several threads on one object) and CRC-checked on the
+    /// copy returned; a cache file rewritten in place by another program is detected
+    /// (the cache is rebuilt, or harmonics::Error). Throws harmonics::Error when `i` is
+    /// out of range or the producer has no random access.
+    HTensor at(std::size_t i) {
+        HTensor t;
+        detail::check(harmonics_producer_at_copy_to(handle_.get(), i, &detail::copy_into_tensor, &t));
+        return t;
+    }
 
     /// Random access, zero-copy: record `i`, borrowed until the next call on this
-    /// producer. Errors as `at`.
+    /// producer from any thread (see TensorView for what it promises). Errors as `at`.
     TensorView view(std::size_t i) {
         HarmonicsTensorView v;
         detail::check(harmonics_producer_view_at(handle_.get(), i, &v));

@@ -12,7 +12,8 @@
 //! 64      40    commit slot 1 ┘       u64 index_at | u32 reserved | u32 CRC32 of the 36 bytes before
 //! 104     …     metadata: token, source, etag, last_modified (u32 length + UTF-8 each),
 //!               then u64 created (unix seconds), then (optional) u32 length + the
-//!               source identity (`identity::SourceIdentity::encode`)
+//!               source identity (`identity::SourceIdentity::encode`; length 0: none),
+//!               then (optional) u32 length 8 + the u64 file nonce
 //! data_start    zero padding up to a multiple of 64
 //!               frames, back to back, up to data_start + data_len:
 //!               record frame: u32 wire_len | u32 CRC32(wire) | u8 pad | pad zero bytes | wire
@@ -27,6 +28,15 @@
 //! stops reading the metadata at `created` (it never checked for trailing bytes), and
 //! this code reads a file without it as "no identity". An identity in an encoding this
 //! version does not know is also read as "no identity".
+//! The nonce was added after the identity the same way: a random number drawn by the
+//! writer for every file it writes (`CacheWriter`), so that no two files share their
+//! header CRC (bytes 20..24) even when token, source, identity and creation second are
+//! equal. A reader compares the file's first 24 bytes with those it saw at open to tell
+//! that the file was rewritten in place by another program (`cp other.cache
+//! train.cache`); see `mapping.rs`. A file with a nonce always writes the identity
+//! field, with length 0 when there is none, so the nonce's position is unambiguous;
+//! older code reads that empty identity as "no identity" and ignores the nonce. A file
+//! without a nonce (written before it) reads as nonce 0.
 //! `pad` (0..7) places each record's tensor data at a multiple of 8 in the file, so a
 //! zero-copy view of float64 data is aligned.
 //!
@@ -100,6 +110,9 @@ pub struct Metadata {
     pub created: u64,
     /// What the records were made from (None: not recorded, e.g. an older file).
     pub identity: Option<SourceIdentity>,
+    /// Drawn at random by the writer for each file it writes (whatever the caller set
+    /// here); 0 in files written before nonces. See the module doc.
+    pub nonce: u64,
 }
 
 impl Metadata {
@@ -121,10 +134,15 @@ impl Metadata {
             out.extend_from_slice(s.as_bytes());
         }
         out.extend_from_slice(&self.created.to_le_bytes());
-        if let Some(id) = &self.identity {
-            let b = id.encode();
+        let id = self.identity.as_ref().map(SourceIdentity::encode);
+        if id.is_some() || self.nonce != 0 {
+            let b = id.unwrap_or_default();
             out.extend_from_slice(&(b.len() as u32).to_le_bytes());
             out.extend_from_slice(&b);
+        }
+        if self.nonce != 0 {
+            out.extend_from_slice(&8u32.to_le_bytes());
+            out.extend_from_slice(&self.nonce.to_le_bytes());
         }
         out
     }
@@ -140,13 +158,21 @@ impl Metadata {
         };
         let (token, source, etag, last_modified) = (field()?, field()?, field()?, field()?);
         let created = u64::from_le_bytes(bytes.get(..8)?.try_into().ok()?);
-        let rest = &bytes[8..];
-        let identity = match rest.get(..4) {
-            None => None,
-            Some(len) => {
-                let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
-                SourceIdentity::decode(rest.get(4..4usize.checked_add(len)?)?)
-            }
+        let mut rest = &bytes[8..];
+        // The optional trailing fields: u32 length + bytes each.
+        let mut next_field = || -> Option<Option<&[u8]>> {
+            let Some(len) = rest.get(..4) else {
+                return Some(None);
+            };
+            let len = u32::from_le_bytes(len.try_into().ok()?) as usize;
+            let field = rest.get(4..4usize.checked_add(len)?)?;
+            rest = &rest[4 + len..];
+            Some(Some(field))
+        };
+        let identity = next_field()?.and_then(SourceIdentity::decode);
+        let nonce = match next_field()? {
+            Some(b) => b.try_into().map_or(0, u64::from_le_bytes),
+            None => 0,
         };
         Some(Metadata {
             token,
@@ -155,8 +181,32 @@ impl Metadata {
             last_modified,
             created,
             identity,
+            nonce,
         })
     }
+}
+
+/// A random non-zero nonce for a new file (`Metadata::nonce`): from the kernel's
+/// generator, else (no `getrandom`) from the clock, the pid and a counter.
+pub(crate) fn new_nonce() -> u64 {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom writes at most `b.len()` bytes into `b`.
+    let n = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), libc::GRND_NONBLOCK) };
+    let mut v = u64::from_le_bytes(b);
+    if n != b.len() as isize {
+        use std::hash::{BuildHasher, Hasher};
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        h.write_u32(std::process::id());
+        h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        v = h.finish();
+    }
+    v.max(1)
 }
 
 /// One commit: how much of the file is valid.
@@ -603,6 +653,7 @@ mod tests {
             last_modified: String::new(),
             created: 42,
             identity: None,
+            nonce: 0,
         };
         let c1 = Commit {
             seq: 1,
@@ -644,6 +695,36 @@ mod tests {
         );
         // An identity field cut short is malformed metadata.
         assert_eq!(Metadata::decode(&with[..with.len() - 1]), None);
+    }
+
+    #[test]
+    fn the_nonce_is_an_optional_field_after_the_identity() {
+        let mut meta = Metadata::new("t", "csv:a.csv");
+        let plain = meta.encode();
+        meta.nonce = new_nonce();
+        assert_ne!(meta.nonce, new_nonce(), "two files, two nonces");
+        // Without an identity, an empty identity field keeps the nonce's place.
+        let with = meta.encode();
+        assert_eq!(&with[..plain.len()], &plain[..], "appended after created");
+        assert_eq!(&with[plain.len()..plain.len() + 4], &[0; 4]);
+        assert_eq!(Metadata::decode(&with), Some(meta.clone()));
+        meta.identity = Some(crate::identity::SourceIdentity::url("http://h/x", "e", ""));
+        let both = meta.encode();
+        assert_eq!(Metadata::decode(&both), Some(meta.clone()));
+        // What the previous release read from it: the identity, trailing bytes ignored.
+        let id_end = both.len() - 12;
+        let old = Metadata::decode(&both[..id_end]).unwrap();
+        assert_eq!((old.identity, old.nonce), (meta.identity.clone(), 0));
+        // A nonce cut short is malformed; a nonce field of another length reads as 0.
+        assert_eq!(Metadata::decode(&both[..both.len() - 1]), None);
+        let mut odd = both[..id_end].to_vec();
+        odd.extend_from_slice(&[4, 0, 0, 0, 1, 2, 3, 4]);
+        assert_eq!(Metadata::decode(&odd).unwrap().nonce, 0);
+        // The header CRC covers it: same fields, another nonce, other first 24 bytes.
+        let c = Commit::default();
+        let a = Header::encode(&meta, c);
+        meta.nonce = new_nonce();
+        assert_ne!(a[..24], Header::encode(&meta, c)[..24]);
     }
 
     #[test]

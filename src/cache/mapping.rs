@@ -23,18 +23,23 @@
 //!   dies exactly as it would have without the library.
 //! - An in-place overwrite that has already rewritten a page (so no fault happens)
 //!   is caught by comparing the file's first bytes (magic, version, metadata length and
-//!   the header CRC, which covers token, source and creation time) with those seen at
-//!   open: no writer of this library rewrites them in place.
+//!   the header CRC, which covers token, source, creation time and the file's random
+//!   nonce) with those seen at open: no writer of this library rewrites them in place,
+//!   and no two files it writes share them (the nonce: two versions with equal token,
+//!   source and identity, written in the same second, differ there too). `cp` writes
+//!   the file from its start, so by the time a reader meets a byte of the other file,
+//!   its head has changed.
 //!
 //! `Mapping::intact` is the check: one atomic load and a 24-byte compare, done by the
-//! reader after it has checked (and before it hands out) each record, and again by the
-//! copying read paths after they have copied a record.
+//! reader after it has checked (and before it hands out) each record, sequential or
+//! random, and again by the copying read paths after they have copied a record.
 //!
 //! Limits: a zero-copy view already handed out may read zeros (or the new bytes) where
 //! the file was cut or rewritten after it was checked; the next call on the producer
-//! reports the error. A host that installs its own SIGBUS handler after the library and
-//! does not chain to the previous one takes the protection away until the next cache is
-//! mapped (which installs it again).
+//! reports the error. A file written before nonces, overwritten by one with the same
+//! head, is not told apart (see `reader.rs`). A host that installs its own SIGBUS
+//! handler after the library and does not chain to the previous one takes the
+//! protection away until the next cache is mapped (which installs it again).
 
 use std::fs::File;
 use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};

@@ -45,9 +45,13 @@ pub fn write_compact(source: &Path, dest: &Path) -> Result<CompactFile> {
     let written = (|| {
         let mut w = CacheWriter::create_indexed(dest, r.metadata().clone(), records, &lock)?;
         r.rewind();
+        // Each record copied, its CRC checked on the copy: a damaged source fails here,
+        // naming it, and a byte changed in place during the copy is never published
+        // under a fresh, valid CRC.
+        let mut t = crate::tensor::Tensor::new(crate::tensor::DType::UInt8, Vec::new(), Vec::new());
         for _ in 0..records {
-            // next_view checks the record's CRC: a damaged source fails here, naming it.
-            w.push(r.next_view()?)?;
+            r.next_into(&mut t)?;
+            w.push(t.as_ref())?;
         }
         w.finish()
     })();

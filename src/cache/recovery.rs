@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 pub(crate) fn read_with_recovery<S, T>(
     owner: &mut S,
     reader: impl Fn(&mut S) -> &mut CacheReader,
-    read: impl Fn(&mut CacheReader) -> Result<T>,
+    mut read: impl FnMut(&mut CacheReader) -> Result<T>,
     rebuild: impl FnOnce(&mut S, Error) -> Result<()>,
 ) -> Result<T> {
     let r = reader(owner);

@@ -287,7 +287,7 @@ impl<'l> CacheWriter<'l> {
 
     fn create_inner(
         final_path: &Path,
-        meta: Metadata,
+        mut meta: Metadata,
         head_capacity: u64,
         lock: Option<&'l CacheLock>,
     ) -> Result<CacheWriter<'l>> {
@@ -295,6 +295,8 @@ impl<'l> CacheWriter<'l> {
             lock.check_for(final_path, "cannot write cache")?;
         }
         let final_path = final_path.to_path_buf();
+        // Every file its own: a copy of another file over this one is told apart.
+        meta.nonce = super::format::new_nonce();
         let header = Header::encode(&meta, Commit::default());
         check_metadata_fits(&header, &meta, &final_path)?;
         let dir = parent_dir(&final_path);
@@ -421,7 +423,19 @@ impl<'l> CacheWriter<'l> {
     }
 
     /// Writes the header, makes everything durable and renames the file into place.
-    pub fn finish(mut self) -> Result<PathBuf> {
+    pub fn finish(self) -> Result<PathBuf> {
+        self.publish().map(|(path, _)| path)
+    }
+
+    /// `finish`, then a reader of the file just written, made from the descriptor that
+    /// wrote it (the path is not opened again): whatever another program puts at the
+    /// path after the rename is not what this reader serves.
+    pub fn finish_reader(self) -> Result<CacheReader> {
+        let (path, file) = self.publish()?;
+        CacheReader::from_file(&file, &path)
+    }
+
+    fn publish(mut self) -> Result<(PathBuf, File)> {
         if self.lock.is_none() {
             return Err(Error::InvalidArgument(format!(
                 "cannot publish {}: its writer was made for a file that is never published",
@@ -434,7 +448,12 @@ impl<'l> CacheWriter<'l> {
             .persist(&final_path)
             .map_err(|e| Error::io("cannot rename cache into place at", &final_path, e.error))?;
         sync_dir(parent_dir(&final_path))?;
-        Ok(final_path)
+        let file = self
+            .sink
+            .out
+            .into_inner()
+            .map_err(|e| Error::io("cannot write cache", &final_path, e.into_error()))?;
+        Ok((final_path, file))
     }
 
     /// Completes the file but never publishes it: the name is removed and the reader
@@ -485,8 +504,12 @@ pub fn upgrade(path: impl AsRef<Path>, lock: &CacheLock) -> Result<bool> {
     };
     let mut w = CacheWriter::create_indexed(path, meta, r.len(), lock)?;
     r.rewind();
+    // Each record copied and checked on the copy (a byte changed in place between a
+    // check and the write would otherwise be written under a fresh, valid CRC).
+    let mut t = crate::tensor::Tensor::new(crate::tensor::DType::UInt8, Vec::new(), Vec::new());
     for _ in 0..r.len() {
-        w.push(r.next_view()?)?;
+        r.next_into(&mut t)?;
+        w.push(t.as_ref())?;
     }
     w.finish()?;
     if r.format() == super::Format::Legacy {
@@ -555,6 +578,34 @@ impl<'l> CacheAppender<'l> {
     #[cfg_attr(not(feature = "testing"), allow(dead_code))] // used by tests only
     pub fn metadata(&self) -> &Metadata {
         &self.header.meta
+    }
+
+    /// True when this appender's file is the one `r` read, as `r` saw it: the same
+    /// inode, metadata (nonce included) and commit. False when the path was replaced
+    /// (renamed over, or rewritten in place) between `r`'s open and this one's.
+    pub fn continues(&self, r: &CacheReader) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let same_inode = match (self.sink.out.get_ref().metadata(), r.inode()) {
+            (Ok(m), Some(ino)) => (m.dev(), m.ino()) == ino,
+            _ => false,
+        };
+        same_inode
+            && r.format() == super::Format::Current
+            && self.header.meta == *r.metadata()
+            && self.header.data_start == r.data_start()
+            && self.header.commit.records == r.len()
+            && self.header.commit.data_len == r.data_len()
+    }
+
+    /// A reader of the file this appender wrote and committed, made from its descriptor
+    /// (the path is not opened again).
+    pub fn into_reader(mut self) -> Result<CacheReader> {
+        let path = self.sink.path.clone();
+        self.sink
+            .out
+            .flush()
+            .map_err(|e| Error::io("cannot write cache", &path, e))?;
+        CacheReader::from_file(self.sink.out.get_ref(), &path)
     }
 
     /// Records committed plus pushed so far.

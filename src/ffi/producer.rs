@@ -14,7 +14,7 @@ use super::handle::{arg_bytes, arg_ref, arg_str, check_out, write_out, BoxHandle
 use super::tensor::{HarmonicsTensor, HarmonicsTensorView};
 use crate::error::{Error, Result};
 use crate::identity::{IdentityMatch, SourceIdentity, SourceKind};
-use crate::producers::Producer;
+use crate::producers::{Producer, RecordSink};
 use crate::tensor::{Tensor, TensorRef};
 use crate::{AsyncHttpProducer, CsvProducer, DiskCacheProducer, HttpProducer, SampledProducer};
 
@@ -73,37 +73,31 @@ impl HarmonicsProducer {
     }
 }
 
-/// A producer shared with a C handle. Records are copied once into `scratch` (inside
-/// Rust: a Rust-backed base never round-trips through C++).
+/// A producer shared with a C handle. Records are copied once, by the shared
+/// producer's copying reads (`next_into`, `at_into`: checked on the copy), into
+/// `scratch` or the caller's tensor (inside Rust: a Rust-backed base never round-trips
+/// through C++).
 pub(crate) struct SharedBase {
     inner: Shared,
     scratch: Tensor,
 }
 
-impl SharedBase {
-    /// Copies `t` into `scratch` (reusing its allocations).
-    fn keep(scratch: &mut Tensor, t: TensorRef<'_>) {
-        scratch.dtype = t.dtype;
-        scratch.shape.clear();
-        scratch.shape.extend_from_slice(t.shape);
-        scratch.data.clear();
-        scratch.data.extend_from_slice(t.data);
-    }
-}
-
 impl Producer for SharedBase {
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
-        let mut g = lock(&self.inner)?;
-        Self::keep(&mut self.scratch, g.producer().next_view()?);
-        g.producer().view_intact()?;
-        drop(g);
+        lock(&self.inner)?.producer().next_into(&mut self.scratch)?;
         Ok(self.scratch.as_ref())
     }
+    fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
+        lock(&self.inner)?.producer().next_into(out)
+    }
     fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
-        let mut g = lock(&self.inner)?;
-        Self::keep(&mut self.scratch, g.producer().view_at(index)?);
-        drop(g);
+        lock(&self.inner)?
+            .producer()
+            .at_into(index, &mut self.scratch)?;
         Ok(self.scratch.as_ref())
+    }
+    fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
+        lock(&self.inner)?.producer().at_into(index, out)
     }
     fn has_random_access(&self) -> bool {
         lock(&self.inner).is_ok_and(|mut g| g.producer().has_random_access())
@@ -462,7 +456,8 @@ pub unsafe extern "C" fn harmonics_producer_next_view(
     })
 }
 
-/// Copying read: the next record as a new tensor owned by the caller.
+/// Copying read: the next record as a new tensor owned by the caller, with the
+/// guarantee of `harmonics_producer_next_copy` (the CRC is checked on this copy).
 ///
 /// # Safety
 /// `producer` is null or a live handle; `out` is null or writable.
@@ -492,10 +487,12 @@ pub type HarmonicsCopyFn = Option<
 
 /// Copying read into caller-owned storage: reads the next record and calls
 /// `copy(userdata, view)` with the producer locked, so several threads may share one
-/// producer (each record goes to exactly one caller, whole). After the copy the record
-/// is confirmed again (a cache file cut or rewritten in place by another program during
-/// the copy fails the call with `HARMONICS_STATUS_CORRUPT`, naming the file): on OK,
-/// what was copied is the record the CRC check saw.
+/// producer (each record goes to exactly one caller, whole). The view is of a private
+/// copy whose CRC was checked on the copy itself (where the records carry one), taken
+/// from the file the producer opened: on OK, what was copied is exactly a record of the
+/// data, whatever another program does to a cache file meanwhile. A file cut or
+/// rewritten in place, or a record changed under the read, is repaired as damage (the
+/// cache is rebuilt) or fails the call with `HARMONICS_STATUS_CORRUPT` naming the file.
 ///
 /// # Safety
 /// `producer` is null or a live handle; `copy` is callable with `userdata`.
@@ -505,25 +502,174 @@ pub unsafe extern "C" fn harmonics_producer_next_copy(
     copy: HarmonicsCopyFn,
     userdata: *mut c_void,
 ) -> HarmonicsStatus {
+    guard(|| next_copy(producer, copy, userdata))
+}
+
+/// Receives a record from `harmonics_producer_next_copy_to` or
+/// `harmonics_producer_at_copy_to`: `view` and the memory it points to are valid only
+/// during the call. Copy the record into storage owned by `userdata`, store in `*copied`
+/// the address of the `view->nbytes` data bytes as copied, and return
+/// `HARMONICS_STATUS_OK`; those bytes must stay as they are until the library call
+/// returns (the library checks them: the CRC of a cache record is computed over this
+/// copy). Any other value (after `harmonics_callback_error` for a message) fails the
+/// read. One read may call it more than once (when a copy fails its check and the cache
+/// is repaired): the last copy is the record. The callback runs with the producer
+/// locked: it must not call the producer.
+pub type HarmonicsCopyToFn = Option<
+    unsafe extern "C" fn(
+        userdata: *mut c_void,
+        view: *const HarmonicsTensorView,
+        copied: *mut *const u8,
+    ) -> HarmonicsCallbackResult,
+>;
+
+/// Copying read into caller-owned storage, with one copy: the next record is handed to
+/// `copy(userdata, view, &copied)` with the producer locked (several threads may share
+/// one producer; each record goes to exactly one caller, whole), and the bytes the
+/// callback copied are then checked where it copied them: on OK they are exactly a
+/// record of the data, with the guarantee of `harmonics_producer_next_copy`. On a
+/// failure the callback's storage holds no record worth reading.
+///
+/// # Safety
+/// `producer` is null or a live handle; `copy` is callable with `userdata`.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_next_copy_to(
+    producer: *mut HarmonicsProducer,
+    copy: HarmonicsCopyToFn,
+    userdata: *mut c_void,
+) -> HarmonicsStatus {
+    guard(|| copy_to(producer, copy, userdata, |p, sink| p.next_into(sink)))
+}
+
+/// Random access, copying into caller-owned storage: record `index` (as
+/// `harmonics_producer_at`) handed to `copy` as by `harmonics_producer_next_copy_to`.
+/// Errors as `harmonics_producer_view_at`.
+///
+/// # Safety
+/// `producer` is null or a live handle; `copy` is callable with `userdata`.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_at_copy_to(
+    producer: *mut HarmonicsProducer,
+    index: usize,
+    copy: HarmonicsCopyToFn,
+    userdata: *mut c_void,
+) -> HarmonicsStatus {
     guard(|| {
-        let p = arg_ref(producer, "producer")?;
-        let copy = copy.ok_or_else(|| Failure::null("copy callback"))?;
-        let mut g = lock(&p.inner)?;
-        let view = HarmonicsTensorView::from_ref(g.producer().next_view()?);
-        take_callback_error();
-        // SAFETY: the callback contract (see HarmonicsCopyFn); the view's memory stays
-        // valid while the lock is held and no other call is made on the producer.
-        callback_result("copy callback", unsafe { copy(userdata, &view) })
-            .map_err(|f| Failure::from(Error::from(f)))?;
-        g.producer().view_intact().map_err(Failure::from)
+        copy_to(producer, copy, userdata, |p, sink| {
+            p.at_into(index as u64, sink)
+        })
     })
 }
 
+/// The `_copy_to` calls: `read` copies a record through the callback, as a sink.
+fn copy_to(
+    producer: *mut HarmonicsProducer,
+    copy: HarmonicsCopyToFn,
+    userdata: *mut c_void,
+    read: impl FnOnce(&mut dyn Producer, &mut dyn RecordSink) -> Result<()>,
+) -> std::result::Result<(), Failure> {
+    let p = arg_ref(producer, "producer")?;
+    let copy = copy.ok_or_else(|| Failure::null("copy callback"))?;
+    let mut sink = CallbackSink {
+        copy,
+        userdata,
+        data: std::ptr::null(),
+        len: 0,
+    };
+    let mut g = lock(&p.inner)?;
+    Ok(read(g.producer(), &mut sink)?)
+}
+
+/// A `HarmonicsCopyToFn` as a `RecordSink`: the bytes checked are the callback's copy.
+struct CallbackSink {
+    copy: unsafe extern "C" fn(
+        *mut c_void,
+        *const HarmonicsTensorView,
+        *mut *const u8,
+    ) -> HarmonicsCallbackResult,
+    userdata: *mut c_void,
+    data: *const u8,
+    len: usize,
+}
+
+impl RecordSink for CallbackSink {
+    fn copy(&mut self, t: TensorRef<'_>) -> Result<()> {
+        let view = HarmonicsTensorView::from_ref(t);
+        let mut copied = std::ptr::null();
+        (self.data, self.len) = (std::ptr::null(), 0);
+        take_callback_error();
+        // SAFETY: the callback contract (see HarmonicsCopyToFn).
+        let code = unsafe { (self.copy)(self.userdata, &view, &mut copied) };
+        callback_result("copy callback", code).map_err(Error::from)?;
+        if copied.is_null() && !t.data.is_empty() {
+            return Err(Error::Foreign(
+                "the copy callback returned OK without storing the copy's address in *copied"
+                    .into(),
+            ));
+        }
+        (self.data, self.len) = (copied, t.data.len());
+        Ok(())
+    }
+
+    fn copied(&self) -> &[u8] {
+        if self.len == 0 {
+            return &[];
+        }
+        // SAFETY: the callback stored the address of `len` bytes it copied, which stay
+        // unchanged until the library call returns (HarmonicsCopyToFn's contract).
+        unsafe { std::slice::from_raw_parts(self.data, self.len) }
+    }
+}
+
+thread_local! {
+    /// The private copy the copying calls hand to their callback: one per thread, its
+    /// buffers reused (taken out while in use, so a callback that reads another
+    /// producer gets a fresh one).
+    static COPY_SCRATCH: std::cell::Cell<Option<Tensor>> = const { std::cell::Cell::new(None) };
+}
+
+/// A scratch buffer larger than this is freed after use rather than kept per thread.
+const KEEP_SCRATCH: usize = 16 << 20;
+
+/// `harmonics_producer_next_copy`: the next record is copied into a private tensor
+/// (checked on that copy), then `copy(userdata, view of it)` runs, the producer still
+/// locked. (Two copies: `harmonics_producer_next_copy_to` makes one.)
+fn next_copy(
+    producer: *mut HarmonicsProducer,
+    copy: HarmonicsCopyFn,
+    userdata: *mut c_void,
+) -> std::result::Result<(), Failure> {
+    let p = arg_ref(producer, "producer")?;
+    let copy = copy.ok_or_else(|| Failure::null("copy callback"))?;
+    let mut g = lock(&p.inner)?;
+    let mut t = COPY_SCRATCH
+        .take()
+        .unwrap_or_else(|| Tensor::new(crate::DType::UInt8, Vec::new(), Vec::new()));
+    let result = g
+        .producer()
+        .next_into(&mut t)
+        .map_err(Failure::from)
+        .and_then(|()| {
+            let view = HarmonicsTensorView::from_ref(t.as_ref());
+            take_callback_error();
+            // SAFETY: the callback contract (see HarmonicsCopyFn); the view's memory is
+            // `t`'s, alive and unchanged for the call.
+            callback_result("copy callback", unsafe { copy(userdata, &view) })
+                .map_err(|f| Failure::from(Error::from(f)))
+        });
+    drop(g);
+    if t.data.capacity() <= KEEP_SCRATCH {
+        COPY_SCRATCH.set(Some(t));
+    }
+    result
+}
+
 /// Random access, zero-copy: fills `*out` with a view of record `index` (0-based, no
-/// cycling; CRC-checked where the records carry a CRC). The memory is owned by the
-/// producer and valid until the next call on it (or its free). An index past the end is
-/// `HARMONICS_STATUS_INDEX_OUT_OF_RANGE`; a producer without random access (see
-/// `harmonics_producer_has_random_access`) is `HARMONICS_STATUS_NO_RANDOM_ACCESS`.
+/// cycling; CRC-checked where the records carry a CRC, and a cache file checked to be
+/// the one opened). The memory is owned by the producer (a cache's own read buffer, not
+/// the shared file) and valid until the next call on it (or its free). An index past
+/// the end is `HARMONICS_STATUS_INDEX_OUT_OF_RANGE`; a producer without random access
+/// (see `harmonics_producer_has_random_access`) is `HARMONICS_STATUS_NO_RANDOM_ACCESS`.
 ///
 /// # Safety
 /// `producer` is null or a live handle; `out` is null or writable.
@@ -540,8 +686,8 @@ pub unsafe extern "C" fn harmonics_producer_view_at(
     })
 }
 
-/// Random access, copying: record `index` as a new tensor owned by the caller. Errors
-/// as `harmonics_producer_view_at`.
+/// Random access, copying: record `index` as a new tensor owned by the caller, with the
+/// guarantee of `harmonics_producer_next_copy`. Errors as `harmonics_producer_view_at`.
 ///
 /// # Safety
 /// `producer` is null or a live handle; `out` is null or writable.
@@ -553,9 +699,8 @@ pub unsafe extern "C" fn harmonics_producer_at(
 ) -> HarmonicsStatus {
     guard(|| {
         store(producer, out, |p| {
-            let tensor = p.view_at(index as u64)?.to_owned();
-            // As for next(): what was copied is what the CRC check saw.
-            p.view_intact()?;
+            // As for next(): the copy is what the CRC check saw.
+            let tensor = p.at(index as u64)?;
             Ok(HarmonicsTensor { tensor }.into_raw())
         })
     })

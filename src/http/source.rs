@@ -186,9 +186,10 @@ impl Source {
             }
             (Ok(Download::NotModified), None) => unreachable!("no conditional request was made"),
             (Ok(Download::Complete(w)), _) => {
-                w.finish()?;
+                // The file written is the file served: not the path opened again.
+                let r = w.finish_reader()?;
                 self.set_replaced(why);
-                Ok((CacheReader::open(&path)?, HttpOutcome::Downloaded))
+                Ok((r, HttpOutcome::Downloaded))
             }
             (Err(e @ Error::Http { .. }), Some(r)) => {
                 warn(&format!(
@@ -219,17 +220,13 @@ fn open_valid(
         Ok(Err(Some(why)))
     };
     match CacheReader::open(path) {
-        Ok(r)
-            if std::fs::metadata(path)
-                .map(|m| m.len() > 0)
-                .unwrap_or(false) =>
-        {
-            match made_elsewhere(&r, url) {
-                None => Ok(Ok(r)),
-                Some(why) => say(format!("{}: {why}", path.display())),
-            }
-        }
-        Ok(_) => Ok(Err(None)),
+        // An empty file (the only one read as a legacy file of no records) is no cache.
+        Ok(r) if r.format() == crate::cache::Format::Legacy && r.is_empty() => Ok(Err(None)),
+        // The reader checked is the one served (the path is not looked at again).
+        Ok(r) => match made_elsewhere(&r, url) {
+            None => Ok(Ok(r)),
+            Some(why) => say(format!("{}: {why}", path.display())),
+        },
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             Ok(Err(None))
         }

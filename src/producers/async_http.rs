@@ -603,6 +603,18 @@ impl Producer for AsyncHttpProducer {
         }
     }
 
+    /// From the finished cache file: the copy's CRC is checked (`Served::next_into`);
+    /// while following, as `next_view` (a buffer of our own).
+    fn next_into(&mut self, out: &mut dyn crate::producers::RecordSink) -> Result<()> {
+        match &mut self.mode {
+            Mode::Serving(s) => s.next_into(out),
+            _ => {
+                out.copy(self.next_view()?)?;
+                self.view_intact()
+            }
+        }
+    }
+
     /// Records served from the finished cache file are confirmed against the mapping's
     /// fault and overwrite checks; records followed during the download are read into a
     /// buffer of our own and cannot change under the caller.

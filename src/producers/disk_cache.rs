@@ -22,9 +22,17 @@
 //!   now (a CSV stamp, a fingerprint, validators), the cache is rewritten to record it
 //!   (records copied). Headerless legacy files are upgraded, as before.
 //!
+//! The file checked is the file served: the path is opened once, and what is served is
+//! that reader, or the file just written (its writer's descriptor), or the file just
+//! appended to (checked to be the one validated). A file renamed, copied or cut at the
+//! path while the source is asked (`fingerprint()`, `size()`) is not served unchecked;
+//! `size()` is the served file's.
+//!
 //! While reading, a record whose CRC or framing is damaged is never served: the cache
 //! is rebuilt from the source (with a warning on stderr) and reading continues at the
 //! same record; if the source cannot be read, the error names the file and the cause.
+//! The copying reads (`next`, `at`) check the CRC on the copy they return, and a file
+//! rewritten in place is detected (see `cache::reader`): both are repaired the same way.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -36,7 +44,7 @@ use crate::cache::{
 use crate::error::{Error, Result};
 use crate::identity::{description_differs, IdentityMatch, SourceIdentity, SourceKind};
 use crate::log::warn;
-use crate::producers::Producer;
+use crate::producers::{Producer, RecordSink};
 use crate::tensor::{Tensor, TensorRef};
 
 /// A token callback: its value is stored with the cache; a different value later
@@ -155,8 +163,8 @@ impl DiskCacheProducer {
             None => String::new(),
         };
         let lock = CacheLock::exclusive(&self.path)?;
-        self.outcome = self.sync_with_source(&token, None, &lock)?;
-        self.reader = CacheReader::open(&self.path)?;
+        let (outcome, reader) = self.sync_with_source(&token, None, &lock)?;
+        (self.outcome, self.reader) = (outcome, reader);
         Ok(&self.outcome)
     }
 
@@ -173,22 +181,22 @@ impl DiskCacheProducer {
         self.reader.metadata()
     }
 
-    /// Brings the file at `self.path` in line with the source, under `lock` (its lock).
-    /// `damaged` forces a rebuild, for the reason given.
+    /// Brings the file at `self.path` in line with the source and returns the reader to
+    /// serve: the one that was checked, or one of the file just written. The path is
+    /// opened once. Under `lock` (the cache's). `damaged` forces a rebuild, for the
+    /// reason given.
     fn sync_with_source(
         &mut self,
         token: &str,
         damaged: Option<String>,
         lock: &CacheLock,
-    ) -> Result<CacheOutcome> {
+    ) -> Result<(CacheOutcome, CacheReader)> {
         let existing = match damaged {
             Some(reason) => Err(reason),
             None => match CacheReader::open(&self.path) {
                 Ok(r) => Ok(r),
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                    return self
-                        .populate(token, None, lock)
-                        .map(|_| CacheOutcome::Created)
+                    return Ok((CacheOutcome::Created, self.populate(token, None, lock)?))
                 }
                 Err(e) if e.is_corruption() => Err(e.to_string()),
                 Err(e) => return Err(e),
@@ -197,11 +205,11 @@ impl DiskCacheProducer {
         let reason = match existing {
             Err(reason) => reason,
             Ok(r) if r.format() == Format::Legacy => match self.adopt_legacy(token, r, lock)? {
-                Ok(outcome) => return Ok(outcome),
+                Ok(served) => return Ok(served),
                 Err(reason) => reason,
             },
             Ok(r) if r.metadata().token != token => "the token changed".to_string(),
-            Ok(r) => {
+            Ok(mut r) => {
                 let cached = r.len();
                 let decision = match r.metadata().identity.clone() {
                     Some(recorded) => self.base.match_identity(&recorded, cached)?,
@@ -228,28 +236,32 @@ impl DiskCacheProducer {
                         let recorded = r.metadata().identity.clone();
                         if let (Some(now), Some(old)) = (now, recorded) {
                             if now.improves_on(&old) {
-                                self.restamp(r, now, lock);
+                                if let Some(restamped) = self.restamp(&mut r, now, lock) {
+                                    r = restamped;
+                                }
                             }
                         }
-                        return Ok(CacheOutcome::Reused);
+                        r.rewind();
+                        return Ok((CacheOutcome::Reused, r));
                     }
                     IdentityMatch::Different(reason) => reason,
                     IdentityMatch::Grew => {
                         let n = self.base.size()? as u64;
                         // The header must record the grown file's stamp: the cache is
                         // rewritten (cached records copied, not re-read from the source).
-                        self.populate(token, Some(r), lock)?;
-                        return Ok(if n > cached {
+                        let served = self.populate(token, Some(&mut r), lock)?;
+                        let outcome = if n > cached {
                             CacheOutcome::Appended {
                                 from: cached,
                                 to: n,
                             }
                         } else {
                             CacheOutcome::Reused
-                        });
+                        };
+                        return Ok((outcome, served));
                     }
                     IdentityMatch::Unknown => match self.size_rule(token, r, lock)? {
-                        Ok(outcome) => return Ok(outcome),
+                        Ok(served) => return Ok(served),
                         Err(reason) => reason,
                     },
                 }
@@ -260,8 +272,8 @@ impl DiskCacheProducer {
             self.path.display(),
             self.base.source()
         ));
-        self.populate(token, None, lock)?;
-        Ok(CacheOutcome::Rebuilt(reason))
+        let served = self.populate(token, None, lock)?;
+        Ok((CacheOutcome::Rebuilt(reason), served))
     }
 
     /// The size-based rule, for sources that cannot say whether they changed: the same
@@ -273,9 +285,9 @@ impl DiskCacheProducer {
     fn size_rule(
         &mut self,
         token: &str,
-        r: CacheReader,
+        mut r: CacheReader,
         lock: &CacheLock,
-    ) -> Result<Result<CacheOutcome, String>> {
+    ) -> Result<Result<(CacheOutcome, CacheReader), String>> {
         let n = self.base.size()? as u64;
         let cached = r.len();
         if n < cached {
@@ -297,32 +309,50 @@ impl DiskCacheProducer {
                 to: n,
             }
         };
-        if restamp && n == cached {
+        let served = if restamp && n == cached {
             // Best effort: a cache that cannot be rewritten (a read-only directory) is
             // still valid by the size rule.
-            if let Err(e) = self.populate(token, Some(r), lock) {
-                warn(&format!(
-                    "{}: cannot record the source's identity ({e}); using the cache as it is",
-                    self.path.display()
-                ));
+            match self.populate(token, Some(&mut r), lock) {
+                Ok(written) => written,
+                Err(e) => {
+                    warn(&format!(
+                        "{}: cannot record the source's identity ({e}); using the cache as it is",
+                        self.path.display()
+                    ));
+                    r.rewind();
+                    r
+                }
             }
         } else if restamp {
-            self.populate(token, Some(r), lock)?;
+            self.populate(token, Some(&mut r), lock)?
         } else if n > cached {
-            drop(r);
-            match self.append(cached, n, lock) {
+            match self.append(&r, cached, n, lock) {
+                Ok(Some(appended)) => appended,
+                // The path no longer holds the file checked above (renamed over or
+                // rewritten in place meanwhile): what it holds was not checked.
+                Ok(None) => {
+                    return Ok(Err(
+                        "the cache file was replaced while it was being checked".into(),
+                    ))
+                }
+                Err(e) if e.is_corruption() => return Ok(Err(e.to_string())),
                 // Another user's file: replace it by rename where the directory allows.
                 Err(e) if e.is_permission_denied() => {
+                    drop(r);
                     let reason = crate::cache::append_refused(&self.path, &e);
                     warn(&format!("{reason}; rebuilding it by rename"));
-                    self.populate(token, None, lock)
+                    let served = self
+                        .populate(token, None, lock)
                         .map_err(|e| crate::cache::rebuild_refused(&self.path, &reason, e))?;
-                    return Ok(Ok(CacheOutcome::Rebuilt(reason)));
+                    return Ok(Ok((CacheOutcome::Rebuilt(reason), served)));
                 }
-                r => r?,
+                Err(e) => return Err(e),
             }
-        }
-        Ok(Ok(outcome))
+        } else {
+            r.rewind();
+            r
+        };
+        Ok(Ok((outcome, served)))
     }
 
     /// A headerless file of the original runtime: trusted under the size rule (the old
@@ -331,23 +361,24 @@ impl DiskCacheProducer {
     fn adopt_legacy(
         &mut self,
         token: &str,
-        r: CacheReader,
+        mut r: CacheReader,
         lock: &CacheLock,
-    ) -> Result<Result<CacheOutcome, String>> {
+    ) -> Result<Result<(CacheOutcome, CacheReader), String>> {
         let n = self.base.size()? as u64;
         let side = legacy_token_path(&self.path);
         let old_token = std::fs::read_to_string(&side).unwrap_or_default();
         let old_token = old_token.lines().next().unwrap_or("");
         if (token.is_empty() || token == old_token) && r.len() <= n {
             let from = r.len();
-            self.populate(token, Some(r), lock)?;
+            let served = self.populate(token, Some(&mut r), lock)?;
             // The token now lives in the header; a stale side file would mislead.
             let _ = std::fs::remove_file(&side);
-            return Ok(Ok(if from == n {
+            let outcome = if from == n {
                 CacheOutcome::Reused
             } else {
                 CacheOutcome::Appended { from, to: n }
-            }));
+            };
+            return Ok(Ok((outcome, served)));
         }
         Ok(Err(if token != old_token {
             "the token changed since the legacy cache was written".to_string()
@@ -357,24 +388,30 @@ impl DiskCacheProducer {
     }
 
     /// Rewrites the cache with `identity` in its header, copying the records (the source
-    /// is not read). Best effort: on failure (a read-only directory) the cache stays as
-    /// it is, still valid, with a warning.
-    fn restamp(&mut self, mut old: CacheReader, identity: SourceIdentity, lock: &CacheLock) {
+    /// is not read); returns a reader of the new file. Best effort: on failure (a
+    /// read-only directory) the cache stays as it is, still valid, with a warning (None).
+    fn restamp(
+        &mut self,
+        old: &mut CacheReader,
+        identity: SourceIdentity,
+        lock: &CacheLock,
+    ) -> Option<CacheReader> {
         let mut meta = old.metadata().clone();
         meta.identity = Some(identity);
         let result = (|| {
             let mut w = CacheWriter::create(&self.path, meta, lock)?;
-            old.rewind();
-            for _ in 0..old.len() {
-                w.push(old.next_view()?)?;
-            }
-            w.finish()
+            copy_records(old, &mut w)?;
+            w.finish_reader()
         })();
-        if let Err(e) = result {
-            warn(&format!(
-                "{}: cannot record the source's identity ({e}); using the cache as it is",
-                self.path.display()
-            ));
+        match result {
+            Ok(r) => Some(r),
+            Err(e) => {
+                warn(&format!(
+                    "{}: cannot record the source's identity ({e}); using the cache as it is",
+                    self.path.display()
+                ));
+                None
+            }
         }
     }
 
@@ -407,30 +444,43 @@ impl DiskCacheProducer {
 
     /// Writes a complete new cache: the records of `keep` (a file being upgraded or
     /// restamped) if given, then the rest from the source. The header records the
-    /// source's identity. Published by rename.
-    fn populate(&mut self, token: &str, keep: Option<CacheReader>, lock: &CacheLock) -> Result<()> {
+    /// source's identity. Published by rename; returns a reader of the file written.
+    fn populate(
+        &mut self,
+        token: &str,
+        keep: Option<&mut CacheReader>,
+        lock: &CacheLock,
+    ) -> Result<CacheReader> {
         let n = self.base.size()? as u64;
         let mut meta = Metadata::new(token, &self.base.source());
         meta.identity = self.base.identity()?;
         let mut w = CacheWriter::create(&self.path, meta, lock)?;
         let mut from = 0;
-        if let Some(mut old) = keep {
-            old.rewind();
-            for _ in 0..old.len() {
-                w.push(old.next_view()?)?;
-            }
+        if let Some(old) = keep {
+            copy_records(old, &mut w)?;
             from = old.len();
         }
         self.copy_from_base(from, n, |t| w.push(t))?;
-        w.finish()?;
-        Ok(())
+        w.finish_reader()
     }
 
-    /// Appends records `from..to` of the source and commits them.
-    fn append(&mut self, from: u64, to: u64, lock: &CacheLock) -> Result<()> {
+    /// Appends records `from..to` of the source to the file `checked` read and commits
+    /// them; returns a reader of the file appended to. None (nothing written) when the
+    /// path no longer holds that file as `checked` saw it.
+    fn append(
+        &mut self,
+        checked: &CacheReader,
+        from: u64,
+        to: u64,
+        lock: &CacheLock,
+    ) -> Result<Option<CacheReader>> {
         let mut a = CacheAppender::open(&self.path, lock)?;
+        if !a.continues(checked) {
+            return Ok(None);
+        }
         self.copy_from_base(from, to, |t| a.push(t))?;
-        a.commit()
+        a.commit()?;
+        a.into_reader().map(Some)
     }
 
     /// Rebuilds after damage was found while reading and opens the new file (the
@@ -451,13 +501,13 @@ impl DiskCacheProducer {
         } else {
             Some(damage.to_string())
         };
-        self.outcome = self
+        let (outcome, reader) = self
             .sync_with_source(&token, damaged, &lock)
             .map_err(|cause| Error::RebuildFailed {
                 damage: Box::new(damage),
                 cause: Box::new(cause),
             })?;
-        self.reader = CacheReader::open(&self.path)?;
+        (self.outcome, self.reader) = (outcome, reader);
         Ok(())
     }
 
@@ -465,6 +515,24 @@ impl DiskCacheProducer {
     pub fn next_view(&mut self) -> Result<TensorRef<'_>> {
         let loc = read_with_recovery(self, |s| &mut s.reader, |r| r.advance(), Self::rebuild)?;
         Ok(self.reader.view(loc))
+    }
+
+    /// The next record copied into `out`, its CRC checked on the copy
+    /// (`CacheReader::next_into`); damage, or a file rewritten in place, is recovered
+    /// from as in `next_view`. Hot path: no allocation once `out` has grown.
+    pub fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
+        read_with_recovery(self, |s| &mut s.reader, |r| r.next_into(out), Self::rebuild)
+    }
+
+    /// Record `index` copied into `out` (`CacheReader::at_into`), recovered from as
+    /// `view_at`.
+    pub fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
+        read_with_recovery(
+            self,
+            |s| &mut s.reader,
+            |r| r.at_into(index, out),
+            Self::rebuild,
+        )
     }
 
     /// Record `index` (0-based, no cycling; the sequential cursor is not moved): O(1)
@@ -487,9 +555,7 @@ impl DiskCacheProducer {
     // Not an Iterator: next() cycles forever, as the C++ API's does.
     #[allow(clippy::should_implement_trait)]
     pub fn next(&mut self) -> Result<Tensor> {
-        let t = self.next_view()?.to_owned();
-        self.reader.intact()?;
-        Ok(t)
+        Producer::next(self)
     }
 }
 
@@ -497,8 +563,11 @@ impl Producer for DiskCacheProducer {
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
         DiskCacheProducer::next_view(self)
     }
-    fn next(&mut self) -> Result<Tensor> {
-        DiskCacheProducer::next(self)
+    fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
+        DiskCacheProducer::next_into(self, out)
+    }
+    fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
+        DiskCacheProducer::at_into(self, index, out)
     }
     fn view_intact(&self) -> Result<()> {
         self.reader.intact()
@@ -527,6 +596,19 @@ impl Producer for DiskCacheProducer {
     fn has_random_access(&self) -> bool {
         true
     }
+}
+
+/// Copies every record of `old` into `w` through a private copy checked against its
+/// CRC (`CacheReader::next_into`): the writer computes the new frame's CRC over what it
+/// is given, so a byte another program writes into `old` meanwhile must not reach it.
+fn copy_records(old: &mut CacheReader, w: &mut CacheWriter) -> Result<()> {
+    let mut t = Tensor::new(crate::DType::UInt8, Vec::new(), Vec::new());
+    old.rewind();
+    for _ in 0..old.len() {
+        old.next_into(&mut t)?;
+        w.push(t.as_ref())?;
+    }
+    Ok(())
 }
 
 // Where the original runtime stored a cache's token: one owner, `cache::maintenance`.

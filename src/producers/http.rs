@@ -8,7 +8,7 @@ use crate::error::{Error, HttpCause, Result};
 use crate::http::{http_identity, s3, HttpOptions, HttpOutcome, NoObserver, Source};
 use crate::identity::SourceIdentity;
 use crate::log::warn;
-use crate::producers::{CacheOutcome, Producer, ShapeCheck};
+use crate::producers::{CacheOutcome, Producer, RecordSink, ShapeCheck};
 use crate::tensor::TensorRef;
 
 /// The original runtime's constructors of an HTTP producer, over its `from_url`:
@@ -106,6 +106,55 @@ impl Served {
         Ok(t)
     }
 
+    /// The copying read: the next record copied into `out`, its CRC checked on the copy
+    /// (`CacheReader::next_into`); damage is handled as in `next_view`.
+    pub fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
+        let index = self.reader.position() % self.reader.len().max(1);
+        self.checked(index, out, |s, out| {
+            read_with_recovery(s, |s| &mut s.reader, |r| r.next_into(out), Self::rebuild)
+        })
+    }
+
+    /// The copying random access (`CacheReader::at_into`); damage as in `view_at`.
+    pub fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
+        self.checked(index, out, |s, out| {
+            read_with_recovery(
+                s,
+                |s| &mut s.reader,
+                |r| r.at_into(index, out),
+                Self::rebuild,
+            )
+        })
+    }
+
+    /// Runs a copying `read` into `out`, then (with the `validate` option) the shape
+    /// check of record `index` on the dtype and shape of the record copied last (the one
+    /// whose CRC passed).
+    fn checked(
+        &mut self,
+        index: u64,
+        out: &mut dyn RecordSink,
+        read: impl FnOnce(&mut Self, &mut dyn RecordSink) -> Result<()>,
+    ) -> Result<()> {
+        let Some(mut check) = self.check.take() else {
+            return read(self, out);
+        };
+        let mut noted = Noted {
+            out,
+            dtype: crate::DType::UInt8,
+            shape: Vec::new(),
+        };
+        let r = read(self, &mut noted).and_then(|()| {
+            let t = TensorRef {
+                dtype: noted.dtype,
+                shape: &noted.shape,
+                data: &[],
+            };
+            check.check(index, t)
+        });
+        self.check = Some(check);
+        r
+    }
     pub fn size(&self) -> usize {
         self.reader.len() as usize
     }
@@ -124,6 +173,25 @@ pub(crate) fn cache_outcome(o: HttpOutcome, replaced: Option<String>) -> CacheOu
         (HttpOutcome::NotModified, _) => CacheOutcome::Revalidated,
         (HttpOutcome::Downloaded, None) => CacheOutcome::Created,
         (HttpOutcome::Downloaded, Some(why)) => CacheOutcome::Rebuilt(why),
+    }
+}
+
+/// A sink that notes the dtype and shape of what it copies (for the shape check).
+struct Noted<'a> {
+    out: &'a mut dyn RecordSink,
+    dtype: crate::DType,
+    shape: Vec<usize>,
+}
+
+impl RecordSink for Noted<'_> {
+    fn copy(&mut self, t: TensorRef<'_>) -> Result<()> {
+        self.dtype = t.dtype;
+        self.shape.clear();
+        self.shape.extend_from_slice(t.shape);
+        self.out.copy(t)
+    }
+    fn copied(&self) -> &[u8] {
+        self.out.copied()
     }
 }
 
@@ -198,6 +266,14 @@ impl HttpProducer {
 impl Producer for HttpProducer {
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
         self.served.next_view()
+    }
+
+    fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
+        self.served.next_into(out)
+    }
+
+    fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
+        self.served.at_into(index, out)
     }
 
     fn view_intact(&self) -> Result<()> {

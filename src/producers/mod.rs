@@ -35,7 +35,8 @@ pub(crate) use crate::shape_check::ShapeCheck;
 
 use crate::error::{Error, Result};
 use crate::identity::{match_generic, IdentityMatch, SourceIdentity, SourceKind};
-use crate::tensor::{Tensor, TensorRef};
+pub use crate::tensor::RecordSink;
+use crate::tensor::{DType, Tensor, TensorRef};
 
 /// A dataset: `size()` records, handed out in order by `next_view()`, cycling back to
 /// record 0 after the last one (as the original runtime's producers did).
@@ -43,11 +44,22 @@ pub trait Producer: Send {
     /// The next record, borrowed until the next call on this producer.
     fn next_view(&mut self) -> Result<TensorRef<'_>>;
 
-    /// The next record, owned: copied, then confirmed with `view_intact`.
+    /// The next record, owned: `next_into` a new tensor.
     fn next(&mut self) -> Result<Tensor> {
-        let t = self.next_view()?.to_owned();
-        self.view_intact()?;
+        let mut t = Tensor::new(DType::UInt8, Vec::new(), Vec::new());
+        self.next_into(&mut t)?;
         Ok(t)
+    }
+
+    /// The copying read: the next record copied into `out` (a `Tensor`, its buffers
+    /// reused, or any `RecordSink`). What `out` holds on Ok is exactly a record of the
+    /// data, whatever another program does to a cache file meanwhile: the default copies
+    /// `next_view()` and confirms it with `view_intact`; producers serving a cache file
+    /// check the CRC on the copy `out` holds (`CacheReader::next_into`). On Err, what
+    /// `out` holds is unspecified.
+    fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
+        out.copy(self.next_view()?)?;
+        self.view_intact()
     }
 
     /// Confirms, after the caller has read or copied the view returned last, that its
@@ -77,6 +89,20 @@ pub trait Producer: Send {
     fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
         let _ = index;
         Err(Error::NoRandomAccess(self.source()))
+    }
+
+    /// Random access, owned: `at_into` a new tensor.
+    fn at(&mut self, index: u64) -> Result<Tensor> {
+        let mut t = Tensor::new(DType::UInt8, Vec::new(), Vec::new());
+        self.at_into(index, &mut t)?;
+        Ok(t)
+    }
+
+    /// The copying random access: record `index` (as `view_at`) copied into `out`,
+    /// with the guarantee of `next_into`.
+    fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
+        out.copy(self.view_at(index)?)?;
+        self.view_intact()
     }
 
     /// True when `view_at` is supported, in O(1) of the record count.
@@ -112,8 +138,17 @@ impl<P: Producer + ?Sized> Producer for Box<P> {
     fn next(&mut self) -> Result<Tensor> {
         (**self).next()
     }
+    fn next_into(&mut self, out: &mut dyn RecordSink) -> Result<()> {
+        (**self).next_into(out)
+    }
     fn view_intact(&self) -> Result<()> {
         (**self).view_intact()
+    }
+    fn at(&mut self, index: u64) -> Result<Tensor> {
+        (**self).at(index)
+    }
+    fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
+        (**self).at_into(index, out)
     }
     fn size(&mut self) -> Result<usize> {
         (**self).size()

@@ -215,8 +215,8 @@ impl PartialHttpProducer {
             map.extend_from_slice(&(*g as i64).to_le_bytes());
         }
         w.push(Tensor::new(DType::Int64, vec![needed.len()], map).as_ref())?;
-        w.finish()?;
-        let mut p = Self::from_reader(url, CacheReader::open(&path)?, ranks, world)?;
+        // The file just written, from its own descriptor: never the path a second time.
+        let mut p = Self::from_reader(url, w.finish_reader()?, ranks, world)?;
         p.stats = FetchStats {
             requests: object.requests(),
             body_bytes: object.body_bytes(),

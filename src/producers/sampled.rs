@@ -73,6 +73,14 @@ impl<P: Producer> Producer for SampledProducer<P> {
         Ok(view)
     }
 
+    /// The source's copying random access (`at_into`: checked on the copy).
+    fn next_into(&mut self, out: &mut dyn crate::producers::RecordSink) -> Result<()> {
+        let i = self.sampler.current();
+        self.source.at_into(i, out)?;
+        self.sampler.advance();
+        Ok(())
+    }
+
     fn size(&mut self) -> Result<usize> {
         Ok(self.sampler.size() as usize)
     }

@@ -23,6 +23,27 @@ unsafe extern "C" fn copy_nothing(
     HarmonicsStatus::Ok as HarmonicsCallbackResult
 }
 
+/// A `harmonics_producer_next_copy_to` callback that copies the data into a buffer of
+/// the thread's (userdata is not used) and reports where.
+unsafe extern "C" fn copy_to_scratch(
+    _userdata: *mut c_void,
+    view: *const HarmonicsTensorView,
+    copied: *mut *const u8,
+) -> HarmonicsCallbackResult {
+    thread_local!(static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) });
+    let v = unsafe { &*view };
+    let data = match v.nbytes {
+        0 => &[][..],
+        n => unsafe { std::slice::from_raw_parts(v.data, n) },
+    };
+    SCRATCH.with_borrow_mut(|b| {
+        b.clear();
+        b.extend_from_slice(data);
+        unsafe { *copied = b.as_ptr() };
+    });
+    HarmonicsStatus::Ok as HarmonicsCallbackResult
+}
+
 unsafe extern "C" fn cb_next(
     _: *mut c_void,
     _: *mut HarmonicsTensorView,
@@ -303,6 +324,65 @@ pub fn core_cases(l: &Live) -> Vec<Case> {
                     s(harmonics_producer_next_copy(
                         cache,
                         Some(copy_nothing),
+                        null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_producer_next_copy_to",
+                "producer",
+                Refused,
+                || {
+                    s(harmonics_producer_next_copy_to(
+                        null_mut(),
+                        Some(copy_to_scratch),
+                        null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_producer_next_copy_to",
+                "copy",
+                Refused,
+                move || s(harmonics_producer_next_copy_to(cache, None, null_mut())),
+            ),
+            // userdata is only handed to the callback.
+            case(
+                "harmonics_producer_next_copy_to",
+                "userdata",
+                Accepted,
+                move || {
+                    s(harmonics_producer_next_copy_to(
+                        cache,
+                        Some(copy_to_scratch),
+                        null_mut(),
+                    ))
+                },
+            ),
+            case("harmonics_producer_at_copy_to", "producer", Refused, || {
+                s(harmonics_producer_at_copy_to(
+                    null_mut(),
+                    0,
+                    Some(copy_to_scratch),
+                    null_mut(),
+                ))
+            }),
+            case(
+                "harmonics_producer_at_copy_to",
+                "copy",
+                Refused,
+                move || s(harmonics_producer_at_copy_to(cache, 0, None, null_mut())),
+            ),
+            // userdata is only handed to the callback.
+            case(
+                "harmonics_producer_at_copy_to",
+                "userdata",
+                Accepted,
+                move || {
+                    s(harmonics_producer_at_copy_to(
+                        cache,
+                        0,
+                        Some(copy_to_scratch),
                         null_mut(),
                     ))
                 },

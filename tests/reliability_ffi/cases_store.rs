@@ -253,3 +253,167 @@ pub fn many_nodes_cases(l: &Live) -> Vec<Case> {
         ]
     }
 }
+
+/// The streaming producer's calls (src/ffi/streaming.rs). No stream is opened here (it
+/// needs a published file served with ranges): a null `opts` or `order` is accepted
+/// when the call goes on to the URL (a refused connection, HTTP); the other pointers
+/// are refused before any work, also on a handle that is not a stream.
+pub fn streaming_cases(l: &Live) -> Vec<Case> {
+    use harmonics_dataset::ffi::sampler::{
+        harmonics_sampler_options_default, HarmonicsSamplerOptions,
+    };
+    use harmonics_dataset::ffi::streaming::*;
+    use Expect::*;
+    let url: *const c_char = c"http://127.0.0.1:9/x.cache".as_ptr();
+    let order: &'static HarmonicsSamplerOptions =
+        Box::leak(Box::new(harmonics_sampler_options_default()));
+    let opts: &'static HarmonicsStreamOptions = Box::leak(Box::new({
+        let mut o = harmonics_stream_options_default();
+        o.http.retries = 0;
+        o
+    }));
+    let not_a_stream = l.cache;
+    let went_on_to_the_url = |st: HarmonicsStatus| {
+        assert_eq!(st, HarmonicsStatus::Http, "{}", last_error());
+        s(HarmonicsStatus::Ok)
+    };
+    unsafe {
+        vec![
+            case(
+                "harmonics_streaming_producer_new",
+                "url",
+                Refused,
+                move || {
+                    let mut out = null_mut();
+                    s(harmonics_streaming_producer_new(
+                        null(),
+                        order,
+                        opts,
+                        &mut out,
+                    ))
+                },
+            ),
+            case(
+                "harmonics_streaming_producer_new",
+                "out",
+                Refused,
+                move || {
+                    s(harmonics_streaming_producer_new(
+                        url,
+                        order,
+                        opts,
+                        null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_streaming_producer_new",
+                "order",
+                Accepted,
+                move || {
+                    let mut out = null_mut();
+                    went_on_to_the_url(harmonics_streaming_producer_new(
+                        url,
+                        null(),
+                        opts,
+                        &mut out,
+                    ))
+                },
+            ),
+            case(
+                "harmonics_streaming_producer_new",
+                "opts",
+                Accepted,
+                move || {
+                    let mut out = null_mut();
+                    went_on_to_the_url(harmonics_streaming_producer_new(
+                        url,
+                        order,
+                        null(),
+                        &mut out,
+                    ))
+                },
+            ),
+            case(
+                "harmonics_streaming_producer_num_records",
+                "producer",
+                Refused,
+                || s(harmonics_streaming_producer_num_records(null(), &mut 0)),
+            ),
+            case(
+                "harmonics_streaming_producer_num_records",
+                "out",
+                Refused,
+                move || {
+                    s(harmonics_streaming_producer_num_records(
+                        not_a_stream,
+                        null_mut(),
+                    ))
+                },
+            ),
+            case(
+                "harmonics_streaming_producer_epoch",
+                "producer",
+                Refused,
+                || s(harmonics_streaming_producer_epoch(null(), &mut 0)),
+            ),
+            case(
+                "harmonics_streaming_producer_epoch",
+                "out",
+                Refused,
+                move || s(harmonics_streaming_producer_epoch(not_a_stream, null_mut())),
+            ),
+            case(
+                "harmonics_streaming_producer_set_epoch",
+                "producer",
+                Refused,
+                || s(harmonics_streaming_producer_set_epoch(null_mut(), 1)),
+            ),
+            case(
+                "harmonics_streaming_producer_state",
+                "producer",
+                Refused,
+                || {
+                    let mut st = HarmonicsStreamState::default();
+                    s(harmonics_streaming_producer_state(null(), &mut st))
+                },
+            ),
+            case(
+                "harmonics_streaming_producer_state",
+                "out",
+                Refused,
+                move || s(harmonics_streaming_producer_state(not_a_stream, null_mut())),
+            ),
+            case(
+                "harmonics_streaming_producer_restore",
+                "producer",
+                Refused,
+                || {
+                    let st = HarmonicsStreamState::default();
+                    s(harmonics_streaming_producer_restore(null_mut(), &st))
+                },
+            ),
+            case(
+                "harmonics_streaming_producer_restore",
+                "state",
+                Refused,
+                move || s(harmonics_streaming_producer_restore(not_a_stream, null())),
+            ),
+            case(
+                "harmonics_streaming_producer_stats",
+                "producer",
+                Refused,
+                || {
+                    let mut st = HarmonicsStreamStats::default();
+                    s(harmonics_streaming_producer_stats(null(), &mut st))
+                },
+            ),
+            case(
+                "harmonics_streaming_producer_stats",
+                "out",
+                Refused,
+                move || s(harmonics_streaming_producer_stats(not_a_stream, null_mut())),
+            ),
+        ]
+    }
+}

@@ -40,6 +40,7 @@ fn every_exported_function_survives_null_pointers() {
     cases.extend(cases_training::training_order_cases());
     cases.extend(cases_store::maintenance_cases(&l));
     cases.extend(cases_store::many_nodes_cases(&l));
+    cases.extend(cases_store::streaming_cases(&l));
     let covered: BTreeSet<(String, String)> = cases
         .iter()
         .map(|c| (c.func.to_string(), c.param.to_string()))
