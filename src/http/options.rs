@@ -35,8 +35,8 @@ pub struct HttpOptions {
     /// its ETag, see `parallel_min_bytes`).
     /// - 0 (the default): automatic. The download starts on one connection and
     ///   measures it; it splits into `DEFAULT_CONNECTIONS` (4) only when the
-    ///   connection is the limit (the decoder waits for bytes at least 3/4 of the
-    ///   time) and a second connection, tried for 250 ms, makes the two together at
+    ///   connection is the limit (the decoder waits for bytes at least 15/16 of
+    ///   the time) and a second connection, tried for 250 ms, makes the two together at
     ///   least 1.4 times as fast as one: a link that caps each connection, a far
     ///   server. Against a fast server close by it stays on one connection.
     /// - 1: always a single connection.
