@@ -99,25 +99,30 @@ fn the_automatic_download_stays_on_one_connection_against_a_fast_loopback_server
     );
 }
 
-#[test]
-fn the_automatic_download_splits_through_a_throttle_per_connection_and_the_records_are_exact() {
-    let recs = data(12_000, 12);
+/// Downloads `n` records with automatic connections through a throttle on nginx,
+/// started by `throttle(nginx port, 3 MB/s)`, behind a recording proxy; checks the
+/// records and returns the exchanges and the object's length. 3 MB/s: slow enough
+/// that even a debug build under load waits for it more than 15/16 of the time.
+fn through(n: usize, throttle: fn(u16, u64) -> ThrottleProxy) -> (Vec<Exchange>, u64) {
+    let recs = data(n, 12);
     let body = wire_body(&recs);
-    let len = body.len() as u64;
     let server = Nginx::start();
     server.publish("data.bin", &body);
-    // Client -> recording proxy -> throttle (3 MB/s per connection) -> nginx. Slow
-    // enough that even a debug build under load waits for it more than 15/16 of the
-    // time.
-    let throttle = ThrottleProxy::start(server.port(), 3_000_000);
+    // Client -> recording proxy -> throttle -> nginx.
+    let throttle = throttle(server.port(), 3_000_000);
     let recorder = FaultProxy::start(throttle.port(), Faults::none());
     let dir = tempfile::tempdir().unwrap();
     let got = download(
         &recorder.url("/identity/data.bin"),
         automatic(&dir.path().join("t.cache")),
     );
-    assert_records(&got, &recs, "automatic, throttled per connection");
-    let ex = finished_exchanges(&recorder);
+    assert_records(&got, &recs, "automatic, throttled");
+    (finished_exchanges(&recorder), body.len() as u64)
+}
+
+#[test]
+fn the_automatic_download_splits_through_a_throttle_per_connection_and_the_records_are_exact() {
+    let (ex, len) = through(12_000, ThrottleProxy::start);
     // First the whole GET, which carried a prefix and was then closed.
     assert!(ex[0].range().is_none(), "{:#?}", ex[0]);
     assert!(ex[0].body_bytes < len, "never split: {:#?}", ex[0]);
@@ -139,21 +144,8 @@ fn the_automatic_download_splits_through_a_throttle_per_connection_and_the_recor
 
 #[test]
 fn the_automatic_download_stays_on_one_connection_when_two_share_one_capped_link() {
-    let recs = data(6_000, 13);
-    let body = wire_body(&recs);
-    let len = body.len() as u64;
-    let server = Nginx::start();
-    server.publish("data.bin", &body);
-    // 3 MB/s for all connections together: a second one only halves the first.
-    let throttle = ThrottleProxy::start_shared(server.port(), 3_000_000);
-    let recorder = FaultProxy::start(throttle.port(), Faults::none());
-    let dir = tempfile::tempdir().unwrap();
-    let got = download(
-        &recorder.url("/identity/data.bin"),
-        automatic(&dir.path().join("s.cache")),
-    );
-    assert_records(&got, &recs, "automatic, one capped link");
-    let ex = finished_exchanges(&recorder);
+    // One cap for all connections together: a second one only halves the first.
+    let (ex, len) = through(6_000, ThrottleProxy::start_shared);
     // The first connection carried every byte...
     assert!(ex[0].range().is_none(), "{:#?}", ex[0]);
     assert_eq!(ex[0].body_bytes, len, "{:#?}", ex[0]);
