@@ -31,6 +31,10 @@
 //!    stores, a throttled proxy) or a far server whose one connection is held back by
 //!    its latency passes; a link whose total is the limit, or a client that cannot
 //!    read faster, does not.
+//!
+//!    A clear case ends the sample or the probe after [`EARLY`] (100 ms) once 1 MiB
+//!    has arrived: the decoder waited 31/32 of the time, or the two connections
+//!    delivered 1.8 times one.
 //! 4. *Split, or go on.* Passed: the first connection finishes the piece it is in, the
 //!    probe goes on with its pieces, and two more connections take the rest, 4 in all
 //!    (`DEFAULT_CONNECTIONS`); from then on the decoder follows the pieces (below).
@@ -106,11 +110,22 @@ fn starved(k: usize) -> f64 {
     1.0 - 1.0 / (4 * k.max(2)) as f64
 }
 
+/// Half of `starved`'s margin again (31/32 for 4): the sample ends early.
+fn clearly_starved(k: usize) -> f64 {
+    1.0 - 1.0 / (8 * k.max(2)) as f64
+}
+
 /// How long a probe's two connections are measured, from the probe's first byte.
 const PROBE: Duration = Duration::from_millis(250);
 /// Two connections must together deliver this many times the rate of one (halfway,
 /// geometrically, between "no gain" and "twice").
 const GAIN: f64 = 1.4;
+/// A sample or a probe whose verdict is clear ends after this long instead, once it
+/// has seen `EARLY_BYTES` (a rate of a few bursts is no rate): the decoder waited at
+/// least [`clearly_starved`], or two connections delivered `CLEAR_GAIN` times one.
+const EARLY: Duration = Duration::from_millis(100);
+const EARLY_BYTES: u64 = 1 << 20;
+const CLEAR_GAIN: f64 = 1.8;
 /// A probe starts this many `PROBE`s of the first connection ahead of it, so that the
 /// first connection does not reach the probe's pieces before the probe is judged.
 const PROBE_AHEAD: f64 = 4.0;
@@ -345,6 +360,21 @@ struct Probe {
     seen: Option<(Instant, u64, u64)>,
 }
 
+impl Probe {
+    /// Since the probe's first byte: the first connection's and the probe's rates
+    /// (bytes/s), and the bytes the probe fetched.
+    fn rates(&self, now: Instant, pos: u64, fetched: u64) -> (f64, f64, u64) {
+        match self.seen {
+            Some((t0, pos0, f0)) => {
+                let dt = now.duration_since(t0).as_secs_f64().max(1e-9);
+                let probed = fetched - f0;
+                ((pos - pos0) as f64 / dt, probed as f64 / dt, probed)
+            }
+            None => (0.0, 0.0, 0),
+        }
+    }
+}
+
 fn mb(bytes_per_sec: f64) -> f64 {
     bytes_per_sec / 1e6
 }
@@ -494,20 +524,28 @@ impl<'scope, 'env, 'a> Assembled<'scope, 'env, 'a> {
             return;
         };
         if let Some(p) = d.probe.as_mut() {
-            match p.seen {
-                None => {
-                    let f = s.fetched.load(Ordering::Relaxed);
-                    if f > p.fetched0 {
-                        p.seen = Some((now, pos, f));
-                    }
+            let fetched = s.fetched.load(Ordering::Relaxed);
+            let Some((t0, ..)) = p.seen else {
+                if fetched > p.fetched0 {
+                    p.seen = Some((now, pos, fetched));
                 }
-                Some((t0, ..)) if now.duration_since(t0) >= PROBE => self.decide(now),
-                Some(_) => {}
+                return;
+            };
+            let dt = now.duration_since(t0);
+            let (rf, rp, probed) = p.rates(now, pos, fetched);
+            let clear = dt >= EARLY && probed >= EARLY_BYTES && rf + rp >= CLEAR_GAIN * p.r1;
+            if dt >= PROBE || clear {
+                self.decide(now);
             }
             return;
         }
         let wall = now.duration_since(d.start);
-        if wall < d.window {
+        let k = s.plan.connections;
+        // A clear case need not wait for the whole sample.
+        let clear = wall >= EARLY
+            && pos - d.start_pos >= EARLY_BYTES
+            && d.waited.as_secs_f64() >= clearly_starved(k) * wall.as_secs_f64();
+        if wall < d.window && !clear {
             return;
         }
         let wall = wall.as_secs_f64();
@@ -516,7 +554,7 @@ impl<'scope, 'env, 'a> Assembled<'scope, 'env, 'a> {
         let (r1, absorb) = (bytes / wall, bytes / (wall - waited).max(1e-9));
         d.restart(now, pos);
         let share = waited / wall;
-        if share < starved(s.plan.connections) {
+        if share < starved(k) {
             debug(&format!(
                 "{}: one connection delivers {:.1} MB/s and the decoder waited {:.0}% of \
                  {wall:.2} s for it: staying on one connection",
@@ -581,14 +619,7 @@ impl<'scope, 'env, 'a> Assembled<'scope, 'env, 'a> {
             return;
         };
         let fetched = s.fetched.load(Ordering::Relaxed);
-        // The first connection's and the probe's rates over the same time.
-        let (rf, rp) = match p.seen {
-            Some((t0, pos0, f0)) => {
-                let dt = now.duration_since(t0).as_secs_f64().max(1e-9);
-                ((pos - pos0) as f64 / dt, (fetched - f0) as f64 / dt)
-            }
-            None => (0.0, 0.0),
-        };
+        let (rf, rp, _) = p.rates(now, pos, fetched);
         let r2 = rf + rp;
         if r2 >= GAIN * p.r1 {
             let n = s.plan.connections.max(2);
