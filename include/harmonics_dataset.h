@@ -256,9 +256,11 @@ typedef struct HarmonicsHttpOptions {
   // 0 for no limit (the default).
   uint64_t max_bytes;
   // Connections a large object is downloaded over at once (ranged GETs pinned to
-  // its ETag, see `HttpOptions::connections`): 0 automatic (4), 1 a single one.
+  // its ETag, see `HttpOptions::connections`): 0 automatic (one, split into 4 only
+  // when one connection is measured to be the limit and a second one to help), 1 a
+  // single one, K >= 2 K from the start.
   uint32_t connections;
-  // Objects of at least this many bytes use `connections` connections (default
+  // Objects of at least this many bytes may use several connections (default
   // 64 MiB); 0 means the default.
   uint64_t parallel_min_bytes;
 } HarmonicsHttpOptions;
@@ -562,9 +564,10 @@ const char *harmonics_status_name(uint32_t status);
 void harmonics_callback_error(const char *message);
 
 // The default options (cache on, no cache path, 10 s connect timeout, 30 s read
-// timeout, 3 retries, no download limit, 4 connections for objects of 64 MiB and
-// more), read from `HttpOptions::default()`: the one place they are written. Returns
-// the struct, as `harmonics_sampler_options_default` does; cannot fail (not guarded).
+// timeout, 3 retries, no download limit, automatic connections (up to 4) for objects
+// of 64 MiB and more), read from `HttpOptions::default()`: the one place they are
+// written. Returns the struct, as `harmonics_sampler_options_default` does; cannot
+// fail (not guarded).
 struct HarmonicsHttpOptions harmonics_http_options_default(void);
 
 // What opening an HTTP producer did. For an asynchronous producer whose download is

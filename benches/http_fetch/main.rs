@@ -69,8 +69,9 @@ fn main() {
     let exe = std::env::current_exe().unwrap();
 
     println!(
-        "{records} x float32[{dims}] = {:.1} MB, {rounds} interleaved rounds, {url}",
-        size as f64 / 1e6
+        "{records} x float32[{dims}] = {:.1} MB, {rounds} interleaved rounds, {url}; load {}",
+        size as f64 / 1e6,
+        loadavg()
     );
     // Warm the served file into the page cache and the binaries.
     run_curl(&url);
@@ -135,7 +136,23 @@ fn main() {
             median(cpu) / curl_c
         );
     }
+    let find = |m: &str| ours.iter().find(|(mode, ..)| mode == m);
+    if let (Some((_, dt, _, dc)), Some((_, ot, _, oc))) = (find("sync"), find("one")) {
+        println!(
+            "default (automatic connections) vs one connection: throughput {:.2}x, CPU {:.2}x",
+            median(ot) / median(dt),
+            median(dc) / median(oc)
+        );
+    }
+    println!("load at the end {}", loadavg());
     let _ = std::fs::remove_dir_all(&cache);
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// A mode, its wall times, peak RSS (KiB) and CPU times.
@@ -181,9 +198,18 @@ fn run_child(exe: &Path, url: &str, path: &Path, mode: &str) -> (Duration, u64) 
 
 /// The fetch itself: returns once the cache is complete (and, for `anon`, unlinked).
 fn child(url: &str, path: &str, mode: &str) {
+    // `one`: a single connection; `kN`: N connections; otherwise the default (0).
+    let connections = match mode {
+        "one" => 1,
+        m => m
+            .strip_prefix('k')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
+    };
     let opts = HttpOptions {
         cache: mode != "anon",
         cache_path: path.to_string(),
+        connections,
         ..HttpOptions::default()
     };
     let n = match mode {

@@ -38,9 +38,11 @@ struct HttpOptions {
     std::uint64_t max_bytes = detail::c_http_defaults().max_bytes;
     /// Connections a large object is downloaded over at once (ranged GETs pinned to
     /// its ETag; used only when the server serves ranges with a strong ETag):
-    /// 0 automatic (4), 1 always a single connection.
+    /// 0 automatic (one connection, split into 4 only when it is measured to be the
+    /// limit and a second one to help), 1 always a single connection, K >= 2 K from
+    /// the start.
     unsigned connections = detail::c_http_defaults().connections;
-    /// Objects of at least this many bytes use `connections` connections; 0 means the
+    /// Objects of at least this many bytes may use several connections; 0 means the
     /// default, 64 MiB.
     std::uint64_t parallel_min_bytes = 0;
 };

@@ -12,12 +12,14 @@
 //!   whole body decoded cleanly. Without a persistent cache, the same happens in an
 //!   anonymous temp file (in `$TMPDIR`) that is unlinked once complete: the body is
 //!   never held in memory in any mode.
-//! - A large object (`HttpOptions::parallel_min_bytes`, default 64 MiB) is downloaded
-//!   over `HttpOptions::connections` connections at once (default 4) when the first
-//!   response allows it (Content-Length, `Accept-Ranges: bytes`, a strong ETag, no
-//!   content coding): ranged GETs pinned to the ETag (`ranged.rs`), each resumable on
-//!   its own, written at their offsets into an unnamed temp file that the record decoder
-//!   follows (see `parallel.rs`). A changed object restarts the download (never a
+//! - A large object (`HttpOptions::parallel_min_bytes`, default 64 MiB) may be
+//!   downloaded over several connections at once when the first response allows it
+//!   (Content-Length, `Accept-Ranges: bytes`, a strong ETag, no content coding):
+//!   `HttpOptions::connections` K, or by default one connection that splits into 4
+//!   only when it is measured to be the limit and a second one to help: ranged GETs
+//!   pinned to the ETag (`ranged.rs`), each resumable on its own, written at their
+//!   offsets into an unnamed temp file that the record decoder follows (see
+//!   `parallel.rs`). A changed object restarts the download (never a
 //!   splice); otherwise, or below the threshold, one connection as before. The async
 //!   producer uses the same path: the decoder follows the contiguous prefix, so its first
 //!   record still arrives with the first bytes of the first response.

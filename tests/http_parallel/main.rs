@@ -9,14 +9,18 @@
 //!   new version only; an object that keeps changing is a clear error after a bounded
 //!   number of restarts;
 //! - no range support, a weak ETag, an object below the threshold: one connection;
-//! - the byte limit applies; no temp file is left after a failure.
+//! - the byte limit applies; no temp file is left after a failure;
+//! - automatic connections (`connections` 0): one connection against a fast server,
+//!   a split through a per-connection throttle, no split when a probe finds two
+//!   connections no faster than one, a cut of the one connection resumed as ranges.
 //!
-//! One file per concept: `exact`, `changing_object`, `fallback`, `limits`; the
-//! helpers they share are here and in `support`.
+//! One file per concept: `exact`, `changing_object`, `fallback`, `limits`,
+//! `automatic`; the helpers they share are here and in `support`.
 
 #[path = "../support/mod.rs"]
 mod support;
 
+mod automatic;
 mod changing_object;
 mod exact;
 mod fallback;

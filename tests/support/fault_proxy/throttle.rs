@@ -2,12 +2,14 @@
 //! connection: the bytes from the server to the client go through a token bucket
 //! of their own per connection (the requests pass unthrottled). Used by the
 //! parallel-download benchmark, where K ranged connections should reach K times the
-//! rate of one. Plain TCP: no HTTP framing, nothing recorded but counts.
+//! rate of one. [`ThrottleProxy::start_shared`] caps all connections together
+//! instead (a link whose total is the limit: more connections do not help). Plain
+//! TCP: no HTTP framing, nothing recorded but counts.
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::listener::Listener;
@@ -28,7 +30,19 @@ impl ThrottleProxy {
         let bytes = Arc::new(AtomicU64::new(0));
         let counted = bytes.clone();
         let listener = Listener::start("throttle", upstream_port, move |client, upstream, _| {
-            relay(client, upstream, bytes_per_sec, &counted)
+            let bucket = Mutex::new(Bucket::new(bytes_per_sec));
+            relay(client, upstream, &bucket, &counted)
+        });
+        ThrottleProxy { listener, bytes }
+    }
+
+    /// Like `start`, but at most `bytes_per_sec` for all connections together.
+    pub fn start_shared(upstream_port: u16, bytes_per_sec: u64) -> ThrottleProxy {
+        let bytes = Arc::new(AtomicU64::new(0));
+        let counted = bytes.clone();
+        let bucket = Arc::new(Mutex::new(Bucket::new(bytes_per_sec)));
+        let listener = Listener::start("throttle", upstream_port, move |client, upstream, _| {
+            relay(client, upstream, &bucket, &counted)
         });
         ThrottleProxy { listener, bytes }
     }
@@ -59,7 +73,16 @@ struct Bucket {
 }
 
 impl Bucket {
-    /// Waits until `n` bytes may pass.
+    fn new(rate: u64) -> Bucket {
+        Bucket {
+            rate: rate as f64,
+            tokens: CHUNK as f64,
+            last: Instant::now(),
+        }
+    }
+
+    /// Waits until `n` bytes may pass (a shared bucket stays locked meanwhile: the
+    /// connections take turns).
     fn take(&mut self, n: usize) {
         let now = Instant::now();
         let burst = CHUNK as f64;
@@ -77,7 +100,7 @@ impl Bucket {
     }
 }
 
-fn relay(client: &TcpStream, upstream: &TcpStream, rate: u64, bytes: &AtomicU64) {
+fn relay(client: &TcpStream, upstream: &TcpStream, bucket: &Mutex<Bucket>, bytes: &AtomicU64) {
     // Requests: unthrottled.
     let (mut c_in, mut u_out) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
     let up = std::thread::spawn(move || {
@@ -85,18 +108,13 @@ fn relay(client: &TcpStream, upstream: &TcpStream, rate: u64, bytes: &AtomicU64)
         let _ = u_out.shutdown(Shutdown::Write);
     });
     let (mut u_in, mut c_out) = (upstream.try_clone().unwrap(), client.try_clone().unwrap());
-    let mut bucket = Bucket {
-        rate: rate as f64,
-        tokens: CHUNK as f64,
-        last: Instant::now(),
-    };
     let mut buf = vec![0u8; CHUNK];
     loop {
         let n = match u_in.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        bucket.take(n);
+        bucket.lock().unwrap_or_else(|p| p.into_inner()).take(n);
         if c_out.write_all(&buf[..n]).is_err() {
             break;
         }
