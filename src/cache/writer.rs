@@ -430,9 +430,17 @@ impl<'l> CacheWriter<'l> {
     /// `finish`, then a reader of the file just written, made from the descriptor that
     /// wrote it (the path is not opened again): whatever another program puts at the
     /// path after the rename is not what this reader serves.
+    ///
+    /// The reader is checked to be of what was written (metadata, nonce included, and
+    /// record count): the file is published under a name others can open, and a `cp`
+    /// over that name between the rename and the mapping rewrites this very inode in
+    /// place; such a file is an error, never served.
     pub fn finish_reader(self) -> Result<CacheReader> {
+        let (meta, records) = (self.meta.clone(), self.sink.records);
         let (path, file) = self.publish()?;
-        CacheReader::from_file(&file, &path)
+        let r = CacheReader::from_file(&file, &path)?;
+        check_is_written(&r, &meta, records, &path)?;
+        Ok(r)
     }
 
     fn publish(mut self) -> Result<(PathBuf, File)> {
@@ -605,7 +613,10 @@ impl<'l> CacheAppender<'l> {
             .out
             .flush()
             .map_err(|e| Error::io("cannot write cache", &path, e))?;
-        CacheReader::from_file(self.sink.out.get_ref(), &path)
+        let r = CacheReader::from_file(self.sink.out.get_ref(), &path)?;
+        // As in `finish_reader`: a file rewritten in place after the commit is not served.
+        check_is_written(&r, &self.header.meta, self.header.commit.records, &path)?;
+        Ok(r)
     }
 
     /// Records committed plus pushed so far.
@@ -848,6 +859,20 @@ pub(crate) fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::io("cannot sync directory", dir, e))
+}
+
+/// Err unless `r` (a reader of the file a writer just wrote, from the writer's own
+/// descriptor) holds what was written: the same metadata (the nonce makes it this
+/// file's) and the same number of records.
+fn check_is_written(r: &CacheReader, meta: &Metadata, records: u64, path: &Path) -> Result<()> {
+    if r.metadata() == meta && r.len() == records {
+        return Ok(());
+    }
+    Err(Error::corrupt(
+        path,
+        "the file was rewritten in place by another program just after it was written \
+         (replace cache files by rename, never in place)",
+    ))
 }
 
 #[cfg(test)]

@@ -337,11 +337,13 @@ pub fn slow(
             if i > 0 && !c.sleep(every) {
                 return;
             }
+            // Counted before the write: a client that has read chunk i sees at least
+            // i + 1 here (counted after, a fast client could see the count lag).
+            sent.store(i + 1, Ordering::SeqCst);
             if c.stream.write_all(chunk).is_err() {
                 return;
             }
             let _ = c.stream.flush();
-            sent.store(i + 1, Ordering::SeqCst);
         }
     })
 }
