@@ -68,7 +68,7 @@
 
 use crate::error::{Error, Result};
 use crate::identity::SourceIdentity;
-use std::path::Path;
+use crate::tensor::{parse_wire, WireHeader};
 
 pub const MAGIC: [u8; 8] = *b"HMNCACHE";
 /// The version this library writes.
@@ -345,9 +345,10 @@ impl Header {
     }
 
     /// Parses the header at the start of `bytes` (the file's first bytes; it must
-    /// hold at least the metadata). `path` is only for messages.
-    pub fn decode(bytes: &[u8], path: &Path) -> Result<Header> {
-        let bad = |d: String| Error::corrupt(path, d);
+    /// hold at least the metadata). The format knows no files: the caller adds the
+    /// path or URL to the error (`Error::corrupt`).
+    pub fn decode(bytes: &[u8]) -> std::result::Result<Header, String> {
+        let bad = |d: String| d;
         if bytes.len() < META_OFFSET_V1 {
             return Err(bad(format!(
                 "header is {} bytes, needs {META_OFFSET_V1}",
@@ -601,6 +602,118 @@ pub fn parse_frame(
     })
 }
 
+/// A record frame that passed `check_record_frame`: its wire bytes are at
+/// `wire_at..wire_at + wire_len` from the frame's start, their CRC32 is `crc`, and
+/// `wire` is the parsed record (whose length is `wire_len`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordFrame {
+    pub wire_at: usize,
+    pub wire_len: usize,
+    pub crc: u32,
+    pub wire: WireHeader,
+}
+
+impl RecordFrame {
+    /// Bytes from the frame's start to the next frame.
+    pub fn len(&self) -> usize {
+        self.wire_at + self.wire_len
+    }
+}
+
+/// Checks the record frame at the start of `bytes` (which may run on past it): the
+/// frame header (a record, not an index frame or bad padding), its bounds inside
+/// `bytes`, the CRC of its wire bytes, the wire record itself (`parse_wire`, its
+/// dimensions into `shape`) and that the record is exactly as long as the frame says.
+/// The one check of a record frame: every reader of frames calls it. Allocates nothing
+/// once `shape` has capacity; never panics, whatever `bytes` hold.
+pub fn check_record_frame(
+    bytes: &[u8],
+    shape: &mut Vec<usize>,
+) -> std::result::Result<RecordFrame, String> {
+    check_record_frame_with(bytes, shape, |b, at, len| {
+        Some(crc32fast::hash(&b[at..at + len]))
+    })
+}
+
+/// `check_record_frame` with the hashing left to the caller: `crc(bytes, wire_at,
+/// wire_len)` returns the CRC32 of `bytes[wire_at..wire_at + wire_len]` (a hasher that
+/// prefetches, say), or None to skip the CRC check when the caller hashes a copy of the
+/// wire bytes itself and compares it with `RecordFrame::crc` (hash once).
+#[inline(always)]
+pub fn check_record_frame_with(
+    bytes: &[u8],
+    shape: &mut Vec<usize>,
+    crc: impl FnOnce(&[u8], usize, usize) -> Option<u32>,
+) -> std::result::Result<RecordFrame, String> {
+    let Some(fh) = bytes.first_chunk::<FRAME_HEADER>() else {
+        return Err(format!(
+            "frame header needs {FRAME_HEADER} bytes, {} remain",
+            bytes.len()
+        ));
+    };
+    // Index frames are parsed as such, so that the message names them.
+    let (wire_at, wire_len, stored) = match parse_frame(fh, true)? {
+        Frame::Record {
+            wire_at,
+            wire_len,
+            crc,
+        } => (wire_at, wire_len, crc),
+        Frame::Index { .. } => return Err("an index frame where a record belongs".into()),
+    };
+    if wire_at > bytes.len() || wire_len > bytes.len() - wire_at {
+        return Err(format!(
+            "frame claims {wire_len} bytes, {} remain",
+            bytes.len().saturating_sub(wire_at)
+        ));
+    }
+    if crc(bytes, wire_at, wire_len).is_some_and(|c| c != stored) {
+        return Err("CRC mismatch".into());
+    }
+    let wire = one_whole_record(&bytes[wire_at..wire_at + wire_len], shape)?;
+    Ok(RecordFrame {
+        wire_at,
+        wire_len,
+        crc: stored,
+        wire,
+    })
+}
+
+/// The wire part of `check_record_frame`, for a decoder that reads a frame's header
+/// and its wire bytes apart (a stream): `wire` (exactly the frame's wire bytes) has
+/// the CRC32 `crc` the frame header stores, parses, and is one whole record.
+pub fn check_record_wire(
+    wire: &[u8],
+    crc: u32,
+    shape: &mut Vec<usize>,
+) -> std::result::Result<WireHeader, String> {
+    if crc32fast::hash(wire) != crc {
+        return Err("CRC mismatch".into());
+    }
+    one_whole_record(wire, shape)
+}
+
+/// `wire` parses and is exactly one record.
+#[inline(always)]
+fn one_whole_record(
+    wire: &[u8],
+    shape: &mut Vec<usize>,
+) -> std::result::Result<WireHeader, String> {
+    let h = parse_wire(wire, shape).map_err(|e| e.to_string())?;
+    if h.record_len() != wire.len() {
+        return Err(format!(
+            "record is {} bytes, frame says {}",
+            h.record_len(),
+            wire.len()
+        ));
+    }
+    Ok(h)
+}
+
+/// The metadata length a header region (from `Header::encode`) declares.
+pub fn declared_meta_len(header: &[u8]) -> Option<usize> {
+    Some(u32::from_le_bytes(header.get(16..20)?.try_into().ok()?) as usize)
+}
+
 /// Writes the header of an index frame of `capacity` entries starting at
 /// `frame_start` (its body, 8-aligned in the file, follows).
 pub fn index_frame_header(frame_start: u64, capacity: u64, out: &mut Vec<u8>) -> Result<()> {
@@ -663,7 +776,7 @@ mod tests {
         };
         let mut b = Header::encode(&meta, c1);
         assert_eq!(b.len() % DATA_ALIGN, 0);
-        let h = Header::decode(&b, Path::new("x")).unwrap();
+        let h = Header::decode(&b).unwrap();
         assert_eq!((h.meta, h.commit), (meta.clone(), c1));
         let c2 = Commit {
             seq: 2,
@@ -673,9 +786,9 @@ mod tests {
         };
         let at = c2.slot_offset() as usize;
         b[at..at + SLOT_LEN].copy_from_slice(&c2.encode());
-        assert_eq!(Header::decode(&b, Path::new("x")).unwrap().commit, c2);
+        assert_eq!(Header::decode(&b).unwrap().commit, c2);
         b[at + 9] ^= 1; // torn newest slot: previous commit stays in force
-        assert_eq!(Header::decode(&b, Path::new("x")).unwrap().commit, c1);
+        assert_eq!(Header::decode(&b).unwrap().commit, c1);
     }
 
     #[test]
@@ -738,7 +851,7 @@ mod tests {
         };
         let b = Header::encode_version(&meta, c, VERSION_1);
         assert_eq!(&b[8..12], &1u32.to_le_bytes());
-        let h = Header::decode(&b, Path::new("x")).unwrap();
+        let h = Header::decode(&b).unwrap();
         assert_eq!((h.version, h.commit, h.meta), (VERSION_1, c, meta));
         assert_eq!(h.data_start as usize, b.len());
         assert_eq!(Header::region_len(&b[..20]).unwrap(), b.len());
@@ -791,7 +904,7 @@ mod tests {
             let mut d = b.clone();
             d[i] ^= 0x40;
             let ok = match sniff(&d) {
-                Sniff::Current => Header::decode(&d, Path::new("x")).is_err(),
+                Sniff::Current => Header::decode(&d).is_err(),
                 Sniff::Damaged(_) => true,
                 Sniff::Legacy => false,
             };

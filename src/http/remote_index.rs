@@ -13,7 +13,7 @@ use std::path::Path;
 
 use super::ranged::RangedObject;
 use super::HttpOptions;
-use crate::cache::{entry_offset, parse_frame, Frame, Header, FRAME_HEADER};
+use crate::cache::{check_record_frame, entry_offset, parse_frame, Frame, Header, FRAME_HEADER};
 use crate::error::{Error, HttpCause, HttpErrorKind, Result};
 
 /// Bytes of the opening ranged GET.
@@ -62,7 +62,7 @@ impl RemoteIndex {
                 .map_err(|f| f.into_error(url))?;
             head.extend_from_slice(&rest);
         }
-        let h = Header::decode(&head, Path::new(url))?;
+        let h = Header::decode(&head).map_err(|d| Error::corrupt(Path::new(url), d))?;
         let records = h.commit.records;
         let end = h.data_start + h.commit.data_len;
         if h.version < 2 || h.commit.index_at != h.data_start || end > total {
@@ -166,24 +166,8 @@ pub(crate) fn record_wire<'a>(frame: &'a [u8], g: u64, url: &str) -> Result<&'a 
             format!("record {g}: {d}"),
         )
     };
-    let fh: &[u8; FRAME_HEADER] = frame
-        .get(..FRAME_HEADER)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| bad("a truncated frame".into()))?;
-    match parse_frame(fh, true).map_err(bad)? {
-        Frame::Record {
-            wire_at,
-            wire_len,
-            crc,
-        } => {
-            let wire = frame
-                .get(wire_at..wire_at + wire_len)
-                .ok_or_else(|| bad("the frame runs past its index entry".into()))?;
-            if crc32fast::hash(wire) != crc {
-                return Err(bad("CRC mismatch".into()));
-            }
-            Ok(wire)
-        }
-        Frame::Index { .. } => Err(bad("the index points at an index frame".into())),
-    }
+    // The slice ends where the index says the next frame starts: a frame that
+    // claims more runs past its index entry.
+    let f = check_record_frame(frame, &mut Vec::new()).map_err(bad)?;
+    Ok(&frame[f.wire_at..f.len()])
 }
