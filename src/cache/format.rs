@@ -974,6 +974,98 @@ mod tests {
         assert_eq!(sniff(&zeros.to_wire().unwrap()), Sniff::Legacy);
     }
 
+    /// A record frame as the writer lays it out at `frame_start`, and its wire bytes.
+    fn record_frame(frame_start: u64, t: &crate::tensor::Tensor) -> (Vec<u8>, Vec<u8>) {
+        let wire = t.to_wire().unwrap();
+        let hl = crate::tensor::wire_header_len(t.shape.len());
+        let mut frame = Vec::new();
+        frame_header(frame_start, hl, wire.len(), crc32fast::hash(&wire), &mut frame);
+        frame.extend_from_slice(&wire);
+        (frame, wire)
+    }
+
+    /// A fuzz loop over the one frame check (a bounded, deterministic run of what
+    /// `fuzz/fuzz_targets/record_frame.rs` does without end): valid frames of every
+    /// dtype and rank are accepted with their own bounds; arbitrary bytes and the valid
+    /// frames cut, grown, shifted and with bytes or bits changed never panic (a read out
+    /// of bounds would), and a changed frame is accepted only when the record it yields
+    /// is the one that was written (only its unhashed pad bytes can change unseen).
+    #[test]
+    fn the_record_frame_check_accepts_exactly_the_valid_frames() {
+        use crate::tensor::{DType, Tensor};
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut shape = Vec::new();
+        let (mut accepted_changed, mut checked) = (0, 0);
+        for case in 0..3000u64 {
+            let dtype = DType::from_code((rand() % 5) as u8).unwrap();
+            let dims: Vec<usize> = (0..rand() % 4).map(|_| (rand() % 5) as usize).collect();
+            let n = crate::tensor::data_len_for(dtype, &dims).unwrap();
+            let data = (0..n).map(|_| rand() as u8).collect();
+            let t = Tensor::new(dtype, dims.clone(), data);
+            let (frame, wire) = record_frame(rand() % 64, &t);
+            // Valid, alone or with more bytes after it.
+            let mut tail = frame.clone();
+            tail.extend((0..rand() % 16).map(|_| rand() as u8));
+            for bytes in [&frame[..], &tail[..]] {
+                let f = check_record_frame(bytes, &mut shape).expect("a valid frame");
+                assert_eq!(f.len(), frame.len(), "case {case}");
+                assert_eq!(&bytes[f.wire_at..f.len()], &wire[..]);
+                assert_eq!(f.crc, crc32fast::hash(&wire));
+                assert_eq!((f.wire.dtype, &shape), (dtype, &dims));
+            }
+            // A frame whose CRC holds over more bytes than its record: refused.
+            let mut long = wire.clone();
+            long.extend((0..1 + rand() % 8).map(|_| rand() as u8));
+            let mut bad = Vec::new();
+            frame_header(0, 0, long.len(), crc32fast::hash(&long), &mut bad);
+            bad.extend_from_slice(&long);
+            assert!(check_record_frame(&bad, &mut shape).is_err(), "case {case}");
+            // Cut anywhere: refused.
+            let cut = (rand() as usize) % frame.len();
+            assert!(check_record_frame(&frame[..cut], &mut shape).is_err());
+            // Changed: bytes overwritten, bits flipped, a length or pad byte rewritten.
+            for _ in 0..8 {
+                let mut d = frame.clone();
+                for _ in 0..1 + rand() % 3 {
+                    let at = (rand() as usize) % d.len();
+                    match rand() % 3 {
+                        0 => d[at] ^= 1 << (rand() % 8),
+                        1 => d[at] = rand() as u8,
+                        _ => d[(rand() as usize) % FRAME_HEADER] = rand() as u8,
+                    }
+                }
+                if d == frame {
+                    continue;
+                }
+                checked += 1;
+                if let Ok(f) = check_record_frame(&d, &mut shape) {
+                    accepted_changed += 1;
+                    assert_eq!(&d[f.wire_at..f.len()], &wire[..], "case {case}: {d:?}");
+                    assert_eq!(d[..FRAME_HEADER], frame[..FRAME_HEADER]);
+                }
+            }
+            // Arbitrary bytes, some behind a plausible frame header.
+            let mut junk: Vec<u8> = (0..rand() % 80).map(|_| rand() as u8).collect();
+            if junk.len() >= FRAME_HEADER && rand() % 2 == 0 {
+                let len = (junk.len() - FRAME_HEADER) as u32;
+                junk[..4].copy_from_slice(&len.to_le_bytes());
+                junk[8] = 0;
+            }
+            if let Ok(f) = check_record_frame(&junk, &mut shape) {
+                assert!(f.len() <= junk.len());
+                assert_eq!(crc32fast::hash(&junk[f.wire_at..f.len()]), f.crc);
+            }
+        }
+        // Only changes to the pad bytes (no hash covers them) pass.
+        assert!(checked > 10_000 && accepted_changed < checked / 10);
+    }
+
     #[test]
     fn frames_align_tensor_data() {
         for start in 0..16u64 {
