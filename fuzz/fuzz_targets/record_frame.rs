@@ -11,8 +11,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let mut shape = Vec::new();
     if let Ok(f) = check_record_frame(data, &mut shape) {
-        assert!(f.wire_at <= f.len() && f.len() <= data.len());
-        let wire = &data[f.wire_at..f.len()];
+        assert!(f.wire_at <= f.frame_len() && f.frame_len() <= data.len());
+        let wire = &data[f.wire_at..f.frame_len()];
         assert_eq!(crc32fast::hash(wire), f.crc);
         assert_eq!(f.wire.record_len(), wire.len());
         let (t, len) = decode_wire(wire).expect("an accepted record decodes");

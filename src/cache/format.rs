@@ -615,7 +615,7 @@ pub struct RecordFrame {
 
 impl RecordFrame {
     /// Bytes from the frame's start to the next frame.
-    pub fn len(&self) -> usize {
+    pub fn frame_len(&self) -> usize {
         self.wire_at + self.wire_len
     }
 }
@@ -979,7 +979,13 @@ mod tests {
         let wire = t.to_wire().unwrap();
         let hl = crate::tensor::wire_header_len(t.shape.len());
         let mut frame = Vec::new();
-        frame_header(frame_start, hl, wire.len(), crc32fast::hash(&wire), &mut frame);
+        frame_header(
+            frame_start,
+            hl,
+            wire.len(),
+            crc32fast::hash(&wire),
+            &mut frame,
+        );
         frame.extend_from_slice(&wire);
         (frame, wire)
     }
@@ -1014,8 +1020,8 @@ mod tests {
             tail.extend((0..rand() % 16).map(|_| rand() as u8));
             for bytes in [&frame[..], &tail[..]] {
                 let f = check_record_frame(bytes, &mut shape).expect("a valid frame");
-                assert_eq!(f.len(), frame.len(), "case {case}");
-                assert_eq!(&bytes[f.wire_at..f.len()], &wire[..]);
+                assert_eq!(f.frame_len(), frame.len(), "case {case}");
+                assert_eq!(&bytes[f.wire_at..f.frame_len()], &wire[..]);
                 assert_eq!(f.crc, crc32fast::hash(&wire));
                 assert_eq!((f.wire.dtype, &shape), (dtype, &dims));
             }
@@ -1046,7 +1052,11 @@ mod tests {
                 checked += 1;
                 if let Ok(f) = check_record_frame(&d, &mut shape) {
                     accepted_changed += 1;
-                    assert_eq!(&d[f.wire_at..f.len()], &wire[..], "case {case}: {d:?}");
+                    assert_eq!(
+                        &d[f.wire_at..f.frame_len()],
+                        &wire[..],
+                        "case {case}: {d:?}"
+                    );
                     assert_eq!(d[..FRAME_HEADER], frame[..FRAME_HEADER]);
                 }
             }
@@ -1058,8 +1068,8 @@ mod tests {
                 junk[8] = 0;
             }
             if let Ok(f) = check_record_frame(&junk, &mut shape) {
-                assert!(f.len() <= junk.len());
-                assert_eq!(crc32fast::hash(&junk[f.wire_at..f.len()]), f.crc);
+                assert!(f.frame_len() <= junk.len());
+                assert_eq!(crc32fast::hash(&junk[f.wire_at..f.frame_len()]), f.crc);
             }
         }
         // Only changes to the pad bytes (no hash covers them) pass.

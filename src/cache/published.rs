@@ -10,7 +10,8 @@
 use std::io::{self, Read};
 
 use super::format::{
-    check_record_wire, index_entry, parse_frame, Frame, Header, DATA_ALIGNMENT, FRAME_HEADER, INDEX_ENTRY, VERSION_1,
+    check_record_wire, index_entry, parse_frame, Frame, Header, DATA_ALIGNMENT, FRAME_HEADER,
+    INDEX_ENTRY, VERSION_1,
 };
 
 /// Reads up to `buf.len()` bytes; fewer only at the end of the stream.

@@ -52,8 +52,7 @@ use std::path::{Path, PathBuf};
 
 use super::format::{
     check_record_frame, check_record_frame_with, entry_offset, parse_frame, slot_in_flux, sniff,
-    Frame, Header, Metadata, Sniff, FRAME_HEADER,
-    INDEX_ENTRY, SNIFF_LEN, VERSION_1,
+    Frame, Header, Metadata, Sniff, FRAME_HEADER, INDEX_ENTRY, SNIFF_LEN, VERSION_1,
 };
 use super::index::walk_offsets;
 use super::mapping::Mapping;

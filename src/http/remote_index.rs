@@ -169,5 +169,5 @@ pub(crate) fn record_wire<'a>(frame: &'a [u8], g: u64, url: &str) -> Result<&'a 
     // The slice ends where the index says the next frame starts: a frame that
     // claims more runs past its index entry.
     let f = check_record_frame(frame, &mut Vec::new()).map_err(bad)?;
-    Ok(&frame[f.wire_at..f.len()])
+    Ok(&frame[f.wire_at..f.frame_len()])
 }

@@ -111,10 +111,7 @@ fn a_flipped_byte_in_record_i_is_detected_by_view_at_i() {
         let next = if i + 1 < 300 {
             frame_offset(&good, i + 1)
         } else {
-            Header::decode(&good)
-                .unwrap()
-                .commit
-                .index_at as usize
+            Header::decode(&good).unwrap().commit.index_at as usize
         };
         // Every byte of the record's frame that is read: header, wire header, data.
         let pad = good[at + 8] as usize;
