@@ -569,6 +569,41 @@ impl Frame {
     }
 }
 
+impl Frame {
+    /// Zero bytes between the frame header and the record's wire bytes (or the index
+    /// body): what a stream reader skips.
+    pub fn pad_len(&self) -> usize {
+        match *self {
+            Frame::Record { wire_at, .. } => wire_at - FRAME_HEADER,
+            Frame::Index { body_at, .. } => body_at - FRAME_HEADER,
+        }
+    }
+}
+
+/// The frame header at the start of `frame` flags an index frame (version 2): the one
+/// byte test a sequential reader makes per frame before parsing it.
+#[inline(always)]
+pub fn flags_index_frame(frame: &[u8]) -> bool {
+    frame
+        .get(..FRAME_HEADER)
+        .is_some_and(|fh| fh[FRAME_HEADER - 1] & INDEX_FRAME != 0)
+}
+
+/// The CRC a record frame header at the start of `frame` stores (None: no record
+/// frame header there). For a frame `check_record_frame` has passed.
+#[inline]
+pub fn stored_record_crc(frame: &[u8]) -> Option<u32> {
+    match parse_frame(frame.first_chunk::<FRAME_HEADER>()?, true) {
+        Ok(Frame::Record { crc, .. }) => Some(crc),
+        _ => None,
+    }
+}
+
+/// File offset of the body of an index frame that starts at `frame_start`.
+pub fn index_body_at(frame_start: u64) -> u64 {
+    frame_start + (FRAME_HEADER + frame_pad(frame_start, 0)) as u64
+}
+
 /// Parses a frame header. `index_frames`: the file's version has index frames (a pad
 /// byte with `INDEX_FRAME` set is then an index frame, else damage). Lengths are as the
 /// header claims: the caller checks they fit.

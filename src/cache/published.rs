@@ -126,20 +126,16 @@ impl FrameStream {
                 ));
             }
             match frame {
-                Frame::Index { body_at, body_len } => {
+                Frame::Index { body_len, .. } => {
                     let mut pad = [0u8; DATA_ALIGNMENT];
-                    let pad_len = body_at - FRAME_HEADER;
+                    let pad_len = frame.pad_len();
                     if read_full(input, &mut pad[..pad_len]).map_err(io_bad)? < pad_len {
                         return Err(format!("body ended inside the index frame at {frame_at}"));
                     }
                     self.read_index(input, frame_at, body_len)?;
                     self.consumed += frame_len;
                 }
-                Frame::Record {
-                    wire_at,
-                    wire_len,
-                    crc,
-                } => {
+                Frame::Record { wire_len, crc, .. } => {
                     if index == self.records {
                         return Err(format!(
                             "records end at {} bytes, the header commits {}",
@@ -147,7 +143,7 @@ impl FrameStream {
                         ));
                     }
                     let mut pad = [0u8; DATA_ALIGNMENT];
-                    let pad_len = wire_at - FRAME_HEADER;
+                    let pad_len = frame.pad_len();
                     if read_full(input, &mut pad[..pad_len]).map_err(io_bad)? < pad_len {
                         return Err(format!("body ended inside record {index}"));
                     }

@@ -892,8 +892,10 @@ impl CacheReader {
         // Read through the mapping: the copy against the frame's stored CRC.
         let at = self.frame_offset(index)?;
         let map = self.map.as_ref().expect("non-empty cache is mapped");
-        let stored = u32::from_le_bytes(map[at + 4..at + 8].try_into().unwrap());
-        if crc != Some(stored) {
+        let stored = map
+            .get(at..self.data_end)
+            .and_then(super::format::stored_record_crc);
+        if crc.is_none() || crc != stored {
             return Err(Error::corrupt(
                 &self.path,
                 format!("record {index} at offset {at}: CRC mismatch in the bytes copied"),
@@ -1052,7 +1054,10 @@ impl CacheReader {
         if self.ra.version < 2 {
             return at;
         }
-        while at + FRAME_HEADER <= self.data_end && map[at + 8] & super::format::INDEX_FRAME != 0 {
+        while map
+            .get(at..self.data_end)
+            .is_some_and(super::format::flags_index_frame)
+        {
             let fh: &[u8; FRAME_HEADER] = map[at..at + FRAME_HEADER].try_into().unwrap();
             match parse_frame(fh, true) {
                 Ok(f @ Frame::Index { .. }) if at + f.len() as usize <= self.data_end => {

@@ -331,7 +331,7 @@ impl<'l> CacheWriter<'l> {
         };
         if head_capacity > 0 {
             let at = w.sink.write_index_frame(head_capacity, 0, |_| Ok(()))?;
-            let body = at + (FRAME_HEADER + super::format::frame_pad(at, 0)) as u64;
+            let body = super::format::index_body_at(at);
             w.head_index = Some((at, body, head_capacity));
         }
         Ok(w)
