@@ -87,6 +87,8 @@ pub const META_OFFSET_V1: usize = SLOT0 + 2 * SLOT_LEN_V1;
 pub const MAX_META_LEN: usize = 1 << 20;
 pub const DATA_ALIGN: usize = 64;
 pub const FRAME_HEADER: usize = 9;
+/// Bytes of a file's head `Header::region_len` reads (magic, version, flags, meta_len).
+pub const REGION_PREFIX: usize = 20;
 /// Tensor data starts at a multiple of this in the file.
 pub const DATA_ALIGNMENT: usize = 8;
 /// Set in a frame's pad byte: the frame is an index frame, not a record.
@@ -330,6 +332,12 @@ impl Header {
     /// what a stream reader must read before the first frame. Err for a version this
     /// library does not read or an implausible metadata length.
     pub fn region_len(first20: &[u8]) -> std::result::Result<usize, String> {
+        if first20.len() < REGION_PREFIX {
+            return Err(format!(
+                "the header needs {REGION_PREFIX} bytes, {} remain",
+                first20.len()
+            ));
+        }
         let u32_at = |at: usize| u32::from_le_bytes(first20[at..at + 4].try_into().unwrap());
         let version = u32_at(8);
         if version != VERSION && version != VERSION_1 {
@@ -890,6 +898,10 @@ mod tests {
         assert_eq!((h.version, h.commit, h.meta), (VERSION_1, c, meta));
         assert_eq!(h.data_start as usize, b.len());
         assert_eq!(Header::region_len(&b[..20]).unwrap(), b.len());
+        assert!(
+            Header::region_len(&b[..REGION_PREFIX - 1]).is_err(),
+            "short: no panic"
+        );
         assert_eq!(c.slot_offset_for(VERSION_1), (SLOT0 + SLOT_LEN_V1) as u64);
     }
 

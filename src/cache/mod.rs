@@ -16,7 +16,9 @@ pub(crate) mod stream_dir;
 mod writer;
 
 pub use format::Metadata;
-pub(crate) use format::{check_record_wire, entry_offset, parse_frame, Frame, FRAME_HEADER};
+pub(crate) use format::{
+    check_record_wire, entry_offset, parse_frame, Frame, FRAME_HEADER, REGION_PREFIX,
+};
 pub(crate) use inventory::{
     classify_name, is_own_companion, list_caches, scan_cache_dir, why_not_a_cache,
 };

@@ -11,7 +11,7 @@ use std::io::{self, Read};
 
 use super::format::{
     check_record_wire, index_entry, parse_frame, Frame, Header, DATA_ALIGNMENT, FRAME_HEADER,
-    INDEX_ENTRY, VERSION_1,
+    INDEX_ENTRY, REGION_PREFIX, VERSION_1,
 };
 
 /// Reads up to `buf.len()` bytes; fewer only at the end of the stream.
@@ -32,13 +32,13 @@ pub(crate) fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Resu
 /// of `input`, leaving `input` at the first frame.
 pub fn read_stream_header<R: Read>(input: &mut R) -> Result<Header, String> {
     let io_bad = |e: io::Error| e.to_string();
-    let mut head = vec![0u8; 20];
+    let mut head = vec![0u8; REGION_PREFIX];
     if read_full(input, &mut head).map_err(io_bad)? < head.len() {
         return Err("body ended inside the header".into());
     }
     let data_start = Header::region_len(&head)?;
     head.resize(data_start, 0);
-    if read_full(input, &mut head[20..]).map_err(io_bad)? < data_start - 20 {
+    if read_full(input, &mut head[REGION_PREFIX..]).map_err(io_bad)? < data_start - REGION_PREFIX {
         return Err("body ended inside the header".into());
     }
     Header::decode(&head)

@@ -13,7 +13,10 @@ use std::path::Path;
 
 use super::ranged::RangedObject;
 use super::HttpOptions;
-use crate::cache::{check_record_frame, entry_offset, parse_frame, Frame, Header, FRAME_HEADER};
+use crate::cache::{
+    check_record_frame, entry_offset, parse_frame, Frame, Header, DATA_ALIGNMENT, FRAME_HEADER,
+    REGION_PREFIX,
+};
 use crate::error::{Error, HttpCause, HttpErrorKind, Result};
 
 /// Bytes of the opening ranged GET.
@@ -47,15 +50,15 @@ impl RemoteIndex {
             RangedObject::open(client, url, opts.retries, HEAD_PROBE, activity, halted)?;
         let err = |detail: String| Error::http(HttpCause::of(HttpErrorKind::Body), url, detail);
         let total = object.len();
-        if head.len() < 20 {
+        if head.len() < REGION_PREFIX {
             return Err(err(format!(
                 "not a published cache: the object is {total} bytes"
             )));
         }
-        let region = Header::region_len(&head[..20])
+        let region = Header::region_len(&head[..REGION_PREFIX])
             .map_err(|d| err(format!("not a published cache: {d}")))? as u64;
         // The header and the index frame's header, and what the probe held beyond.
-        let need = (region + FRAME_HEADER as u64 + 8).min(total);
+        let need = (region + (FRAME_HEADER + DATA_ALIGNMENT) as u64).min(total);
         if (head.len() as u64) < need {
             let rest = object
                 .read(head.len() as u64, need, halted)
