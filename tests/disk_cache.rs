@@ -70,7 +70,7 @@ fn open_counting(
 /// Where the last record of a cache file ends: a first population writes the offset
 /// index right after it (at the commit's `index_at`).
 fn records_end(file: &[u8]) -> usize {
-    let h = harmonics_dataset::cache::Header::decode(file, std::path::Path::new("c")).unwrap();
+    let h = harmonics_dataset::cache::Header::decode(file).unwrap();
     match h.commit.index_at as usize {
         0 => file.len(),
         at => at,

@@ -64,7 +64,7 @@ fn json_of(o: &Output) -> Value {
 /// The file is version 2 with its index right after the header, and holds `want`.
 fn assert_published(path: &Path, want: &[Tensor]) {
     let bytes = std::fs::read(path).unwrap();
-    let h = Header::decode(&bytes, path).unwrap();
+    let h = Header::decode(&bytes).unwrap();
     assert_eq!(h.version, 2);
     assert_eq!(h.commit.index_at, h.data_start, "the index is at the head");
     assert_eq!(h.commit.records, want.len() as u64);
@@ -95,7 +95,7 @@ fn publish_to_a_directory_writes_a_compact_indexed_file_and_a_json_summary() {
     write_cache(&cache_dir.join("train.cache"), &want);
     // The source has its index at the end: the published file does not.
     let src = std::fs::read(cache_dir.join("train.cache")).unwrap();
-    let sh = Header::decode(&src, Path::new("src")).unwrap();
+    let sh = Header::decode(&src).unwrap();
     assert_ne!(sh.commit.index_at, sh.data_start);
 
     let dest = tmp.path().join("www/datasets");
@@ -136,7 +136,7 @@ fn publish_refuses_a_damaged_source_a_missing_cache_and_http_destinations() {
     let path = cache_dir.join("bad.cache");
     write_cache(&path, &want);
     let mut b = std::fs::read(&path).unwrap();
-    let h = Header::decode(&b, &path).unwrap();
+    let h = Header::decode(&b).unwrap();
     b[h.commit.index_at as usize - 3] ^= 0x40; // inside the last record's data
     std::fs::write(&path, &b).unwrap();
     let dest = tmp.path().join("www");
@@ -202,7 +202,7 @@ fn a_reader_of_a_directory_destination_never_sees_a_partial_file() {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => absent += 1,
                     Err(e) => panic!("{e}"),
                     Ok(b) => {
-                        let h = Header::decode(&b, &out).expect("a complete header");
+                        let h = Header::decode(&b).expect("a complete header");
                         assert_eq!(h.commit.records, 2000, "only complete files at DEST");
                         assert_eq!(h.commit.index_at, h.data_start);
                         complete += 1;

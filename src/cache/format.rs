@@ -68,7 +68,7 @@
 
 use crate::error::{Error, Result};
 use crate::identity::SourceIdentity;
-use std::path::Path;
+use crate::tensor::{parse_wire, WireHeader};
 
 pub const MAGIC: [u8; 8] = *b"HMNCACHE";
 /// The version this library writes.
@@ -87,6 +87,8 @@ pub const META_OFFSET_V1: usize = SLOT0 + 2 * SLOT_LEN_V1;
 pub const MAX_META_LEN: usize = 1 << 20;
 pub const DATA_ALIGN: usize = 64;
 pub const FRAME_HEADER: usize = 9;
+/// Bytes of a file's head `Header::region_len` reads (magic, version, flags, meta_len).
+pub const REGION_PREFIX: usize = 20;
 /// Tensor data starts at a multiple of this in the file.
 pub const DATA_ALIGNMENT: usize = 8;
 /// Set in a frame's pad byte: the frame is an index frame, not a record.
@@ -330,6 +332,12 @@ impl Header {
     /// what a stream reader must read before the first frame. Err for a version this
     /// library does not read or an implausible metadata length.
     pub fn region_len(first20: &[u8]) -> std::result::Result<usize, String> {
+        if first20.len() < REGION_PREFIX {
+            return Err(format!(
+                "the header needs {REGION_PREFIX} bytes, {} remain",
+                first20.len()
+            ));
+        }
         let u32_at = |at: usize| u32::from_le_bytes(first20[at..at + 4].try_into().unwrap());
         let version = u32_at(8);
         if version != VERSION && version != VERSION_1 {
@@ -345,9 +353,10 @@ impl Header {
     }
 
     /// Parses the header at the start of `bytes` (the file's first bytes; it must
-    /// hold at least the metadata). `path` is only for messages.
-    pub fn decode(bytes: &[u8], path: &Path) -> Result<Header> {
-        let bad = |d: String| Error::corrupt(path, d);
+    /// hold at least the metadata). The format knows no files: the caller adds the
+    /// path or URL to the error (`Error::corrupt`).
+    pub fn decode(bytes: &[u8]) -> std::result::Result<Header, String> {
+        let bad = |d: String| d;
         if bytes.len() < META_OFFSET_V1 {
             return Err(bad(format!(
                 "header is {} bytes, needs {META_OFFSET_V1}",
@@ -568,6 +577,41 @@ impl Frame {
     }
 }
 
+impl Frame {
+    /// Zero bytes between the frame header and the record's wire bytes (or the index
+    /// body): what a stream reader skips.
+    pub fn pad_len(&self) -> usize {
+        match *self {
+            Frame::Record { wire_at, .. } => wire_at - FRAME_HEADER,
+            Frame::Index { body_at, .. } => body_at - FRAME_HEADER,
+        }
+    }
+}
+
+/// The frame header at the start of `frame` flags an index frame (version 2): the one
+/// byte test a sequential reader makes per frame before parsing it.
+#[inline(always)]
+pub fn flags_index_frame(frame: &[u8]) -> bool {
+    frame
+        .get(..FRAME_HEADER)
+        .is_some_and(|fh| fh[FRAME_HEADER - 1] & INDEX_FRAME != 0)
+}
+
+/// The CRC a record frame header at the start of `frame` stores (None: no record
+/// frame header there). For a frame `check_record_frame` has passed.
+#[inline]
+pub fn stored_record_crc(frame: &[u8]) -> Option<u32> {
+    match parse_frame(frame.first_chunk::<FRAME_HEADER>()?, true) {
+        Ok(Frame::Record { crc, .. }) => Some(crc),
+        _ => None,
+    }
+}
+
+/// File offset of the body of an index frame that starts at `frame_start`.
+pub fn index_body_at(frame_start: u64) -> u64 {
+    frame_start + (FRAME_HEADER + frame_pad(frame_start, 0)) as u64
+}
+
 /// Parses a frame header. `index_frames`: the file's version has index frames (a pad
 /// byte with `INDEX_FRAME` set is then an index frame, else damage). Lengths are as the
 /// header claims: the caller checks they fit.
@@ -599,6 +643,118 @@ pub fn parse_frame(
         wire_len: len,
         crc: word,
     })
+}
+
+/// A record frame that passed `check_record_frame`: its wire bytes are at
+/// `wire_at..wire_at + wire_len` from the frame's start, their CRC32 is `crc`, and
+/// `wire` is the parsed record (whose length is `wire_len`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordFrame {
+    pub wire_at: usize,
+    pub wire_len: usize,
+    pub crc: u32,
+    pub wire: WireHeader,
+}
+
+impl RecordFrame {
+    /// Bytes from the frame's start to the next frame.
+    pub fn frame_len(&self) -> usize {
+        self.wire_at + self.wire_len
+    }
+}
+
+/// Checks the record frame at the start of `bytes` (which may run on past it): the
+/// frame header (a record, not an index frame or bad padding), its bounds inside
+/// `bytes`, the CRC of its wire bytes, the wire record itself (`parse_wire`, its
+/// dimensions into `shape`) and that the record is exactly as long as the frame says.
+/// The one check of a record frame: every reader of frames calls it. Allocates nothing
+/// once `shape` has capacity; never panics, whatever `bytes` hold.
+pub fn check_record_frame(
+    bytes: &[u8],
+    shape: &mut Vec<usize>,
+) -> std::result::Result<RecordFrame, String> {
+    check_record_frame_with(bytes, shape, |b, at, len| {
+        Some(crc32fast::hash(&b[at..at + len]))
+    })
+}
+
+/// `check_record_frame` with the hashing left to the caller: `crc(bytes, wire_at,
+/// wire_len)` returns the CRC32 of `bytes[wire_at..wire_at + wire_len]` (a hasher that
+/// prefetches, say), or None to skip the CRC check when the caller hashes a copy of the
+/// wire bytes itself and compares it with `RecordFrame::crc` (hash once).
+#[inline(always)]
+pub fn check_record_frame_with(
+    bytes: &[u8],
+    shape: &mut Vec<usize>,
+    crc: impl FnOnce(&[u8], usize, usize) -> Option<u32>,
+) -> std::result::Result<RecordFrame, String> {
+    let Some(fh) = bytes.first_chunk::<FRAME_HEADER>() else {
+        return Err(format!(
+            "frame header needs {FRAME_HEADER} bytes, {} remain",
+            bytes.len()
+        ));
+    };
+    // Index frames are parsed as such, so that the message names them.
+    let (wire_at, wire_len, stored) = match parse_frame(fh, true)? {
+        Frame::Record {
+            wire_at,
+            wire_len,
+            crc,
+        } => (wire_at, wire_len, crc),
+        Frame::Index { .. } => return Err("an index frame where a record belongs".into()),
+    };
+    if wire_at > bytes.len() || wire_len > bytes.len() - wire_at {
+        return Err(format!(
+            "frame claims {wire_len} bytes, {} remain",
+            bytes.len().saturating_sub(wire_at)
+        ));
+    }
+    if crc(bytes, wire_at, wire_len).is_some_and(|c| c != stored) {
+        return Err("CRC mismatch".into());
+    }
+    let wire = one_whole_record(&bytes[wire_at..wire_at + wire_len], shape)?;
+    Ok(RecordFrame {
+        wire_at,
+        wire_len,
+        crc: stored,
+        wire,
+    })
+}
+
+/// The wire part of `check_record_frame`, for a decoder that reads a frame's header
+/// and its wire bytes apart (a stream): `wire` (exactly the frame's wire bytes) has
+/// the CRC32 `crc` the frame header stores, parses, and is one whole record.
+pub fn check_record_wire(
+    wire: &[u8],
+    crc: u32,
+    shape: &mut Vec<usize>,
+) -> std::result::Result<WireHeader, String> {
+    if crc32fast::hash(wire) != crc {
+        return Err("CRC mismatch".into());
+    }
+    one_whole_record(wire, shape)
+}
+
+/// `wire` parses and is exactly one record.
+#[inline(always)]
+fn one_whole_record(
+    wire: &[u8],
+    shape: &mut Vec<usize>,
+) -> std::result::Result<WireHeader, String> {
+    let h = parse_wire(wire, shape).map_err(|e| e.to_string())?;
+    if h.record_len() != wire.len() {
+        return Err(format!(
+            "record is {} bytes, frame says {}",
+            h.record_len(),
+            wire.len()
+        ));
+    }
+    Ok(h)
+}
+
+/// The metadata length a header region (from `Header::encode`) declares.
+pub fn declared_meta_len(header: &[u8]) -> Option<usize> {
+    Some(u32::from_le_bytes(header.get(16..20)?.try_into().ok()?) as usize)
 }
 
 /// Writes the header of an index frame of `capacity` entries starting at
@@ -663,7 +819,7 @@ mod tests {
         };
         let mut b = Header::encode(&meta, c1);
         assert_eq!(b.len() % DATA_ALIGN, 0);
-        let h = Header::decode(&b, Path::new("x")).unwrap();
+        let h = Header::decode(&b).unwrap();
         assert_eq!((h.meta, h.commit), (meta.clone(), c1));
         let c2 = Commit {
             seq: 2,
@@ -673,9 +829,9 @@ mod tests {
         };
         let at = c2.slot_offset() as usize;
         b[at..at + SLOT_LEN].copy_from_slice(&c2.encode());
-        assert_eq!(Header::decode(&b, Path::new("x")).unwrap().commit, c2);
+        assert_eq!(Header::decode(&b).unwrap().commit, c2);
         b[at + 9] ^= 1; // torn newest slot: previous commit stays in force
-        assert_eq!(Header::decode(&b, Path::new("x")).unwrap().commit, c1);
+        assert_eq!(Header::decode(&b).unwrap().commit, c1);
     }
 
     #[test]
@@ -738,10 +894,14 @@ mod tests {
         };
         let b = Header::encode_version(&meta, c, VERSION_1);
         assert_eq!(&b[8..12], &1u32.to_le_bytes());
-        let h = Header::decode(&b, Path::new("x")).unwrap();
+        let h = Header::decode(&b).unwrap();
         assert_eq!((h.version, h.commit, h.meta), (VERSION_1, c, meta));
         assert_eq!(h.data_start as usize, b.len());
         assert_eq!(Header::region_len(&b[..20]).unwrap(), b.len());
+        assert!(
+            Header::region_len(&b[..REGION_PREFIX - 1]).is_err(),
+            "short: no panic"
+        );
         assert_eq!(c.slot_offset_for(VERSION_1), (SLOT0 + SLOT_LEN_V1) as u64);
     }
 
@@ -791,7 +951,7 @@ mod tests {
             let mut d = b.clone();
             d[i] ^= 0x40;
             let ok = match sniff(&d) {
-                Sniff::Current => Header::decode(&d, Path::new("x")).is_err(),
+                Sniff::Current => Header::decode(&d).is_err(),
                 Sniff::Damaged(_) => true,
                 Sniff::Legacy => false,
             };
@@ -859,6 +1019,108 @@ mod tests {
         // Zero-valued data behind a valid record header is still legacy.
         let zeros = Tensor::new(DType::UInt8, vec![100], vec![0; 100]);
         assert_eq!(sniff(&zeros.to_wire().unwrap()), Sniff::Legacy);
+    }
+
+    /// A record frame as the writer lays it out at `frame_start`, and its wire bytes.
+    fn record_frame(frame_start: u64, t: &crate::tensor::Tensor) -> (Vec<u8>, Vec<u8>) {
+        let wire = t.to_wire().unwrap();
+        let hl = crate::tensor::wire_header_len(t.shape.len());
+        let mut frame = Vec::new();
+        frame_header(
+            frame_start,
+            hl,
+            wire.len(),
+            crc32fast::hash(&wire),
+            &mut frame,
+        );
+        frame.extend_from_slice(&wire);
+        (frame, wire)
+    }
+
+    /// A fuzz loop over the one frame check (a bounded, deterministic run of what
+    /// `fuzz/fuzz_targets/record_frame.rs` does without end): valid frames of every
+    /// dtype and rank are accepted with their own bounds; arbitrary bytes and the valid
+    /// frames cut, grown, shifted and with bytes or bits changed never panic (a read out
+    /// of bounds would), and a changed frame is accepted only when the record it yields
+    /// is the one that was written (only its unhashed pad bytes can change unseen).
+    #[test]
+    fn the_record_frame_check_accepts_exactly_the_valid_frames() {
+        use crate::tensor::{DType, Tensor};
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rand = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let mut shape = Vec::new();
+        let (mut accepted_changed, mut checked) = (0, 0);
+        for case in 0..3000u64 {
+            let dtype = DType::from_code((rand() % 5) as u8).unwrap();
+            let dims: Vec<usize> = (0..rand() % 4).map(|_| (rand() % 5) as usize).collect();
+            let n = crate::tensor::data_len_for(dtype, &dims).unwrap();
+            let data = (0..n).map(|_| rand() as u8).collect();
+            let t = Tensor::new(dtype, dims.clone(), data);
+            let (frame, wire) = record_frame(rand() % 64, &t);
+            // Valid, alone or with more bytes after it.
+            let mut tail = frame.clone();
+            tail.extend((0..rand() % 16).map(|_| rand() as u8));
+            for bytes in [&frame[..], &tail[..]] {
+                let f = check_record_frame(bytes, &mut shape).expect("a valid frame");
+                assert_eq!(f.frame_len(), frame.len(), "case {case}");
+                assert_eq!(&bytes[f.wire_at..f.frame_len()], &wire[..]);
+                assert_eq!(f.crc, crc32fast::hash(&wire));
+                assert_eq!((f.wire.dtype, &shape), (dtype, &dims));
+            }
+            // A frame whose CRC holds over more bytes than its record: refused.
+            let mut long = wire.clone();
+            long.extend((0..1 + rand() % 8).map(|_| rand() as u8));
+            let mut bad = Vec::new();
+            frame_header(0, 0, long.len(), crc32fast::hash(&long), &mut bad);
+            bad.extend_from_slice(&long);
+            assert!(check_record_frame(&bad, &mut shape).is_err(), "case {case}");
+            // Cut anywhere: refused.
+            let cut = (rand() as usize) % frame.len();
+            assert!(check_record_frame(&frame[..cut], &mut shape).is_err());
+            // Changed: bytes overwritten, bits flipped, a length or pad byte rewritten.
+            for _ in 0..8 {
+                let mut d = frame.clone();
+                for _ in 0..1 + rand() % 3 {
+                    let at = (rand() as usize) % d.len();
+                    match rand() % 3 {
+                        0 => d[at] ^= 1 << (rand() % 8),
+                        1 => d[at] = rand() as u8,
+                        _ => d[(rand() as usize) % FRAME_HEADER] = rand() as u8,
+                    }
+                }
+                if d == frame {
+                    continue;
+                }
+                checked += 1;
+                if let Ok(f) = check_record_frame(&d, &mut shape) {
+                    accepted_changed += 1;
+                    assert_eq!(
+                        &d[f.wire_at..f.frame_len()],
+                        &wire[..],
+                        "case {case}: {d:?}"
+                    );
+                    assert_eq!(d[..FRAME_HEADER], frame[..FRAME_HEADER]);
+                }
+            }
+            // Arbitrary bytes, some behind a plausible frame header.
+            let mut junk: Vec<u8> = (0..rand() % 80).map(|_| rand() as u8).collect();
+            if junk.len() >= FRAME_HEADER && rand() % 2 == 0 {
+                let len = (junk.len() - FRAME_HEADER) as u32;
+                junk[..4].copy_from_slice(&len.to_le_bytes());
+                junk[8] = 0;
+            }
+            if let Ok(f) = check_record_frame(&junk, &mut shape) {
+                assert!(f.frame_len() <= junk.len());
+                assert_eq!(crc32fast::hash(&junk[f.wire_at..f.frame_len()]), f.crc);
+            }
+        }
+        // Only changes to the pad bytes (no hash covers them) pass.
+        assert!(checked > 10_000 && accepted_changed < checked / 10);
     }
 
     #[test]

@@ -16,7 +16,9 @@ pub(crate) mod stream_dir;
 mod writer;
 
 pub use format::Metadata;
-pub(crate) use format::{entry_offset, parse_frame, Frame, FRAME_HEADER};
+pub(crate) use format::{
+    check_record_wire, entry_offset, parse_frame, Frame, FRAME_HEADER, REGION_PREFIX,
+};
 pub(crate) use inventory::{
     classify_name, is_own_companion, list_caches, scan_cache_dir, why_not_a_cache,
 };
@@ -39,6 +41,7 @@ pub use writer::{upgrade, CacheWriter};
 // crate-private; public, hidden from the docs, with the `testing` feature (the crate's
 // tests and fuzz targets build and damage files with them).
 testing_pub_use!(format::{Commit, Header, Sniff, DATA_ALIGNMENT, MAGIC, VERSION, VERSION_1});
+testing_pub_use!(format::{check_record_frame, frame_header, RecordFrame});
 testing_pub_use!(published::{read_stream_header, FrameStream});
 testing_pub_use!(writer::CacheAppender);
 

@@ -8,12 +8,11 @@
 //! ones, so the index may come before the records (a compacted file) or after them.
 
 use std::io::{self, Read};
-use std::path::Path;
 
 use super::format::{
-    index_entry, parse_frame, Frame, Header, DATA_ALIGNMENT, FRAME_HEADER, INDEX_ENTRY, VERSION_1,
+    check_record_wire, index_entry, parse_frame, Frame, Header, DATA_ALIGNMENT, FRAME_HEADER,
+    INDEX_ENTRY, REGION_PREFIX, VERSION_1,
 };
-use crate::tensor::read_wire;
 
 /// Reads up to `buf.len()` bytes; fewer only at the end of the stream.
 pub(crate) fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
@@ -33,17 +32,16 @@ pub(crate) fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Resu
 /// of `input`, leaving `input` at the first frame.
 pub fn read_stream_header<R: Read>(input: &mut R) -> Result<Header, String> {
     let io_bad = |e: io::Error| e.to_string();
-    let mut head = vec![0u8; 20];
+    let mut head = vec![0u8; REGION_PREFIX];
     if read_full(input, &mut head).map_err(io_bad)? < head.len() {
         return Err("body ended inside the header".into());
     }
     let data_start = Header::region_len(&head)?;
     head.resize(data_start, 0);
-    if read_full(input, &mut head[20..]).map_err(io_bad)? < data_start - 20 {
+    if read_full(input, &mut head[REGION_PREFIX..]).map_err(io_bad)? < data_start - REGION_PREFIX {
         return Err("body ended inside the header".into());
     }
-    Header::decode(&head, Path::new("header"))
-        .map_err(|e| e.to_string().replace("corrupted cache file header: ", ""))
+    Header::decode(&head)
 }
 
 /// Walks the frames after a header read by `read_stream_header`.
@@ -63,6 +61,8 @@ pub struct FrameStream {
     /// CRC of the first `records` entries of the index in force, once it was read.
     stored: Option<u32>,
     done: bool,
+    /// Dimensions of the record last checked (reused).
+    shape: Vec<usize>,
 }
 
 impl FrameStream {
@@ -78,6 +78,7 @@ impl FrameStream {
             expected: crc32fast::Hasher::new(),
             stored: None,
             done: false,
+            shape: Vec::new(),
         }
     }
 
@@ -125,20 +126,16 @@ impl FrameStream {
                 ));
             }
             match frame {
-                Frame::Index { body_at, body_len } => {
+                Frame::Index { body_len, .. } => {
                     let mut pad = [0u8; DATA_ALIGNMENT];
-                    let pad_len = body_at - FRAME_HEADER;
+                    let pad_len = frame.pad_len();
                     if read_full(input, &mut pad[..pad_len]).map_err(io_bad)? < pad_len {
                         return Err(format!("body ended inside the index frame at {frame_at}"));
                     }
                     self.read_index(input, frame_at, body_len)?;
                     self.consumed += frame_len;
                 }
-                Frame::Record {
-                    wire_at,
-                    wire_len,
-                    crc,
-                } => {
+                Frame::Record { wire_len, crc, .. } => {
                     if index == self.records {
                         return Err(format!(
                             "records end at {} bytes, the header commits {}",
@@ -146,23 +143,20 @@ impl FrameStream {
                         ));
                     }
                     let mut pad = [0u8; DATA_ALIGNMENT];
-                    let pad_len = wire_at - FRAME_HEADER;
+                    let pad_len = frame.pad_len();
                     if read_full(input, &mut pad[..pad_len]).map_err(io_bad)? < pad_len {
                         return Err(format!("body ended inside record {index}"));
                     }
-                    let mut limited = (&mut *input).take(wire_len as u64);
-                    match read_wire(&mut limited, wire) {
-                        Ok(Some(_)) if wire.len() == wire_len => {}
-                        Ok(_) => {
-                            return Err(format!(
-                            "record {index}: frame says {wire_len} bytes, the record inside differs"
-                        ))
-                        }
-                        Err(e) => return Err(format!("record {index}: {e}")),
+                    wire.clear();
+                    (&mut *input)
+                        .take(wire_len as u64)
+                        .read_to_end(wire)
+                        .map_err(|e| format!("record {index}: {e}"))?;
+                    if wire.len() < wire_len {
+                        return Err(format!("body ended inside record {index}"));
                     }
-                    if crc32fast::hash(wire) != crc {
-                        return Err(format!("record {index}: CRC mismatch"));
-                    }
+                    check_record_wire(wire, crc, &mut self.shape)
+                        .map_err(|e| format!("record {index}: {e}"))?;
                     self.expected
                         .update(&index_entry(index, frame_at).to_le_bytes());
                     self.consumed += frame_len;

@@ -51,8 +51,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::format::{
-    entry_offset, parse_frame, slot_in_flux, sniff, Frame, Header, Metadata, Sniff, FRAME_HEADER,
-    INDEX_ENTRY, SNIFF_LEN, VERSION_1,
+    check_record_frame, check_record_frame_with, entry_offset, parse_frame, slot_in_flux, sniff,
+    Frame, Header, Metadata, Sniff, FRAME_HEADER, INDEX_ENTRY, SNIFF_LEN, VERSION_1,
 };
 use super::index::walk_offsets;
 use super::mapping::Mapping;
@@ -263,7 +263,7 @@ impl CacheReader {
                 // before taking the older commit or reporting damage.
                 let mut attempt = 0;
                 let h = loop {
-                    let h = Header::decode(&map, path);
+                    let h = Header::decode(&map).map_err(|d| Error::corrupt(path, d));
                     if attempt == 3 || (h.is_ok() && !slot_in_flux(&map)) {
                         break h?;
                     }
@@ -519,29 +519,21 @@ impl CacheReader {
         let map = self.map.as_ref().expect("non-empty cache is mapped");
         let at = self.cursor;
         let region = &map[at..self.data_end];
-        let (wire_at, wire_len) = match self.format {
-            Format::Current => frame_bounds(region).map_err(|d| self.damage(at, d))?,
-            Format::Legacy => (0, region.len()),
-        };
-        let wire = &region[wire_at..wire_at + wire_len];
-        let mut crc = 0;
-        if self.format == Format::Current {
-            // Read once: the copying path compares its copy with this value.
-            crc = u32::from_le_bytes(region[4..8].try_into().unwrap());
-            if HASH && crc_prefetching(region, wire_at, wire_len) != crc {
-                return Err(self.damage(at, "CRC mismatch".into()));
+        // Current: the one frame check, hashing the mapping only with `HASH` (the
+        // copying path compares its copy with the CRC read here).
+        let (wire_at, h, crc) = match self.format {
+            Format::Current => {
+                let f = check_record_frame_with(region, &mut self.shape, |b, at, len| {
+                    HASH.then(|| crc_prefetching(b, at, len))
+                })
+                .map_err(|d| self.damage(at, d))?;
+                (f.wire_at, f.wire, f.crc)
             }
-        }
-        let h = match parse_wire(wire, &mut self.shape) {
-            Ok(h) => h,
-            Err(e) => return Err(self.damage(at, e.to_string())),
+            Format::Legacy => match parse_wire(region, &mut self.shape) {
+                Ok(h) => (0, h, 0),
+                Err(e) => return Err(self.damage(at, e.to_string())),
+            },
         };
-        if self.format == Format::Current && h.record_len() != wire_len {
-            return Err(self.damage(
-                at,
-                format!("record is {} bytes, frame says {wire_len}", h.record_len()),
-            ));
-        }
         let next = at + wire_at + h.record_len();
         if self.index + 1 == self.records && self.past_index_frames(next) != self.data_end {
             return Err(self.damage(
@@ -738,30 +730,6 @@ fn prefetch(region: &[u8], from: usize, to: usize) {
     let _ = (region, from, to);
 }
 
-/// Splits a frame at the start of `region` into (offset of the wire bytes, wire length).
-fn frame_bounds(region: &[u8]) -> std::result::Result<(usize, usize), String> {
-    let Some(fh) = region.first_chunk::<FRAME_HEADER>() else {
-        return Err(format!(
-            "frame header needs {FRAME_HEADER} bytes, {} remain",
-            region.len()
-        ));
-    };
-    // A record is expected here: an index frame's flag reads as a bad padding.
-    let (wire_at, wire_len) = match parse_frame(fh, false)? {
-        Frame::Record {
-            wire_at, wire_len, ..
-        } => (wire_at, wire_len),
-        Frame::Index { .. } => return Err("an index frame where a record belongs".into()),
-    };
-    if wire_at > region.len() || wire_len > region.len() - wire_at {
-        return Err(format!(
-            "frame claims {wire_len} bytes, {} remain",
-            region.len().saturating_sub(wire_at)
-        ));
-    }
-    Ok((wire_at, wire_len))
-}
-
 /// A legacy (headerless) file whose record `index` at `at` does not parse: damage. At
 /// record 0 the file may also be no cache at all: the message says both.
 fn legacy_damage(path: &Path, index: u64, at: usize, e: Error) -> Error {
@@ -924,8 +892,10 @@ impl CacheReader {
         // Read through the mapping: the copy against the frame's stored CRC.
         let at = self.frame_offset(index)?;
         let map = self.map.as_ref().expect("non-empty cache is mapped");
-        let stored = u32::from_le_bytes(map[at + 4..at + 8].try_into().unwrap());
-        if crc != Some(stored) {
+        let stored = map
+            .get(at..self.data_end)
+            .and_then(super::format::stored_record_crc);
+        if crc.is_none() || crc != stored {
             return Err(Error::corrupt(
                 &self.path,
                 format!("record {index} at offset {at}: CRC mismatch in the bytes copied"),
@@ -1084,7 +1054,10 @@ impl CacheReader {
         if self.ra.version < 2 {
             return at;
         }
-        while at + FRAME_HEADER <= self.data_end && map[at + 8] & super::format::INDEX_FRAME != 0 {
+        while map
+            .get(at..self.data_end)
+            .is_some_and(super::format::flags_index_frame)
+        {
             let fh: &[u8; FRAME_HEADER] = map[at..at + FRAME_HEADER].try_into().unwrap();
             match parse_frame(fh, true) {
                 Ok(f @ Frame::Index { .. }) if at + f.len() as usize <= self.data_end => {
@@ -1155,24 +1128,12 @@ fn check_frame(
     shape: &mut Vec<usize>,
 ) -> std::result::Result<(crate::tensor::DType, std::ops::Range<usize>, usize), String> {
     let region = &map[at..data_end];
-    let (wire_at, wire_len) = if framed {
-        let (wire_at, wire_len) = frame_bounds(region)?;
-        let stored = u32::from_le_bytes(region[4..8].try_into().unwrap());
-        if crc32fast::hash(&region[wire_at..wire_at + wire_len]) != stored {
-            return Err("CRC mismatch".into());
-        }
-        (wire_at, wire_len)
+    let (wire_at, h) = if framed {
+        let f = check_record_frame(region, shape)?;
+        (f.wire_at, f.wire)
     } else {
-        (0, region.len())
+        (0, parse_wire(region, shape).map_err(|e| e.to_string())?)
     };
-    let wire = &region[wire_at..wire_at + wire_len];
-    let h = parse_wire(wire, shape).map_err(|e| e.to_string())?;
-    if framed && h.record_len() != wire_len {
-        return Err(format!(
-            "record is {} bytes, frame says {wire_len}",
-            h.record_len()
-        ));
-    }
     let end = at + wire_at + h.record_len();
     Ok((h.dtype, at + wire_at + h.data_offset..end, end))
 }

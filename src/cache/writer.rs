@@ -331,7 +331,7 @@ impl<'l> CacheWriter<'l> {
         };
         if head_capacity > 0 {
             let at = w.sink.write_index_frame(head_capacity, 0, |_| Ok(()))?;
-            let body = at + (FRAME_HEADER + super::format::frame_pad(at, 0)) as u64;
+            let body = super::format::index_body_at(at);
             w.head_index = Some((at, body, head_capacity));
         }
         Ok(w)
@@ -549,7 +549,7 @@ impl<'l> CacheAppender<'l> {
             .take((META_OFFSET + MAX_META_LEN) as u64)
             .read_to_end(&mut head)
             .map_err(|e| Error::io("cannot read cache", path, e))?;
-        let header = Header::decode(&head, path)?;
+        let header = Header::decode(&head).map_err(|d| Error::corrupt(path, d))?;
         let end = header.data_start + header.commit.data_len;
         let len = file
             .metadata()
@@ -777,7 +777,7 @@ fn create_locked_temp(dir: &Path, prefix: &str) -> Result<(File, tempfile::TempP
 /// bytes as damage, so writing it would make a cache that is rebuilt on every run).
 /// `header` is `Header::encode` of `meta`.
 fn check_metadata_fits(header: &[u8], meta: &Metadata, path: &Path) -> Result<()> {
-    let stored = u32::from_le_bytes(header[16..20].try_into().expect("4 bytes")) as usize;
+    let stored = super::format::declared_meta_len(header).expect("an encoded header");
     // The length field is 32 bits: the header's own size also catches a wrapped one.
     let encoded = header.len() - META_OFFSET;
     if stored <= MAX_META_LEN && encoded <= MAX_META_LEN + super::format::DATA_ALIGN {

@@ -13,7 +13,10 @@ use std::path::Path;
 
 use super::ranged::RangedObject;
 use super::HttpOptions;
-use crate::cache::{entry_offset, parse_frame, Frame, Header, FRAME_HEADER};
+use crate::cache::{
+    check_record_frame, entry_offset, parse_frame, Frame, Header, DATA_ALIGNMENT, FRAME_HEADER,
+    REGION_PREFIX,
+};
 use crate::error::{Error, HttpCause, HttpErrorKind, Result};
 
 /// Bytes of the opening ranged GET.
@@ -47,22 +50,22 @@ impl RemoteIndex {
             RangedObject::open(client, url, opts.retries, HEAD_PROBE, activity, halted)?;
         let err = |detail: String| Error::http(HttpCause::of(HttpErrorKind::Body), url, detail);
         let total = object.len();
-        if head.len() < 20 {
+        if head.len() < REGION_PREFIX {
             return Err(err(format!(
                 "not a published cache: the object is {total} bytes"
             )));
         }
-        let region = Header::region_len(&head[..20])
+        let region = Header::region_len(&head[..REGION_PREFIX])
             .map_err(|d| err(format!("not a published cache: {d}")))? as u64;
         // The header and the index frame's header, and what the probe held beyond.
-        let need = (region + FRAME_HEADER as u64 + 8).min(total);
+        let need = (region + (FRAME_HEADER + DATA_ALIGNMENT) as u64).min(total);
         if (head.len() as u64) < need {
             let rest = object
                 .read(head.len() as u64, need, halted)
                 .map_err(|f| f.into_error(url))?;
             head.extend_from_slice(&rest);
         }
-        let h = Header::decode(&head, Path::new(url))?;
+        let h = Header::decode(&head).map_err(|d| Error::corrupt(Path::new(url), d))?;
         let records = h.commit.records;
         let end = h.data_start + h.commit.data_len;
         if h.version < 2 || h.commit.index_at != h.data_start || end > total {
@@ -166,24 +169,8 @@ pub(crate) fn record_wire<'a>(frame: &'a [u8], g: u64, url: &str) -> Result<&'a 
             format!("record {g}: {d}"),
         )
     };
-    let fh: &[u8; FRAME_HEADER] = frame
-        .get(..FRAME_HEADER)
-        .and_then(|b| b.try_into().ok())
-        .ok_or_else(|| bad("a truncated frame".into()))?;
-    match parse_frame(fh, true).map_err(bad)? {
-        Frame::Record {
-            wire_at,
-            wire_len,
-            crc,
-        } => {
-            let wire = frame
-                .get(wire_at..wire_at + wire_len)
-                .ok_or_else(|| bad("the frame runs past its index entry".into()))?;
-            if crc32fast::hash(wire) != crc {
-                return Err(bad("CRC mismatch".into()));
-            }
-            Ok(wire)
-        }
-        Frame::Index { .. } => Err(bad("the index points at an index frame".into())),
-    }
+    // The slice ends where the index says the next frame starts: a frame that
+    // claims more runs past its index entry.
+    let f = check_record_frame(frame, &mut Vec::new()).map_err(bad)?;
+    Ok(&frame[f.wire_at..f.frame_len()])
 }

@@ -31,11 +31,11 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use super::http::{cache_outcome, host_port_constructors, Served};
-use crate::cache::{parse_frame, CacheReader, CacheWriter, Frame, FRAME_HEADER};
+use crate::cache::{check_record_wire, parse_frame, CacheReader, CacheWriter, Frame, FRAME_HEADER};
 use crate::error::{Error, HttpCause, HttpErrorKind, Result};
 use crate::http::{http_identity, s3, HttpOptions, HttpOutcome, Observer, Source, StopFlag};
 use crate::producers::{CacheOutcome, Producer, ShapeCheck};
-use crate::tensor::{parse_wire, TensorRef};
+use crate::tensor::TensorRef;
 
 /// Alignment of record data in the cache file, and of the views served from it.
 const DATA_ALIGN: usize = crate::cache::DATA_ALIGNMENT;
@@ -504,17 +504,14 @@ impl AsyncHttpProducer {
         let range = f.wire..f.wire + wire_len;
         file.read_exact_at(&mut f.buf[range.clone()], wire_at)
             .map_err(|e| Error::io("cannot read temporary cache file of", url, e))?;
-        if crc32fast::hash(&f.buf[range.clone()]) != crc {
-            return Err(Error::http(
+        // The one check of a record's wire bytes (`cache::format`): CRC, parse, length.
+        let h = check_record_wire(&f.buf[range.clone()], crc, &mut f.shape).map_err(|d| {
+            Error::http(
                 HttpCause::of(HttpErrorKind::Body),
                 url.clone(),
-                format!(
-                    "record {} changed in the temporary file (CRC mismatch)",
-                    self.index
-                ),
-            ));
-        }
-        let h = parse_wire(&f.buf[range.clone()], &mut f.shape)?;
+                format!("record {} changed in the temporary file ({d})", self.index),
+            )
+        })?;
         let aligned = lead(
             &f.buf,
             (DATA_ALIGN - h.data_offset % DATA_ALIGN) % DATA_ALIGN,

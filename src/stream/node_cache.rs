@@ -42,7 +42,7 @@ use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::cache::{flock, parse_frame, Frame, FRAME_HEADER};
+use crate::cache::{check_record_frame, flock, parse_frame, FRAME_HEADER};
 use crate::error::{Error, HttpCause, HttpErrorKind, Result};
 
 use crate::cache::stream_dir::{block_name, parse_name, temp_name, INFO_TEMP};
@@ -691,30 +691,23 @@ fn verify_frames(file: &File, path: &Path, spec: BlockSpec, url: &str) -> Result
     let mut r = std::io::BufReader::with_capacity(1 << 20, FileAt { file, pos: base });
     let mut offsets = Vec::with_capacity(spec.records as usize);
     let mut at = 0u64;
-    let mut wire = Vec::new();
+    let (mut frame, mut shape) = (Vec::new(), Vec::new());
     for i in 0..spec.records {
+        let rec = spec.first + i;
         let mut fh = [0u8; FRAME_HEADER];
         r.read_exact(&mut fh).map_err(io("cannot read", path))?;
-        let Frame::Record {
-            wire_at,
-            wire_len,
-            crc,
-        } = parse_frame(&fh, true).map_err(|d| bad(format!("record {}: {d}", spec.first + i)))?
-        else {
-            return Err(bad(format!("record {}: an index frame", spec.first + i)));
-        };
-        let len = (wire_at + wire_len) as u64;
+        let len = parse_frame(&fh, true)
+            .map_err(|d| bad(format!("record {rec}: {d}")))?
+            .len();
         if at + len > spec.bytes {
-            return Err(bad(format!(
-                "record {} runs past the block",
-                spec.first + i
-            )));
+            return Err(bad(format!("record {rec} runs past the block")));
         }
-        wire.resize(wire_at + wire_len - FRAME_HEADER, 0);
-        r.read_exact(&mut wire).map_err(io("cannot read", path))?;
-        if crc32fast::hash(&wire[wire_at - FRAME_HEADER..]) != crc {
-            return Err(bad(format!("record {}: CRC mismatch", spec.first + i)));
-        }
+        frame.clear();
+        frame.extend_from_slice(&fh);
+        frame.resize(len as usize, 0);
+        r.read_exact(&mut frame[fh.len()..])
+            .map_err(io("cannot read", path))?;
+        check_record_frame(&frame, &mut shape).map_err(|d| bad(format!("record {rec}: {d}")))?;
         offsets.push(at as u32);
         at += len;
     }

@@ -55,7 +55,7 @@ fn write_legacy(path: &Path, n: usize) {
 /// population writes the offset index right after it, at the commit's `index_at`).
 fn flip_byte(path: &Path, from_end: usize) {
     let mut b = std::fs::read(path).unwrap();
-    let index_at = harmonics_dataset::cache::Header::decode(&b, path)
+    let index_at = harmonics_dataset::cache::Header::decode(&b)
         .unwrap()
         .commit
         .index_at as usize;

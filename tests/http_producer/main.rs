@@ -33,7 +33,7 @@ fn opts(cache_path: &Path) -> HttpOptions {
 /// Where the last record of a cache file ends: a first population writes the offset
 /// index right after it (at the commit's `index_at`).
 fn records_end(file: &[u8]) -> usize {
-    let h = harmonics_dataset::cache::Header::decode(file, Path::new("cache")).unwrap();
+    let h = harmonics_dataset::cache::Header::decode(file).unwrap();
     match h.commit.index_at as usize {
         0 => file.len(),
         at => at,

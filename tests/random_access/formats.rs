@@ -45,7 +45,7 @@ fn version_1_files_read_append_and_upgrade_with_random_access() {
     assert_eq!(r2.metadata().token, "tok");
     assert_eq!(r2.metadata().source, "v1 source");
     let file = std::fs::read(&path).unwrap();
-    let h = Header::decode(&file, Path::new("x")).unwrap();
+    let h = Header::decode(&file).unwrap();
     assert_eq!(h.commit.index_at, h.data_start, "index placed first");
     assert_random_access(&mut r2, &want[..450], "upgraded version 1");
     assert_eq!(read_all(&mut r2), want[..450]);
@@ -120,7 +120,7 @@ fn published_files_stream_with_the_index_first_or_last() {
         let bytes = std::fs::read(p).unwrap();
         assert_eq!(decode(&bytes).unwrap(), want, "{}", p.display());
         if p != &v1 {
-            let h = Header::decode(&bytes, Path::new("x")).unwrap();
+            let h = Header::decode(&bytes).unwrap();
             let at = h.commit.index_at as usize;
             let entries = at + 9 + (bytes[at + 8] & 0x7f) as usize;
             let mut d = bytes.clone();

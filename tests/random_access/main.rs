@@ -3,7 +3,7 @@
 //! right after appends, after a crash mid-append, over version-1 files (read as they
 //! are and upgraded) and over legacy headerless files.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use harmonics_dataset::cache::{upgrade, CacheAppender, CacheLock, CacheReader, Header, Metadata};
@@ -59,7 +59,7 @@ fn assert_random_access(r: &mut CacheReader, want: &[Tensor], what: &str) {
 /// The file offset of record `i`'s frame, read from the on-disk index (through the
 /// documented layout: the commit's index_at, the index frame, entry i's low 48 bits).
 fn frame_offset(file: &[u8], i: u64) -> usize {
-    let h = Header::decode(file, Path::new("x")).unwrap();
+    let h = Header::decode(file).unwrap();
     let at = h.commit.index_at as usize;
     assert!(at > 0, "the file has an index");
     let pad = (file[at + 8] & 0x7f) as usize;
