@@ -162,8 +162,11 @@ fn with_half_the_share_cached_the_second_epoch_fetches_about_half_unlike_lru() {
 #[test]
 fn with_a_quarter_of_the_share_cached_the_second_epoch_fetches_about_what_min_fetches() {
     let (second, _, min, blocks) = second_epoch(0.25, Some(4_000_000), 2 * BLOCK, 4);
+    // Within 10% of the share above MIN: the prefetch's timing moves a few blocks on a
+    // loaded machine (49-51 of 65 alone, once 53+ beside a full CI run); the defects
+    // this guards against fetched 55-57 (and the bound below).
     assert!(
-        second <= min + blocks / 20,
+        second <= min + blocks / 10,
         "epoch 2 fetched {second} of {blocks} blocks; MIN fetches {min}"
     );
     assert!(
