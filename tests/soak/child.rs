@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use harmonics_dataset::cache::CacheReader;
-use harmonics_dataset::{CacheOutcome, DiskCacheProducer, Error, Producer, Result, Tensor};
+use harmonics_dataset::{CacheOutcome, DType, DiskCacheProducer, Error, Producer, Result, Tensor};
 
 use crate::plan::{layout_of, Proc, Rng, Role};
 use crate::records::{check, claimed, version_named, Identity, SoakSource, Wrong};
@@ -449,8 +449,12 @@ fn raw(c: &mut Checker, rng: &mut Rng) {
     let meta = r.metadata();
     let named = version_named(&meta.token, meta.identity.as_ref().map(|i| i.id.as_str()));
     let mut version = named;
+    // The copying read: its CRC is computed over the copy it hands over, so bytes
+    // written in place meanwhile are never returned. (A zero-copy `next_view` does not
+    // promise that: a view is the shared file's bytes, see `CacheReader`'s docs.)
+    let mut t = Tensor::new(DType::UInt8, Vec::new(), Vec::new());
     for pos in 0..r.len() {
-        let got = r.next_view().map(|v| v.to_owned());
+        let got = r.next_into(&mut t).map(|()| t.clone());
         let Some(got) = c.confirmed("raw-next", got, r.intact()) else {
             return;
         };
