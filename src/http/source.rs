@@ -162,11 +162,11 @@ impl Source {
         };
         if existing.is_some() {
             why = Some("revalidation: the server has another version".into());
-        } else {
-            // Known before the download: an asynchronous producer may report it while
-            // the body is still arriving.
-            self.set_replaced(why.clone());
         }
+        // Known before the download: an asynchronous producer may report it while the
+        // body is still arriving (a 304 or a failed revalidation keeps the cache and
+        // clears it below).
+        self.set_replaced(why.clone());
         let client = self.client()?;
         let conditional = existing.as_ref().map(|r| r.metadata().clone());
         let result = fetch::download(
