@@ -200,7 +200,7 @@ fn default_cache_name(url: &str) -> String {
 impl StreamingProducer {
     /// Opens the published cache at `url` as rank `order.rank` of `order.world_size`.
     ///
-    /// The smallest workable `cache_limit` is [`minimum_limit`]: 8 of the largest block
+    /// The smallest workable `cache_limit` is `minimum_limit` (in the crate-private `stream::node_cache`): 8 of the largest block
     /// (its file rounded up to 4 KiB, plus 4 KiB) per local rank, plus 20 KiB for the
     /// directory and its fixed files. A smaller non-zero limit is refused here, with
     /// the minimum in bytes in the message.
