@@ -148,7 +148,7 @@ static void test_12345_is_an_unknown_status(void) { check_every_callback_with(12
 
 /* One past the last code and all ones are no status codes either. */
 static void test_other_values_are_unknown_statuses(void) {
-    check_every_callback_with(HARMONICS_STATUS_INDEX_OUT_OF_RANGE + 1);
+    check_every_callback_with(HARMONICS_STATUS_POISONED + 1);
     check_every_callback_with(0xFFFFFFFFu);
 }
 
