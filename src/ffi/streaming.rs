@@ -210,6 +210,17 @@ fn with_streaming<R>(
     })
 }
 
+/// The getters: `f`'s answer written to `*out` (null refused before any work).
+fn read_out<T>(
+    producer: *const HarmonicsProducer,
+    out: *mut T,
+    f: impl FnOnce(&mut StreamingProducer) -> T,
+) -> Result<(), Failure> {
+    check_out(out, "out")?;
+    let v = with_streaming(producer, |p| Ok(f(p)))?;
+    write_out(out, "out", v)
+}
+
 /// The dataset's record count.
 ///
 /// # Safety
@@ -219,11 +230,7 @@ pub unsafe extern "C" fn harmonics_streaming_producer_num_records(
     producer: *const HarmonicsProducer,
     out: *mut u64,
 ) -> HarmonicsStatus {
-    guard(|| {
-        check_out(out, "out")?;
-        let n = with_streaming(producer, |p| Ok(p.num_records()))?;
-        write_out(out, "out", n)
-    })
+    guard(|| read_out(producer, out, |p| p.num_records()))
 }
 
 /// The epoch the next record belongs to.
@@ -235,11 +242,7 @@ pub unsafe extern "C" fn harmonics_streaming_producer_epoch(
     producer: *const HarmonicsProducer,
     out: *mut u64,
 ) -> HarmonicsStatus {
-    guard(|| {
-        check_out(out, "out")?;
-        let e = with_streaming(producer, |p| Ok(p.epoch()))?;
-        write_out(out, "out", e)
-    })
+    guard(|| read_out(producer, out, |p| p.epoch()))
 }
 
 /// Starts epoch `epoch` at its first record.
@@ -268,11 +271,7 @@ pub unsafe extern "C" fn harmonics_streaming_producer_state(
     producer: *const HarmonicsProducer,
     out: *mut HarmonicsStreamState,
 ) -> HarmonicsStatus {
-    guard(|| {
-        check_out(out, "out")?;
-        let s = with_streaming(producer, |p| Ok(p.state()))?;
-        write_out(out, "out", s.into())
-    })
+    guard(|| read_out(producer, out, |p| p.state().into()))
 }
 
 /// Continues from `state` (O(1)); a state of another layout, block size, seed or
@@ -300,9 +299,5 @@ pub unsafe extern "C" fn harmonics_streaming_producer_stats(
     producer: *const HarmonicsProducer,
     out: *mut HarmonicsStreamStats,
 ) -> HarmonicsStatus {
-    guard(|| {
-        check_out(out, "out")?;
-        let s = with_streaming(producer, |p| Ok(p.stats()))?;
-        write_out(out, "out", s.into())
-    })
+    guard(|| read_out(producer, out, |p| p.stats().into()))
 }
