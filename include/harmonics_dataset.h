@@ -819,6 +819,19 @@ HarmonicsStatus harmonics_producer_next_copy_to(struct HarmonicsProducer *produc
 // `producer` is null or a live handle; `copy` is callable with `userdata`.
 HarmonicsStatus harmonics_producer_at_copy_to(struct HarmonicsProducer *producer, size_t index, HarmonicsCopyToFn copy, void *userdata);
 
+// The next `n` records stacked into one tensor, shape `[n, …record shape]` (the
+// records must share dtype and shape, else `HARMONICS_STATUS_SHAPE_MISMATCH`), handed
+// to `copy(userdata, view)` once, with the producer locked for the whole batch. Each
+// record is copied once into a private batch and checked on that copy (the guarantee
+// of `harmonics_producer_next_copy`); a sampled producer has issued the batch's reads
+// ahead (read-ahead in its sampler's order). `n` = 0 is
+// `HARMONICS_STATUS_INVALID_ARGUMENT`. On a failure the producer has moved past the
+// records read before the failing one.
+//
+// # Safety
+// `producer` is null or a live handle; `copy` is callable with `userdata`.
+HarmonicsStatus harmonics_producer_next_batch(struct HarmonicsProducer *producer, size_t n, HarmonicsCopyFn copy, void *userdata);
+
 // Random access, zero-copy: fills `*out` with a view of record `index` (0-based, no
 // cycling; CRC-checked where the records carry a CRC, and a cache file checked to be
 // the one opened). The memory is owned by the producer (a cache's own read buffer, not
@@ -904,6 +917,19 @@ HarmonicsStatus harmonics_sampled_producer_sampler(const struct HarmonicsProduce
 // # Safety
 // `producer` is null or a live handle; `out` is null or writable.
 HarmonicsStatus harmonics_sampled_producer_peek(const struct HarmonicsProducer *producer, uint64_t *out);
+
+// Tells a random-access `producer` (a disk cache) that its next random reads
+// (`harmonics_producer_view_at`, `_at`, `_at_copy_to`) follow `sampler` from its
+// current place: the indices `harmonics_sampler_next` would return, in order. The
+// producer keeps a copy of the sampler (`sampler` itself does not move) and reads ahead:
+// offsets looked up in batches, the next records' bytes prefetched, and on a cache
+// not in the page cache many disk reads queued at once. Reads in another order are
+// served exactly as before, without the read-ahead. A sampled producer does this
+// itself. Replaces an earlier order; a producer that cannot read ahead ignores it.
+//
+// # Safety
+// `producer` and `sampler` are null or live handles.
+HarmonicsStatus harmonics_producer_read_ahead(struct HarmonicsProducer *producer, const struct HarmonicsSampler *sampler);
 
 // The sampled producer's state (see `harmonics_sampler_state`).
 //

@@ -12,6 +12,8 @@
 
 namespace harmonics {
 
+class Sampler;
+
 /// A tensor: element type, shape and raw little-endian bytes (owned).
 class HTensor {
   public:
@@ -197,6 +199,19 @@ inline HarmonicsCallbackResult copy_into_tensor(void* userdata, const HarmonicsT
     });
 }
 
+/// The callback of harmonics_producer_next_batch: builds the HTensor at `userdata` from
+/// the batch (a private copy the library has checked), one allocation for the shape and
+/// one for the data.
+inline HarmonicsCallbackResult copy_batch_into_tensor(void* userdata, const HarmonicsTensorView* v) noexcept {
+    return bridge_exceptions(HARMONICS_STATUS_FOREIGN, [&] {  // std::bad_alloc, std::length_error
+        const auto* bytes = reinterpret_cast<const std::byte*>(v->data);
+        *static_cast<HTensor*>(userdata) =
+            HTensor(static_cast<HTensor::DType>(v->dtype), HTensor::Shape(v->shape, v->shape + v->ndims),
+                    std::vector<std::byte>(bytes, bytes + v->nbytes));
+        return HARMONICS_STATUS_OK;
+    });
+}
+
 /// Reads a string through a C call of the form `f(buf, cap, &len)` (copy into `buf`,
 /// full length in `len`).
 template <class F>
@@ -291,6 +306,26 @@ class NativeProducer : public Producer {
         detail::check(harmonics_producer_has_random_access(handle_.get(), &yes));
         return yes;
     }
+
+    /// The next `n` records stacked into one tensor of shape {n, …record shape} (the
+    /// records must share dtype and shape), read with the producer locked for the whole
+    /// batch, each record checked as next() checks it; over a SampledProducer the batch's
+    /// reads were issued ahead. Throws harmonics::Error (n = 0, records of different
+    /// shapes, or what next() throws); the records read before the failing one are
+    /// consumed.
+    HTensor next_batch(std::size_t n) {
+        HTensor t;
+        detail::check(harmonics_producer_next_batch(handle_.get(), n, &detail::copy_batch_into_tensor, &t));
+        return t;
+    }
+
+    /// Tells this random-access producer (a disk cache) that its next at()/view() calls
+    /// follow `order` from its current place (the indices order.next() would return): it
+    /// reads ahead (offsets looked up in batches, the next records prefetched, and many
+    /// disk reads queued at once when the file is not in the page cache). Other indices
+    /// are served exactly as before, without read-ahead. A SampledProducer does this for
+    /// its source itself. Defined in <harmonics/sampler.hpp>.
+    void read_ahead(const Sampler& order);
 
   protected:
     NativeProducer() = default;

@@ -181,6 +181,7 @@ class Sampler {
 
   private:
     friend class SampledProducer;
+    friend class NativeProducer;
     explicit Sampler(detail::SamplerHandle h) : handle_{std::move(h)} {}
 
     static detail::SamplerHandle clone(const Sampler& other) {
@@ -206,16 +207,10 @@ class SampledProducer : public NativeProducer {
         reset(h);
     }
 
-    /// source->at(sampler.next()): the record is copied once, from the cache into the
-    /// tensor; the sampler moves only once the record was read (a failed read can be
-    /// retried).
-    HTensor next() override {
-        std::uint64_t i = 0;
-        detail::check(harmonics_sampled_producer_peek(native_handle(), &i));
-        HTensor t = source_->at(static_cast<std::size_t>(i));
-        detail::check(harmonics_producer_skip(native_handle(), 1));
-        return t;
-    }
+    // next() is NativeProducer::next(): source->at(sampler.next()) in one call, the
+    // record copied once, from the cache into the tensor and checked there; the sampler
+    // moves only once the record was read (a failed read can be retried). The source
+    // reads ahead in the sampler's order. next_batch(n) reads n records that way.
 
     /// A copy of the sampler at its current place (const: move the producer itself
     /// with restore() or set_epoch()).
@@ -243,5 +238,9 @@ class SampledProducer : public NativeProducer {
   private:
     std::shared_ptr<NativeProducer> source_;
 };
+
+inline void NativeProducer::read_ahead(const Sampler& order) {
+    detail::check(harmonics_producer_read_ahead(handle_.get(), order.handle_.get()));
+}
 
 }  // namespace harmonics

@@ -597,16 +597,6 @@ pub fn flags_index_frame(frame: &[u8]) -> bool {
         .is_some_and(|fh| fh[FRAME_HEADER - 1] & INDEX_FRAME != 0)
 }
 
-/// The CRC a record frame header at the start of `frame` stores (None: no record
-/// frame header there). For a frame `check_record_frame` has passed.
-#[inline]
-pub fn stored_record_crc(frame: &[u8]) -> Option<u32> {
-    match parse_frame(frame.first_chunk::<FRAME_HEADER>()?, true) {
-        Ok(Frame::Record { crc, .. }) => Some(crc),
-        _ => None,
-    }
-}
-
 /// File offset of the body of an index frame that starts at `frame_start`.
 pub fn index_body_at(frame_start: u64) -> u64 {
     frame_start + (FRAME_HEADER + frame_pad(frame_start, 0)) as u64

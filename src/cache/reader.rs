@@ -51,11 +51,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use super::format::{
-    check_record_frame, check_record_frame_with, entry_offset, parse_frame, slot_in_flux, sniff,
-    Frame, Header, Metadata, Sniff, FRAME_HEADER, INDEX_ENTRY, SNIFF_LEN, VERSION_1,
+    check_record_frame_with, entry_offset, parse_frame, slot_in_flux, sniff, Frame, Header,
+    Metadata, Sniff, FRAME_HEADER, INDEX_ENTRY, SNIFF_LEN, VERSION_1,
 };
 use super::index::walk_offsets;
 use super::mapping::Mapping;
+use super::readahead::{ReadAhead, ReadAheadStats, ReadOrder};
 use crate::error::{Error, Result};
 use crate::tensor::RecordSink;
 use crate::tensor::{parse_wire, wire_header_len, DType, TensorRef, MAX_NDIMS};
@@ -106,7 +107,7 @@ pub struct CacheReader {
     ra: RandomAccess,
 }
 
-/// What `view_at` needs: where the index is, and its own shape buffer and page budget.
+/// What `view_at` needs: where the index is, its own shape buffer, and the read-ahead.
 #[derive(Debug, Default)]
 struct RandomAccess {
     /// Format version of a current-format file (index frames exist from version 2).
@@ -119,96 +120,10 @@ struct RandomAccess {
     /// legacy): 8 bytes per record.
     built: Option<Vec<u64>>,
     shape: Vec<usize>,
-    /// Bytes touched by `view_at` since its pages were last released.
-    touched: usize,
     /// The mapping is advised for random access (until the next sequential read).
     random_advice: bool,
-    /// A descriptor of the file: random access reads records with `pread` into `buf`
-    /// rather than through the mapping. A fault on a mapped file maps the pages around
-    /// it too (fault-around, 64 KiB), so scattered reads through the mapping would
-    /// grow the resident set by 64 KiB a record and pay for the faults; a copy costs
-    /// less and leaves nothing resident but the page cache.
-    file: Option<File>,
-    /// The record read last, from its frame's 8-aligned start down (u64 words, so the
-    /// tensor data in it is 8-aligned as in the mapping); `buf_len` bytes are valid.
-    buf: Vec<u64>,
-    buf_len: usize,
-    /// Bytes of the on-disk index: above `TRIM_EVERY`, its pages touched are released
-    /// like the sequential window (a small index simply stays resident).
-    index_bytes: usize,
-    /// `preadv2(RWF_NOWAIT)` is not supported for this file (see `read_clustered`).
-    no_nowait: bool,
-}
-
-/// Cold random reads are read from disk in aligned clusters of this many bytes (the
-/// kernel's read-around for a fault on a mapping, `read_ahead_kb` by default).
-const READ_CLUSTER: u64 = 128 << 10;
-
-/// `pread` of `buf.len()` bytes at `off`, clustering reads that miss the page cache.
-/// A `pread` at a random offset reads only the pages asked for, so an epoch read in
-/// block order from a cold cache would pay one disk request per record although the
-/// records of a block are read within the same window. Here a read first tries the
-/// page cache alone (`preadv2(RWF_NOWAIT)`: one call, as a plain `pread`, when the
-/// record is cached); when part of it is not cached, the aligned `READ_CLUSTER` bytes
-/// around it are asked for (`posix_fadvise(WILLNEED)`, one large request) and the rest
-/// is read. The cluster goes to the page cache only (no resident memory of ours), and
-/// its neighbours are served warm when the order comes to them.
-fn read_clustered(
-    file: &File,
-    buf: &mut [u8],
-    off: u64,
-    unsupported: &mut bool,
-) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    use std::os::unix::io::AsRawFd;
-    let fd = file.as_raw_fd();
-    let mut done = 0usize;
-    if !*unsupported {
-        let iov = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: buf.len(),
-        };
-        // SAFETY: one iovec over `buf`, which is valid for writes of its length.
-        let n = unsafe { libc::preadv2(fd, &iov, 1, off as libc::off_t, libc::RWF_NOWAIT) };
-        if n >= 0 {
-            done = n as usize;
-            if done == buf.len() {
-                return Ok(());
-            }
-        } else {
-            let e = std::io::Error::last_os_error();
-            match e.raw_os_error() {
-                Some(libc::EAGAIN) => {}
-                Some(libc::EINTR) => {}
-                Some(libc::EOPNOTSUPP | libc::ENOSYS | libc::EINVAL) => *unsupported = true,
-                _ => return Err(e),
-            }
-        }
-        if !*unsupported {
-            let lo = (off + done as u64) / READ_CLUSTER * READ_CLUSTER;
-            let hi = (off + buf.len() as u64).div_ceil(READ_CLUSTER) * READ_CLUSTER;
-            // SAFETY: advice on a descriptor we own; it reads nothing into our memory.
-            unsafe {
-                libc::posix_fadvise(
-                    fd,
-                    lo as libc::off_t,
-                    (hi - lo) as libc::off_t,
-                    libc::POSIX_FADV_WILLNEED,
-                )
-            };
-        }
-    }
-    file.read_exact_at(&mut buf[done..], off + done as u64)
-}
-
-fn words_as_bytes(w: &[u64]) -> &[u8] {
-    // SAFETY: u8 has no alignment or validity requirements; same allocation and length.
-    unsafe { std::slice::from_raw_parts(w.as_ptr().cast::<u8>(), w.len() * 8) }
-}
-
-fn words_as_bytes_mut(w: &mut [u64]) -> &mut [u8] {
-    // SAFETY: as above; the borrow is exclusive.
-    unsafe { std::slice::from_raw_parts_mut(w.as_mut_ptr().cast::<u8>(), w.len() * 8) }
+    /// The order the next random reads come in, when the caller said (`read_ahead`).
+    plan: Option<ReadAhead>,
 }
 
 impl CacheReader {
@@ -353,7 +268,6 @@ impl CacheReader {
         r.cursor = r.data_start;
         map.advise(memmap2::Advice::Sequential);
         r.map = Some(map);
-        r.ra.file = file.try_clone().ok();
         r.intact()?;
         Ok(r)
     }
@@ -708,7 +622,7 @@ fn encode_wire_header(
 /// Hints the CPU to load `region[from..to]` (clamped to the region) into its caches.
 /// A hint: it never faults, even on a page that was cut from the file.
 #[inline]
-fn prefetch(region: &[u8], from: usize, to: usize) {
+pub(super) fn prefetch(region: &[u8], from: usize, to: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         let to = to.min(region.len());
@@ -747,7 +661,7 @@ fn legacy_damage(path: &Path, index: u64, at: usize, e: Error) -> Error {
     )
 }
 
-fn page_size() -> usize {
+pub(super) fn page_size() -> usize {
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     if n > 0 {
@@ -819,7 +733,6 @@ impl CacheReader {
                     )));
                 }
                 self.ra.entries_at = Some(at + body_at);
-                self.ra.index_bytes = body_len;
                 Ok(())
             }
             Frame::Record { .. } => Err(bad("a record frame, not an index".into())),
@@ -833,72 +746,30 @@ impl CacheReader {
         Ok(self.view_checked(loc))
     }
 
-    /// Checks record `index` for `view_checked`: split from `view_at` so a caller can
-    /// recover from damage before borrowing.
+    /// Checks record `index` (its frame and its CRC, over the mapping) for
+    /// `view_checked`: split from `view_at` so a caller can recover from damage before
+    /// borrowing.
     pub fn check_at(&mut self, index: u64) -> Result<RecordLoc> {
-        if index >= self.records {
-            return Err(Error::IndexOutOfRange {
-                source_name: self.path.display().to_string(),
-                index,
-                len: self.records,
-            });
-        }
-        self.release_random_pages();
-        let at = self.frame_offset(index)?;
-        let framed = self.format == Format::Current;
-        let bad = |path: &Path, d: String| {
-            Error::corrupt(path, format!("record {index} at offset {at}: {d}"))
-        };
-        let loc = if self.ra.file.is_some() {
-            self.read_frame_copy(at, framed)
-                .map(|(dtype, data)| RecordLoc { dtype, data })
-        } else {
-            let map = self.map.as_ref().expect("non-empty cache is mapped");
-            check_frame(map, at, self.data_end, framed, &mut self.ra.shape).map(
-                |(dtype, data, end)| {
-                    // Fault-around maps up to 64 KiB around each page touched.
-                    self.ra.touched += end - at + (128 << 10);
-                    RecordLoc { dtype, data }
-                },
-            )
-        };
-        // After the read, whatever it found: a record of another file copied over this
-        // one in place (the same layout passes every frame check) is told by the file's
-        // first bytes, which hold its nonce's CRC (see `mapping.rs`); a cut file by the
-        // mapping's fault flag (or a short read).
-        match &self.map {
-            Some(m) if !m.intact() => Err(self.changed(index)),
-            _ => loc.map_err(|d| bad(&self.path, d)),
-        }
+        self.frame_at::<true>(index).map(|(loc, _)| loc)
     }
 
     /// Record `index` (as `view_at`) copied into `out`: the copying random access.
-    /// The record was read into a buffer of this reader with `pread` and CRC-checked
-    /// there, so what is copied is what the CRC vouches for; without that buffer (no
-    /// descriptor), `out`'s copy is hashed as in `next_into`.
+    /// As `next_into`: the frame is checked, the data copied from the mapping, and the
+    /// CRC computed over the copy `out` holds against the stored one, so `out` holds
+    /// exactly the bytes the CRC vouches for; then the file is confirmed to be the one
+    /// opened.
     pub fn at_into(&mut self, index: u64, out: &mut dyn RecordSink) -> Result<()> {
-        let loc = self.check_at(index)?;
-        let private = self.ra.file.is_some();
-        let dtype = loc.dtype;
-        out.copy(self.view_checked(loc))?;
-        if private {
-            return Ok(());
-        }
-        let crc = crc_of(dtype, &self.ra.shape, out.copied());
+        let (loc, stored) = self.frame_at::<false>(index)?;
+        out.copy(self.view_checked(loc.clone()))?;
+        let crc = crc_of(loc.dtype, &self.ra.shape, out.copied());
         self.intact()?;
-        if self.format != Format::Current {
-            return Ok(());
-        }
-        // Read through the mapping: the copy against the frame's stored CRC.
-        let at = self.frame_offset(index)?;
-        let map = self.map.as_ref().expect("non-empty cache is mapped");
-        let stored = map
-            .get(at..self.data_end)
-            .and_then(super::format::stored_record_crc);
-        if crc.is_none() || crc != stored {
+        if self.format == Format::Current && crc != Some(stored) {
             return Err(Error::corrupt(
                 &self.path,
-                format!("record {index} at offset {at}: CRC mismatch in the bytes copied"),
+                format!(
+                    "record {index}: CRC mismatch in the bytes copied (the file is being \
+                     written in place?)"
+                ),
             ));
         }
         Ok(())
@@ -906,64 +777,103 @@ impl CacheReader {
 
     /// The record `check_at` just checked. `loc` must come from the last `check_at`.
     pub fn view_checked(&self, loc: RecordLoc) -> TensorRef<'_> {
-        let bytes = match self.ra.file {
-            Some(_) => &words_as_bytes(&self.ra.buf)[..self.ra.buf_len],
-            None => &self.map.as_ref().expect("non-empty cache is mapped")[..],
-        };
         TensorRef {
             dtype: loc.dtype,
             shape: &self.ra.shape,
-            data: &bytes[loc.data],
+            data: &self.map.as_ref().expect("non-empty cache is mapped")[loc.data],
         }
     }
 
-    /// Reads the frame at `at` into `ra.buf` with `pread` (one call when the frame is
-    /// no larger than the previous one, two otherwise) and checks it; the data range
-    /// returned is in `ra.buf`, 8-aligned as in the file.
-    fn read_frame_copy(
-        &mut self,
-        at: usize,
-        framed: bool,
-    ) -> std::result::Result<(crate::tensor::DType, std::ops::Range<usize>), String> {
-        use std::os::unix::fs::FileExt;
-        if self.ra.index_bytes > TRIM_EVERY {
-            // Fault-around maps up to 64 KiB of the index around each entry read.
-            self.ra.touched += 64 << 10;
+    /// Finds record `index` (through the read-ahead when it is the record planned
+    /// next, else through the index) and checks its frame in the mapping: bounds, wire
+    /// header, and with `HASH` its CRC over the mapping (the copying read hashes its copy
+    /// instead, against the stored CRC returned). Then the file is checked to be the one
+    /// opened, whatever the frame looked like: a record of another file copied over
+    /// this one in place (the same layout passes every frame check) is told by the
+    /// file's first bytes, which hold its nonce's CRC (see `mapping.rs`); a cut file by
+    /// the mapping's fault flag.
+    #[inline]
+    fn frame_at<const HASH: bool>(&mut self, index: u64) -> Result<(RecordLoc, u32)> {
+        if index >= self.records {
+            return Err(Error::IndexOutOfRange {
+                source_name: self.path.display().to_string(),
+                index,
+                len: self.records,
+            });
         }
-        let file = self.ra.file.as_ref().expect("checked by the caller");
-        let lead = at % 8;
-        let start = at - lead;
-        let avail = self.data_end - start;
-        // The last frame's length plus the largest difference in `lead`.
-        let guess = match self.ra.buf_len {
-            0 => 4096,
-            n => n + 8,
+        self.advise_random();
+        let at = match self.planned(index)? {
+            Some(at) => at,
+            None => self.frame_offset(index)?,
+        };
+        let map = self.map.as_ref().expect("non-empty cache is mapped");
+        let region = &map[at..self.data_end];
+        let found = match self.format {
+            Format::Current => check_record_frame_with(region, &mut self.ra.shape, |b, at, len| {
+                HASH.then(|| crc_prefetching(b, at, len))
+            })
+            .map(|f| (f.wire_at, f.wire, f.crc)),
+            Format::Legacy => parse_wire(region, &mut self.ra.shape)
+                .map(|h| (0, h, 0))
+                .map_err(|e| e.to_string()),
+        };
+        match &self.map {
+            Some(m) if !m.intact() => Err(self.changed(index)),
+            _ => found
+                .map(|(wire_at, h, crc)| {
+                    let data = at + wire_at + h.data_offset..at + wire_at + h.record_len();
+                    if let Some(plan) = &mut self.ra.plan {
+                        plan.saw_frame(data.end - at);
+                    }
+                    (
+                        RecordLoc {
+                            dtype: h.dtype,
+                            data,
+                        },
+                        crc,
+                    )
+                })
+                .map_err(|d| {
+                    Error::corrupt(&self.path, format!("record {index} at offset {at}: {d}"))
+                }),
         }
-        .min(avail);
-        if self.ra.buf.len() * 8 < guess {
-            self.ra.buf.resize(guess.div_ceil(8), 0);
+    }
+
+    /// Reads ahead in `order`: the indices the next random reads (`view_at`,
+    /// `check_at`, `at_into`) will ask for, in order. A read of the index planned next
+    /// finds its frame offset already looked up (in batches, ahead of time) and its
+    /// bytes already on their way to the CPU cache (a software prefetch a few records
+    /// ahead), and, when the file is not in the page cache, read from disk as one
+    /// deep queue of requests (see `readahead.rs`). A read of any other index is served
+    /// exactly as without a plan. Records are checked as always: read-ahead only says
+    /// where to look and starts the disk and the CPU early. Replaces any earlier plan.
+    pub fn read_ahead(&mut self, order: ReadOrder) {
+        self.ra.plan = (self.records > 0).then(|| ReadAhead::new(order));
+    }
+
+    /// Stops reading ahead (the next random reads are served one at a time).
+    pub fn stop_read_ahead(&mut self) {
+        self.ra.plan = None;
+    }
+
+    /// What the read-ahead did since `read_ahead` (zeros without a plan).
+    pub fn read_ahead_stats(&self) -> ReadAheadStats {
+        self.ra.plan.as_ref().map(|p| p.stats).unwrap_or_default()
+    }
+
+    /// The frame offset of record `index` if the read-ahead planned it next.
+    #[inline]
+    fn planned(&mut self, index: u64) -> Result<Option<usize>> {
+        let Some(mut plan) = self.ra.plan.take() else {
+            return Ok(None);
+        };
+        self.prepare_index()?;
+        let map = self.map.as_ref().expect("a non-empty cache is mapped");
+        let found = plan.take(index, map, self.records, |i| self.offset_of(i));
+        if plan.alive() {
+            self.ra.plan = Some(plan);
         }
-        let bytes = &mut words_as_bytes_mut(&mut self.ra.buf)[..guess];
-        read_clustered(file, bytes, start as u64, &mut self.ra.no_nowait)
-            .map_err(|e| format!("cannot read: {e}"))?;
-        let need = lead
-            .saturating_add(frame_len_in(&bytes[lead.min(guess)..], framed))
-            .min(avail);
-        let mut len = guess;
-        if need > guess {
-            if self.ra.buf.len() * 8 < need {
-                self.ra.buf.resize(need.div_ceil(8), 0);
-            }
-            let bytes = words_as_bytes_mut(&mut self.ra.buf);
-            file.read_exact_at(&mut bytes[guess..need], (start + guess) as u64)
-                .map_err(|e| format!("cannot read: {e}"))?;
-            len = need;
-        }
-        let bytes = &words_as_bytes(&self.ra.buf)[..len];
-        let (dtype, data, end) = check_frame(bytes, lead, len, framed, &mut self.ra.shape)?;
-        // The next read guesses this frame's length: one call for same-sized records.
-        self.ra.buf_len = end;
-        Ok((dtype, data))
+        Ok(found)
     }
 
     /// `seek` in O(1) through the on-disk index; false (nothing done) for a file
@@ -980,32 +890,45 @@ impl CacheReader {
 
     /// The frame offset of record `index` (< records) from the index.
     fn frame_offset(&mut self, index: u64) -> Result<usize> {
+        self.prepare_index()?;
+        self.offset_of(index)
+    }
+
+    /// Makes `offset_of` answer: checks the index frame, or builds an index in memory
+    /// for a file without one (once).
+    fn prepare_index(&mut self) -> Result<()> {
         self.ensure_index()?;
+        if self.ra.entries_at.is_none() && self.ra.built.is_none() {
+            let map = self.map.as_ref().expect("non-empty cache is mapped");
+            let framed = self.format == Format::Current;
+            let built = walk_offsets(
+                map,
+                self.data_start,
+                self.data_end,
+                self.records,
+                framed,
+                framed && self.ra.version >= 2,
+            )
+            .map_err(|d| Error::corrupt(&self.path, format!("indexing records: {d}")))?;
+            self.ra.built = Some(built);
+        }
+        Ok(())
+    }
+
+    /// The frame offset of record `index` (< records), after `prepare_index`.
+    #[inline]
+    fn offset_of(&self, index: u64) -> Result<usize> {
         let map = self.map.as_ref().expect("non-empty cache is mapped");
         let bad = |d: String| Error::corrupt(&self.path, format!("record {index}: {d}"));
-        let offset = match self.ra.entries_at {
-            Some(e) => {
+        let offset = match (self.ra.entries_at, &self.ra.built) {
+            (Some(e), _) => {
                 let at = e + index as usize * INDEX_ENTRY;
                 let entry = u64::from_le_bytes(map[at..at + INDEX_ENTRY].try_into().unwrap());
                 entry_offset(index, entry)
                     .ok_or_else(|| bad(format!("its index entry at offset {at} is damaged")))?
             }
-            None => {
-                if self.ra.built.is_none() {
-                    let framed = self.format == Format::Current;
-                    let built = walk_offsets(
-                        map,
-                        self.data_start,
-                        self.data_end,
-                        self.records,
-                        framed,
-                        framed && self.ra.version >= 2,
-                    )
-                    .map_err(|d| Error::corrupt(&self.path, format!("indexing records: {d}")))?;
-                    self.ra.built = Some(built);
-                }
-                self.ra.built.as_ref().expect("built above")[index as usize]
-            }
+            (None, Some(built)) => built[index as usize],
+            (None, None) => unreachable!("prepare_index ran"),
         };
         usize::try_from(offset)
             .ok()
@@ -1013,20 +936,17 @@ impl CacheReader {
             .ok_or_else(|| bad(format!("the index points outside the data, at {offset}")))
     }
 
-    /// Releases the pages random access has touched once they add up to `TRIM_EVERY`
-    /// (no view is alive: `check_at` takes `&mut self`), and advises the kernel that
-    /// reads are random (no readahead) until the next sequential read.
-    fn release_random_pages(&mut self) {
-        if self.ra.touched >= TRIM_EVERY {
-            if let Some(len) = self.map.as_ref().map(|m| m.len()) {
-                self.drop_pages(0, len);
-            }
-            self.trimmed_to = 0;
-            self.ra.touched = 0;
-        }
+    /// Advises the kernel that reads are random until the next sequential read: no
+    /// sequential readahead, but the usual read-around of a fault that misses the page
+    /// cache (neighbours of a record are often read soon: block order). Pages touched
+    /// through the mapping stay mapped: they are the page cache's (reclaimable, shared),
+    /// not this process's private memory (DESIGN §11), and dropping them would make the
+    /// next epoch fault them back one by one.
+    #[inline]
+    fn advise_random(&mut self) {
         if !self.ra.random_advice {
             if let Some(map) = &self.map {
-                map.advise(memmap2::Advice::Random);
+                map.advise(memmap2::Advice::Normal);
             }
             self.ra.random_advice = true;
         }
@@ -1094,46 +1014,4 @@ impl CacheReader {
         }
         Ok(())
     }
-}
-
-/// The length a frame (or a legacy wire record) starting at `b` claims, as far as its
-/// first bytes tell; `usize::MAX` when they cannot tell (read all that is there).
-fn frame_len_in(b: &[u8], framed: bool) -> usize {
-    // A header that is damaged needs no more bytes: parsing what is there reports it.
-    if framed {
-        match b
-            .first_chunk::<FRAME_HEADER>()
-            .map(|fh| parse_frame(fh, true))
-        {
-            None => usize::MAX,
-            Some(Ok(f)) => f.len() as usize,
-            Some(Err(_)) => b.len(),
-        }
-    } else {
-        match crate::tensor::wire_record_len(b) {
-            Ok(Some(n)) => n,
-            Ok(None) => usize::MAX,
-            Err(_) => b.len(),
-        }
-    }
-}
-
-/// Checks the record frame at `at` (a framed file: frame bounds and CRC; legacy: the
-/// wire record alone). Returns its dtype, data range and end.
-fn check_frame(
-    map: &[u8],
-    at: usize,
-    data_end: usize,
-    framed: bool,
-    shape: &mut Vec<usize>,
-) -> std::result::Result<(crate::tensor::DType, std::ops::Range<usize>, usize), String> {
-    let region = &map[at..data_end];
-    let (wire_at, h) = if framed {
-        let f = check_record_frame(region, shape)?;
-        (f.wire_at, f.wire)
-    } else {
-        (0, parse_wire(region, shape).map_err(|e| e.to_string())?)
-    };
-    let end = at + wire_at + h.record_len();
-    Ok((h.dtype, at + wire_at + h.data_offset..end, end))
 }

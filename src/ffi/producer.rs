@@ -102,6 +102,15 @@ impl Producer for SharedBase {
     fn has_random_access(&self) -> bool {
         lock(&self.inner).is_ok_and(|mut g| g.producer().has_random_access())
     }
+    fn read_ahead(&mut self, order: crate::producers::ReadOrder) {
+        if let Ok(mut g) = lock(&self.inner) {
+            g.producer().read_ahead(order)
+        }
+    }
+    /// The whole batch under one lock.
+    fn next_batch(&mut self, n: usize, out: &mut Tensor) -> Result<()> {
+        lock(&self.inner)?.producer().next_batch(n, out)
+    }
     fn size(&mut self) -> Result<usize> {
         lock(&self.inner)?.producer().size()
     }
@@ -639,15 +648,24 @@ fn next_copy(
     copy: HarmonicsCopyFn,
     userdata: *mut c_void,
 ) -> std::result::Result<(), Failure> {
+    copy_private(producer, copy, userdata, |p, t| p.next_into(t))
+}
+
+/// Reads with `read` into a private tensor (per thread, its buffers reused), then calls
+/// `copy(userdata, view of it)`, the producer locked throughout.
+fn copy_private(
+    producer: *mut HarmonicsProducer,
+    copy: HarmonicsCopyFn,
+    userdata: *mut c_void,
+    read: impl FnOnce(&mut dyn Producer, &mut Tensor) -> Result<()>,
+) -> std::result::Result<(), Failure> {
     let p = arg_ref(producer, "producer")?;
     let copy = copy.ok_or_else(|| Failure::null("copy callback"))?;
     let mut g = lock(&p.inner)?;
     let mut t = COPY_SCRATCH
         .take()
         .unwrap_or_else(|| Tensor::new(crate::DType::UInt8, Vec::new(), Vec::new()));
-    let result = g
-        .producer()
-        .next_into(&mut t)
+    let result = read(g.producer(), &mut t)
         .map_err(Failure::from)
         .and_then(|()| {
             let view = HarmonicsTensorView::from_ref(t.as_ref());
@@ -662,6 +680,27 @@ fn next_copy(
         COPY_SCRATCH.set(Some(t));
     }
     result
+}
+
+/// The next `n` records stacked into one tensor, shape `[n, …record shape]` (the
+/// records must share dtype and shape, else `HARMONICS_STATUS_SHAPE_MISMATCH`), handed
+/// to `copy(userdata, view)` once, with the producer locked for the whole batch. Each
+/// record is copied once into a private batch and checked on that copy (the guarantee
+/// of `harmonics_producer_next_copy`); a sampled producer has issued the batch's reads
+/// ahead (read-ahead in its sampler's order). `n` = 0 is
+/// `HARMONICS_STATUS_INVALID_ARGUMENT`. On a failure the producer has moved past the
+/// records read before the failing one.
+///
+/// # Safety
+/// `producer` is null or a live handle; `copy` is callable with `userdata`.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_next_batch(
+    producer: *mut HarmonicsProducer,
+    n: usize,
+    copy: HarmonicsCopyFn,
+    userdata: *mut c_void,
+) -> HarmonicsStatus {
+    guard(|| copy_private(producer, copy, userdata, |p, t| p.next_batch(n, t)))
 }
 
 /// Random access, zero-copy: fills `*out` with a view of record `index` (0-based, no

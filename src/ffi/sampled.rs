@@ -66,6 +66,30 @@ pub unsafe extern "C" fn harmonics_sampled_producer_peek(
     })
 }
 
+/// Tells a random-access `producer` (a disk cache) that its next random reads
+/// (`harmonics_producer_view_at`, `_at`, `_at_copy_to`) follow `sampler` from its
+/// current place: the indices `harmonics_sampler_next` would return, in order. The
+/// producer keeps a copy of the sampler (`sampler` itself does not move) and reads ahead:
+/// offsets looked up in batches, the next records' bytes prefetched, and on a cache
+/// not in the page cache many disk reads queued at once. Reads in another order are
+/// served exactly as before, without the read-ahead. A sampled producer does this
+/// itself. Replaces an earlier order; a producer that cannot read ahead ignores it.
+///
+/// # Safety
+/// `producer` and `sampler` are null or live handles.
+#[no_mangle]
+pub unsafe extern "C" fn harmonics_producer_read_ahead(
+    producer: *mut HarmonicsProducer,
+    sampler: *const HarmonicsSampler,
+) -> HarmonicsStatus {
+    guard(|| {
+        let order = arg_ref(sampler, "sampler")?.sampler.clone();
+        let mut p = arg_ref(producer, "producer")?.share();
+        p.read_ahead(Box::new(order));
+        Ok(())
+    })
+}
+
 /// The sampled producer's state (see `harmonics_sampler_state`).
 ///
 /// # Safety

@@ -596,6 +596,12 @@ impl Producer for DiskCacheProducer {
     fn has_random_access(&self) -> bool {
         true
     }
+    /// Read-ahead of the reader serving now (`CacheReader::read_ahead`). A rebuild or
+    /// a refresh that opens another file starts it without the plan: the offsets
+    /// looked up were the old file's.
+    fn read_ahead(&mut self, order: crate::producers::ReadOrder) {
+        self.reader.read_ahead(order)
+    }
 }
 
 /// Copies every record of `old` into `w` through a private copy checked against its

@@ -33,6 +33,7 @@ pub use streaming::{StreamOptions, StreamState, StreamStats, StreamingProducer};
 /// The `validate` check lives in a leaf module (the transport's decoder uses it too).
 pub(crate) use crate::shape_check::ShapeCheck;
 
+pub use crate::cache::ReadOrder;
 use crate::error::{Error, Result};
 use crate::identity::{match_generic, IdentityMatch, SourceIdentity, SourceKind};
 pub use crate::tensor::RecordSink;
@@ -110,6 +111,33 @@ pub trait Producer: Send {
         false
     }
 
+    /// Tells a random-access producer the indices its `view_at`/`at_into` will be
+    /// asked for next, in order (a `Sampler` positioned at the next read, say), so it
+    /// can read ahead: a cache looks the records up in batches, prefetches their bytes
+    /// and, when the file is not in the page cache, asks the disk for many of them at
+    /// once (`CacheReader::read_ahead`). Reads in another order are still served
+    /// exactly, without the read-ahead. Replaces an earlier order. The default ignores
+    /// it.
+    fn read_ahead(&mut self, order: ReadOrder) {
+        let _ = order;
+    }
+
+    /// The next `n` records (as `n` calls of `next_into`) stacked into `out`: shape
+    /// `[n, …record shape]`, the records' data one after the other, its buffers reused.
+    /// The records must share dtype and shape (else `Error::ShapeMismatch`). Each record
+    /// is copied once, into `out`, and checked there as `next_into` checks its copy.
+    /// Producers that know the batch's records in advance issue their reads together.
+    /// On Err the producer has moved past the records read before the failing one, and
+    /// what `out` holds is unspecified.
+    fn next_batch(&mut self, n: usize, out: &mut Tensor) -> Result<()> {
+        let mut stack = Stack::new(out, n)?;
+        for _ in 0..n {
+            self.next_into(&mut stack)?;
+            stack.done();
+        }
+        Ok(())
+    }
+
     /// Who this source is, cheaply: no parse, no `size()`, no `next()`, no request.
     /// Stored in a cache's metadata when the cache is written (so after `size()` and the
     /// records were read: a producer may then report what it actually read, such as a
@@ -165,11 +193,77 @@ impl<P: Producer + ?Sized> Producer for Box<P> {
     fn has_random_access(&self) -> bool {
         (**self).has_random_access()
     }
+    fn read_ahead(&mut self, order: ReadOrder) {
+        (**self).read_ahead(order)
+    }
+    fn next_batch(&mut self, n: usize, out: &mut Tensor) -> Result<()> {
+        (**self).next_batch(n, out)
+    }
     fn identity(&self) -> Result<Option<SourceIdentity>> {
         (**self).identity()
     }
     fn match_identity(&mut self, recorded: &SourceIdentity, cached: u64) -> Result<IdentityMatch> {
         (**self).match_identity(recorded, cached)
+    }
+}
+
+/// The sink of `next_batch`: record `k` is copied to the end of `out`'s data (a retry
+/// of the same record replaces its copy), its dtype and shape checked against the
+/// first record's.
+pub(crate) struct Stack<'a> {
+    out: &'a mut Tensor,
+    n: usize,
+    /// Records complete, and where the record being copied starts in `out.data`.
+    k: usize,
+    start: usize,
+}
+
+impl<'a> Stack<'a> {
+    pub(crate) fn new(out: &'a mut Tensor, n: usize) -> Result<Stack<'a>> {
+        if n == 0 {
+            return Err(Error::InvalidArgument("a batch of 0 records".into()));
+        }
+        out.data.clear();
+        out.shape.clear();
+        Ok(Stack {
+            out,
+            n,
+            k: 0,
+            start: 0,
+        })
+    }
+
+    /// The record last copied is complete: the next copy goes after it.
+    pub(crate) fn done(&mut self) {
+        self.k += 1;
+        self.start = self.out.data.len();
+    }
+}
+
+impl RecordSink for Stack<'_> {
+    fn copy(&mut self, t: TensorRef<'_>) -> Result<()> {
+        let out = &mut *self.out;
+        if self.k == 0 {
+            out.dtype = t.dtype;
+            out.shape.clear();
+            out.shape.push(self.n);
+            out.shape.extend_from_slice(t.shape);
+            out.data.clear();
+            out.data.reserve(t.data.len().saturating_mul(self.n));
+        } else if t.dtype != out.dtype || t.shape != &out.shape[1..] {
+            return Err(Error::ShapeMismatch {
+                index: self.k as u64,
+                expected: crate::tensor::describe(out.dtype, &out.shape[1..]),
+                found: t.describe(),
+            });
+        }
+        out.data.truncate(self.start);
+        out.data.extend_from_slice(t.data);
+        Ok(())
+    }
+
+    fn copied(&self) -> &[u8] {
+        &self.out.data[self.start..]
     }
 }
 

@@ -12,7 +12,7 @@ use std::hash::{BuildHasher, Hasher};
 use crate::error::{Error, Result};
 use crate::producers::Producer;
 use crate::sampler::{Sampler, SamplerOptions, SamplerState};
-use crate::tensor::{describe, DType, Tensor, TensorRef};
+use crate::tensor::{DType, Tensor, TensorRef};
 
 /// `source` read in the order of a [`Sampler`]: `next()` is
 /// `source.view_at(sampler.next())`, `size()` the rank's count per epoch. The record
@@ -30,7 +30,15 @@ impl<P: Producer> SampledProducer<P> {
         }
         let n = source.size()? as u64;
         let sampler = Sampler::new(n, options)?;
-        Ok(SampledProducer { source, sampler })
+        let mut p = SampledProducer { source, sampler };
+        p.plan();
+        Ok(p)
+    }
+
+    /// Tells the source the order from here on (`Producer::read_ahead`): the sampler's
+    /// future, which is a pure function of its state.
+    fn plan(&mut self) {
+        self.source.read_ahead(Box::new(self.sampler.clone()));
     }
 
     pub fn sampler(&self) -> &Sampler {
@@ -45,6 +53,7 @@ impl<P: Producer> SampledProducer<P> {
     /// Starts epoch `epoch` at its first position.
     pub fn set_epoch(&mut self, epoch: u64) {
         self.sampler.set_epoch(epoch);
+        self.plan();
     }
 
     pub fn state(&self) -> SamplerState {
@@ -52,7 +61,9 @@ impl<P: Producer> SampledProducer<P> {
     }
 
     pub fn restore(&mut self, state: &SamplerState) -> Result<()> {
-        self.sampler.restore(state)
+        self.sampler.restore(state)?;
+        self.plan();
+        Ok(())
     }
 
     pub fn source_mut(&mut self) -> &mut P {
@@ -88,6 +99,9 @@ impl<P: Producer> Producer for SampledProducer<P> {
     fn skip(&mut self, n: usize) -> Result<()> {
         for _ in 0..n {
             self.sampler.advance();
+        }
+        if n > 0 {
+            self.plan();
         }
         Ok(())
     }
@@ -141,6 +155,13 @@ impl<P: Producer> Records<P> {
             Records::Memory(_, s) => s.clone(),
         }
     }
+
+    /// Over a random-access producer, tells it the order of the reads to come.
+    fn read_ahead(&mut self, order: impl FnOnce() -> crate::producers::ReadOrder) {
+        if let Records::Random(p) = self {
+            p.read_ahead(order())
+        }
+    }
 }
 
 /// The original `ShuffleProducer(inner)`: every record once per epoch, in a new random
@@ -171,7 +192,10 @@ impl<P: Producer> ShuffleProducer<P> {
         } else {
             Some(Sampler::new(n, options)?)
         };
-        let records = Records::new(inner, |n| 0..n)?;
+        let mut records = Records::new(inner, |n| 0..n)?;
+        if let Some(s) = &sampler {
+            records.read_ahead(|| Box::new(s.clone()));
+        }
         Ok(ShuffleProducer { records, sampler })
     }
 
@@ -224,12 +248,23 @@ impl<P: Producer> ShardProducer<P> {
         let count = base + usize::from(shard_idx < extra);
         let random = inner.has_random_access();
         let records = Records::new(inner, |_| start..start + count)?;
-        Ok(ShardProducer {
+        let mut p = ShardProducer {
             records,
             start: if random { start as u64 } else { 0 },
             count: count as u64,
             cursor: 0,
-        })
+        };
+        p.plan();
+        Ok(p)
+    }
+
+    /// The shard's records from the cursor on, cycling: the order of the reads to come.
+    fn plan(&mut self) {
+        let (start, count, cursor) = (self.start, self.count, self.cursor);
+        if count > 0 {
+            self.records
+                .read_ahead(|| Box::new((start..start + count).cycle().skip(cursor as usize)));
+        }
     }
 }
 
@@ -250,6 +285,7 @@ impl<P: Producer> Producer for ShardProducer<P> {
     fn skip(&mut self, n: usize) -> Result<()> {
         if self.count > 0 {
             self.cursor = (self.cursor + n as u64 % self.count) % self.count;
+            self.plan();
         }
         Ok(())
     }
@@ -283,25 +319,11 @@ impl<P: Producer> BatchProducer<P> {
 }
 
 impl<P: Producer> Producer for BatchProducer<P> {
+    /// `inner.next_batch(batch)` into a tensor reused for every batch: each record is
+    /// copied once and checked on that copy; over a `SampledProducer` the batch's reads
+    /// were issued ahead (read-ahead in the sampler's order).
     fn next_view(&mut self) -> Result<TensorRef<'_>> {
-        self.out.data.clear();
-        self.out.shape.clear();
-        for k in 0..self.batch {
-            let t = self.inner.next_view()?;
-            if k == 0 {
-                self.out.dtype = t.dtype;
-                self.out.shape.push(self.batch);
-                self.out.shape.extend_from_slice(t.shape);
-                self.out.data.reserve(t.data.len() * self.batch);
-            } else if t.dtype != self.out.dtype || t.shape != &self.out.shape[1..] {
-                return Err(Error::ShapeMismatch {
-                    index: k as u64,
-                    expected: describe(self.out.dtype, &self.out.shape[1..]),
-                    found: t.describe(),
-                });
-            }
-            self.out.data.extend_from_slice(t.data);
-        }
+        self.inner.next_batch(self.batch, &mut self.out)?;
         Ok(self.out.as_ref())
     }
 

@@ -1,0 +1,335 @@
+//! Reading ahead in a known order: what a `CacheReader` does with the future a sampler
+//! gives it (`CacheReader::read_ahead`).
+//!
+//! A training order is a pure function (`Sampler`), so the reader can know the next
+//! hundreds of indices before it is asked for them. It keeps a ring of the next records
+//! with their frame offsets, looked up from the index in batches, and acts on it in one
+//! of two modes:
+//!
+//! - **Warm** (the file is in the page cache): no system call per record. Records are
+//!   read from the mapping; the bytes of the record `PREFETCH_AHEAD` places ahead are
+//!   software-prefetched while this one is copied and hashed, so the DRAM misses of a
+//!   random order overlap instead of adding up. One `getrusage` every `WINDOW` records
+//!   counts this thread's major faults: two or more in a window (the disk was waited
+//!   for) switch to cold.
+//! - **Cold**: the ring deepens to `COLD_BYTES` (at most `COLD_DEPTH` records), and
+//!   every record entering it is asked for at once: the byte ranges of a batch are
+//!   sorted, neighbours merged (a block of a block-shuffled order is one range), and each
+//!   range that `mincore` finds missing is handed to the kernel with
+//!   `madvise(MADV_WILLNEED)`, which queues its reads and returns. The disk sees a deep
+//!   queue instead of one request at a time, and the consumer finds its record in the
+//!   page cache, or in flight. When `RESIDENT_BATCHES` batches in a row were all
+//!   resident, the reader is warm again.
+//!
+//! No thread and no descriptor: the kernel does the reading, so a consumer that stops
+//! (drops the producer mid-epoch) leaves nothing running. Nothing is copied into
+//! private memory ahead of time either: read-ahead fills the page cache, the same pages
+//! a `read()` would (DESIGN §11's note on memory), and the ring holds 16 bytes a record.
+//!
+//! Read-ahead only says where to look and starts the disk and the CPU early: every
+//! record is checked when it is read, exactly as without it (a record damaged on disk
+//! is refused whether it arrived through read-ahead or not). An index that does not
+//! match the plan is served as without one; `MAX_MISSES` of them in a row end the plan.
+
+use std::collections::VecDeque;
+
+/// The order a reader is told to expect (`CacheReader::read_ahead`,
+/// `Producer::read_ahead`): the record indices its random reads will ask for next, in
+/// order. A `Sampler` is one (it never ends); so is any iterator of indices.
+pub type ReadOrder = Box<dyn Iterator<Item = u64> + Send>;
+
+/// Records looked up ahead while warm (the ring is topped up to this when half empty).
+const WARM_DEPTH: usize = 32;
+/// Records the ring holds at most while cold ...
+const COLD_DEPTH: usize = 1024;
+/// ... and the bytes they may span (by the last frame's length).
+const COLD_BYTES: usize = 32 << 20;
+/// While cold, the ring is topped up in batches of at least this many records.
+const COLD_BATCH: usize = 64;
+/// The record whose bytes are software-prefetched, counted from the one being read.
+const PREFETCH_AHEAD: usize = 4;
+/// Bytes of a record prefetched (the hardware prefetcher follows within a page).
+const PREFETCH_BYTES: usize = 8 << 10;
+/// Records between two looks at this thread's major-fault count.
+const WINDOW: u32 = 32;
+/// Major faults in one window that make the reader cold.
+const COLD_FAULTS: u64 = 2;
+/// Batches in a row found resident that make a cold reader warm again.
+const RESIDENT_BATCHES: u32 = 4;
+/// Ranges closer than this are merged into one request.
+const MERGE_GAP: usize = 32 << 10;
+/// Reads in a row that were not the planned record before the plan is dropped.
+const MAX_MISSES: u32 = 2 * COLD_DEPTH as u32;
+/// An offset not looked up ahead (its lookup failed, or the index is out of range):
+/// the read looks it up itself and reports what is wrong at the right record.
+const UNKNOWN: usize = usize::MAX;
+
+pub(crate) struct ReadAhead {
+    order: ReadOrder,
+    /// The next records, in order: (index, frame offset or `UNKNOWN`).
+    ring: VecDeque<(u64, usize)>,
+    /// The length of the last frame read: the estimate for those ahead.
+    frame_len: usize,
+    cold: bool,
+    /// Records served since the last look at the fault count.
+    served: u32,
+    /// The thread and its major-fault count at the start of the window.
+    faults: Option<(std::thread::ThreadId, u64)>,
+    /// Cold: batches in a row whose ranges were all resident.
+    resident_batches: u32,
+    misses: u32,
+    /// `mincore`'s answer buffer, and the ranges of a batch (reused).
+    pages: Vec<u8>,
+    ranges: Vec<(usize, usize)>,
+    /// Counters for tests and benchmarks: ranges asked for, reads served from the plan.
+    pub(crate) stats: ReadAheadStats,
+}
+
+/// What read-ahead did (`CacheReader::read_ahead_stats`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ReadAheadStats {
+    /// Reads that were the record planned next.
+    pub planned_reads: u64,
+    /// Reads of another index (served without the plan).
+    pub unplanned_reads: u64,
+    /// Byte ranges handed to the kernel to read ahead (cold).
+    pub ranges_requested: u64,
+    /// Times the reader went from warm to cold.
+    pub went_cold: u64,
+}
+
+impl std::fmt::Debug for ReadAhead {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReadAhead")
+            .field("ahead", &self.ring.len())
+            .field("cold", &self.cold)
+            .field("stats", &self.stats)
+            .finish()
+    }
+}
+
+impl ReadAhead {
+    pub(crate) fn new(order: ReadOrder) -> ReadAhead {
+        ReadAhead {
+            order,
+            ring: VecDeque::with_capacity(WARM_DEPTH),
+            frame_len: 4096,
+            cold: false,
+            served: 0,
+            faults: None,
+            resident_batches: 0,
+            misses: 0,
+            pages: Vec::new(),
+            ranges: Vec::new(),
+            stats: ReadAheadStats::default(),
+        }
+    }
+
+    /// False once the reads stopped following the plan.
+    pub(crate) fn alive(&self) -> bool {
+        self.misses < MAX_MISSES
+    }
+
+    /// The frame just read was `len` bytes long.
+    #[inline]
+    pub(crate) fn saw_frame(&mut self, len: usize) {
+        self.frame_len = len.max(1);
+    }
+
+    /// The frame offset of `index` if it is the record planned next (or a little
+    /// further: records planned before it are passed over), after which the plan moves
+    /// on. `lookup` gives a frame offset from the index; `records` is the count.
+    #[inline]
+    pub(crate) fn take(
+        &mut self,
+        index: u64,
+        map: &[u8],
+        records: u64,
+        lookup: impl Fn(u64) -> crate::Result<usize>,
+    ) -> Option<usize> {
+        if self.ring.is_empty() {
+            self.top_up(map, records, &lookup);
+        }
+        let pos = match self.ring.front() {
+            Some(&(i, _)) if i == index => 0,
+            _ => match self.ring.iter().position(|&(i, _)| i == index) {
+                Some(p) => p,
+                None => {
+                    self.misses += 1;
+                    self.stats.unplanned_reads += 1;
+                    return None;
+                }
+            },
+        };
+        self.ring.drain(..pos);
+        let (_, at) = self.ring.pop_front().expect("found above");
+        self.misses = 0;
+        self.stats.planned_reads += 1;
+        self.served += 1;
+        if self.served == WINDOW && self.check_temperature() {
+            // What is in the ring now was not requested: ask for it with the rest.
+            self.request(map, 0);
+        }
+        let low = if self.cold {
+            self.cold_depth().saturating_sub(COLD_BATCH)
+        } else {
+            WARM_DEPTH / 2
+        };
+        if self.ring.len() < low.max(PREFETCH_AHEAD + 1) {
+            self.top_up(map, records, &lookup);
+        }
+        if let Some(&(_, ahead)) = self.ring.get(PREFETCH_AHEAD - 1) {
+            if ahead != UNKNOWN {
+                super::reader::prefetch(map, ahead, ahead + self.frame_len.min(PREFETCH_BYTES));
+            }
+        }
+        (at != UNKNOWN).then_some(at)
+    }
+
+    fn cold_depth(&self) -> usize {
+        (COLD_BYTES / self.frame_len).clamp(COLD_BATCH, COLD_DEPTH)
+    }
+
+    /// Fills the ring up to its depth from the order, looking the offsets up in one
+    /// batch; while cold, asks the kernel for the new records' bytes.
+    fn top_up(&mut self, map: &[u8], records: u64, lookup: &impl Fn(u64) -> crate::Result<usize>) {
+        let depth = if self.cold {
+            self.cold_depth()
+        } else {
+            WARM_DEPTH
+        };
+        let first = self.ring.len();
+        while self.ring.len() < depth {
+            let Some(i) = self.order.next() else { break };
+            let at = if i < records {
+                lookup(i).unwrap_or(UNKNOWN)
+            } else {
+                UNKNOWN
+            };
+            self.ring.push_back((i, at));
+        }
+        if self.cold {
+            self.request(map, first);
+        }
+    }
+
+    /// Cold: hands the byte ranges of ring entries `from..` that are not resident to
+    /// the kernel to read (merged, in file order).
+    fn request(&mut self, map: &[u8], from: usize) {
+        let page = super::reader::page_size();
+        let end = map.len().div_ceil(page) * page;
+        self.ranges.clear();
+        for &(_, at) in self.ring.iter().skip(from) {
+            if at != UNKNOWN {
+                let lo = at / page * page;
+                let hi = (at + self.frame_len)
+                    .div_ceil(page)
+                    .saturating_mul(page)
+                    .min(end);
+                self.ranges.push((lo, hi));
+            }
+        }
+        if self.ranges.is_empty() {
+            return;
+        }
+        self.ranges.sort_unstable();
+        let mut merged = 0;
+        for k in 1..self.ranges.len() {
+            let (lo, hi) = self.ranges[k];
+            if lo <= self.ranges[merged].1 + MERGE_GAP {
+                self.ranges[merged].1 = self.ranges[merged].1.max(hi);
+            } else {
+                merged += 1;
+                self.ranges[merged] = (lo, hi);
+            }
+        }
+        self.ranges.truncate(merged + 1);
+        let mut missing = 0;
+        for k in 0..self.ranges.len() {
+            let (lo, hi) = self.ranges[k];
+            if !resident(map, lo, hi, &mut self.pages) {
+                missing += 1;
+                will_need(map, lo, hi);
+            }
+        }
+        self.stats.ranges_requested += missing;
+        if missing == 0 {
+            self.resident_batches += 1;
+            if self.resident_batches >= RESIDENT_BATCHES {
+                self.cold = false;
+                self.resident_batches = 0;
+            }
+        } else {
+            self.resident_batches = 0;
+        }
+    }
+
+    /// Every `WINDOW` records: a warm reader whose thread waited for the disk goes cold
+    /// (true: the next top-up deepens the ring).
+    fn check_temperature(&mut self) -> bool {
+        self.served = 0;
+        let mut went_cold = false;
+        let now = (std::thread::current().id(), major_faults());
+        if let (false, Some((thread, before))) = (self.cold, self.faults) {
+            if thread == now.0 && now.1.saturating_sub(before) >= COLD_FAULTS {
+                self.cold = true;
+                self.resident_batches = 0;
+                self.stats.went_cold += 1;
+                went_cold = true;
+            }
+        }
+        self.faults = Some(now);
+        went_cold
+    }
+}
+
+/// This thread's major faults so far (0 where the count is unavailable).
+fn major_faults() -> u64 {
+    // SAFETY: getrusage writes one rusage into the zeroed struct we own.
+    unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        if libc::getrusage(libc::RUSAGE_THREAD, &mut u) == 0 {
+            u.ru_majflt as u64
+        } else {
+            0
+        }
+    }
+}
+
+/// True when every page of `map[lo..hi]` (page-aligned `lo`) is in the page cache.
+fn resident(map: &[u8], lo: usize, hi: usize, pages: &mut Vec<u8>) -> bool {
+    let page = super::reader::page_size();
+    let n = (hi - lo).div_ceil(page);
+    if n == 0 || lo >= map.len() {
+        return true;
+    }
+    pages.clear();
+    pages.resize(n, 0);
+    // SAFETY: `lo` is a page-aligned offset inside the mapping (whose start is
+    // page-aligned), `hi - lo` bytes lie within its last page, and `pages` has one byte
+    // for each page; mincore only reads page-table state.
+    let rc = unsafe {
+        libc::mincore(
+            map.as_ptr().add(lo) as *mut libc::c_void,
+            hi - lo,
+            pages.as_mut_ptr().cast(),
+        )
+    };
+    rc == 0 && pages.iter().all(|p| p & 1 == 1)
+}
+
+/// Asks the kernel to read `map[lo..hi]` into the page cache, without waiting.
+fn will_need(map: &[u8], lo: usize, hi: usize) {
+    if lo >= map.len() {
+        return;
+    }
+    // SAFETY: advice on a range of our own mapping (page-aligned start); it reads the
+    // file into the page cache and changes nothing we can observe but speed.
+    unsafe {
+        libc::madvise(
+            map.as_ptr().add(lo) as *mut libc::c_void,
+            hi - lo,
+            libc::MADV_WILLNEED,
+        )
+    };
+}
