@@ -62,6 +62,8 @@ pub enum HarmonicsStatus {
 }
 
 /// Every status with its name: the one list `harmonics_status_name` reads.
+// One row a line, as a table reads (rustfmt would split the longer rows in four).
+#[rustfmt::skip]
 const STATUS_TABLE: &[(HarmonicsStatus, &CStr)] = &[
     (HarmonicsStatus::Ok, c"ok"),
     (HarmonicsStatus::NullArgument, c"null argument"),
@@ -76,24 +78,12 @@ const STATUS_TABLE: &[(HarmonicsStatus, &CStr)] = &[
     (HarmonicsStatus::Empty, c"no records"),
     (HarmonicsStatus::Foreign, c"error in a foreign callback"),
     (HarmonicsStatus::Panic, c"internal error (panic)"),
-    (
-        HarmonicsStatus::LockTimeout,
-        c"timed out waiting for a cache lock",
-    ),
-    (
-        HarmonicsStatus::RebuildFailed,
-        c"rebuilding a damaged cache failed",
-    ),
+    (HarmonicsStatus::LockTimeout, c"timed out waiting for a cache lock"),
+    (HarmonicsStatus::RebuildFailed, c"rebuilding a damaged cache failed"),
     (HarmonicsStatus::Stopped, c"download stopped"),
     (HarmonicsStatus::NoRandomAccess, c"no random access"),
-    (
-        HarmonicsStatus::IndexOutOfRange,
-        c"record index out of range",
-    ),
-    (
-        HarmonicsStatus::Poisoned,
-        c"unusable after an internal error",
-    ),
+    (HarmonicsStatus::IndexOutOfRange, c"record index out of range"),
+    (HarmonicsStatus::Poisoned, c"unusable after an internal error"),
 ];
 
 /// What a callback returns: a status code as a plain integer (as rustls-ffi's

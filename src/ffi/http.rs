@@ -157,12 +157,14 @@ pub enum HarmonicsHttpOutcome {
 }
 
 /// The HTTP producer's `CacheOutcome` in the C shape, with the reason of a rebuild.
-fn http_outcome(p: &ProducerKind) -> Result<(HarmonicsHttpOutcome, String), Failure> {
-    let o = match p {
-        ProducerKind::Http(h) => h.outcome(),
-        ProducerKind::AsyncHttp(h) => h.outcome(),
-        _ => return Err(Failure::invalid("producer is not an HTTP producer".into())),
-    };
+fn http_outcome(
+    producer: *const HarmonicsProducer,
+) -> Result<(HarmonicsHttpOutcome, String), Failure> {
+    let o = with_kind(producer, |k| match k {
+        ProducerKind::Http(h) => Ok(h.outcome()),
+        ProducerKind::AsyncHttp(h) => Ok(h.outcome()),
+        _ => Err(Failure::invalid("producer is not an HTTP producer".into())),
+    })?;
     Ok(match o {
         CacheOutcome::Reused => (HarmonicsHttpOutcome::Reused, String::new()),
         CacheOutcome::Revalidated => (HarmonicsHttpOutcome::Revalidated, String::new()),
@@ -186,8 +188,7 @@ pub unsafe extern "C" fn harmonics_http_outcome(
 ) -> HarmonicsStatus {
     guard(|| {
         check_out(out, "out")?;
-        let (o, _) = with_kind(producer, |k| http_outcome(k))?;
-        write_out(out, "out", o)
+        write_out(out, "out", http_outcome(producer)?.0)
     })
 }
 
@@ -205,10 +206,7 @@ pub unsafe extern "C" fn harmonics_http_outcome_reason(
     cap: usize,
     len: *mut usize,
 ) -> HarmonicsStatus {
-    guard(|| {
-        let (_, why) = with_kind(producer, |k| http_outcome(k))?;
-        copy_out_str(&why, buf, cap, len)
-    })
+    guard(|| copy_out_str(&http_outcome(producer)?.1, buf, cap, len))
 }
 
 /// Downloads `http://host:port/path` (into the cache when `opts` has a cache path;

@@ -15,6 +15,23 @@
 //! timeout and log level accessors, `harmonics_version` and the three
 //! `*_options_default`.
 
+/// `From` between a C struct and the Rust type it mirrors, field by field (each field
+/// converted with `into`, so a nested mirror converts too): `C <=> Rust` both ways,
+/// `From => To` one way. (Defined before the modules, which use it.)
+macro_rules! mirror {
+    ($from:ident => $to:ident { $($field:ident),+ $(,)? }) => {
+        impl From<$from> for $to {
+            fn from(v: $from) -> $to {
+                $to { $($field: v.$field.into()),+ }
+            }
+        }
+    };
+    ($c:ident <=> $rust:ident { $($field:ident),+ $(,)? }) => {
+        mirror!($c => $rust { $($field),+ });
+        mirror!($rust => $c { $($field),+ });
+    };
+}
+
 pub mod config;
 pub mod disk_cache;
 pub mod error;

@@ -48,24 +48,6 @@ pub struct HarmonicsSamplerState {
     pub options: HarmonicsSamplerOptions,
 }
 
-/// `From` both ways between a C struct and the Rust type it mirrors, field by field
-/// (each field converted with `into`, so a nested mirror converts too).
-macro_rules! mirror {
-    ($c:ident <=> $rust:ident { $($field:ident),+ $(,)? }) => {
-        impl From<$c> for $rust {
-            fn from(v: $c) -> $rust {
-                $rust { $($field: v.$field.into()),+ }
-            }
-        }
-
-        impl From<$rust> for $c {
-            fn from(v: $rust) -> $c {
-                $c { $($field: v.$field.into()),+ }
-            }
-        }
-    };
-}
-
 mirror!(HarmonicsSamplerOptions <=> SamplerOptions {
     seed,
     shuffle,

@@ -78,54 +78,28 @@ pub struct HarmonicsStreamStats {
     pub wait_seconds: f64,
 }
 
-impl From<StreamState> for HarmonicsStreamState {
-    fn from(s: StreamState) -> Self {
-        HarmonicsStreamState {
-            seed: s.seed,
-            epoch: s.epoch,
-            step: s.step,
-            num_records: s.num_records,
-            world_size: s.world_size,
-            ranks_per_node: s.ranks_per_node,
-            rank: s.rank,
-            block_bytes: s.block_bytes,
-            shuffle: s.shuffle,
-            drop_last: s.drop_last,
-            redeal: s.redeal,
-        }
-    }
-}
+mirror!(HarmonicsStreamState <=> StreamState {
+    seed,
+    epoch,
+    step,
+    num_records,
+    world_size,
+    ranks_per_node,
+    rank,
+    block_bytes,
+    shuffle,
+    drop_last,
+    redeal,
+});
 
-impl From<HarmonicsStreamState> for StreamState {
-    fn from(s: HarmonicsStreamState) -> Self {
-        StreamState {
-            seed: s.seed,
-            epoch: s.epoch,
-            step: s.step,
-            num_records: s.num_records,
-            world_size: s.world_size,
-            ranks_per_node: s.ranks_per_node,
-            rank: s.rank,
-            block_bytes: s.block_bytes,
-            shuffle: s.shuffle,
-            drop_last: s.drop_last,
-            redeal: s.redeal,
-        }
-    }
-}
-
-impl From<StreamStats> for HarmonicsStreamStats {
-    fn from(s: StreamStats) -> Self {
-        HarmonicsStreamStats {
-            bytes_fetched: s.bytes_fetched,
-            blocks_fetched: s.blocks_fetched,
-            blocks_evicted: s.blocks_evicted,
-            disk_bytes: s.disk_bytes,
-            disk_high_water: s.disk_high_water,
-            wait_seconds: s.wait_seconds,
-        }
-    }
-}
+mirror!(StreamStats => HarmonicsStreamStats {
+    bytes_fetched,
+    blocks_fetched,
+    blocks_evicted,
+    disk_bytes,
+    disk_high_water,
+    wait_seconds,
+});
 
 /// The defaults: no limit, automatic blocks, one rank per node, stable dealing, a
 /// cache named from the URL, the HTTP defaults; `struct_size` set.

@@ -479,6 +479,33 @@ impl AsyncHttpProducer {
         }
     }
 
+    /// While following the download: blocks until `ready` finds what the caller waits
+    /// for in the shared state (its answer is returned) or the download is done (then
+    /// taken: None once the producer serves the cache, the error if the download
+    /// failed). None at once when not following.
+    fn wait_while_following<R>(
+        &mut self,
+        ready: impl Fn(&State) -> Option<R>,
+    ) -> Result<Option<R>> {
+        if !matches!(self.mode, Mode::Following) {
+            return Ok(None);
+        }
+        let shared = self.shared.clone();
+        let mut s = shared.lock();
+        loop {
+            if let Some(r) = ready(&s) {
+                return Ok(Some(r));
+            }
+            if let Some(done) = s.done.take() {
+                let latest = s.latest();
+                drop(s);
+                self.take_done(done, latest)?;
+                return Ok(None);
+            }
+            s = shared.cv.wait(s).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
     /// Reads record `index` at the current offset into the buffer.
     fn read_followed(&mut self, file: &File) -> Result<()> {
         let url = &self.source.url;
@@ -623,31 +650,16 @@ impl Producer for AsyncHttpProducer {
     }
 
     fn size(&mut self) -> Result<usize> {
-        if matches!(self.mode, Mode::Following) {
-            let shared = self.shared.clone();
-            let mut s = shared.lock();
-            loop {
-                if let Some(n) = s.total {
-                    drop(s);
-                    match self.follow.reported_total {
-                        Some(t) if t != n => {
-                            return Err(self.changed(&format!(
-                                "the download restarted on a version of {n} records, {t} were \
-                                 reported"
-                            )))
-                        }
-                        _ => self.follow.reported_total = Some(n),
-                    }
-                    return Ok(n as usize);
+        if let Some(n) = self.wait_while_following(|s| s.total)? {
+            match self.follow.reported_total {
+                Some(t) if t != n => {
+                    return Err(self.changed(&format!(
+                        "the download restarted on a version of {n} records, {t} were reported"
+                    )))
                 }
-                if let Some(done) = s.done.take() {
-                    let latest = s.latest();
-                    drop(s);
-                    self.take_done(done, latest)?;
-                    break;
-                }
-                s = shared.cv.wait(s).unwrap_or_else(|p| p.into_inner());
+                _ => self.follow.reported_total = Some(n),
             }
+            return Ok(n as usize);
         }
         match &self.mode {
             Mode::Serving(s) => Ok(s.size()),
@@ -685,19 +697,7 @@ impl Producer for AsyncHttpProducer {
     /// the end of the download), then serves record `index` as `HttpProducer` does.
     /// The sequential position is kept. A failed download is reported as by `next`.
     fn view_at(&mut self, index: u64) -> Result<TensorRef<'_>> {
-        if matches!(self.mode, Mode::Following) {
-            let shared = self.shared.clone();
-            let mut s = shared.lock();
-            loop {
-                if let Some(done) = s.done.take() {
-                    let latest = s.latest();
-                    drop(s);
-                    self.take_done(done, latest)?;
-                    break;
-                }
-                s = shared.cv.wait(s).unwrap_or_else(|p| p.into_inner());
-            }
-        }
+        self.wait_while_following(|_| None::<()>)?; // until the download is done
         if !matches!(self.mode, Mode::Serving(_)) {
             return Err(self.not_serving());
         }

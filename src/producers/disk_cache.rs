@@ -120,6 +120,11 @@ impl std::fmt::Debug for DiskCacheProducer {
     }
 }
 
+/// What a check of an existing cache file (`size_rule`, `adopt_legacy`) found:
+/// `Ok(Ok(..))` the outcome and the reader to serve, `Ok(Err(why))` the file must be
+/// rebuilt, `Err` a failure.
+type Check = Result<std::result::Result<(CacheOutcome, CacheReader), String>>;
+
 impl DiskCacheProducer {
     /// Caches `base` under `name` (resolved by `resolve_cache_path`).
     pub fn open(base: impl Producer + 'static, name: &str) -> Result<DiskCacheProducer> {
@@ -282,12 +287,7 @@ impl DiskCacheProducer {
     /// validators) the header lacks (a cache from before identities, a CSV it could not
     /// stamp before), the cache is rewritten once to record it (records copied, not
     /// re-read from the source; best effort when nothing is appended).
-    fn size_rule(
-        &mut self,
-        token: &str,
-        mut r: CacheReader,
-        lock: &CacheLock,
-    ) -> Result<Result<(CacheOutcome, CacheReader), String>> {
+    fn size_rule(&mut self, token: &str, mut r: CacheReader, lock: &CacheLock) -> Check {
         let n = self.base.size()? as u64;
         let cached = r.len();
         if n < cached {
@@ -358,12 +358,7 @@ impl DiskCacheProducer {
     /// A headerless file of the original runtime: trusted under the size rule (the old
     /// runtime kept its token beside the cache, in `<cache>.token`, and skipped the
     /// check when the current token was empty) and upgraded, recording the identity.
-    fn adopt_legacy(
-        &mut self,
-        token: &str,
-        mut r: CacheReader,
-        lock: &CacheLock,
-    ) -> Result<Result<(CacheOutcome, CacheReader), String>> {
+    fn adopt_legacy(&mut self, token: &str, mut r: CacheReader, lock: &CacheLock) -> Check {
         let n = self.base.size()? as u64;
         let side = legacy_token_path(&self.path);
         let old_token = std::fs::read_to_string(&side).unwrap_or_default();
