@@ -869,7 +869,14 @@ impl CacheReader {
         };
         self.prepare_index()?;
         let map = self.map.as_ref().expect("a non-empty cache is mapped");
-        let found = plan.take(index, map, self.records, |i| self.offset_of(i));
+        let entries = self.ra.entries_at;
+        let found = plan.take(
+            index,
+            map,
+            self.records,
+            |i| self.offset_of(i),
+            |i| entries.map(|e| e + i as usize * INDEX_ENTRY),
+        );
         if plan.alive() {
             self.ra.plan = Some(plan);
         }
