@@ -10,8 +10,8 @@
 //!   read from the mapping; the bytes of the record `PREFETCH_AHEAD` places ahead are
 //!   software-prefetched while this one is copied and hashed, so the DRAM misses of a
 //!   random order overlap instead of adding up. One `getrusage` every `WINDOW` records
-//!   counts this thread's major faults: two or more in a window (the disk was waited
-//!   for) switch to cold.
+//!   counts this thread's major faults: one in a window (the disk was waited for)
+//!   switches to cold.
 //! - **Cold**: the ring deepens to `COLD_BYTES` (at most `COLD_DEPTH` records), and
 //!   every record entering it is asked for at once: the byte ranges of a batch are
 //!   sorted, neighbours merged (a block of a block-shuffled order is one range), and each
@@ -55,8 +55,8 @@ const PREFETCH_AHEAD: usize = 4;
 const PREFETCH_BYTES: usize = 256;
 /// Records between two looks at this thread's major-fault count.
 const WINDOW: u32 = 32;
-/// Major faults in one window that make the reader cold.
-const COLD_FAULTS: u64 = 2;
+/// Major faults in one window that make the reader cold (a warm epoch has none).
+const COLD_FAULTS: u64 = 1;
 /// Batches in a row found resident that make a cold reader warm again.
 const RESIDENT_BATCHES: u32 = 4;
 /// Ranges closer than this are merged into one request.
@@ -119,7 +119,7 @@ impl ReadAhead {
             frame_len: 4096,
             cold: false,
             served: 0,
-            faults: None,
+            faults: Some((std::thread::current().id(), major_faults())),
             resident_batches: 0,
             misses: 0,
             pages: Vec::new(),
@@ -139,9 +139,9 @@ impl ReadAhead {
         self.frame_len = len.max(1);
     }
 
-    /// The frame offset of `index` if it is the record planned next (or a little
-    /// further: records planned before it are passed over), after which the plan moves
-    /// on. `lookup` gives a frame offset from the index; `records` is the count.
+    /// The frame offset of `index` if it is the record planned next (or, after a read
+    /// off the plan, one further in it: the records planned before it are passed over),
+    /// after which the plan moves on. `lookup` gives a frame offset from the index; `records` is the count.
     #[inline]
     pub(crate) fn take(
         &mut self,
@@ -154,16 +154,18 @@ impl ReadAhead {
         if self.ring.is_empty() {
             self.top_up(map, records, &lookup, &entry);
         }
+        // Another index than the one planned next is a detour (served without the
+        // plan, which waits) or, when the reads keep missing the plan and have come
+        // to a record further in it, a skip: the plan moves up to it.
         let pos = match self.ring.front() {
-            Some(&(i, _)) if i == index => 0,
-            _ => match self.ring.iter().position(|&(i, _)| i == index) {
-                Some(p) => p,
-                None => {
-                    self.misses += 1;
-                    self.stats.unplanned_reads += 1;
-                    return None;
-                }
-            },
+            Some(&(i, _)) if i == index => Some(0),
+            _ if self.misses > 0 => self.ring.iter().position(|&(i, _)| i == index),
+            _ => None,
+        };
+        let Some(pos) = pos else {
+            self.misses += 1;
+            self.stats.unplanned_reads += 1;
+            return None;
         };
         self.ring.drain(..pos);
         let (_, at) = self.ring.pop_front().expect("found above");

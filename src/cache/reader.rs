@@ -107,6 +107,13 @@ pub struct CacheReader {
     ra: RandomAccess,
 }
 
+/// How the mapping is advised for random reads (`advise_random`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RandomAdvice {
+    Planned,
+    Unplanned,
+}
+
 /// What `view_at` needs: where the index is, its own shape buffer, and the read-ahead.
 #[derive(Debug, Default)]
 struct RandomAccess {
@@ -120,8 +127,9 @@ struct RandomAccess {
     /// legacy): 8 bytes per record.
     built: Option<Vec<u64>>,
     shape: Vec<usize>,
-    /// The mapping is advised for random access (until the next sequential read).
-    random_advice: bool,
+    /// The advice the mapping has for random access (None: sequential, set at open and
+    /// by each sequential read).
+    random_advice: Option<RandomAdvice>,
     /// The order the next random reads come in, when the caller said (`read_ahead`).
     plan: Option<ReadAhead>,
 }
@@ -943,19 +951,30 @@ impl CacheReader {
             .ok_or_else(|| bad(format!("the index points outside the data, at {offset}")))
     }
 
-    /// Advises the kernel that reads are random until the next sequential read: no
-    /// sequential readahead, but the usual read-around of a fault that misses the page
-    /// cache (neighbours of a record are often read soon: block order). Pages touched
-    /// through the mapping stay mapped: they are the page cache's (reclaimable, shared),
-    /// not this process's private memory (DESIGN §11), and dropping them would make the
-    /// next epoch fault them back one by one.
+    /// Advises the kernel how random reads go until the next sequential read. With a
+    /// plan (`read_ahead`): `MADV_RANDOM`, no read-around of a fault, because the
+    /// read-ahead asks for exactly the records coming (a read-around is `read_ahead_kb`,
+    /// 8 MiB on some machines, for one record of a few KiB). Without one: the usual
+    /// read-around of a fault that misses the page cache (neighbours of a record are
+    /// often read soon: block order). Pages touched through the mapping stay mapped:
+    /// they are the page cache's (reclaimable, shared), not this process's private
+    /// memory (DESIGN §11), and dropping them would make the next epoch fault them back
+    /// one by one.
     #[inline]
     fn advise_random(&mut self) {
-        if !self.ra.random_advice {
+        let want = if self.ra.plan.is_some() {
+            RandomAdvice::Planned
+        } else {
+            RandomAdvice::Unplanned
+        };
+        if self.ra.random_advice != Some(want) {
             if let Some(map) = &self.map {
-                map.advise(memmap2::Advice::Normal);
+                map.advise(match want {
+                    RandomAdvice::Planned => memmap2::Advice::Random,
+                    RandomAdvice::Unplanned => memmap2::Advice::Normal,
+                });
             }
-            self.ra.random_advice = true;
+            self.ra.random_advice = Some(want);
         }
     }
 
@@ -963,11 +982,11 @@ impl CacheReader {
     /// restores sequential readahead after random access. One byte test per record.
     #[inline]
     fn skip_index_frames(&mut self) {
-        if self.ra.random_advice {
+        if self.ra.random_advice.is_some() {
             if let Some(map) = &self.map {
                 map.advise(memmap2::Advice::Sequential);
             }
-            self.ra.random_advice = false;
+            self.ra.random_advice = None;
         }
         if self.ra.version >= 2 {
             self.cursor = self.past_index_frames(self.cursor);

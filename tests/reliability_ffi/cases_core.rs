@@ -387,6 +387,34 @@ pub fn core_cases(l: &Live) -> Vec<Case> {
                     ))
                 },
             ),
+            case("harmonics_producer_next_batch", "producer", Refused, || {
+                s(harmonics_producer_next_batch(
+                    null_mut(),
+                    2,
+                    Some(copy_nothing),
+                    null_mut(),
+                ))
+            }),
+            case(
+                "harmonics_producer_next_batch",
+                "copy",
+                Refused,
+                move || s(harmonics_producer_next_batch(cache, 2, None, null_mut())),
+            ),
+            // userdata is only handed to the callback.
+            case(
+                "harmonics_producer_next_batch",
+                "userdata",
+                Accepted,
+                move || {
+                    s(harmonics_producer_next_batch(
+                        cache,
+                        2,
+                        Some(copy_nothing),
+                        null_mut(),
+                    ))
+                },
+            ),
             case("harmonics_producer_skip", "producer", Refused, || {
                 s(harmonics_producer_skip(null_mut(), 3))
             }),

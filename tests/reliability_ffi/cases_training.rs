@@ -151,6 +151,18 @@ pub fn training_order_cases() -> Vec<Case> {
                 move || s(harmonics_sampled_producer_set_epoch(null_mut(), 1)),
             ),
             case(
+                "harmonics_producer_read_ahead",
+                "producer",
+                Refused,
+                move || s(harmonics_producer_read_ahead(null_mut(), sp())),
+            ),
+            case(
+                "harmonics_producer_read_ahead",
+                "sampler",
+                Refused,
+                move || s(harmonics_producer_read_ahead(ra(), null())),
+            ),
+            case(
                 "harmonics_sampled_producer_peek",
                 "producer",
                 Refused,
