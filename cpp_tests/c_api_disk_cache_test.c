@@ -266,6 +266,82 @@ static void test_lock_timeout(void) {
     harmonics_producer_free(base);
 }
 
+/* ---- the batch call and read-ahead (issue 23) ------------------------------------------- */
+
+/* A HarmonicsCopyFn keeping the batch: its shape and a copy of its data. */
+struct batch_copy {
+    size_t ndims;
+    size_t shape[4];
+    float data[64 * 3];
+    size_t nbytes;
+};
+
+static HarmonicsCallbackResult keep_batch(void *userdata, const HarmonicsTensorView *v) {
+    struct batch_copy *b = userdata;
+    size_t k;
+    if (v->ndims > 4 || v->nbytes > sizeof b->data) return HARMONICS_STATUS_FOREIGN;
+    b->ndims = v->ndims;
+    for (k = 0; k < v->ndims; k++) b->shape[k] = v->shape[k];
+    memcpy(b->data, v->data, v->nbytes);
+    b->nbytes = v->nbytes;
+    return HARMONICS_STATUS_OK;
+}
+
+static void test_batch_and_read_ahead(void) {
+    struct source_counters c;
+    HarmonicsProducer *base, *cache = NULL, *sampled = NULL, *one = NULL;
+    HarmonicsSampler *order = NULL;
+    HarmonicsSamplerOptions o;
+    struct batch_copy b;
+    size_t k, j, i;
+
+    memset(&c, 0, sizeof c);
+    base = new_c_source(&c, 100, 0);
+    REQUIRE_OK(harmonics_disk_cache_new(base, "c_batch", NULL, &cache));
+    harmonics_producer_free(base);
+    o = harmonics_sampler_options_default();
+    o.seed = 9;
+    REQUIRE_OK(harmonics_sampled_producer_new(cache, &o, &sampled));
+    REQUIRE_OK(harmonics_sampled_producer_new(cache, &o, &one));
+
+    /* A batch of 64 = the next 64 records one at a time, stacked as [64, 3]. */
+    for (k = 0; k < 3; k++) {
+        memset(&b, 0, sizeof b);
+        REQUIRE_OK(harmonics_producer_next_batch(sampled, 64, keep_batch, &b));
+        CHECK(b.ndims == 2 && b.shape[0] == 64 && b.shape[1] == 3);
+        CHECK(b.nbytes == 64 * 3 * sizeof(float));
+        for (j = 0; j < 64; j++) {
+            HarmonicsTensor *t = NULL;
+            HarmonicsTensorView v;
+            REQUIRE_OK(harmonics_producer_next(one, &t));
+            REQUIRE_OK(harmonics_tensor_view(t, &v));
+            CHECK(floats_equal(v.data, v.nbytes, &b.data[j * 3], 3));
+            harmonics_tensor_free(t);
+        }
+    }
+    CHECK_FAILS_WITH(HARMONICS_STATUS_INVALID_ARGUMENT,
+                     harmonics_producer_next_batch(sampled, 0, keep_batch, &b));
+
+    /* Read-ahead in a caller's sampler order: view_at in that order is exact. */
+    REQUIRE_OK(harmonics_sampler_new(100, &o, &order));
+    REQUIRE_OK(harmonics_producer_read_ahead(cache, order));
+    for (k = 0; k < 250; k++) {
+        uint64_t idx = 0;
+        HarmonicsTensorView v;
+        float want[3];
+        REQUIRE_OK(harmonics_sampler_next(order, &idx));
+        i = (size_t)idx;
+        record_values(i, want);
+        REQUIRE_OK(harmonics_producer_view_at(cache, i, &v));
+        CHECK(floats_equal(v.data, v.nbytes, want, 3));
+    }
+    CHECK_FAILS_WITH(HARMONICS_STATUS_NULL_ARGUMENT, harmonics_producer_read_ahead(cache, NULL));
+    harmonics_sampler_free(order);
+    harmonics_producer_free(one);
+    harmonics_producer_free(sampled);
+    harmonics_producer_free(cache);
+}
+
 /* ---- driver --------------------------------------------------------------------------- */
 
 int main(void) {
@@ -274,6 +350,7 @@ int main(void) {
         test_failing_c_producer_leaves_no_cache,
         test_failed_rebuild_is_not_a_foreign_error,
         test_lock_timeout,
+        test_batch_and_read_ahead,
         NULL,
     };
     return c_run_tests("c_api_disk_cache_test", NULL, tests);

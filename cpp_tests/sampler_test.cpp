@@ -302,3 +302,60 @@ TEST_F(Training, OriginalWrappersOverACacheBehaveAsTheOriginal) {
     // The batch read 4 records of the shared cache sequentially, as the original did.
     EXPECT_EQ(first(cache->next()), 4u);
 }
+
+// Issue 23: the batch call and read-ahead through the C++ API.
+
+TEST_F(Training, NextBatchEqualsTheSameRecordsOneAtATime) {
+    auto base = std::make_shared<Records>(1000);
+    auto cache = std::make_shared<harmonics::DiskCacheProducer>(base, "batch.cache");
+    SKIP_WITHOUT_RANDOM_ACCESS(*cache);
+    harmonics::SamplerOptions o;
+    o.seed = 23;
+    o.block_records = 16;
+    auto batched = std::make_shared<harmonics::SampledProducer>(cache, o);
+    harmonics::SampledProducer one(cache, o);
+    harmonics::BatchProducer wrapper(std::make_shared<harmonics::SampledProducer>(cache, o), 256);
+    EXPECT_EQ(wrapper.size(), 1000u / 256);
+    for (int b = 0; b < 6; ++b) {  // past the epoch's end: batches straddle epochs
+        harmonics::HTensor batch = batched->next_batch(256);
+        ASSERT_EQ(batch.shape(), (harmonics::HTensor::Shape{256, 2}));
+        harmonics::HTensor from_wrapper = wrapper.next();
+        ASSERT_EQ(floats(from_wrapper), floats(batch)) << "BatchProducer(SampledProducer) uses next_batch";
+        std::vector<float> want;
+        for (int k = 0; k < 256; ++k) {
+            auto f = floats(one.next());
+            want.insert(want.end(), f.begin(), f.end());
+        }
+        ASSERT_EQ(floats(batch), want) << "batch " << b;
+    }
+    try {
+        batched->next_batch(0);
+        FAIL() << "next_batch(0)";
+    } catch (const harmonics::Error& e) {
+        EXPECT_EQ(e.status(), HARMONICS_STATUS_INVALID_ARGUMENT);
+    }
+}
+
+TEST_F(Training, ViewInSamplerOrderAfterReadAheadIsExact) {
+    auto base = std::make_shared<Records>(5000);
+    auto cache = std::make_shared<harmonics::DiskCacheProducer>(base, "view_order.cache");
+    SKIP_WITHOUT_RANDOM_ACCESS(*cache);
+    harmonics::SamplerOptions o;
+    o.seed = 5;
+    harmonics::Sampler order(5000, o);
+    cache->read_ahead(order);
+    for (int k = 0; k < 12000; ++k) {  // more than two epochs
+        std::size_t i = order.next();
+        harmonics::TensorView v = (k % 2 == 0) ? cache->view(i) : harmonics::TensorView{};
+        if (k % 2 == 0) {
+            ASSERT_EQ(v.as<float>()[0], static_cast<float>(i)) << k;
+            ASSERT_EQ(v.as<float>()[1], 10.0f * static_cast<float>(i)) << k;
+        } else {
+            ASSERT_EQ(floats(cache->at(i)), (std::vector<float>{float(i), 10.0f * float(i)})) << k;
+        }
+    }
+    // An index off the plan, then the plan again.
+    ASSERT_EQ(cache->view(4999).as<float>()[0], 4999.0f);
+    std::size_t i = order.next();
+    ASSERT_EQ(cache->view(i).as<float>()[0], static_cast<float>(i));
+}

@@ -102,7 +102,7 @@ impl Producer for SharedBase {
     fn has_random_access(&self) -> bool {
         lock(&self.inner).is_ok_and(|mut g| g.producer().has_random_access())
     }
-    fn read_ahead(&mut self, order: crate::producers::ReadOrder) {
+    fn read_ahead(&mut self, order: crate::cache::ReadOrder) {
         if let Ok(mut g) = lock(&self.inner) {
             g.producer().read_ahead(order)
         }

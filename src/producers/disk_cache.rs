@@ -594,7 +594,7 @@ impl Producer for DiskCacheProducer {
     /// Read-ahead of the reader serving now (`CacheReader::read_ahead`). A rebuild or
     /// a refresh that opens another file starts it without the plan: the offsets
     /// looked up were the old file's.
-    fn read_ahead(&mut self, order: crate::producers::ReadOrder) {
+    fn read_ahead(&mut self, order: crate::cache::ReadOrder) {
         self.reader.read_ahead(order)
     }
 }

@@ -33,7 +33,7 @@ pub use streaming::{StreamOptions, StreamState, StreamStats, StreamingProducer};
 /// The `validate` check lives in a leaf module (the transport's decoder uses it too).
 pub(crate) use crate::shape_check::ShapeCheck;
 
-pub use crate::cache::ReadOrder;
+use crate::cache::ReadOrder;
 use crate::error::{Error, Result};
 use crate::identity::{match_generic, IdentityMatch, SourceIdentity, SourceKind};
 pub use crate::tensor::RecordSink;

@@ -157,7 +157,7 @@ impl<P: Producer> Records<P> {
     }
 
     /// Over a random-access producer, tells it the order of the reads to come.
-    fn read_ahead(&mut self, order: impl FnOnce() -> crate::producers::ReadOrder) {
+    fn read_ahead(&mut self, order: impl FnOnce() -> crate::cache::ReadOrder) {
         if let Records::Random(p) = self {
             p.read_ahead(order())
         }

@@ -91,10 +91,13 @@ fn the_automatic_download_stays_on_one_connection_against_a_fast_loopback_server
     assert_eq!(log.len(), 1, "one request: {log:#?}");
     assert_eq!((log[0].status, log[0].range.as_deref()), (200, None));
     assert_eq!(log[0].body_bytes_sent, len, "{log:#?}");
-    // The measurement ran, and found the connection was not the limit.
+    // Each measurement that ran found the connection was not the limit. (None runs
+    // when the whole body arrives within the first sample, as it can on a fast, idle
+    // machine: the request log above is the proof that one connection did it all.)
     let said = decisions.take();
     assert!(
-        said.iter().any(|m| m.contains("staying on one connection")),
+        said.iter()
+            .all(|m| m.contains("staying on one connection") || m.contains("too little is left")),
         "{said:#?}"
     );
 }
