@@ -834,8 +834,9 @@ HarmonicsStatus harmonics_producer_next_batch(struct HarmonicsProducer *producer
 
 // Random access, zero-copy: fills `*out` with a view of record `index` (0-based, no
 // cycling; CRC-checked where the records carry a CRC, and a cache file checked to be
-// the one opened). The memory is owned by the producer (a cache's own read buffer, not
-// the shared file) and valid until the next call on it (or its free). An index past
+// the one opened). The memory is owned by the producer (for a cache, the mapped file,
+// as `harmonics_producer_next_view`: a program rewriting the file in place can change
+// the bytes after the check) and valid until the next call on it (or its free). An index past
 // the end is `HARMONICS_STATUS_INDEX_OUT_OF_RANGE`; a producer without random access
 // (see `harmonics_producer_has_random_access`) is `HARMONICS_STATUS_NO_RANDOM_ACCESS`.
 //

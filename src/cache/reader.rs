@@ -16,35 +16,35 @@
 //! - **Copying reads** (`next_into`, `at_into`, and the producers' `next`/`at` and the
 //!   C/C++ copying calls built on them) hand over exactly a record the file held, of the
 //!   file opened, or an error. The CRC is checked on the copy handed over itself (the
-//!   sequential read hashes the caller's copy, `RecordSink::copied`, right after making
-//!   it, and never hashes the mapping; random access reads the frame with `pread` into a
-//!   buffer of the reader and checks it there), so a byte written between the check and
-//!   the copy cannot pass. After the copy the file's first 24 bytes are
+//!   copying reads, sequential and random, hash the caller's copy,
+//!   `RecordSink::copied`, right after making it, and never hash the mapping), so a byte
+//!   written between the check and the copy cannot pass. After the copy the file's first 24 bytes are
 //!   compared with those seen at open and the SIGBUS flag is read (`Mapping::intact`):
 //!   a same-layout file copied over this one differs there, because every file written
 //!   carries its own random nonce under the header CRC (format.rs), and a cut file has
 //!   raised the flag. A mismatch is `Error::Corrupt`, which the producers repair by a
 //!   rebuild (or report).
-//! - **Zero-copy views** (`next_view`, and `view`/`view_checked`) are checked the same
-//!   way before they are returned, but then borrow the shared mapping: a program that
-//!   rewrites the file in place while a view is held can change the bytes under it (or
-//!   cut them, which reads as zeros); nothing can be promised about bytes read after the
-//!   check. The next call on the reader reports the change. Random-access views
-//!   (`view_at`) borrow the reader's own `pread` buffer, which no other program can
-//!   write: they hold the checked bytes until the next call.
+//! - **Zero-copy views** (`next_view`, `view_at`, and `view`/`view_checked`) are checked
+//!   the same way before they are returned, but then borrow the shared mapping: a
+//!   program that rewrites the file in place while a view is held can change the bytes
+//!   under it (or cut them, which reads as zeros); nothing can be promised about bytes
+//!   read after the check. The next call on the reader reports the change.
 //! - Not detected: an in-place writer that keeps the first 24 bytes and writes whole
 //!   valid frames of the same layout (a `dd conv=notrunc` of another version's records
 //!   only), and a file written before nonces existed (or the headerless legacy format)
 //!   overwritten by one with an equal head. Replace cache files by rename.
 //!
 //! The cost of the file check on the random-access path is one atomic load and a
-//! 24-byte compare of a resident page per record: not measurable in the shuffled
-//! `view_at` epoch of the cache benchmark (figure 8, 100,000 records of 3 KiB: 0.186 s
-//! before and 0.186-0.205 s after, in runs alternated on one machine). Comparing the
-//! descriptor's `fstat` (size, mtime, ctime) with the one at open was the alternative:
-//! a system call per record (0.4 us measured, against 1.2-1.5 us for the warm `pread`
-//! of such a record), and an append by another process (a legitimate change of mtime
-//! and size) would read as a rewrite.
+//! 24-byte compare of a resident page per record. Comparing the descriptor's `fstat`
+//! (size, mtime, ctime) with the one at open was the alternative: a system call per
+//! record, and an append by another process (a legitimate change of mtime and size)
+//! would read as a rewrite.
+//!
+//! Random access reads through the mapping, with no system call per record (it used
+//! `pread`, one call a record); told the order of the reads to come (`read_ahead`), the
+//! reader looks offsets up in batches, prefetches the next records and, when the file
+//! is not in the page cache, asks the disk for many records at once (`readahead.rs`).
+//! Mapped pages are the page cache's, not this process's private memory.
 
 use std::fs::File;
 use std::os::unix::fs::MetadataExt;
