@@ -156,3 +156,24 @@ fn async_producer_random_access_waits_for_the_download_and_keeps_the_cursor() {
     let e = p.view_at(0).map(|t| t.to_owned()).unwrap_err();
     assert!(e.to_string().contains("/missing"), "{e}");
 }
+
+#[test]
+fn a_sampled_epoch_over_an_http_producer_reads_ahead_through_its_cache() {
+    // Issue 23: the download's cache reads ahead in the sampler's order.
+    use harmonics_dataset::{SampledProducer, Sampler, SamplerOptions};
+    let data = records(500, 5);
+    let server = TestServer::serving(wire_body(&data));
+    let dir = tempfile::tempdir().unwrap();
+    let p = HttpProducer::from_url(&server.url("/d"), opts(&dir.path().join("d.cache"))).unwrap();
+    let o = SamplerOptions {
+        seed: 4,
+        block_records: 8,
+        ..SamplerOptions::default()
+    };
+    let mut sampled = SampledProducer::new(p, o).unwrap();
+    let mut order = Sampler::new(500, o).unwrap();
+    for k in 0..1200 {
+        let i = order.next_index() as usize;
+        assert!(sampled.next().unwrap() == data[i], "step {k}: record {i}");
+    }
+}

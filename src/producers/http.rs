@@ -305,4 +305,10 @@ impl Producer for HttpProducer {
     fn has_random_access(&self) -> bool {
         true
     }
+
+    /// The records are a local cache: its reader reads ahead
+    /// (`CacheReader::read_ahead`).
+    fn read_ahead(&mut self, order: crate::cache::ReadOrder) {
+        self.served.reader.read_ahead(order)
+    }
 }
