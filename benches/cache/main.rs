@@ -101,7 +101,12 @@ fn role(argv: &[String]) -> R<()> {
     match argv.first().map(String::as_str) {
         Some("open") => {
             let p = open_warm(Path::new(&argv[1]), argv[2].parse()?)?;
-            say(&format!("records={} hwm_kib={}", p.len(), vm_hwm_kib()));
+            say(&format!(
+                "records={} rss_anon_kib={} hwm_kib={}",
+                p.len(),
+                rss_anon_kib(),
+                vm_hwm_kib()
+            ));
         }
         Some("fetch") => say(&http::fetch_role(&argv[1], Path::new(&argv[2]))?),
         Some("shuffle") => say(&random::shuffle_role(&argv[1], &argv[2])?),
