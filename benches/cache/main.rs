@@ -2,11 +2,17 @@
 //!
 //! Every figure is a ratio against a baseline measured in the same run: baseline and
 //! subject alternate for `--rounds` rounds (default 5), and the table gives the median
-//! per-round ratio with its min–max, plus records/s and MB/s. Nothing is asserted:
-//! the `target` column says whether the figure met issue 6's target.
+//! per-round ratio with its min–max, the CPU-time ratio (this process and its
+//! children), plus records/s and MB/s. Nothing is asserted: the `target` column says
+//! whether the figure met its issue's target (6 for figures 1–7, 14 for 8–10, 23 for
+//! 11 and the A row of figure 1's C++ `next()`).
 //!
-//! Peak RSS is measured in child processes (this binary re-executed with `--role`),
-//! read from wait4's rusage of that child.
+//! Figure 11 (shuffled.rs) and figure 1's C++ rows run `benches/cpp/warm_pass.cpp`
+//! (`--cpp BIN`); every such run's records, order and checksum are checked, so a
+//! broken path cannot look fast. Figures 8–10 are in random.rs.
+//!
+//! Peak RSS is measured in child processes (this binary re-executed with `--role`):
+//! each reports its own VmHWM, and figure 9's its private memory (RssAnon, sampled).
 //!
 //! `--csv-warm [50,500]` runs only issue 11's warm-CSV figure (csv_warm.rs).
 //!
@@ -21,6 +27,7 @@ mod common;
 mod csv_warm;
 mod http;
 mod random;
+mod shuffled;
 mod table;
 mod work;
 
@@ -46,7 +53,7 @@ fn parse_args(argv: &[String]) -> R<Args> {
         scale: 1.0,
         rounds: 5,
         cpp: None,
-        figures: vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+        figures: vec![1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11],
         http_base: None,
         keep: false,
     };
@@ -362,11 +369,19 @@ fn run(a: Args) -> R<()> {
         &want, a.rounds, a.scale, a.keep, &dir, &exe, &path_a, n_a, &mut rows,
     )?;
 
+    // 11: shuffled epochs through the C++ API against sequential passes.
+    if want(11) {
+        match &a.cpp {
+            Some(cpp) => shuffled::figures(a.rounds, cpp, &path_a, n_a, &mut rows)?,
+            None => eprintln!("bench: figure 11 needs the C++ pass (--cpp BIN): skipped"),
+        }
+    }
+
     if !a.keep {
         let _ = std::fs::remove_file(&path_a);
         let _ = std::fs::remove_file(&path_b);
     }
-    rows.sort_by_key(|r| r.fig);
+    rows.sort_by_key(|r| table::figure_key(r.fig));
     print_table(
         &rows,
         &format!(
