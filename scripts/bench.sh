@@ -5,16 +5,33 @@
 #
 #   scripts/bench.sh [--scale S] [--rounds R] [--figures 1,2,3,...] [--keep] [--no-streaming]
 #
+# Figures (benches/cache, `--figures` picks them; each a ratio against a baseline
+# measured in the same run, CPU-time ratio beside the wall ratio):
+#   1   warm passes over A and B vs cat (Rust view; C++ next() and next_view())
+#   2   warm open, 1,000,000 vs 100,000 records
+#   3   peak RSS of 2 epochs over 1 and 2 GB caches
+#   4   cold HTTP fetch vs curl (nginx)        5  async first record vs the download
+#   6   append to a big vs a small cache       7  populate A vs dd conv=fsync
+#   8   warm shuffled view_at epoch over A vs the sequential pass (8n: no read_ahead)
+#   9   private memory (peak RssAnon) of a SampledProducer epoch over a 2 GB cache
+#       (9h: VmHWM of the same runs)
+#   10  cold block-shuffled view_at epoch vs cold sequential (10g: global shuffle)
+#   11  issue 23, through C++ (warm_pass): 11a warm SampledProducer::next() vs the
+#       sequential next(); 11b warm view(i) in the caller's Sampler order after
+#       read_ahead(sampler) vs the sequential next_view(); 11c cold block-shuffled
+#       (B = 64) SampledProducer::next() vs cold sequential next(); 11d the same, global
+#       shuffle; 11e BatchProducer(SampledProducer, 256) vs SampledProducer::next()
+#
 # Full sizes by default (A: 200,000 x float32[784] ~630 MB; B: 1,000 x float32[262144]
 # ~1 GB, plus a 2 GB cache for peak RSS). `--scale 0.1` for a quick run.
 # Data goes to $BENCH_DIR (default: a new temp dir under ${TMPDIR:-/tmp}, which must be
 # on the filesystem you want measured; the dd baseline writes there too). The temp dir
 # is removed at the end unless BENCH_DIR was given or --keep is passed.
 #
-# Builds the library in release mode, compiles the C++ HTensor pass
-# (benches/cpp/warm_pass.cpp) against it and runs `cargo bench --bench cache`, which
-# starts nginx on 127.0.0.1 (serving $BENCH_DIR) for the HTTP figures when nginx is
-# installed. Every figure is a ratio against a baseline measured in the same run.
+# Builds the library in release mode, compiles the C++ pass (benches/cpp/warm_pass.cpp,
+# figures 1 and 11) against it and runs `cargo bench --bench cache`, which starts nginx
+# on 127.0.0.1 (serving $BENCH_DIR) for the HTTP figures when nginx is installed.
+# Every figure is a ratio against a baseline measured in the same run.
 # The streaming benchmark uses a 256 MiB dataset (times S, at least 32 MiB) under
 # $BENCH_DIR/streaming and needs nginx.
 set -euo pipefail

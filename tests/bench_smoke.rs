@@ -114,7 +114,7 @@ fn lib_dir() -> PathBuf {
 }
 
 #[test]
-fn cpp_warm_pass_compiles_and_reads_every_record() {
+fn cpp_warm_pass_compiles_and_every_mode_reads_the_records_of_its_order() {
     let lib = lib_dir();
     assert!(
         lib.join("libharmonics_dataset.so").exists(),
@@ -137,16 +137,61 @@ fn cpp_warm_pass_compiles_and_reads_every_record() {
         .status()
         .unwrap();
     assert!(st.success(), "g++ failed");
+    // Two batches of 256 and a remainder; blocks of 64 records.
+    let n = 600;
+    let rec = (ELEMS * 4) as u64;
     let path = dir.path().join("a.cache");
-    populate(&path, 30, ELEMS).unwrap();
-    let want = format!("records=30 bytes={}", 30 * ELEMS * 4);
-    assert!(cpp_pass(&bin, &path, 30).unwrap().starts_with(&want));
-    assert!(cpp_view_pass(&bin, &path, 30).unwrap().starts_with(&want));
+    populate(&path, n, ELEMS).unwrap();
+
+    let next = CppPass::new(CppMode::Next);
+    let seq = next.run(&bin, &path, n).unwrap();
+    next.verify(&seq, n, rec, None).unwrap();
+    let sum = expected_checksum(n, ELEMS);
+    assert!((seq.checksum - sum).abs() <= 1e-9 * sum, "{seq:?} vs {sum}");
+    let sampled = CppPass::new(CppMode::Sampled).seed(5);
+    let mut orders = vec![seq.order];
+    for pass in [
+        CppPass::new(CppMode::View),
+        sampled,
+        sampled.block(64),
+        CppPass::new(CppMode::ViewSampled).seed(5),
+        CppPass::new(CppMode::ViewSampled).seed(6).block(64),
+    ] {
+        let got = pass.run(&bin, &path, n).unwrap();
+        pass.verify(&got, n, rec, Some(seq.checksum))
+            .unwrap_or_else(|e| panic!("{pass:?}: {e}"));
+        orders.push(got.order);
+    }
+    // The same records, each mode in its own order (the view pass in file order).
+    assert_eq!(orders[1], orders[0]);
+    assert_eq!(orders[4], orders[2], "view(i) in the same sampler order");
+    for (a, b) in [(0, 2), (2, 3), (3, 5), (2, 5)] {
+        assert_ne!(orders[a], orders[b], "orders {a} and {b}");
+    }
+
+    // The batch pass reads 2 batches: the first 512 records of the sampled order.
+    let batch = CppPass::new(CppMode::Batch(256)).seed(5);
+    let got = batch.run(&bin, &path, n).unwrap();
+    let first = sampled.reads(512);
+    let want = first.run(&bin, &path, n).unwrap();
+    first.verify(&want, n, rec, None).unwrap();
+    batch.verify(&got, n, rec, Some(want.checksum)).unwrap();
+    assert_eq!(
+        got, want,
+        "the same records in the same order, summed alike"
+    );
+
+    // Another seed's report is not this pass's: the order hash tells them apart.
+    let other = sampled.seed(6).run(&bin, &path, n).unwrap();
+    let err = sampled
+        .verify(&other, n, rec, Some(seq.checksum))
+        .unwrap_err();
+    assert!(err.to_string().contains("order hash"), "{err}");
     // A wrong record count means the cache would read the (absent) source: an error.
     // Its message is captured (not inherited): an expected failure must not look like one.
     let out = Command::new(&bin)
         .arg(&path)
-        .arg("31")
+        .arg((n + 1).to_string())
         .env_remove("LD_LIBRARY_PATH")
         .output()
         .unwrap();

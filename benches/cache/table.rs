@@ -127,7 +127,7 @@ impl Row {
             String::new()
         };
         let target = match self.target {
-            Target::Ratio(x) => format!("ratio <= {x}"),
+            Target::Ratio(x) => format!("ratio <= {}", short(x)),
             Target::Below(x, what) => format!("{what} < {}", fmt(x)),
             Target::Near(x) => format!("ratio 1 +- {x}"),
             Target::Info => "(context)".into(),
@@ -152,6 +152,19 @@ impl Row {
             }
         );
     }
+}
+
+/// `x` with at most 3 decimals, trailing zeros dropped (1/0.9 prints as 1.111).
+fn short(x: f64) -> String {
+    let s = format!("{x:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The order of figures in the table: by number, then by the letters after it ("1",
+/// "2", …, "10", "10g", "11a").
+pub fn figure_key(fig: &str) -> (u32, &str) {
+    let digits = fig.len() - fig.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    (fig[..digits].parse().unwrap_or(u32::MAX), &fig[digits..])
 }
 
 pub fn print_table(rows: &[Row], header: &str) {

@@ -3,6 +3,7 @@
 //!
 //! Nothing here measures time: each function does one unit of work (a pass, an open,
 //! an append, a population) and returns what it did, so a test can check results.
+//! Includers also include `benches/common` as `crate::common`.
 
 #![allow(dead_code)] // each includer uses a subset
 
@@ -145,22 +146,180 @@ pub fn view_pass(path: &Path, n: usize, epochs: usize) -> Result<(f64, u64)> {
     Ok((std::hint::black_box(sum), bytes))
 }
 
-/// The C++ HTensor pass: runs `cpp_bin` (benches/cpp/warm_pass.cpp) over the cache.
-/// Returns its checksum line.
-pub fn cpp_pass(cpp_bin: &Path, path: &Path, n: usize) -> Result<String> {
-    cpp_run(cpp_bin, path, n, None)
+/// How a run of `cpp_bin` (benches/cpp/warm_pass.cpp) reads the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CppMode {
+    /// `harmonics::DiskCacheProducer::next()`, in file order.
+    Next,
+    /// The zero-copy `next_view()`, in file order.
+    View,
+    /// `harmonics::SampledProducer(cache, order)::next()`.
+    Sampled,
+    /// `view(i)` for `i` of the caller's own `harmonics::Sampler(order)`, after
+    /// `cache.read_ahead(sampler)`.
+    ViewSampled,
+    /// `harmonics::BatchProducer(SampledProducer(cache, order), batch)::next()`.
+    Batch(usize),
 }
 
-/// The C++ zero-copy pass: `cpp_bin` with `view` (harmonics::NativeProducer::next_view).
-pub fn cpp_view_pass(cpp_bin: &Path, path: &Path, n: usize) -> Result<String> {
-    cpp_run(cpp_bin, path, n, Some("view"))
+/// One run of the C++ pass: the mode, the sampler's order (seed, `block_records`; the
+/// sequential modes ignore it) and how many records to read (None: an epoch).
+#[derive(Clone, Copy, Debug)]
+pub struct CppPass {
+    pub mode: CppMode,
+    pub seed: u64,
+    pub block: u64,
+    pub reads: Option<usize>,
 }
 
-fn cpp_run(cpp_bin: &Path, path: &Path, n: usize, mode: Option<&str>) -> Result<String> {
+/// What a C++ pass printed: records and data bytes read, the sum of what it read, and
+/// the order hash (the sum over the k-th record read of (k + 1) x its first element,
+/// which in the benchmark's records is its own index).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct CppReport {
+    pub records: u64,
+    pub bytes: u64,
+    pub checksum: f64,
+    pub order: u64,
+}
+
+impl CppPass {
+    /// `mode` with seed 1, a global shuffle, an epoch.
+    pub fn new(mode: CppMode) -> CppPass {
+        CppPass {
+            mode,
+            seed: 1,
+            block: 0,
+            reads: None,
+        }
+    }
+
+    pub fn seed(self, seed: u64) -> CppPass {
+        CppPass { seed, ..self }
+    }
+
+    pub fn block(self, block: u64) -> CppPass {
+        CppPass { block, ..self }
+    }
+
+    pub fn reads(self, reads: usize) -> CppPass {
+        CppPass {
+            reads: Some(reads),
+            ..self
+        }
+    }
+
+    /// Runs `cpp_bin` over the cache of `n` records at `path` in this mode; its report.
+    pub fn run(&self, cpp_bin: &Path, path: &Path, n: usize) -> Result<CppReport> {
+        let mode = match self.mode {
+            CppMode::Next => "next",
+            CppMode::View => "view",
+            CppMode::Sampled => "sampled",
+            CppMode::ViewSampled => "view-sampled",
+            CppMode::Batch(_) => "batch",
+        };
+        let mut args = vec![
+            mode.to_string(),
+            format!("seed={}", self.seed),
+            format!("block={}", self.block),
+        ];
+        if let Some(k) = self.reads {
+            args.push(format!("reads={k}"));
+        }
+        if let CppMode::Batch(b) = self.mode {
+            args.push(format!("batch={b}"));
+        }
+        let out = cpp_run(cpp_bin, path, n, &args)?;
+        Ok(CppReport {
+            records: report_field(&out, "records=", cpp_bin)?,
+            bytes: report_field(&out, "bytes=", cpp_bin)?,
+            checksum: report_field(&out, "checksum=", cpp_bin)?,
+            order: report_field(&out, "order=", cpp_bin)?,
+        })
+    }
+
+    /// The indices of the records this pass reads over a cache of `n`, in order.
+    pub fn indices(&self, n: usize) -> Result<Vec<u64>> {
+        let reads = self.reads.unwrap_or(n);
+        Ok(match self.mode {
+            CppMode::Next | CppMode::View => (0..reads as u64).map(|k| k % n as u64).collect(),
+            CppMode::Sampled | CppMode::ViewSampled | CppMode::Batch(_) => {
+                let reads = match self.mode {
+                    CppMode::Batch(b) => reads / b * b,
+                    _ => reads,
+                };
+                let options = harmonics_dataset::SamplerOptions {
+                    seed: self.seed,
+                    block_records: self.block,
+                    ..Default::default()
+                };
+                harmonics_dataset::Sampler::new(n as u64, options)?
+                    .take(reads)
+                    .collect()
+            }
+        })
+    }
+
+    /// Checks `got` against what this pass must read over a cache of `n` records of
+    /// `record_bytes` data bytes each, written by [`populate`] (record `i` holds `i` in its
+    /// first element): the record count, the bytes and the order, and `checksum` when
+    /// given (that of another pass over the same records: equal up to rounding).
+    pub fn verify(
+        &self,
+        got: &CppReport,
+        n: usize,
+        record_bytes: u64,
+        checksum: Option<f64>,
+    ) -> Result<()> {
+        let idx = self.indices(n)?;
+        let order = order_hash(&idx);
+        let bad = |what: String| {
+            Err(Error::Foreign(format!(
+                "C++ pass {self:?} over {n} records: {what}"
+            )))
+        };
+        if got.records != idx.len() as u64 || got.bytes != idx.len() as u64 * record_bytes {
+            return bad(format!(
+                "read {} records, {} bytes; expected {} and {}",
+                got.records,
+                got.bytes,
+                idx.len(),
+                idx.len() as u64 * record_bytes
+            ));
+        }
+        if got.order != order {
+            return bad(format!(
+                "order hash {} != {order}: not the records of the order",
+                got.order
+            ));
+        }
+        if let Some(c) = checksum {
+            if (got.checksum - c).abs() > 1e-9 * c.abs().max(1.0) {
+                return bad(format!("checksum {} != {c}", got.checksum));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// warm_pass's order hash of reading records `idx` in that order.
+pub fn order_hash(idx: &[u64]) -> u64 {
+    idx.iter().enumerate().fold(0u64, |h, (k, &i)| {
+        h.wrapping_add((k as u64 + 1).wrapping_mul(i))
+    })
+}
+
+/// The value after `key` in warm_pass's report.
+fn report_field<T: std::str::FromStr>(out: &str, key: &str, bin: &Path) -> Result<T> {
+    crate::common::field_as(out, key)
+        .ok_or_else(|| Error::Foreign(format!("{}: no {key} in {out:?}", bin.display())))
+}
+
+fn cpp_run(cpp_bin: &Path, path: &Path, n: usize, args: &[String]) -> Result<String> {
     let out = Command::new(cpp_bin)
         .arg(path)
         .arg(n.to_string())
-        .args(mode)
+        .args(args)
         // The binary's rpath names the library it was linked with; cargo's
         // LD_LIBRARY_PATH (target/<profile> first) could load a stale copy instead.
         .env_remove("LD_LIBRARY_PATH")
