@@ -16,7 +16,11 @@
 //! - 11d: the same with a global shuffle (target ≤ 2);
 //! - 11e: `BatchProducer(SampledProducer, 256)::next()` vs `SampledProducer::next()`
 //!   over the same records in the same order (target: a record rate ≥ 90% of it, time
-//!   ratio ≤ 1/0.9).
+//!   ratio ≤ 1/0.9);
+//! - 11f, 11g: 11a and 11b in a training job's steady state: three epochs in one
+//!   process, the two after the first timed by the pass itself (the file is mapped by
+//!   then: random reads keep their pages mapped, the sequential pass releases what it
+//!   passed). Context for 11a/11b, whose single epoch includes mapping the file.
 
 use std::cell::Cell;
 use std::path::Path;
@@ -35,8 +39,9 @@ const REC_BYTES: u64 = (A_ELEMS * 4) as u64;
 const BATCH: usize = 256;
 
 /// Runs `pass` over the cache of `n` records at `path` (its pages dropped first when
-/// `cold`), timed, then checks it; returns the sample and the run's checksum.
-fn checked_run(
+/// `cold`), timed, then checks it; returns the sample and the run's checksum. With
+/// `LATER`, the sample is the pass's own timing of the epochs after its first.
+fn checked_run<const LATER: bool>(
     cpp: &Path,
     path: &Path,
     n: usize,
@@ -54,13 +59,13 @@ fn checked_run(
     })?;
     let report = report.expect("set by the timed run");
     pass.verify(&report, n, REC_BYTES, checksum)?;
-    Ok((sample, report.checksum))
+    Ok((if LATER { report.later } else { sample }, report.checksum))
 }
 
 /// `base` and `subj` interleaved for `rounds` rounds, both checked, the subject's
 /// checksum against the baseline's of the same round. Each round has its own seed,
 /// shared by both passes (a sequential pass ignores it).
-fn pair(
+fn pair<const LATER: bool>(
     rounds: usize,
     cpp: &Path,
     path: &Path,
@@ -75,13 +80,13 @@ fn pair(
         rounds,
         || {
             seed.set(seed.get() + 1);
-            let (s, c) = checked_run(cpp, path, n, base.seed(seed.get()), cold, None)?;
+            let (s, c) = checked_run::<LATER>(cpp, path, n, base.seed(seed.get()), cold, None)?;
             checksum.set(c);
             Ok(s)
         },
         || {
             let pass = subj.seed(seed.get());
-            Ok(checked_run(cpp, path, n, pass, cold, Some(checksum.get()))?.0)
+            Ok(checked_run::<LATER>(cpp, path, n, pass, cold, Some(checksum.get()))?.0)
         },
     )
 }
@@ -129,7 +134,7 @@ pub fn figures(rounds: usize, cpp: &Path, path_a: &Path, n_a: usize, rows: &mut 
     for (fig, base, subj, what, baseline) in warm {
         eprintln!("bench: figure {fig} ({what} vs {baseline}, A)");
         cat(path_a)?;
-        let runs = pair(
+        let runs = pair::<false>(
             rounds,
             cpp,
             path_a,
@@ -148,6 +153,28 @@ pub fn figures(rounds: usize, cpp: &Path, path_a: &Path, n_a: usize, rows: &mut 
             )
             .rate(n_a as u64, bytes_a, bytes_a),
         );
+        // The same in a job's steady state: epochs 2 and 3 of one process.
+        let steady = if fig == "11a" { "11f" } else { "11g" };
+        eprintln!("bench: figure {steady} (as {fig}, epochs 2-3 of one process)");
+        let runs = pair::<true>(
+            rounds,
+            cpp,
+            path_a,
+            n_a,
+            false,
+            CppPass::new(base).reads(3 * n_a),
+            CppPass::new(subj).reads(3 * n_a),
+        )?;
+        rows.push(
+            Row::new(
+                steady,
+                format!("{what}, epochs 2-3 in one process, A"),
+                format!("{baseline}, epochs 2-3, A"),
+                runs,
+                Target::Info,
+            )
+            .rate(2 * n_a as u64, 2 * bytes_a, 2 * bytes_a),
+        );
     }
 
     eprintln!(
@@ -155,7 +182,7 @@ pub fn figures(rounds: usize, cpp: &Path, path_a: &Path, n_a: usize, rows: &mut 
     );
     cat(path_a)?;
     let k = n_a / BATCH * BATCH;
-    let runs = pair(
+    let runs = pair::<false>(
         rounds,
         cpp,
         path_a,
@@ -188,7 +215,7 @@ pub fn figures(rounds: usize, cpp: &Path, path_a: &Path, n_a: usize, rows: &mut 
             "bench:   read-ahead over one cold epoch (Rust CacheReader): {}",
             cold_read_ahead(path_a, n_a, block)?
         );
-        let runs = pair(
+        let runs = pair::<false>(
             rounds,
             cpp,
             path_a,

@@ -181,6 +181,8 @@ pub struct CppReport {
     pub bytes: u64,
     pub checksum: f64,
     pub order: u64,
+    /// Wall and CPU seconds of the reads after the first epoch (zeros for one epoch).
+    pub later: (f64, f64),
 }
 
 impl CppPass {
@@ -235,6 +237,10 @@ impl CppPass {
             bytes: report_field(&out, "bytes=", cpp_bin)?,
             checksum: report_field(&out, "checksum=", cpp_bin)?,
             order: report_field(&out, "order=", cpp_bin)?,
+            later: (
+                report_field(&out, "later_wall=", cpp_bin)?,
+                report_field(&out, "later_cpu=", cpp_bin)?,
+            ),
         })
     }
 

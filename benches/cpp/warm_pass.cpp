@@ -17,13 +17,18 @@
 // K (default: the whole epoch, <records>) records are read; seed 1, block 0 (a global
 // shuffle) by default. Exit 77 when the cache has no random access (sampled modes).
 //
-// Prints `records=R bytes=B checksum=C order=H`; the caller times the process and
+// Prints `records=R bytes=B checksum=C order=H later_wall=W later_cpu=U`, W and U the
+// wall and process CPU seconds of the reads after the first <records> (the epochs after
+// the first, when reads=K > records: a training job's steady state, the file already
+// mapped); the caller times the process and
 // checks the figures, so a broken path cannot look fast: C is the sum of what was read
 // (the same for any order of the same records, up to rounding), H = sum over the k-th
 // record read of (k + 1) * (its first element), mod 2^64 — the benchmark's records hold
 // their own index there, so H proves which records were read in which order.
 
+#include <chrono>
 #include <cstdint>
+#include <ctime>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -71,13 +76,29 @@ struct Tally {
     double sum = 0;
     std::uint64_t order = 0;
 
+    std::size_t epoch = 0;  // records per epoch: the clocks start after the first
+    double wall0 = -1, cpu0 = -1;
+
     void add(const std::byte* data, std::size_t n) {
+        if (records == epoch) {
+            wall0 = wall();
+            cpu0 = cpu();
+        }
         float first = 0;
         if (n >= 4) std::memcpy(&first, data, 4);
         records += 1;
         order += static_cast<std::uint64_t>(records) * static_cast<std::uint64_t>(first);
         sum += touch(data, n);
         bytes += n;
+    }
+
+    static double wall() {
+        return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+    }
+    static double cpu() {
+        timespec ts{};
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
     }
 };
 
@@ -122,6 +143,7 @@ int main(int argc, char** argv) {
             return 77;
         }
         Tally tally;
+        tally.epoch = n;
         if (mode == "next") {
             for (std::size_t i = 0; i < reads; ++i) {
                 harmonics::HTensor t = p.next();
@@ -158,8 +180,10 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "warm_pass: unknown mode %s\n", mode.c_str());
             return 2;
         }
-        std::printf("records=%zu bytes=%zu checksum=%.17g order=%llu\n", tally.records, tally.bytes, tally.sum,
-                    static_cast<unsigned long long>(tally.order));
+        const bool later = tally.wall0 >= 0;
+        std::printf("records=%zu bytes=%zu checksum=%.17g order=%llu later_wall=%.9f later_cpu=%.9f\n", tally.records,
+                    tally.bytes, tally.sum, static_cast<unsigned long long>(tally.order),
+                    later ? Tally::wall() - tally.wall0 : 0.0, later ? Tally::cpu() - tally.cpu0 : 0.0);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "warm_pass: %s\n", e.what());
         return 1;

@@ -112,6 +112,47 @@ impl Mapping {
         let _ = self.map.advise(advice);
     }
 
+    /// True when every page of `[start, start + len)` (page-aligned `start`) is in the
+    /// page cache; `pages` is scratch space (one byte a page).
+    pub(crate) fn resident(&self, start: usize, len: usize, pages: &mut Vec<u8>) -> bool {
+        let len = len.min(self.map.len().saturating_sub(start));
+        let n = len.div_ceil(super::reader::page_size());
+        if n == 0 {
+            return true;
+        }
+        pages.clear();
+        pages.resize(n, 0);
+        // SAFETY: `start` is a page-aligned offset inside the mapping (whose start is
+        // page-aligned) and `len` bytes lie within it; `pages` has a byte for each page;
+        // mincore only reads page-table state.
+        let rc = unsafe {
+            libc::mincore(
+                self.map.as_ptr().add(start) as *mut libc::c_void,
+                len,
+                pages.as_mut_ptr().cast(),
+            )
+        };
+        rc == 0 && pages.iter().all(|p| p & 1 == 1)
+    }
+
+    /// Asks the kernel to read `[start, start + len)` (page-aligned `start`) into the
+    /// page cache without waiting (`MADV_WILLNEED`).
+    pub(crate) fn will_need(&self, start: usize, len: usize) {
+        let len = len.min(self.map.len().saturating_sub(start));
+        if len == 0 {
+            return;
+        }
+        // SAFETY: advice on a range of our own mapping; it reads the file into the page
+        // cache and changes nothing we can observe but speed.
+        let _ = unsafe {
+            libc::madvise(
+                self.map.as_ptr().add(start) as *mut libc::c_void,
+                len,
+                libc::MADV_WILLNEED,
+            )
+        };
+    }
+
     /// Drops the resident pages of `[start, start + len)` (page-aligned offsets).
     ///
     /// # Safety

@@ -13,10 +13,13 @@
 //!   counts this thread's major faults: one in a window (the disk was waited for)
 //!   switches to cold.
 //! - **Cold**: the ring deepens to `COLD_BYTES` (at most `COLD_DEPTH` records), and
-//!   every record entering it is asked for at once: the byte ranges of a batch are
-//!   sorted, neighbours merged (a block of a block-shuffled order is one range), and each
-//!   range that `mincore` finds missing is handed to the kernel with
-//!   `madvise(MADV_WILLNEED)`, which queues its reads and returns. The disk sees a deep
+//!   every record entering it is asked for at once: the byte ranges of a batch (whole
+//!   aligned 2 MiB clusters when the file fits in half the available memory, else the
+//!   records' own pages) are sorted, neighbours merged (a block of a block-shuffled
+//!   order is one range), and each range that `mincore` finds missing is handed to the
+//!   kernel with `madvise(MADV_WILLNEED)`, which queues its reads and returns (a large
+//!   cluster is asked for once: a bit each; the reader stays cold then, and a fault
+//!   while cold forgets what was asked for, as eviction would have). The disk sees a deep
 //!   queue instead of one request at a time, and the consumer finds its record in the
 //!   page cache, or in flight. When `RESIDENT_BATCHES` batches in a row were all
 //!   resident, the reader is warm again.
@@ -32,6 +35,9 @@
 //! match the plan is served as without one; `MAX_MISSES` of them in a row end the plan.
 
 use std::collections::VecDeque;
+
+use super::mapping::Mapping;
+use super::reader::page_size;
 
 /// The order a reader is told to expect (`CacheReader::read_ahead`,
 /// `Producer::read_ahead`): the record indices its random reads will ask for next, in
@@ -59,6 +65,9 @@ const WINDOW: u32 = 32;
 const COLD_FAULTS: u64 = 1;
 /// Batches in a row found resident that make a cold reader warm again.
 const RESIDENT_BATCHES: u32 = 4;
+/// Cold requests of a file the page cache can hold are whole aligned clusters of this
+/// many bytes.
+const LARGE_CLUSTER: usize = 2 << 20;
 /// Ranges closer than this are merged into one request.
 const MERGE_GAP: usize = 32 << 10;
 /// Reads in a row that were not the planned record before the plan is dropped.
@@ -69,6 +78,10 @@ const UNKNOWN: usize = usize::MAX;
 
 pub(crate) struct ReadAhead {
     order: ReadOrder,
+    /// Cold requests are aligned to this many bytes (`new`).
+    cluster: usize,
+    /// Large clusters already asked for, a bit each.
+    asked: Vec<u64>,
     /// The next records, in order: (index, frame offset or `UNKNOWN`).
     ring: VecDeque<(u64, usize)>,
     /// The length of the last frame read: the estimate for those ahead.
@@ -112,9 +125,22 @@ impl std::fmt::Debug for ReadAhead {
 }
 
 impl ReadAhead {
-    pub(crate) fn new(order: ReadOrder) -> ReadAhead {
+    /// A plan over a file of `file_len` bytes.
+    pub(crate) fn new(order: ReadOrder, file_len: usize) -> ReadAhead {
+        // A file the page cache can hold is read cold in large clusters: the records'
+        // neighbours are asked for later in the epoch anyway, and a few large requests
+        // cost the disk and the kernel far less than one per record (a cold global
+        // shuffle asked for each record's pages took 12x the CPU of a sequential
+        // pass). A larger file gets exactly the records' pages.
+        let cluster = if file_len <= page_cache_room() / 2 {
+            LARGE_CLUSTER
+        } else {
+            page_size()
+        };
         ReadAhead {
             order,
+            cluster,
+            asked: Vec::new(),
             ring: VecDeque::with_capacity(WARM_DEPTH),
             frame_len: 4096,
             cold: false,
@@ -146,7 +172,7 @@ impl ReadAhead {
     pub(crate) fn take(
         &mut self,
         index: u64,
-        map: &[u8],
+        map: &Mapping,
         records: u64,
         lookup: impl Fn(u64) -> crate::Result<usize>,
         entry: impl Fn(u64) -> Option<usize>,
@@ -202,7 +228,7 @@ impl ReadAhead {
     /// index entry lies in `map`, if it is there.
     fn top_up(
         &mut self,
-        map: &[u8],
+        map: &Mapping,
         records: u64,
         lookup: &impl Fn(u64) -> crate::Result<usize>,
         entry: &impl Fn(u64) -> Option<usize>,
@@ -233,17 +259,27 @@ impl ReadAhead {
 
     /// Cold: hands the byte ranges of ring entries `from..` that are not resident to
     /// the kernel to read (merged, in file order).
-    fn request(&mut self, map: &[u8], from: usize) {
-        let page = super::reader::page_size();
+    fn request(&mut self, map: &Mapping, from: usize) {
+        let page = page_size();
         let end = map.len().div_ceil(page) * page;
+        let c = self.cluster;
+        let large = c == LARGE_CLUSTER;
         self.ranges.clear();
         for &(_, at) in self.ring.iter().skip(from) {
             if at != UNKNOWN {
-                let lo = at / page * page;
-                let hi = (at + self.frame_len)
-                    .div_ceil(page)
-                    .saturating_mul(page)
-                    .min(end);
+                let lo = at / c * c;
+                // Large clusters: each asked for once (a bit each), not looked at again.
+                if large {
+                    let (word, bit) = (lo / c / 64, 1u64 << (lo / c % 64));
+                    if self.asked.len() <= word {
+                        self.asked.resize(word + 1, 0);
+                    }
+                    if self.asked[word] & bit != 0 {
+                        continue;
+                    }
+                    self.asked[word] |= bit;
+                }
+                let hi = (at + self.frame_len).div_ceil(c).saturating_mul(c).min(end);
                 self.ranges.push((lo, hi));
             }
         }
@@ -265,13 +301,16 @@ impl ReadAhead {
         let mut missing = 0;
         for k in 0..self.ranges.len() {
             let (lo, hi) = self.ranges[k];
-            if !resident(map, lo, hi, &mut self.pages) {
+            if !map.resident(lo, hi - lo, &mut self.pages) {
                 missing += 1;
-                will_need(map, lo, hi);
+                map.will_need(lo, hi - lo);
             }
         }
         self.stats.ranges_requested += missing;
-        if missing == 0 {
+        if large {
+            // Stays cold: what is left to ask for costs a bit test a record; a fault
+            // (pages evicted since they were asked for) clears the bits.
+        } else if missing == 0 {
             self.resident_batches += 1;
             if self.resident_batches >= RESIDENT_BATCHES {
                 self.cold = false;
@@ -288,17 +327,37 @@ impl ReadAhead {
         self.served = 0;
         let mut went_cold = false;
         let now = (std::thread::current().id(), major_faults());
-        if let (false, Some((thread, before))) = (self.cold, self.faults) {
-            if thread == now.0 && now.1.saturating_sub(before) >= COLD_FAULTS {
+        if let Some((thread, before)) = self.faults {
+            let waited = thread == now.0 && now.1.saturating_sub(before) >= COLD_FAULTS;
+            if waited && !self.cold {
                 self.cold = true;
                 self.resident_batches = 0;
                 self.stats.went_cold += 1;
                 went_cold = true;
+            } else if waited {
+                // Cold and still waiting: clusters asked for may have been evicted.
+                self.asked.clear();
             }
         }
         self.faults = Some(now);
         went_cold
     }
+}
+
+/// Bytes the page cache could hold for us: `MemAvailable` of `/proc/meminfo`, read
+/// once per process (0 where unknown: exact ranges then).
+fn page_cache_room() -> usize {
+    static ROOM: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *ROOM.get_or_init(|| {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find_map(|l| l.strip_prefix("MemAvailable:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+            })
+            .map_or(0, |kib| kib.saturating_mul(1024))
+    })
 }
 
 /// This thread's major faults so far (0 where the count is unavailable).
@@ -312,42 +371,4 @@ fn major_faults() -> u64 {
             0
         }
     }
-}
-
-/// True when every page of `map[lo..hi]` (page-aligned `lo`) is in the page cache.
-fn resident(map: &[u8], lo: usize, hi: usize, pages: &mut Vec<u8>) -> bool {
-    let page = super::reader::page_size();
-    let n = (hi - lo).div_ceil(page);
-    if n == 0 || lo >= map.len() {
-        return true;
-    }
-    pages.clear();
-    pages.resize(n, 0);
-    // SAFETY: `lo` is a page-aligned offset inside the mapping (whose start is
-    // page-aligned), `hi - lo` bytes lie within its last page, and `pages` has one byte
-    // for each page; mincore only reads page-table state.
-    let rc = unsafe {
-        libc::mincore(
-            map.as_ptr().add(lo) as *mut libc::c_void,
-            hi - lo,
-            pages.as_mut_ptr().cast(),
-        )
-    };
-    rc == 0 && pages.iter().all(|p| p & 1 == 1)
-}
-
-/// Asks the kernel to read `map[lo..hi]` into the page cache, without waiting.
-fn will_need(map: &[u8], lo: usize, hi: usize) {
-    if lo >= map.len() {
-        return;
-    }
-    // SAFETY: advice on a range of our own mapping (page-aligned start); it reads the
-    // file into the page cache and changes nothing we can observe but speed.
-    unsafe {
-        libc::madvise(
-            map.as_ptr().add(lo) as *mut libc::c_void,
-            hi - lo,
-            libc::MADV_WILLNEED,
-        )
-    };
 }

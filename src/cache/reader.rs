@@ -874,7 +874,8 @@ impl CacheReader {
     /// exactly as without a plan. Records are checked as always: read-ahead only says
     /// where to look and starts the disk and the CPU early. Replaces any earlier plan.
     pub fn read_ahead(&mut self, order: ReadOrder) {
-        self.ra.plan = (self.records > 0).then(|| ReadAhead::new(order));
+        let len = self.map.as_ref().map_or(0, |m| m.len());
+        self.ra.plan = (self.records > 0).then(|| ReadAhead::new(order, len));
     }
 
     /// Stops reading ahead (the next random reads are served one at a time).
