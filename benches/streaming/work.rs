@@ -9,9 +9,10 @@
 mod cache_policy;
 
 // The includer also includes benches/cache/work.rs as `cache_work` (its Synth records,
-// warm open and `touch`) and benches/common as `common`; a second `#[path]` copy here
-// would load those files twice.
-use crate::{cache_work, common};
+// warm open and `touch`) and benches/common as `common`, beside this module (at the
+// benchmark's crate root, or in the test module that includes all three); a second
+// `#[path]` copy here would load those files twice.
+use super::{cache_work, common};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
