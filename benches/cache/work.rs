@@ -1,5 +1,5 @@
 //! The code paths the `cache` benchmark times, kept apart from the timing loop so
-//! `tests/bench_smoke.rs` can run each of them at tiny sizes (`#[path]` include).
+//! `tests/all/bench_smoke.rs` can run each of them at tiny sizes (`#[path]` include).
 //!
 //! Nothing here measures time: each function does one unit of work (a pass, an open,
 //! an append, a population) and returns what it did, so a test can check results.

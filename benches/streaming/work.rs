@@ -1,5 +1,5 @@
 //! The code paths the `streaming` benchmark times, kept apart from the timing and the
-//! child processes so `tests/bench_smoke.rs` can run each of them at tiny sizes
+//! child processes so `tests/all/bench_smoke.rs` can run each of them at tiny sizes
 //! (`#[path]` include). Each function does one unit of work and returns what it did
 //! (records, bytes, blocks, a checksum), so a test can check the work was done.
 
