@@ -1,7 +1,7 @@
 // Many nodes through the C++ wrapper: harmonics::publish_cache (a compact
 // version-2 cache renamed into a served directory, a JSON summary) and
 // harmonics::PartialHttpProducer's argument errors as harmonics::Error. The partial
-// fetch itself runs against nginx and s3s-fs in tests/multinode/.
+// fetch itself runs against nginx and s3s-fs in tests/all/multinode/.
 
 #include "test_support.hpp"
 

@@ -2,7 +2,7 @@
 // path-style to AWS_ENDPOINT_URL, signed with AWS Signature V4 from the AWS_*
 // environment, and the cache is then used with the server stopped. The server here
 // is a raw socket that records the request head (the signatures themselves are
-// verified by a real S3 server in tests/s3.rs).
+// verified by a real S3 server in tests/all/s3/).
 
 #include "test_support.hpp"
 

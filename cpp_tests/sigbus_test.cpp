@@ -64,7 +64,7 @@ TEST_F(Sigbus, WithoutTheSourceNextAndNextViewThrowAnErrorNamingTheFile) {
     EXPECT_EQ(harmonics_test::floats(p.next()).at(0), 0.0f);
     EXPECT_EQ(p.next_view().as<float>()[0], 1.0f);
     // Past the header page: valgrind (3.19) turns a fault on page 0 of a file cut to
-    // nothing into SIGSEGV, which natively is SIGBUS (tests/sigbus/ covers cuts to 0).
+    // nothing into SIGSEGV, which natively is SIGBUS (tests/all/sigbus/ covers cuts to 0).
     cut(4096);
     for (int call = 0; call < 2; ++call) {
         try {

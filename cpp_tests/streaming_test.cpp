@@ -3,7 +3,7 @@
 // read an epoch (disjoint, together the dataset, equal sizes), state() and restore()
 // continue exactly, stats() counts the fetch; a limit below the minimum throws naming
 // it; the C options struct with a wrong struct_size is refused. The multi-process and
-// disk-limit behaviour is tested in Rust (tests/streaming/).
+// disk-limit behaviour is tested in Rust (tests/all/streaming/).
 
 #include "test_support.hpp"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The long randomized soak (issue 20; tests/soak/): scripts/soak.sh [EPISODES] [SEED]
+# The long randomized soak (issue 20; tests/all/soak/): scripts/soak.sh [EPISODES] [SEED]
 # EPISODES defaults to 1000; SEED (decimal or 0x hex) to a fresh one, printed first.
 # The test command runs the same test with 16 episodes from a fixed seed.
 #
@@ -23,7 +23,7 @@ log="build/soak-${seed}.log"
 echo "soak: $episodes episodes from seed $seed (log: $log)"
 set +e
 HARMONICS_SOAK_SEED="$seed" HARMONICS_SOAK_EPISODES="$episodes" RUST_BACKTRACE=0 \
-    nice cargo test --test soak -- --exact soak_episodes_serve_no_wrong_record --nocapture \
+    nice cargo test --test all -- --exact soak::soak_episodes_serve_no_wrong_record --nocapture \
     2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 set -e

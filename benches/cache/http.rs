@@ -6,8 +6,10 @@ use std::time::Instant;
 
 use harmonics_dataset::{AsyncHttpProducer, CacheOutcome, HttpOptions, HttpProducer, Producer};
 
-use crate::common::{vm_hwm_kib, R};
-use crate::work::{touch, Synth};
+// `super::`: its siblings, at the benchmark's crate root or in the test module that
+// includes them.
+use super::common::{vm_hwm_kib, R};
+use super::work::{touch, Synth};
 
 /// Writes `n` float32[`elems`] records in the wire format (an HTTP dataset body) to
 /// `path`; returns its size.

@@ -1,9 +1,9 @@
 //! The code paths the `cache` benchmark times, kept apart from the timing loop so
-//! `tests/bench_smoke.rs` can run each of them at tiny sizes (`#[path]` include).
+//! `tests/all/bench_smoke.rs` can run each of them at tiny sizes (`#[path]` include).
 //!
 //! Nothing here measures time: each function does one unit of work (a pass, an open,
 //! an append, a population) and returns what it did, so a test can check results.
-//! Includers also include `benches/common` as `crate::common`.
+//! Includers also include `benches/common` as a sibling module `common` (`super::common`).
 
 #![allow(dead_code)] // each includer uses a subset
 
@@ -317,7 +317,7 @@ pub fn order_hash(idx: &[u64]) -> u64 {
 
 /// The value after `key` in warm_pass's report.
 fn report_field<T: std::str::FromStr>(out: &str, key: &str, bin: &Path) -> Result<T> {
-    crate::common::field_as(out, key)
+    super::common::field_as(out, key)
         .ok_or_else(|| Error::Foreign(format!("{}: no {key} in {out:?}", bin.display())))
 }
 

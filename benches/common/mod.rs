@@ -1,5 +1,5 @@
 //! The harness every benchmark shares, included with
-//! `#[path = "../common/mod.rs"] mod common;` (and by `tests/bench_smoke.rs`):
+//! `#[path = "../common/mod.rs"] mod common;` (and by `tests/all/bench_smoke.rs`):
 //! medians, wall and CPU time, interleaved rounds, child processes and their peak RSS,
 //! the `curl` baseline, generated wire-format data and an nginx on 127.0.0.1.
 //!

@@ -1,5 +1,5 @@
 //! The code paths the `streaming` benchmark times, kept apart from the timing and the
-//! child processes so `tests/bench_smoke.rs` can run each of them at tiny sizes
+//! child processes so `tests/all/bench_smoke.rs` can run each of them at tiny sizes
 //! (`#[path]` include). Each function does one unit of work and returns what it did
 //! (records, bytes, blocks, a checksum), so a test can check the work was done.
 
@@ -9,9 +9,10 @@
 mod cache_policy;
 
 // The includer also includes benches/cache/work.rs as `cache_work` (its Synth records,
-// warm open and `touch`) and benches/common as `common`; a second `#[path]` copy here
-// would load those files twice.
-use crate::{cache_work, common};
+// warm open and `touch`) and benches/common as `common`, beside this module (at the
+// benchmark's crate root, or in the test module that includes all three); a second
+// `#[path]` copy here would load those files twice.
+use super::{cache_work, common};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

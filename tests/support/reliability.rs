@@ -1,4 +1,4 @@
-//! Shared by the reliability suites (tests/reliability_*.rs): deterministic records,
+//! Shared by the reliability suites (tests/all/reliability_*.rs): deterministic records,
 //! a slow producer that leaves a marker per record so a parent can kill it at a known
 //! point, and the re-exec pattern for child processes (the test binary runs itself with
 //! `--exact <child test>`; the child test returns at once unless its role variable is set).

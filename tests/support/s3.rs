@@ -203,6 +203,17 @@ pub const AWS_VARS: &[&str] = &[
     "AWS_SHARED_CREDENTIALS_FILE",
 ];
 
+/// `cmd` (a child process that talks to S3) without this process's `AWS_*` variables:
+/// it gets only the settings its test gives it, also while another test of the binary
+/// holds an [`Env`] (which sets them in the whole process, the children it starts
+/// meanwhile included). The variables the test gives (`cmd.env`) go after this.
+pub fn without_aws_env(cmd: &mut Command) -> &mut Command {
+    for name in AWS_VARS {
+        cmd.env_remove(name);
+    }
+    cmd
+}
+
 /// The environment of one test: every `AWS_*` variable unset but those given, and
 /// HOME at an empty directory (so no real `~/.aws/credentials` is read). Restored
 /// on drop.
