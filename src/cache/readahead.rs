@@ -42,7 +42,7 @@ use super::reader::page_size;
 /// The order a reader is told to expect (`CacheReader::read_ahead`,
 /// `Producer::read_ahead`): the record indices its random reads will ask for next, in
 /// order. A `Sampler` is one (it never ends); so is any iterator of indices.
-pub type ReadOrder = Box<dyn Iterator<Item = u64> + Send>;
+pub type ReadOrder = Box<dyn Iterator<Item = u64> + Send + Sync>;
 
 /// Records looked up ahead while warm (the ring is topped up to this when half empty).
 const WARM_DEPTH: usize = 32;
@@ -372,3 +372,9 @@ fn major_faults() -> u64 {
         }
     }
 }
+
+// A reader with a plan stays `Send + Sync`, as it was without one (the order is both).
+const _: fn() = || {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<super::reader::CacheReader>();
+};
