@@ -94,6 +94,8 @@ pub(crate) struct ReadAhead {
     /// Cold: batches in a row whose ranges were all resident.
     resident_batches: u32,
     misses: u32,
+    /// The first records of the plan were looked at (`top_up`).
+    probed: bool,
     /// `mincore`'s answer buffer, and the ranges of a batch (reused).
     pages: Vec<u8>,
     ranges: Vec<(usize, usize)>,
@@ -148,6 +150,7 @@ impl ReadAhead {
             faults: Some((std::thread::current().id(), major_faults())),
             resident_batches: 0,
             misses: 0,
+            probed: false,
             pages: Vec::new(),
             ranges: Vec::new(),
             stats: ReadAheadStats::default(),
@@ -254,12 +257,20 @@ impl ReadAhead {
         }
         if self.cold {
             self.request(map, first);
+        } else if !self.probed {
+            // The first records of a plan: a file not in the page cache is cold from
+            // the start (no window of one-page faults to find it out).
+            self.probed = true;
+            if self.request(map, first) > 0 {
+                self.cold = true;
+                self.stats.went_cold += 1;
+            }
         }
     }
 
     /// Cold: hands the byte ranges of ring entries `from..` that are not resident to
-    /// the kernel to read (merged, in file order).
-    fn request(&mut self, map: &Mapping, from: usize) {
+    /// the kernel to read (merged, in file order); returns how many it handed over.
+    fn request(&mut self, map: &Mapping, from: usize) -> u64 {
         let page = page_size();
         let end = map.len().div_ceil(page) * page;
         let c = self.cluster;
@@ -284,7 +295,7 @@ impl ReadAhead {
             }
         }
         if self.ranges.is_empty() {
-            return;
+            return 0;
         }
         self.ranges.sort_unstable();
         let mut merged = 0;
@@ -319,6 +330,7 @@ impl ReadAhead {
         } else {
             self.resident_batches = 0;
         }
+        missing
     }
 
     /// Every `WINDOW` records: a warm reader whose thread waited for the disk goes cold
