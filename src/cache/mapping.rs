@@ -116,7 +116,7 @@ impl Mapping {
     /// page cache; `pages` is scratch space (one byte a page).
     pub(crate) fn resident(&self, start: usize, len: usize, pages: &mut Vec<u8>) -> bool {
         let len = len.min(self.map.len().saturating_sub(start));
-        let n = len.div_ceil(super::reader::page_size());
+        let n = len.div_ceil(page_size());
         if n == 0 {
             return true;
         }
@@ -164,6 +164,15 @@ impl Mapping {
             self.map
                 .unchecked_advise_range(UncheckedAdvice::DontNeed, start, len)
         };
+    }
+}
+
+/// The system's page size.
+pub(super) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    match unsafe { libc::sysconf(libc::_SC_PAGESIZE) } {
+        n if n > 0 => n as usize,
+        _ => 4096,
     }
 }
 

@@ -36,8 +36,7 @@
 
 use std::collections::VecDeque;
 
-use super::mapping::Mapping;
-use super::reader::page_size;
+use super::mapping::{page_size, Mapping};
 
 /// The order a reader is told to expect (`CacheReader::read_ahead`,
 /// `Producer::read_ahead`): the record indices its random reads will ask for next, in
@@ -90,7 +89,7 @@ pub(crate) struct ReadAhead {
     /// Records served since the last look at the fault count.
     served: u32,
     /// The thread and its major-fault count at the start of the window.
-    faults: Option<(std::thread::ThreadId, u64)>,
+    faults: (std::thread::ThreadId, u64),
     /// Cold: batches in a row whose ranges were all resident.
     resident_batches: u32,
     misses: u32,
@@ -147,7 +146,7 @@ impl ReadAhead {
             frame_len: 4096,
             cold: false,
             served: 0,
-            faults: Some((std::thread::current().id(), major_faults())),
+            faults: (std::thread::current().id(), major_faults()),
             resident_batches: 0,
             misses: 0,
             probed: false,
@@ -170,7 +169,8 @@ impl ReadAhead {
 
     /// The frame offset of `index` if it is the record planned next (or, after a read
     /// off the plan, one further in it: the records planned before it are passed over),
-    /// after which the plan moves on. `lookup` gives a frame offset from the index; `records` is the count.
+    /// after which the plan moves on. `records` is the record count, `lookup(i)` the
+    /// frame offset of record `i` from the index, `entry(i)` where its index entry lies.
     #[inline]
     pub(crate) fn take(
         &mut self,
@@ -337,22 +337,20 @@ impl ReadAhead {
     /// (true: the next top-up deepens the ring).
     fn check_temperature(&mut self) -> bool {
         self.served = 0;
-        let mut went_cold = false;
         let now = (std::thread::current().id(), major_faults());
-        if let Some((thread, before)) = self.faults {
-            let waited = thread == now.0 && now.1.saturating_sub(before) >= COLD_FAULTS;
-            if waited && !self.cold {
-                self.cold = true;
-                self.resident_batches = 0;
-                self.stats.went_cold += 1;
-                went_cold = true;
-            } else if waited {
-                // Cold and still waiting: clusters asked for may have been evicted.
-                self.asked.clear();
-            }
+        let (thread, before) = std::mem::replace(&mut self.faults, now);
+        let waited = thread == now.0 && now.1.saturating_sub(before) >= COLD_FAULTS;
+        if waited && self.cold {
+            // Cold and still waiting: clusters asked for may have been evicted.
+            self.asked.clear();
         }
-        self.faults = Some(now);
-        went_cold
+        if !waited || self.cold {
+            return false;
+        }
+        self.cold = true;
+        self.resident_batches = 0;
+        self.stats.went_cold += 1;
+        true
     }
 }
 

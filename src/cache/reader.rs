@@ -55,7 +55,7 @@ use super::format::{
     Metadata, Sniff, FRAME_HEADER, INDEX_ENTRY, SNIFF_LEN, VERSION_1,
 };
 use super::index::walk_offsets;
-use super::mapping::Mapping;
+use super::mapping::{page_size, Mapping};
 use super::readahead::{ReadAhead, ReadAheadStats, ReadOrder};
 use crate::error::{Error, Result};
 use crate::tensor::RecordSink;
@@ -552,6 +552,13 @@ impl CacheReader {
     }
 }
 
+/// The bytes of record `index`'s entry in an index whose entries start at `entries`.
+#[inline]
+fn index_entry(entries: usize, index: u64) -> std::ops::Range<usize> {
+    let at = entries + index as usize * INDEX_ENTRY;
+    at..at + INDEX_ENTRY
+}
+
 /// Records that the cache was used: sets its atime to now (mtime untouched), so
 /// `cache_cli prune` can evict the least recently used caches even on filesystems
 /// mounted `relatime`/`noatime`. Best effort: a read-only file simply keeps its atime.
@@ -604,15 +611,16 @@ fn crc_of(dtype: DType, shape: &[usize], data: &[u8]) -> Option<u32> {
     let mut h = crc32fast::Hasher::new();
     // The header of a tensor of up to 14 dimensions fits 64 bytes: no 265-byte buffer
     // to zero per record (a `memset` call that was 4% of the C++ `next()` pass).
-    if shape.len() <= 14 {
-        let mut head = [0u8; 64];
-        let hl = encode_wire_header(dtype, shape, nbytes, &mut head);
-        h.update(&head[..hl]);
+    let mut small = [0u8; 64];
+    let mut large;
+    let head: &mut [u8] = if shape.len() <= 14 {
+        &mut small
     } else {
-        let mut head = [0u8; wire_header_len(MAX_NDIMS)];
-        let hl = encode_wire_header(dtype, shape, nbytes, &mut head);
-        h.update(&head[..hl]);
-    }
+        large = [0u8; wire_header_len(MAX_NDIMS)];
+        &mut large
+    };
+    let hl = encode_wire_header(dtype, shape, nbytes, head);
+    h.update(&head[..hl]);
     h.update(data);
     Some(h.finalize())
 }
@@ -685,16 +693,6 @@ fn legacy_damage(path: &Path, index: u64, at: usize, e: Error) -> Error {
             format!("damaged legacy record {index} at offset {at}: {e}")
         },
     )
-}
-
-pub(super) fn page_size() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 {
-        n as usize
-    } else {
-        4096
-    }
 }
 
 impl RandomAccess {
@@ -904,7 +902,7 @@ impl CacheReader {
             map,
             self.records,
             |i| self.offset_of(i),
-            |i| entries.map(|e| e + i as usize * INDEX_ENTRY),
+            |i| entries.map(|e| index_entry(e, i).start),
         );
         if plan.alive() {
             self.ra.plan = Some(plan);
@@ -958,8 +956,9 @@ impl CacheReader {
         let bad = |d: String| Error::corrupt(&self.path, format!("record {index}: {d}"));
         let offset = match (self.ra.entries_at, &self.ra.built) {
             (Some(e), _) => {
-                let at = e + index as usize * INDEX_ENTRY;
-                let entry = u64::from_le_bytes(map[at..at + INDEX_ENTRY].try_into().unwrap());
+                let at = index_entry(e, index);
+                let entry = u64::from_le_bytes(map[at.clone()].try_into().unwrap());
+                let at = at.start;
                 entry_offset(index, entry)
                     .ok_or_else(|| bad(format!("its index entry at offset {at} is damaged")))?
             }
@@ -1046,8 +1045,9 @@ impl CacheReader {
         let mut at = self.data_start;
         for i in 0..self.records {
             at = self.past_index_frames(at);
-            let e = entries + i as usize * INDEX_ENTRY;
-            let entry = u64::from_le_bytes(map[e..e + INDEX_ENTRY].try_into().unwrap());
+            let e = index_entry(entries, i);
+            let entry = u64::from_le_bytes(map[e.clone()].try_into().unwrap());
+            let e = e.start;
             if entry_offset(i, entry) != Some(at as u64) {
                 return Err(Error::corrupt(
                     &self.path,

@@ -223,8 +223,7 @@ impl<'a> Stack<'a> {
         if n == 0 {
             return Err(Error::InvalidArgument("a batch of 0 records".into()));
         }
-        out.data.clear();
-        out.shape.clear();
+        // The first record's copy sets `out`'s dtype and shape and clears its data.
         Ok(Stack {
             out,
             n,
