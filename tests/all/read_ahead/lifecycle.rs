@@ -145,3 +145,68 @@ fn a_file_copied_over_the_mapped_cache_mid_epoch_is_survived() {
         p.source_mut().outcome()
     );
 }
+
+/// One cache shared by several consumers (as the C and C++ handles share it): a
+/// producer whose random reads lock the one cache.
+struct Shared(std::sync::Arc<std::sync::Mutex<DiskCacheProducer>>);
+
+impl Producer for Shared {
+    fn next_view(&mut self) -> harmonics_dataset::Result<TensorRef<'_>> {
+        Err(Error::InvalidArgument(
+            "a shared cache serves random reads only".into(),
+        ))
+    }
+    fn at_into(
+        &mut self,
+        index: u64,
+        out: &mut dyn harmonics_dataset::RecordSink,
+    ) -> harmonics_dataset::Result<()> {
+        self.0.lock().unwrap().at_into(index, out)
+    }
+    fn size(&mut self) -> harmonics_dataset::Result<usize> {
+        Ok(self.0.lock().unwrap().len())
+    }
+    fn has_random_access(&self) -> bool {
+        true
+    }
+    fn read_ahead(&mut self, order: harmonics_dataset::cache::ReadOrder) {
+        self.0.lock().unwrap().read_ahead(order)
+    }
+    fn source(&self) -> String {
+        "shared cache".into()
+    }
+}
+
+#[test]
+fn four_threads_in_four_orders_over_one_cache_each_get_their_own_records() {
+    // Each sampled producer tells the one cache its order; the plans replace each
+    // other, so most reads are off the plan of the moment: all must stay exact.
+    let n = 2_000;
+    let (_dir, path) = scratch(n);
+    let cache = std::sync::Arc::new(std::sync::Mutex::new(open_cache(&path, n)));
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let cache = cache.clone();
+            std::thread::spawn(move || {
+                let o = opts(100 + t, [0, 16, 64, 0][t as usize], 0, 1);
+                let mut p = SampledProducer::new(Shared(cache), o).unwrap();
+                let mut order = Sampler::new(n, o).unwrap();
+                let mut tensor = Tensor::from_f32(&[]);
+                for k in 0..3 * n {
+                    let i = order.next_index();
+                    p.next_into(&mut tensor).unwrap();
+                    assert_record(tensor.as_ref(), i, 0, &format!("thread {t}, step {k}"));
+                    if k % 500 == 0 {
+                        p.skip(3).unwrap(); // re-plans: the plans keep changing hands
+                        for _ in 0..3 {
+                            order.next_index();
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
