@@ -22,7 +22,9 @@
 //!   compared with those seen at open and the SIGBUS flag is read (`Mapping::intact`):
 //!   a same-layout file copied over this one differs there, because every file written
 //!   carries its own random nonce under the header CRC (format.rs), and a cut file has
-//!   raised the flag. A mismatch is `Error::Corrupt`, which the producers repair by a
+//!   raised the flag. A legacy (headerless) file has no CRC to catch a cut inside a
+//!   page (the rest of the page reads as zeros, with no SIGBUS): its length is checked
+//!   after each read instead (`unchanged`). A mismatch is `Error::Corrupt`, which the producers repair by a
 //!   rebuild (or report).
 //! - **Zero-copy views** (`next_view`, `view_at`, and `view`/`view_checked`) are checked
 //!   the same way before they are returned, but then borrow the shared mapping: a
@@ -103,6 +105,10 @@ pub struct CacheReader {
     trimmed_to: usize,
     /// (device, inode) of the file read, to tell whether the path was replaced since.
     inode: Option<(u64, u64)>,
+    /// A legacy (headerless) file's descriptor: its records carry no CRC, so a cut
+    /// that zeroes the tail of the last page without a SIGBUS is told by its length
+    /// (`unchanged`).
+    legacy_file: Option<File>,
     /// Random access (`view_at`) state.
     ra: RandomAccess,
 }
@@ -271,6 +277,10 @@ impl CacheReader {
                 }
                 r.data_end = at;
                 r.uncommitted_tail = file_len - at as u64;
+                r.legacy_file = Some(
+                    file.try_clone()
+                        .map_err(|e| Error::io("cannot reopen cache", path, e))?,
+                );
             }
         }
         r.cursor = r.data_start;
@@ -296,6 +306,7 @@ impl CacheReader {
             shape: Vec::new(),
             trimmed_to: 0,
             inode: None,
+            legacy_file: None,
             ra: RandomAccess::default(),
         }
     }
@@ -357,9 +368,10 @@ impl CacheReader {
         let r = self.advance_frame::<true>().map(|a| a.loc);
         // After the CRC: whatever the record looked like, a mapping that lost pages or
         // whose file was rewritten in place is reported as such.
-        match &self.map {
-            Some(m) if !m.intact() => Err(self.changed(self.index)),
-            _ => r,
+        if self.unchanged() {
+            r
+        } else {
+            Err(self.changed(self.index))
         }
     }
 
@@ -413,10 +425,25 @@ impl CacheReader {
     /// returns Ok holds the bytes the CRC check saw.
     #[inline]
     pub fn intact(&self) -> Result<()> {
-        match &self.map {
-            Some(m) if !m.intact() => Err(self.changed(self.index)),
-            _ => Ok(()),
+        if self.unchanged() {
+            Ok(())
+        } else {
+            Err(self.changed(self.index))
         }
+    }
+
+    /// The mapping's check (no page lost, the same first bytes), and for a legacy file,
+    /// whose records carry no CRC, that it was not cut: a cut inside a page zeroes the
+    /// rest of that page without a SIGBUS, which only the file's length tells (one
+    /// `fstat` a record, legacy files only).
+    #[inline]
+    fn unchanged(&self) -> bool {
+        let cut = |f: &File| {
+            f.metadata()
+                .map_or(true, |md| md.len() < self.data_end as u64)
+        };
+        !matches!(&self.map, Some(m) if !m.intact())
+            && !matches!(&self.legacy_file, Some(f) if cut(f))
     }
 
     fn changed(&self, index: u64) -> Error {
@@ -843,9 +870,9 @@ impl CacheReader {
                 .map(|h| (0, h, 0))
                 .map_err(|e| e.to_string()),
         };
-        match &self.map {
-            Some(m) if !m.intact() => Err(self.changed(index)),
-            _ => found
+        match self.unchanged() {
+            false => Err(self.changed(index)),
+            true => found
                 .map(|(wire_at, h, crc)| {
                     let data = at + wire_at + h.data_offset..at + wire_at + h.record_len();
                     if let Some(plan) = &mut self.ra.plan {

@@ -206,3 +206,48 @@ fn a_source_record_whose_bytes_do_not_match_its_shape_is_refused_when_cached() {
     assert_eq!(Producer::size(&mut p).unwrap(), 4);
     assert_eq!(epoch(&mut p), recs);
 }
+
+#[test]
+fn a_legacy_file_cut_in_place_inside_a_page_serves_no_zeroed_record() {
+    // A legacy record has no CRC, and a cut inside a page zeroes the rest of that page
+    // with no SIGBUS: only the file's length tells (the soak found one such record,
+    // read by a bare reader while a `truncate` cut the file).
+    let recs = records(60, 0.0);
+    let body: Vec<u8> = recs.iter().flat_map(|t| t.to_wire().unwrap()).collect();
+    let wire_len = body.len() / recs.len(); // the records are alike
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("legacy.cache");
+    std::fs::write(&path, &body).unwrap();
+    let mut seq = CacheReader::open(&path).unwrap();
+    let mut ra = CacheReader::open(&path).unwrap();
+    assert_eq!(seq.format(), Format::Legacy);
+    let mut t = Tensor::new(DType::UInt8, Vec::new(), Vec::new());
+    for (i, want) in recs.iter().enumerate().take(10) {
+        seq.next_into(&mut t).unwrap();
+        assert!(&t == want, "record {i} before the cut");
+        assert!(&ra.view_at(i as u64).unwrap().to_owned() == want);
+    }
+    // Cut record 40 in the middle, keeping its page (and the page before) in the file.
+    let cut = 40 * wire_len + wire_len / 2;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(cut as u64)
+        .unwrap();
+    for (i, want) in recs.iter().enumerate().skip(10) {
+        let sequential = seq.next_into(&mut t).map(|()| t.clone());
+        let random = ra.at_into(i as u64, &mut t).map(|()| t.clone());
+        for (how, got) in [("next_into", sequential), ("at_into", random)] {
+            match got {
+                Ok(got) => assert!(&got == want, "{how}: record {i} served altered"),
+                Err(Error::Corrupt { .. }) => {}
+                Err(e) => panic!("{how}: record {i}: {e}"),
+            }
+        }
+        if i >= 40 {
+            // Its bytes are gone: refused, never served as zeros.
+            assert!(ra.view_at(i as u64).is_err(), "view_at({i}) after the cut");
+        }
+    }
+}
