@@ -103,6 +103,7 @@ mod shape_check;
 #[doc(hidden)]
 pub mod stream;
 #[cfg(not(feature = "testing"))]
+#[allow(unused_imports, dead_code)] // the parts only the tests and benchmarks use
 mod stream;
 #[cfg(feature = "testing")]
 #[doc(hidden)]

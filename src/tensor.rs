@@ -71,6 +71,7 @@ impl DType {
 /// The data bytes a tensor of `dtype` and `shape` holds: the product of its
 /// dimensions (1 for the shape `[]`, a scalar; 0 when any dimension is 0) times the
 /// element size. None when that product overflows.
+#[cfg(any(test, feature = "testing"))]
 pub fn data_len_for(dtype: DType, shape: &[usize]) -> Option<usize> {
     data_len_of(dtype, shape.iter().copied())
 }
