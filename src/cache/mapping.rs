@@ -135,6 +135,22 @@ impl Mapping {
         rc == 0 && pages.iter().all(|p| p & 1 == 1)
     }
 
+    /// True when the first, middle and last pages of `[start, start + len)`
+    /// (page-aligned `start`) are in the page cache: a cheap look at a large range that
+    /// is read or not as a whole (three one-page `mincore` calls).
+    pub(crate) fn probably_resident(&self, start: usize, len: usize) -> bool {
+        let len = len.min(self.map.len().saturating_sub(start));
+        if len == 0 {
+            return true;
+        }
+        let page = page_size();
+        let last = (len - 1) / page * page;
+        let mut one = Vec::with_capacity(1);
+        [0, last / 2 / page * page, last]
+            .iter()
+            .all(|&o| self.resident(start + o, 1, &mut one))
+    }
+
     /// Asks the kernel to read `[start, start + len)` (page-aligned `start`) into the
     /// page cache without waiting (`MADV_WILLNEED`).
     pub(crate) fn will_need(&self, start: usize, len: usize) {

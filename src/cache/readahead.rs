@@ -312,7 +312,16 @@ impl ReadAhead {
         let mut missing = 0;
         for k in 0..self.ranges.len() {
             let (lo, hi) = self.ranges[k];
-            if !map.resident(lo, hi - lo, &mut self.pages) {
+            // A large cluster is looked at in three pages, not all 512: mincore looks
+            // each page up in the page cache when the range is not mapped (that was a
+            // quarter of a cold block-shuffled epoch); WILLNEED skips the pages of a
+            // partly read cluster itself.
+            let resident = if large {
+                map.probably_resident(lo, hi - lo)
+            } else {
+                map.resident(lo, hi - lo, &mut self.pages)
+            };
+            if !resident {
                 missing += 1;
                 map.will_need(lo, hi - lo);
             }
