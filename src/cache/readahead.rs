@@ -8,7 +8,7 @@
 //!
 //! - **Warm** (the file is in the page cache): no system call per record. Records are
 //!   read from the mapping; the bytes of the record `PREFETCH_AHEAD` places ahead are
-//!   software-prefetched while this one is copied and hashed, so the DRAM misses of a
+//!   software-prefetched into L2 while this one is copied and hashed, so the DRAM misses of a
 //!   random order overlap instead of adding up. One `getrusage` every `WINDOW` records
 //!   counts this thread's major faults: one in a window (the disk was waited for)
 //!   switches to cold.
@@ -52,12 +52,15 @@ const COLD_BYTES: usize = 32 << 20;
 /// While cold, the ring is topped up in batches of at least this many records.
 const COLD_BATCH: usize = 64;
 /// The record whose bytes are software-prefetched, counted from the one being read.
-const PREFETCH_AHEAD: usize = 4;
-/// Bytes of a record prefetched: its first lines (the frame header and the start of the
-/// data). The hardware prefetcher streams the rest once the copy starts; prefetching a
-/// whole 3 KiB record filled the line-fill buffers and stalled (measured: 95% of the
-/// read-ahead's time on the prefetch instruction).
-const PREFETCH_BYTES: usize = 256;
+const PREFETCH_AHEAD: usize = 8;
+/// Bytes of a record prefetched (all of a record up to this size), into the L2 cache
+/// (`prefetch_l2`). Into L1, whole records filled the line-fill buffers and stalled
+/// (95% of the read-ahead's time sat on the prefetch instruction), so only 256 bytes
+/// were prefetched there; into L2, whole 3 KiB records 8 ahead took a warm global
+/// shuffle from 2.07 to 1.69 times the sequential C++ `next()` pass, and the view pass
+/// from 2.20 to 1.76 times the sequential one (docs/benchmarks.md). The cap keeps what
+/// is in flight (8 records) well inside L2 for records of any size.
+const PREFETCH_BYTES: usize = 8 << 10;
 /// Records between two looks at this thread's major-fault count.
 const WINDOW: u32 = 32;
 /// Major faults in one window that make the reader cold (a warm epoch has none).
@@ -215,7 +218,7 @@ impl ReadAhead {
         }
         if let Some(&(_, ahead)) = self.ring.get(PREFETCH_AHEAD - 1) {
             if ahead != UNKNOWN {
-                super::reader::prefetch(map, ahead, ahead + self.frame_len.min(PREFETCH_BYTES));
+                super::reader::prefetch_l2(map, ahead, ahead + self.frame_len.min(PREFETCH_BYTES));
             }
         }
         (at != UNKNOWN).then_some(at)
