@@ -135,6 +135,14 @@ impl Mapping {
         rc == 0 && pages.iter().all(|p| p & 1 == 1)
     }
 
+    /// Asks that a fault which misses the page cache read the aligned 2 MiB around it
+    /// as one folio, mapped by one page-table entry (`MADV_HUGEPAGE` on this mapping;
+    /// transparent huge pages must be enabled for `madvise` or `always`). False where
+    /// the kernel cannot; advice only, like the others.
+    pub(crate) fn huge_pages(&self) -> bool {
+        huge_pages_enabled() && self.map.advise(Advice::HugePage).is_ok()
+    }
+
     /// True when the first, middle and last pages of `[start, start + len)`
     /// (page-aligned `start`) are in the page cache: a cheap look at a large range that
     /// is read or not as a whole (three one-page `mincore` calls).
@@ -181,6 +189,15 @@ impl Mapping {
                 .unchecked_advise_range(UncheckedAdvice::DontNeed, start, len)
         };
     }
+}
+
+/// Whether transparent huge pages serve `MADV_HUGEPAGE` mappings here (read once).
+fn huge_pages_enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled")
+            .is_ok_and(|s| s.contains("[always]") || s.contains("[madvise]"))
+    })
 }
 
 /// The system's page size.
