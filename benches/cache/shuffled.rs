@@ -21,6 +21,11 @@
 //!   process, the two after the first timed by the pass itself (the file is mapped by
 //!   then: random reads keep their pages mapped, the sequential pass releases what it
 //!   passed). Context for 11a/11b, whose single epoch includes mapping the file.
+//! - 11h: the floor of a shuffled order on this machine, no read path in it: a plain
+//!   loop that hashes (crc32fast) and touches the same records of A where they lie in
+//!   one mapping, in the sampler's global order with the record 8 ahead prefetched
+//!   into L2 (what the read-ahead does), vs the same loop in file order. Context for
+//!   11a/11b: what a random order costs the memory system here, before any library.
 
 use std::cell::Cell;
 use std::path::Path;
@@ -107,6 +112,76 @@ fn cold_read_ahead(path: &Path, n: usize, block: u64) -> R<String> {
         r.view_at(order.next_index())?;
     }
     Ok(format!("{:?}", r.read_ahead_stats()))
+}
+
+/// Figure 11h: the floor (see the module doc). The records' bytes are located once
+/// through a `CacheReader` (untimed), then both loops read them in place.
+fn floor(rounds: usize, path_a: &Path, n_a: usize, rows: &mut Vec<Row>) -> R<()> {
+    eprintln!(
+        "bench: figure 11h (the floor: hashing A's records in place, global shuffle vs file order)"
+    );
+    cat(path_a)?;
+    let mut r = CacheReader::open(path_a)?;
+    let mut at = Vec::with_capacity(n_a);
+    for i in 0..n_a as u64 {
+        let v = r.view_at(i)?;
+        at.push((v.data.as_ptr() as usize, v.data.len()));
+    }
+    let mut sampler = Sampler::new(
+        n_a as u64,
+        SamplerOptions {
+            seed: 7,
+            ..SamplerOptions::default()
+        },
+    )?;
+    let shuffled: Vec<(usize, usize)> = (0..n_a)
+        .map(|_| at[sampler.next_index() as usize])
+        .collect();
+    let pass = |order: &[(usize, usize)]| -> R<Sample> {
+        timed(|| {
+            let (mut crc, mut sum) = (0u32, 0f64);
+            for (k, &(p, len)) in order.iter().enumerate() {
+                if let Some(&(q, qlen)) = order.get(k + 8) {
+                    prefetch_l2(q, qlen.min(8 << 10));
+                }
+                // SAFETY: `p..p + len` is a record's data inside `r`'s mapping, which
+                // stays mapped and unchanged while `r` lives (a warm, unshared file).
+                let data = unsafe { std::slice::from_raw_parts(p as *const u8, len) };
+                crc ^= crc32fast::hash(data);
+                sum += touch(data);
+            }
+            std::hint::black_box((crc, sum));
+            Ok(())
+        })
+    };
+    let runs = interleave(rounds, || pass(&at), || pass(&shuffled))?;
+    drop(r);
+    let bytes_a = n_a as u64 * REC_BYTES;
+    rows.push(
+        Row::new(
+            "11h",
+            "the floor: hash and touch A's records in place, global shuffle, record 8 ahead prefetched into L2",
+            "the same loop in file order",
+            runs,
+            Target::Info,
+        )
+        .rate(n_a as u64, bytes_a, bytes_a),
+    );
+    Ok(())
+}
+
+/// A hint to load `len` bytes at address `p` into L2 (as the read-ahead does).
+fn prefetch_l2(p: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    for o in (0..len).step_by(64) {
+        // SAFETY: prefetching has no requirement on the address (and no effect on
+        // memory); these lie inside a live mapping anyway.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch((p + o) as *const i8, core::arch::x86_64::_MM_HINT_T1)
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (p, len);
 }
 
 /// Figure 11's rows (A is left cold).
@@ -204,6 +279,8 @@ pub fn figures(rounds: usize, cpp: &Path, path_a: &Path, n_a: usize, rows: &mut 
         )
         .rate(k as u64, k as u64 * REC_BYTES, k as u64 * REC_BYTES),
     );
+
+    floor(rounds, path_a, n_a, rows)?;
 
     for (fig, block, target) in [("11c", COLD_BLOCK, 1.2), ("11d", 0, 2.0)] {
         let what = match block {
