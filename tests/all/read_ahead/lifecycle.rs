@@ -146,6 +146,47 @@ fn a_file_copied_over_the_mapped_cache_mid_epoch_is_survived() {
     );
 }
 
+/// As above with the file cold, so its clusters come in as huge folios by faults where
+/// the kernel has them (a cut then takes a page out of a huge mapping): a `cp` of a
+/// shorter version over it, or a truncation in place, mid-epoch. No wrong record; the
+/// cache is rebuilt.
+#[test]
+fn a_cold_cache_cut_mid_epoch_under_huge_clusters_is_survived() {
+    let n = 12_000;
+    for cut in ["cp", "truncate"] {
+        let (dir, path) = scratch(n);
+        let other = dir.path().join("other.cache");
+        write(&other, n / 3, 1);
+        drop_cached(&path);
+        let o = opts(71, 0, 0, 1);
+        let mut p = SampledProducer::new(open_cache(&path, n), o).unwrap();
+        let mut order = Sampler::new(n, o).unwrap();
+        let mut t = Tensor::from_f32(&[]);
+        for k in 0..n + n / 2 {
+            if k == n / 2 {
+                if cut == "cp" {
+                    std::fs::copy(&other, &path).unwrap();
+                } else {
+                    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+                    let len = f.metadata().unwrap().len();
+                    f.set_len(len / 3).unwrap();
+                }
+            }
+            let i = order.next_index();
+            p.next_into(&mut t).unwrap();
+            assert_record(t.as_ref(), i, 0, cut);
+        }
+        assert!(
+            matches!(
+                p.source_mut().outcome(),
+                harmonics_dataset::CacheOutcome::Rebuilt(_)
+            ),
+            "{cut}: detected and rebuilt: {:?}",
+            p.source_mut().outcome()
+        );
+    }
+}
+
 /// One cache shared by several consumers (as the C and C++ handles share it): a
 /// producer whose random reads lock the one cache.
 struct Shared(std::sync::Arc<std::sync::Mutex<DiskCacheProducer>>);
