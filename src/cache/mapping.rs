@@ -145,18 +145,18 @@ impl Mapping {
 
     /// True when the first, middle and last pages of `[start, start + len)`
     /// (page-aligned `start`) are in the page cache: a cheap look at a large range that
-    /// is read or not as a whole (three one-page `mincore` calls).
-    pub(crate) fn probably_resident(&self, start: usize, len: usize) -> bool {
+    /// is read or not as a whole (three one-page `mincore` calls; `pages` is scratch
+    /// space, as for `resident`).
+    pub(crate) fn probably_resident(&self, start: usize, len: usize, pages: &mut Vec<u8>) -> bool {
         let len = len.min(self.map.len().saturating_sub(start));
         if len == 0 {
             return true;
         }
         let page = page_size();
         let last = (len - 1) / page * page;
-        let mut one = Vec::with_capacity(1);
         [0, last / 2 / page * page, last]
             .iter()
-            .all(|&o| self.resident(start + o, 1, &mut one))
+            .all(|&o| self.resident(start + o, 1, pages))
     }
 
     /// Asks the kernel to read `[start, start + len)` (page-aligned `start`) into the

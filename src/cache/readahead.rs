@@ -8,10 +8,10 @@
 //!
 //! - **Warm** (the file is in the page cache): no system call per record. Records are
 //!   read from the mapping; the bytes of the record `PREFETCH_AHEAD` places ahead are
-//!   software-prefetched into L2 while this one is copied and hashed, so the DRAM misses of a
-//!   random order overlap instead of adding up. One `getrusage` every `WINDOW` records
-//!   counts this thread's major faults: one in a window (the disk was waited for)
-//!   switches to cold.
+//!   software-prefetched into L2 while this one is copied and hashed, so the DRAM
+//!   misses of a random order overlap instead of adding up. One `getrusage` every
+//!   `WINDOW` records counts this thread's major faults: one in a window (the disk was
+//!   waited for) switches to cold.
 //! - **Cold**: the ring deepens to `COLD_BYTES` (at most `COLD_DEPTH` records), and
 //!   every record entering it is looked at. A file that fits in half the available
 //!   memory is read in whole aligned 2 MiB clusters, each once (a bit each): where the
@@ -340,7 +340,7 @@ impl ReadAhead {
             // quarter of a cold block-shuffled epoch); WILLNEED skips the pages of a
             // partly read cluster itself.
             let resident = if large {
-                map.probably_resident(lo, hi - lo)
+                map.probably_resident(lo, hi - lo, &mut self.pages)
             } else {
                 map.resident(lo, hi - lo, &mut self.pages)
             };

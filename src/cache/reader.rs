@@ -687,25 +687,19 @@ fn encode_wire_header(dtype: DType, shape: &[usize], nbytes: u32, out: &mut [u8]
 /// A hint: it never faults, even on a page that was cut from the file.
 #[inline]
 pub(super) fn prefetch(region: &[u8], from: usize, to: usize) {
-    prefetch_with::<{ Level::L1 as u8 }>(region, from, to)
+    prefetch_with::<true>(region, from, to)
 }
 
 /// As `prefetch`, into the L2 cache only: lines asked for far ahead, which would
 /// otherwise hold L1's few fill buffers while the current record waits for its own.
 #[inline]
 pub(super) fn prefetch_l2(region: &[u8], from: usize, to: usize) {
-    prefetch_with::<{ Level::L2 as u8 }>(region, from, to)
+    prefetch_with::<false>(region, from, to)
 }
 
-/// Where `prefetch_with` brings lines.
-#[repr(u8)]
-enum Level {
-    L1,
-    L2,
-}
-
+/// `prefetch` (into L1 with `L1`) and `prefetch_l2`.
 #[inline]
-fn prefetch_with<const LEVEL: u8>(region: &[u8], from: usize, to: usize) {
+fn prefetch_with<const L1: bool>(region: &[u8], from: usize, to: usize) {
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0, _MM_HINT_T1};
@@ -717,7 +711,7 @@ fn prefetch_with<const LEVEL: u8>(region: &[u8], from: usize, to: usize) {
             #[allow(unused_unsafe)]
             unsafe {
                 let p = region.as_ptr().add(o) as *const i8;
-                if LEVEL == Level::L1 as u8 {
+                if L1 {
                     _mm_prefetch(p, _MM_HINT_T0)
                 } else {
                     _mm_prefetch(p, _MM_HINT_T1)
