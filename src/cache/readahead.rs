@@ -378,8 +378,10 @@ impl ReadAhead {
         let now = (std::thread::current().id(), major_faults());
         let (thread, before) = std::mem::replace(&mut self.faults, now);
         let waited = thread == now.0 && now.1.saturating_sub(before) >= COLD_FAULTS;
-        if waited && self.cold {
-            // Cold and still waiting: clusters asked for may have been evicted.
+        if waited && self.cold && self.huge != Some(true) {
+            // Cold and still waiting: clusters asked for may have been evicted. (Not
+            // when clusters are left to faults: there a fault is how they are read,
+            // and forgetting them would only probe and count them again.)
             self.asked.clear();
         }
         if !waited || self.cold {
